@@ -1,0 +1,1 @@
+//! Workspace root: owns the runnable `examples/` and the integration `tests/`; not published.
