@@ -1,1 +1,102 @@
+//! # workflow-core
+//!
+//! Workflows as ordinary `impl` blocks: `#[workflow]` turns the block into a graph that rustc
+//! checks (unknown steps, cycles, joins that can never fire, branches that miss a case, wrong
+//! types between steps) and [`Engine`](prelude::Engine) runs it on tokio, starting every step
+//! the moment its inputs are ready.
+//!
+//! ```
+//! use workflow_core::prelude::*;
+//!
+//! struct Checkout;
+//!
+//! #[workflow]
+//! impl Checkout {
+//!     #[step]
+//!     async fn validate(&self, order: u32) -> Result<u32, StepError> {
+//!         if order == 0 { Err(StepError::msg("empty order")) } else { Ok(order) }
+//!     }
+//!     #[step(after = validate)]
+//!     async fn reserve(&self, order: u32) -> String { format!("stock for {order}") }
+//!     #[step(after = validate)]
+//!     async fn charge(&self, order: u32) -> u64 { u64::from(order) * 100 }
+//!     #[step(after = [reserve, charge])]
+//!     async fn ship(&self, stock: String, paid: u64) -> String { format!("{stock}, paid {paid}") }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let shipped = Engine::in_memory().run(Checkout, 3).await.unwrap();
+//! assert_eq!(shipped, "stock for 3, paid 300");
+//! # }
+//! ```
+//!
+//! ## The DSL
+//!
+//! - `#[workflow]` on an inherent `impl` block (options: `name = ".."`, `version = N`,
+//!   `crate = path` for re-exporters).
+//! - `#[step]` on an `async fn` taking `&self`, an optional leading `&StepContext`, then its
+//!   inputs. A step returns `Result<T, E>` for any `E: std::error::Error + Send + Sync`
+//!   (or [`StepError`](prelude::StepError)), or a plain `T`.
+//! - Keys of `#[step(...)]`:
+//!   - no `after`: a start step; it receives the workflow input;
+//!   - `after = a`, `after = [a, b]` (waits for all, receives their outputs in that order),
+//!     `after = any(a, b)` (runs exactly once, with the first output to arrive; later arrivals
+//!     are dropped);
+//!   - `branch = PATTERN` (single upstream): the edge is taken only when the upstream's output
+//!     matches; the step receives the pattern's bindings in order (lowercase identifiers are
+//!     bindings, capitalised ones are constants or unit variants). The branches of one upstream
+//!     form one `match`, which rustc checks for exhaustiveness;
+//!   - `for_each` (+ `concurrency = N`): the step runs once per item of its upstream's output
+//!     (any `IntoIterator`); downstream steps receive a `Vec` of the results in item order;
+//!   - `max_iterations = N` on the head of a loop: a step listed in the head's
+//!     `after = any(entry, back)` that is itself downstream of the head is a back edge;
+//!     each back edge starts a new iteration (the loop body's steps run again), and the head
+//!     running more than `N` times fails the run with
+//!     [`WorkflowError::LoopLimitExceeded`](prelude::WorkflowError::LoopLimitExceeded);
+//!   - `output`: this step's output is the workflow's output (needed when two terminal steps
+//!     can both run);
+//!   - `name = ".."`: the step's stable name in the definition and diagrams;
+//!   - `retry = N`, `backoff = "100ms"` or `backoff = exponential("100ms", "10s")`,
+//!     `timeout = "10s"` (per attempt; the attempt's future is dropped when it expires).
+//!
+//! ## Semantics
+//!
+//! - Scheduling is eager: no superstep barrier. The steps of one run are polled concurrently
+//!   on the run's task (like `join_all`); a step doing CPU-heavy work should use
+//!   `tokio::task::spawn_blocking` so it does not hold back its siblings.
+//! - A step whose upstream branch was not taken is skipped, and so is everything that needs
+//!   it; an `any` join runs if any of its upstreams ran. A run ends when nothing is running
+//!   or ready.
+//! - An output consumed by several downstream steps is cloned for all but the last one, so it
+//!   must implement `Clone` (the compile error says which step needs it). A step with
+//!   `retry` keeps its input to give each attempt a fresh clone.
+//! - A panicking step is a failed step. A step that fails for good fails the run with
+//!   [`WorkflowError::StepFailed`](prelude::WorkflowError::StepFailed), naming the workflow,
+//!   the run and the step; the run's other in-flight steps are dropped.
+//! - Outside a loop a step runs at most once; inside a loop, at most once per iteration.
+//!   Results of an abandoned iteration's steps that were still in flight are dropped.
 
+mod context;
+mod definition;
+mod diagram;
+mod engine;
+mod error;
+mod for_each;
+mod history;
+pub mod prelude;
+mod run_id;
+mod scheduler;
+mod task;
+mod workflow;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use context::StepContext;
+pub use definition::{Backoff, Definition, Edge, ForEach, Join, LoopHead, Policy, StepDef, StepIndex};
+pub use engine::{Engine, Finished};
+pub use error::{StepError, WorkflowError};
+pub use history::{RunHistory, StepOutcome, StepRecord};
+pub use run_id::RunId;
+pub use workflow::Workflow;
+pub use workflow_macros::{saga_step, step, workflow};

@@ -1,0 +1,48 @@
+//! Items used by the code `#[workflow]` generates. Not public API: no stability guarantee.
+
+pub use crate::context::{RunInfo, StepContext};
+pub use crate::definition::{
+    Backoff, Definition, Edge, ForEach, Join, LoopHead, Policy, StepDef, StepIndex,
+};
+pub use crate::error::StepError;
+pub use crate::for_each::ForEachSlot;
+pub use crate::workflow::{StartInfo, StepFuture, Workflow};
+pub use std::boxed::Box;
+pub use std::clone::Clone;
+pub use std::default::Default;
+pub use std::option::Option::{self, None, Some};
+pub use std::result::Result::{self, Err, Ok};
+pub use std::sync::Arc;
+pub use std::time::Duration;
+pub use std::vec::Vec;
+
+/// Turns what a step method returns into the step's result: `Result<T, E>` keeps its error
+/// (converted into [`StepError`]); the macro wraps a plain `T` in `Ok` itself.
+pub trait IntoStepResult {
+    /// The step's output.
+    type Output;
+    /// Converts.
+    fn into_step_result(self) -> Result<Self::Output, StepError>;
+}
+
+impl<T, E: Into<StepError>> IntoStepResult for Result<T, E> {
+    type Output = T;
+    fn into_step_result(self) -> Result<T, StepError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// The error future of a step whose input slot was empty (an engine bug, never user input).
+pub fn missing_input<'a, O: Send + 'a>(step: &'static str) -> StepFuture<'a, O> {
+    Box::pin(std::future::ready(Err(StepError::msg(format!(
+        "internal error: step `{step}` started without its input"
+    )))))
+}
+
+/// Pins a step future.
+pub fn boxed<'a, O, F>(future: F) -> StepFuture<'a, O>
+where
+    F: std::future::Future<Output = Result<O, StepError>> + Send + 'a,
+{
+    Box::pin(future)
+}

@@ -1,0 +1,92 @@
+//! [`Engine`]: runs workflows.
+
+use std::sync::Arc;
+
+use tracing::Instrument;
+
+use crate::context::RunInfo;
+use crate::error::WorkflowError;
+use crate::history::RunHistory;
+use crate::run_id::RunId;
+use crate::scheduler::{drive, Recorder};
+use crate::workflow::Workflow;
+
+/// Runs workflows. Cheap to clone; one engine serves any number of concurrent runs.
+///
+/// ```
+/// use workflow_core::prelude::*;
+///
+/// struct Greeter;
+///
+/// #[workflow]
+/// impl Greeter {
+///     #[step]
+///     async fn greet(&self, name: String) -> String {
+///         format!("hello, {name}")
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let engine = Engine::in_memory();
+/// let greeting = engine.run(Greeter, "ada".to_string()).await.unwrap();
+/// assert_eq!(greeting, "hello, ada");
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    _shared: Arc<()>,
+}
+
+/// The result of a run together with its history.
+#[derive(Debug)]
+pub struct Finished<O> {
+    /// The run's output or error.
+    pub result: Result<O, WorkflowError>,
+    /// Which steps ran, in which order, and which were skipped.
+    pub history: RunHistory,
+}
+
+impl Engine {
+    /// An engine that keeps runs in memory only: nothing survives the process.
+    pub fn in_memory() -> Self {
+        Engine::default()
+    }
+
+    /// Runs `workflow` on `input` to its end and returns its output.
+    pub async fn run<W>(&self, workflow: W, input: W::Input) -> Result<W::Output, WorkflowError>
+    where
+        W: Workflow + Sync,
+    {
+        let run = new_run::<W>();
+        let span = run_span(&run);
+        drive(&workflow, input, run, None).instrument(span).await
+    }
+
+    /// Like [`Engine::run`], and also returns the run's [`RunHistory`].
+    pub async fn run_with_history<W>(&self, workflow: W, input: W::Input) -> Finished<W::Output>
+    where
+        W: Workflow + Sync,
+    {
+        let run = new_run::<W>();
+        let span = run_span(&run);
+        let mut recorder = Recorder::new(W::definition());
+        let result = drive(&workflow, input, run, Some(&mut recorder))
+            .instrument(span)
+            .await;
+        Finished {
+            result,
+            history: recorder.into_history(),
+        }
+    }
+}
+
+fn new_run<W: Workflow>() -> Arc<RunInfo> {
+    Arc::new(RunInfo {
+        workflow: W::definition().name,
+        run_id: RunId::generate(),
+    })
+}
+
+fn run_span(run: &RunInfo) -> tracing::Span {
+    tracing::info_span!("workflow_run", workflow = run.workflow, run_id = %run.run_id)
+}

@@ -1,0 +1,186 @@
+//! Errors of steps ([`StepError`]) and of runs ([`WorkflowError`]).
+
+use std::fmt;
+
+use crate::run_id::RunId;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The error of one step attempt.
+///
+/// Every `E: std::error::Error + Send + Sync + 'static` converts into it with `?`, so a step may
+/// return `Result<T, E>` for its own error type. Like `anyhow::Error`, it does not implement
+/// `std::error::Error` itself (that would collide with the blanket conversion); use
+/// [`StepError::source_error`] to reach the original error.
+pub struct StepError {
+    kind: StepErrorKind,
+    permanent: bool,
+}
+
+enum StepErrorKind {
+    Error(BoxError),
+    Message(String),
+    Panic(String),
+    TimedOut(std::time::Duration),
+}
+
+impl StepError {
+    /// An error from a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        StepError {
+            kind: StepErrorKind::Message(message.into()),
+            permanent: false,
+        }
+    }
+
+    /// A permanent error: the step is not retried, whatever its `retry` policy.
+    pub fn permanent(error: impl Into<StepError>) -> Self {
+        StepError {
+            permanent: true,
+            ..error.into()
+        }
+    }
+
+    /// The error of a step attempt that panicked, with the panic message.
+    pub fn panicked(message: impl Into<String>) -> Self {
+        StepError {
+            kind: StepErrorKind::Panic(message.into()),
+            permanent: false,
+        }
+    }
+
+    /// The error of a step attempt that ran past its `timeout`.
+    pub fn timed_out(after: std::time::Duration) -> Self {
+        StepError {
+            kind: StepErrorKind::TimedOut(after),
+            permanent: false,
+        }
+    }
+
+    /// True when the attempt panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.kind, StepErrorKind::Panic(_))
+    }
+
+    /// True when the attempt ran past its timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, StepErrorKind::TimedOut(_))
+    }
+
+    /// True when the error stops retries at once.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+
+    /// The original error, when the step returned one.
+    pub fn source_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match &self.kind {
+            StepErrorKind::Error(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Downcasts the original error to a concrete type.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source_error().and_then(|e| e.downcast_ref::<E>())
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for StepError {
+    fn from(error: E) -> Self {
+        StepError {
+            kind: StepErrorKind::Error(Box::new(error)),
+            permanent: false,
+        }
+    }
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            StepErrorKind::Error(e) => write!(f, "{e}")?,
+            StepErrorKind::Message(m) => f.write_str(m)?,
+            StepErrorKind::Panic(m) => write!(f, "panicked: {m}")?,
+            StepErrorKind::TimedOut(d) => write!(f, "timed out after {d:?}")?,
+        }
+        if self.permanent {
+            f.write_str(" (permanent)")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StepError({self})")
+    }
+}
+
+/// Why a run did not produce its output.
+///
+/// Every variant names the workflow and the run; step failures name the step.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// A step failed for good (after its retries).
+    #[error("workflow `{workflow}` run {run_id}: step `{step}`{} failed after {attempts} attempt(s): {error}", item_suffix(.item))]
+    StepFailed {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// The failed step.
+        step: &'static str,
+        /// For a `for_each` step: the index of the failed item.
+        item: Option<usize>,
+        /// Attempts made, the last one included.
+        attempts: u32,
+        /// The last attempt's error.
+        error: StepError,
+    },
+    /// A loop's back edge fired once more than `max_iterations` allows.
+    #[error("workflow `{workflow}` run {run_id}: loop at step `{step}` exceeded max_iterations = {max_iterations}")]
+    LoopLimitExceeded {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// The loop's head step.
+        step: &'static str,
+        /// The declared bound.
+        max_iterations: u32,
+    },
+    /// The run finished, but the step that produces the output never ran (its branch was not taken).
+    #[error("workflow `{workflow}` run {run_id}: finished without output: none of the output steps ({}) ran", steps.join(", "))]
+    NoOutput {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// The steps that could have produced the output.
+        steps: Vec<&'static str>,
+    },
+}
+
+fn item_suffix(item: &Option<usize>) -> String {
+    item.map(|i| format!(" (item {i})")).unwrap_or_default()
+}
+
+impl WorkflowError {
+    /// The run this error belongs to.
+    pub fn run_id(&self) -> &RunId {
+        match self {
+            WorkflowError::StepFailed { run_id, .. }
+            | WorkflowError::LoopLimitExceeded { run_id, .. }
+            | WorkflowError::NoOutput { run_id, .. } => run_id,
+        }
+    }
+
+    /// The step the error is about, if any.
+    pub fn step(&self) -> Option<&'static str> {
+        match self {
+            WorkflowError::StepFailed { step, .. }
+            | WorkflowError::LoopLimitExceeded { step, .. } => Some(step),
+            WorkflowError::NoOutput { .. } => None,
+        }
+    }
+}

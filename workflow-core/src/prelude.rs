@@ -1,0 +1,9 @@
+//! Everything a workflow author needs: `use workflow_core::prelude::*;`.
+
+pub use crate::context::StepContext;
+pub use crate::engine::{Engine, Finished};
+pub use crate::error::{StepError, WorkflowError};
+pub use crate::history::{RunHistory, StepOutcome};
+pub use crate::run_id::RunId;
+pub use crate::workflow::Workflow;
+pub use workflow_macros::{saga_step, step, workflow};

@@ -1,0 +1,118 @@
+//! One unit of in-flight work of a run: a step attempt or the pause before a retry.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Sleep;
+
+use crate::definition::StepIndex;
+use crate::error::StepError;
+use crate::workflow::StepFuture;
+
+/// Which invocation a [`Task`] belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tag {
+    pub step: StepIndex,
+    pub item: usize,
+    /// The step's generation when the task started; a loop iteration bumps it, so results of
+    /// an abandoned iteration are recognised and dropped.
+    pub generation: u32,
+    pub attempt: u32,
+}
+
+/// What a finished [`Task`] reports.
+pub(crate) enum Outcome<O> {
+    /// The attempt ended: its output or its error (a panic and a timeout are errors too).
+    Attempted(Result<O, StepError>),
+    /// The backoff pause is over: start the next attempt.
+    RetryDue,
+}
+
+/// A step attempt (with its optional timeout) or a backoff pause.
+///
+/// Every field is `Unpin`, so the future is polled without pin projection.
+pub(crate) struct Task<'a, O> {
+    tag: Tag,
+    span: tracing::Span,
+    kind: TaskKind<'a, O>,
+}
+
+enum TaskKind<'a, O> {
+    Attempt {
+        future: StepFuture<'a, O>,
+        deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+    },
+    Backoff(Pin<Box<Sleep>>),
+}
+
+impl<'a, O> Task<'a, O> {
+    pub fn attempt(
+        tag: Tag,
+        span: tracing::Span,
+        future: StepFuture<'a, O>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        let deadline = timeout.map(|d| (Box::pin(tokio::time::sleep(d)), d));
+        Task {
+            tag,
+            span,
+            kind: TaskKind::Attempt { future, deadline },
+        }
+    }
+
+    pub fn backoff(tag: Tag, pause: Duration) -> Self {
+        Task {
+            tag,
+            span: tracing::Span::none(),
+            kind: TaskKind::Backoff(Box::pin(tokio::time::sleep(pause))),
+        }
+    }
+}
+
+impl<O> Future for Task<'_, O> {
+    type Output = (Tag, Outcome<O>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let tag = this.tag;
+        let _entered = this.span.enter();
+        match &mut this.kind {
+            TaskKind::Backoff(sleep) => sleep
+                .as_mut()
+                .poll(cx)
+                .map(|()| (tag, Outcome::RetryDue)),
+            TaskKind::Attempt { future, deadline } => {
+                match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                    Ok(Poll::Ready(result)) => {
+                        return Poll::Ready((tag, Outcome::Attempted(result)))
+                    }
+                    Err(payload) => {
+                        let error = StepError::panicked(panic_message(payload.as_ref()));
+                        return Poll::Ready((tag, Outcome::Attempted(Err(error))));
+                    }
+                    Ok(Poll::Pending) => {}
+                }
+                if let Some((sleep, after)) = deadline {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        let error = StepError::timed_out(*after);
+                        return Poll::Ready((tag, Outcome::Attempted(Err(error))));
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,59 @@
+//! The [`Workflow`] trait that `#[workflow]` implements.
+
+use std::sync::Arc;
+
+use crate::context::RunInfo;
+use crate::definition::{Definition, StepIndex};
+use crate::error::StepError;
+
+/// A future returned by a generated step dispatcher.
+#[doc(hidden)]
+pub type StepFuture<'a, O> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<O, StepError>> + Send + 'a>>;
+
+/// What a step attempt needs to know when it starts.
+#[doc(hidden)]
+pub struct StartInfo<'r> {
+    /// The run.
+    pub run: &'r Arc<RunInfo>,
+    /// Attempt number, starting at 1.
+    pub attempt: u32,
+}
+
+/// A workflow graph: implemented by `#[workflow]` on an `impl` block, never by hand.
+///
+/// The items whose names start with `__` are the generated dispatcher; they are not public API.
+pub trait Workflow: Sized {
+    /// What the start steps receive.
+    type Input: Send;
+    /// What the output step returns.
+    type Output: Send;
+
+    /// The static graph: steps, edges, joins, branches, loops, policies and a stable hash.
+    fn definition() -> &'static Definition;
+
+    #[doc(hidden)]
+    type __State: Send;
+    #[doc(hidden)]
+    type __Out: Send;
+    #[doc(hidden)]
+    fn __new_state(input: Self::Input) -> Self::__State;
+    #[doc(hidden)]
+    fn __start<'a>(
+        &'a self,
+        state: &mut Self::__State,
+        step: StepIndex,
+        item: usize,
+        info: StartInfo<'_>,
+    ) -> StepFuture<'a, Self::__Out>;
+    #[doc(hidden)]
+    fn __deliver(state: &mut Self::__State, out: Self::__Out) -> Option<u16>;
+    #[doc(hidden)]
+    fn __for_each_begin(state: &mut Self::__State, step: StepIndex) -> usize;
+    #[doc(hidden)]
+    fn __for_each_finish(state: &mut Self::__State, step: StepIndex) -> Option<u16>;
+    #[doc(hidden)]
+    fn __reset(state: &mut Self::__State, step: StepIndex);
+    #[doc(hidden)]
+    fn __take_output(state: &mut Self::__State) -> Option<Self::Output>;
+}

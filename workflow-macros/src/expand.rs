@@ -1,0 +1,596 @@
+//! Code generation: the static definition, the per-run state, the typed dispatcher, and the
+//! spanned type assertions that make rustc report mismatches in the user's terms.
+//!
+//! Each step gets its own small async block (boxed), never one big `async fn` holding every
+//! step's `.await`: compile time and memory stay linear in the number of steps.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Ident, ItemImpl, Type};
+
+use crate::attr::{BackoffSpec, WorkflowAttr};
+use crate::graph::{Graph, Join};
+use crate::model::{pattern_bindings, Model, Step};
+
+/// The whole expansion: the user's block (without our attributes) and the generated items.
+pub fn expand(model: &Model, graph: &Graph, options: &WorkflowAttr, block: &ItemImpl) -> TokenStream {
+    let cx = Cx { model, graph, krate: options.krate.clone().unwrap_or_else(|| syn::parse_quote!(::workflow_core)) };
+    let krate = &cx.krate;
+    let self_ty = &model.self_ty;
+    let input_ty = cx.input_ty();
+    let output_ty = &model.steps[graph.outputs[0]].output;
+    let state = cx.state_struct(output_ty);
+    let out_enum = cx.out_enum();
+    let definition = cx.definition(options);
+    let (new_state, new_state_checks) = cx.new_state(&input_ty);
+    let mut checks = new_state_checks;
+    let mut distribute = TokenStream::new();
+    for i in 0..model.steps.len() {
+        let (function, step_checks) = cx.distribute(i, output_ty);
+        distribute.extend(function);
+        checks.extend(step_checks);
+    }
+    let (start_arms, start_checks) = cx.start_arms();
+    checks.extend(start_checks);
+    let deliver_arms = (0..model.steps.len()).map(|i| {
+        let variant = variant(i);
+        let distribute = distribute_fn(i);
+        if model.steps[i].attr.for_each.is_some() {
+            let slot = slot(i);
+            quote! { __Out::#variant(__wf_item, __wf_value) => { __wf_state.#slot.store(__wf_item, __wf_value); __wf::None } }
+        } else {
+            quote! { __Out::#variant(__wf_value) => #distribute(__wf_state, __wf_value), }
+        }
+    });
+    let for_each_steps: Vec<usize> = (0..model.steps.len()).filter(|&i| model.steps[i].attr.for_each.is_some()).collect();
+    let begin_arms = for_each_steps.iter().map(|&i| {
+        let (index, slot) = (i as u16, slot(i));
+        quote! { #index => __wf_state.#slot.begin(), }
+    });
+    let finish_arms = for_each_steps.iter().map(|&i| {
+        let (index, slot, distribute) = (i as u16, slot(i), distribute_fn(i));
+        quote! { #index => { let __wf_value = __wf_state.#slot.finish(); #distribute(__wf_state, __wf_value) } }
+    });
+    let mut in_loops: Vec<usize> = graph.loop_body.iter().flatten().copied().collect();
+    in_loops.sort_unstable();
+    in_loops.dedup();
+    let reset_arms = in_loops.iter().map(|&i| {
+        let (index, slot, empty) = (i as u16, slot(i), cx.empty_slot(i));
+        quote! { #index => __wf_state.#slot = #empty, }
+    });
+
+    quote! {
+        #block
+
+        #[allow(non_camel_case_types, non_snake_case, dead_code, unused_variables, unreachable_patterns, clippy::all)]
+        const _: () = {
+            use #krate::__private as __wf;
+
+            #state
+            #out_enum
+            #checks
+            #distribute
+
+            impl __wf::Workflow for #self_ty {
+                type Input = #input_ty;
+                type Output = #output_ty;
+                type __State = __State;
+                type __Out = __Out;
+
+                fn definition() -> &'static __wf::Definition {
+                    #definition
+                }
+
+                fn __new_state(__wf_input: Self::Input) -> __State {
+                    #new_state
+                }
+
+                fn __start<'__wf_a>(
+                    &'__wf_a self,
+                    __wf_state: &mut __State,
+                    __wf_step: __wf::StepIndex,
+                    __wf_item: usize,
+                    __wf_info: __wf::StartInfo<'_>,
+                ) -> __wf::StepFuture<'__wf_a, __Out> {
+                    match __wf_step {
+                        #start_arms
+                        _ => __wf::missing_input("<unknown>"),
+                    }
+                }
+
+                fn __deliver(__wf_state: &mut __State, __wf_out: __Out) -> __wf::Option<u16> {
+                    match __wf_out {
+                        #(#deliver_arms)*
+                    }
+                }
+
+                fn __for_each_begin(__wf_state: &mut __State, __wf_step: __wf::StepIndex) -> usize {
+                    match __wf_step {
+                        #(#begin_arms)*
+                        _ => 0,
+                    }
+                }
+
+                fn __for_each_finish(__wf_state: &mut __State, __wf_step: __wf::StepIndex) -> __wf::Option<u16> {
+                    match __wf_step {
+                        #(#finish_arms)*
+                        _ => __wf::None,
+                    }
+                }
+
+                fn __reset(__wf_state: &mut __State, __wf_step: __wf::StepIndex) {
+                    match __wf_step {
+                        #(#reset_arms)*
+                        _ => {}
+                    }
+                }
+
+                fn __take_output(__wf_state: &mut __State) -> __wf::Option<Self::Output> {
+                    __wf_state.__output.take()
+                }
+            }
+        };
+    }
+}
+
+struct Cx<'a> {
+    model: &'a Model,
+    graph: &'a Graph,
+    krate: syn::Path,
+}
+
+fn slot(i: usize) -> Ident {
+    format_ident!("s{}", i)
+}
+
+fn variant(i: usize) -> Ident {
+    format_ident!("S{}", i)
+}
+
+fn distribute_fn(i: usize) -> Ident {
+    format_ident!("__distribute_{}", i)
+}
+
+/// `tokens` with every token moved to `span`, so an error inside points at the user's code.
+fn respan(tokens: impl ToTokens, span: Span) -> TokenStream {
+    tokens
+        .into_token_stream()
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(g) = &tree {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tree = TokenTree::Group(group);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// A trait whose only impl is the identity, with our message when the types differ;
+/// `<Expected as Trait<Found>>::__cast(value)` then checks a type at a chosen span.
+fn cast_trait(name: &Ident, message: &str, label: &str) -> TokenStream {
+    quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = #label)]
+        trait #name<__T>: Sized { fn __cast(value: __T) -> Self; }
+        impl<__T> #name<__T> for __T { fn __cast(value: __T) -> __T { value } }
+    }
+}
+
+/// A trait implemented by every `Clone` type, with our message for the others.
+fn clone_trait(name: &Ident, message: &str, label: &str) -> TokenStream {
+    quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = #label)]
+        trait #name: Sized { fn __clone(&self) -> Self; }
+        impl<__T: __wf::Clone> #name for __T { fn __clone(&self) -> Self { __wf::Clone::clone(self) } }
+    }
+}
+
+impl Cx<'_> {
+    fn step(&self, i: usize) -> &Step {
+        &self.model.steps[i]
+    }
+
+    fn first_start(&self) -> usize {
+        self.graph.join.iter().position(|j| *j == Join::Start).unwrap_or(0)
+    }
+
+    fn input_ty(&self) -> Type {
+        self.step(self.first_start()).inputs[0].clone()
+    }
+
+    /// What a step hands downstream: its output, or a `Vec` of them for `for_each`.
+    fn produced_ty(&self, i: usize) -> TokenStream {
+        let output = &self.step(i).output;
+        if self.step(i).attr.for_each.is_some() {
+            quote!(__wf::Vec<#output>)
+        } else {
+            quote!(#output)
+        }
+    }
+
+    fn slot_ty(&self, i: usize) -> TokenStream {
+        let step = self.step(i);
+        let inputs = &step.inputs;
+        if step.attr.for_each.is_some() {
+            let (item, output) = (&inputs[0], &step.output);
+            quote!(__wf::ForEachSlot<#item, #output>)
+        } else {
+            quote!((#(__wf::Option<#inputs>,)*))
+        }
+    }
+
+    fn empty_slot(&self, i: usize) -> TokenStream {
+        if self.step(i).attr.for_each.is_some() {
+            quote!(__wf::Default::default())
+        } else {
+            let nones = self.step(i).inputs.iter().map(|_| quote!(__wf::None));
+            quote!((#(#nones,)*))
+        }
+    }
+
+    fn state_struct(&self, output_ty: &Type) -> TokenStream {
+        let n = self.model.steps.len();
+        let fields = (0..n).map(|i| {
+            let (slot, ty) = (slot(i), self.slot_ty(i));
+            quote!(#slot: #ty,)
+        });
+        let empties = (0..n).map(|i| {
+            let (slot, empty) = (slot(i), self.empty_slot(i));
+            quote!(#slot: #empty,)
+        });
+        quote! {
+            #[doc(hidden)]
+            pub struct __State { #(#fields)* __output: __wf::Option<#output_ty>, }
+            impl __wf::Default for __State {
+                fn default() -> Self { __State { #(#empties)* __output: __wf::None, } }
+            }
+        }
+    }
+
+    fn out_enum(&self) -> TokenStream {
+        let variants = self.model.steps.iter().enumerate().map(|(i, step)| {
+            let (variant, output) = (variant(i), &step.output);
+            if step.attr.for_each.is_some() {
+                quote!(#variant(usize, #output),)
+            } else {
+                quote!(#variant(#output),)
+            }
+        });
+        quote! {
+            #[doc(hidden)]
+            pub enum __Out { #(#variants)* }
+        }
+    }
+
+    /// `__new_state`: the input goes to every start step (cloned for all but the last).
+    fn new_state(&self, input_ty: &Type) -> (TokenStream, TokenStream) {
+        let starts: Vec<usize> = (0..self.model.steps.len()).filter(|&i| self.graph.join[i] == Join::Start).collect();
+        let first = self.first_start();
+        let mut checks = TokenStream::new();
+        let clone_input = format_ident!("__CloneInput");
+        if starts.len() > 1 {
+            let names = starts.iter().map(|&i| format!("`{}`", self.step(i).ident)).collect::<Vec<_>>().join(", ");
+            checks.extend(clone_trait(&clone_input, &format!("the workflow input `{{Self}}` goes to several start steps ({names}), so it must implement `Clone`"), "the workflow input"));
+        }
+        let fills = starts.iter().enumerate().map(|(k, &i)| {
+            let slot = slot(i);
+            let param = &self.step(i).inputs[0];
+            let span = param.span();
+            let value = if k + 1 < starts.len() {
+                quote_spanned!(span=> #clone_input::__clone(&__wf_input))
+            } else {
+                quote!(__wf_input)
+            };
+            if i == first {
+                quote!(__wf_state.#slot.0 = __wf::Some(#value);)
+            } else {
+                let name = format_ident!("__Input{}", i);
+                checks.extend(cast_trait(&name, &format!(
+                    "every start step receives the workflow input `{{__T}}` (the input of `{}`), but `{}` takes `{{Self}}`",
+                    self.step(first).ident, self.step(i).ident
+                ), "this start step's input type differs from the workflow input"));
+                let (param_r, input_r) = (respan(param, span), respan(input_ty, span));
+                quote_spanned!(span=> __wf_state.#slot.0 = __wf::Some(<#param_r as #name<#input_r>>::__cast(#value));)
+            }
+        });
+        let body = quote! {
+            let mut __wf_state = <__State as __wf::Default>::default();
+            #(#fills)*
+            __wf_state
+        };
+        (body, checks)
+    }
+
+    /// `__distribute_i(state, value)`: hands step `i`'s output to its consumers; returns the arm
+    /// of the branch that matched, if the step has branches.
+    fn distribute(&self, i: usize, output_ty: &Type) -> (TokenStream, TokenStream) {
+        let step = self.step(i);
+        let produced = self.produced_ty(i);
+        let mut checks = TokenStream::new();
+        let plain: Vec<_> = self.graph.downstream[i].iter().filter(|e| e.arm.is_none()).collect();
+        let is_output = self.graph.outputs.contains(&i);
+        let arms = &self.graph.arms[i];
+        let uses = plain.len() + usize::from(is_output) + usize::from(!arms.is_empty());
+        let clone_name = format_ident!("__Clone{}", i);
+        if uses > 1 {
+            let mut consumers: Vec<String> = plain.iter().map(|e| format!("`{}`", self.step(e.to).ident)).collect();
+            consumers.extend(arms.iter().map(|&a| format!("`{}`", self.step(a).ident)));
+            if is_output {
+                consumers.push("the workflow output".to_owned());
+            }
+            checks.extend(clone_trait(&clone_name, &format!(
+                "the output of step `{}` goes to {} ({}), so `{{Self}}` must implement `Clone`",
+                step.ident, uses, consumers.join(", ")
+            ), "this output is handed to several consumers"));
+        }
+        let out_span = step.output.span();
+        let mut remaining = uses;
+        let mut next_value = || {
+            remaining -= 1;
+            if remaining == 0 {
+                quote!(__wf_value)
+            } else {
+                quote_spanned!(out_span=> #clone_name::__clone(&__wf_value))
+            }
+        };
+        let mut body = TokenStream::new();
+        for edge in &plain {
+            let value = next_value();
+            let target = self.step(edge.to);
+            let target_slot = slot(edge.to);
+            if target.attr.for_each.is_some() {
+                let span = target.inputs[0].span();
+                body.extend(quote_spanned!(span=> __wf_state.#target_slot.load(#value);));
+                continue;
+            }
+            let position = if self.graph.join[edge.to] == Join::All { edge.position } else { 0 };
+            let param = &target.inputs[position];
+            let name = format_ident!("__Edge{}_{}", i, edge.to);
+            let (message, label) = match self.graph.join[edge.to] {
+                Join::Any => (
+                    format!("step `{}` waits for `any(..)` of steps that must all return `{{Self}}`, but `{}` returns `{{__T}}`", target.ident, step.ident),
+                    format!("the steps in `any(..)` must return this type; `{}` differs", step.ident),
+                ),
+                _ => (
+                    format!("step `{}` expects `{{Self}}` from `{}`, which returns `{{__T}}`", target.ident, step.ident),
+                    format!("this parameter receives the output of `{}`", step.ident),
+                ),
+            };
+            checks.extend(cast_trait(&name, &message, &label));
+            let span = param.span();
+            let (param_r, produced_r) = (respan(param, span), respan(&produced, span));
+            let index = syn::Index::from(position);
+            body.extend(quote_spanned!(span=> __wf_state.#target_slot.#index = __wf::Some(<#param_r as #name<#produced_r>>::__cast(#value));));
+        }
+        if is_output {
+            let value = next_value();
+            if i == self.graph.outputs[0] {
+                body.extend(quote!(__wf_state.__output = __wf::Some(#value);));
+            } else {
+                let name = format_ident!("__Output{}", i);
+                checks.extend(cast_trait(&name, &format!(
+                    "the workflow output is `{{Self}}` (returned by `{}`), but `{}`, which can also end the workflow, returns `{{__T}}`",
+                    self.step(self.graph.outputs[0]).ident, step.ident
+                ), "every step that can end the workflow must return the workflow output type"));
+                let (output_r, produced_r) = (respan(output_ty, out_span), respan(&produced, out_span));
+                body.extend(quote_spanned!(out_span=> __wf_state.__output = __wf::Some(<#output_r as #name<#produced_r>>::__cast(#value));));
+            }
+        }
+        let result = if arms.is_empty() {
+            if uses == 0 {
+                body.extend(quote!(let _ = __wf_value;));
+            }
+            quote!(__wf::None)
+        } else {
+            let value = next_value();
+            let match_arms = arms.iter().enumerate().map(|(arm, &child)| {
+                let child_step = self.step(child);
+                let Some(branch) = &child_step.attr.branch else { return TokenStream::new() };
+                let pat = &branch.value;
+                let child_slot = slot(child);
+                let arm = arm as u16;
+                let stores = pattern_bindings(pat).into_iter().zip(&child_step.inputs).enumerate().map(|(k, (binding, param))| {
+                    let index = syn::Index::from(k);
+                    let span = param.span();
+                    let param_r = respan(param, span);
+                    let binding = Ident::new(&binding.to_string(), binding.span());
+                    quote_spanned!(span=> __wf_state.#child_slot.#index = __wf::Some::<#param_r>(#binding);)
+                });
+                quote! { #pat => { #(#stores)* __wf::Some(#arm) } }
+            });
+            let first_branch = self.step(arms[0]).attr.branch.as_ref().map_or(Span::call_site(), |b| b.key);
+            let scrutinee = quote_spanned!(first_branch=> #value);
+            quote_spanned!(first_branch=> match #scrutinee { #(#match_arms)* })
+        };
+        let function = distribute_fn(i);
+        let function = quote! {
+            fn #function(__wf_state: &mut __State, __wf_value: #produced) -> __wf::Option<u16> {
+                #body
+                #result
+            }
+        };
+        (function, checks)
+    }
+
+    /// The match arms of `__start`: take (or clone, under `retry`) the inputs, call the method.
+    fn start_arms(&self) -> (TokenStream, TokenStream) {
+        let mut arms = TokenStream::new();
+        let mut checks = TokenStream::new();
+        for (i, step) in self.model.steps.iter().enumerate() {
+            let index = i as u16;
+            let slot = slot(i);
+            let name = &step.name;
+            let method = &step.ident;
+            let variant = variant(i);
+            let retries = step.attr.retry.is_some();
+            let clone_name = format_ident!("__RetryClone{}", i);
+            if retries {
+                checks.extend(clone_trait(&clone_name, &format!(
+                    "step `{}` has `retry`, so each attempt gets its own copy of its input: `{{Self}}` must implement `Clone`",
+                    step.ident
+                ), "this input is cloned for each attempt"));
+            }
+            let args: Vec<Ident> = (0..step.inputs.len()).map(|k| format_ident!("__wf_arg{}", k)).collect();
+            let (take, item) = if step.attr.for_each.is_some() {
+                let span = step.inputs[0].span();
+                let take = if retries {
+                    quote_spanned!(span=> __wf_state.#slot.get_cloned(__wf_item))
+                } else {
+                    quote!(__wf_state.#slot.take(__wf_item))
+                };
+                (quote! { let __wf::Some(__wf_arg0) = #take else { return __wf::missing_input(#name); }; }, quote!(__wf::Some(__wf_item)))
+            } else {
+                let takes = step.inputs.iter().enumerate().map(|(k, param)| {
+                    let index = syn::Index::from(k);
+                    let span = param.span();
+                    if retries {
+                        quote_spanned!(span=> __wf_state.#slot.#index.as_ref().map(#clone_name::__clone))
+                    } else {
+                        quote!(__wf_state.#slot.#index.take())
+                    }
+                });
+                (quote! { let (#(__wf::Some(#args),)*) = (#(#takes,)*) else { return __wf::missing_input(#name); }; }, quote!(__wf::None))
+            };
+            let (context_let, context_arg) = if step.takes_context {
+                (
+                    quote! { let __wf_context = __wf::StepContext::new(__wf::Arc::clone(__wf_info.run), #name, __wf_info.attempt, #item); },
+                    quote!(&__wf_context,),
+                )
+            } else {
+                (TokenStream::new(), TokenStream::new())
+            };
+            let wrap = if step.attr.for_each.is_some() {
+                quote!(move |__wf_output| __Out::#variant(__wf_item, __wf_output))
+            } else {
+                quote!(__Out::#variant)
+            };
+            let call = quote!(self.#method(#context_arg #(#args),*).await);
+            let result = if step.fallible {
+                quote!(__wf::IntoStepResult::into_step_result(#call).map(#wrap))
+            } else {
+                quote!(__wf::Ok((#wrap)(#call)))
+            };
+            arms.extend(quote! {
+                #index => {
+                    #take
+                    #context_let
+                    __wf::boxed(async move { #result })
+                }
+            });
+        }
+        (arms, checks)
+    }
+
+    fn definition(&self, options: &WorkflowAttr) -> TokenStream {
+        let model = self.model;
+        let graph = self.graph;
+        let name = options.name.clone().unwrap_or_else(|| model.type_name.clone());
+        let version = options.version.unwrap_or(1);
+        let mut canonical = format!("{name}@{version}\n");
+        let steps = model.steps.iter().enumerate().map(|(i, step)| {
+            let step_name = &step.name;
+            let join = match graph.join[i] {
+                Join::Start => quote!(Start),
+                Join::Single => quote!(Single),
+                Join::All => quote!(All),
+                Join::Any => quote!(Any),
+            };
+            let upstream = graph.upstream[i].iter().map(|&u| u as u16);
+            let downstream = graph.downstream[i].iter().map(|e| {
+                let to = e.to as u16;
+                let arm = option(e.arm.map(|a| quote!(#a)));
+                let back = e.back;
+                quote!(__wf::Edge { to: #to, arm: #arm, back: #back })
+            });
+            let branch_text = step.attr.branch.as_ref().map(|b| pattern_text(&b.value));
+            let branch = option(branch_text.as_ref().map(|t| quote!(#t)));
+            let for_each = option(step.attr.for_each.map(|_| {
+                let concurrency = option(step.attr.concurrency.as_ref().map(|c| {
+                    let v = c.value;
+                    quote!(#v)
+                }));
+                quote!(__wf::ForEach { concurrency: #concurrency })
+            }));
+            let loop_head = option(step.attr.max_iterations.as_ref().map(|m| {
+                let max = m.value;
+                let body = graph.loop_body[i].iter().map(|&b| b as u16);
+                quote!(__wf::LoopHead { max_iterations: #max, body: &[#(#body),*] })
+            }));
+            let is_output = graph.outputs.contains(&i);
+            let retries = step.attr.retry.as_ref().map_or(0, |r| r.value);
+            let backoff = match step.attr.backoff.as_ref().map(|b| &b.value) {
+                None => quote!(__wf::Backoff::None),
+                Some(BackoffSpec::Fixed(d)) => {
+                    let d = duration(*d);
+                    quote!(__wf::Backoff::Fixed(#d))
+                }
+                Some(BackoffSpec::Exponential { base, max }) => {
+                    let (base, max) = (duration(*base), duration(*max));
+                    quote!(__wf::Backoff::Exponential { base: #base, max: #max })
+                }
+            };
+            let timeout = option(step.attr.timeout.as_ref().map(|t| duration(t.value)));
+            canonical.push_str(&format!(
+                "{step_name}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{is_output}|{retries}|{:?}|{:?}\n",
+                graph.upstream[i].iter().map(|&u| &model.steps[u].name).collect::<Vec<_>>(),
+                graph.downstream[i].iter().map(|e| (e.to, e.arm, e.back)).collect::<Vec<_>>(),
+                branch_text,
+                step.attr.for_each.map(|_| step.attr.concurrency.as_ref().map(|c| c.value)),
+                step.attr.max_iterations.as_ref().map(|m| m.value),
+                join.to_string(),
+                step.attr.backoff.as_ref().map(|b| match b.value { BackoffSpec::Fixed(d) => (d, d), BackoffSpec::Exponential { base, max } => (base, max) }),
+                step.attr.timeout.as_ref().map(|t| t.value),
+            ));
+            quote! {
+                __wf::StepDef {
+                    name: #step_name,
+                    join: __wf::Join::#join,
+                    upstream: &[#(#upstream),*],
+                    downstream: &[#(#downstream),*],
+                    branch: #branch,
+                    for_each: #for_each,
+                    loop_head: #loop_head,
+                    is_output: #is_output,
+                    policy: __wf::Policy { retries: #retries, backoff: #backoff, timeout: #timeout },
+                }
+            }
+        }).collect::<Vec<_>>();
+        let hash = fnv1a(canonical.as_bytes());
+        quote! {
+            static __WF_DEFINITION: __wf::Definition = __wf::Definition {
+                name: #name,
+                version: #version,
+                hash: #hash,
+                steps: &[#(#steps),*],
+            };
+            &__WF_DEFINITION
+        }
+    }
+}
+
+fn option(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(v) => quote!(__wf::Some(#v)),
+        None => quote!(__wf::None),
+    }
+}
+
+fn duration(d: std::time::Duration) -> TokenStream {
+    let nanos = d.as_nanos() as u64;
+    quote!(__wf::Duration::from_nanos(#nanos))
+}
+
+/// The pattern as the user wrote it, with rustfmt-like spacing.
+fn pattern_text(pat: &syn::Pat) -> String {
+    let text = pat.to_token_stream().to_string();
+    text.replace(" :: ", "::").replace(" (", "(").replace("( ", "(").replace(" )", ")").replace(" ,", ",")
+}
+
+/// 64-bit FNV-1a: stable across compiler versions and platforms, unlike `DefaultHasher`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}

@@ -1,0 +1,266 @@
+//! The typed model of a `#[workflow]` impl block: its steps, their signatures and attributes.
+
+use proc_macro2::Span;
+use syn::visit_mut::VisitMut;
+use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, Pat, ReturnType, Type};
+
+use crate::attr::{StepAttr, StepKind};
+use crate::ctxt::Errors;
+
+/// One `#[step]`/`#[saga_step]` method.
+pub struct Step {
+    /// The method's name, used in `after` lists.
+    pub ident: Ident,
+    /// The stable name (`name = ".."` or the method name).
+    pub name: String,
+    pub attr: StepAttr,
+    /// True when the method takes a leading `&StepContext`.
+    pub takes_context: bool,
+    /// Input parameter types (after `&self` and the optional context).
+    pub inputs: Vec<Type>,
+    /// Span of the parameter list, for arity errors.
+    pub params_span: Span,
+    /// The output type: `T` of `Result<T, E>`, or the plain return type.
+    pub output: Type,
+    /// True when the method returns a `Result`.
+    pub fallible: bool,
+}
+
+/// A method of the block that is not a step: a possible compensation.
+pub struct Helper {
+    pub ident: Ident,
+    pub takes_context: bool,
+    pub inputs: Vec<Type>,
+    pub is_async: bool,
+    pub fallible: bool,
+}
+
+/// The whole workflow as written.
+pub struct Model {
+    pub self_ty: Type,
+    pub type_name: String,
+    pub steps: Vec<Step>,
+    pub helpers: Vec<Helper>,
+}
+
+/// Name of the last segment of an attribute path, if it is one of ours.
+pub fn step_kind(attr: &syn::Attribute) -> Option<StepKind> {
+    let last = attr.path().segments.last()?;
+    match last.ident.to_string().as_str() {
+        "step" => Some(StepKind::Step),
+        "saga_step" => Some(StepKind::SagaStep),
+        _ => None,
+    }
+}
+
+/// Removes our attributes from the block, so it can be emitted as plain Rust.
+pub fn strip_step_attrs(item: &mut ItemImpl) {
+    for impl_item in &mut item.items {
+        if let ImplItem::Fn(f) = impl_item {
+            f.attrs.retain(|a| step_kind(a).is_none());
+        }
+    }
+}
+
+impl Model {
+    /// Reads the block. Problems go to `errors`; the model holds what could be read.
+    pub fn parse(item: &ItemImpl, errors: &mut Errors) -> Model {
+        if let Some((_, path, _)) = &item.trait_ {
+            errors.spanned(path, "#[workflow] goes on an inherent impl block (`impl MyWorkflow { .. }`), not on a trait impl");
+        }
+        if !item.generics.params.is_empty() {
+            errors.spanned(&item.generics, "generic workflows are not supported: implement #[workflow] on a concrete type");
+        }
+        let self_ty = (*item.self_ty).clone();
+        let type_name = match &self_ty {
+            Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+            _ => None,
+        }
+        .unwrap_or_else(|| "Workflow".to_owned());
+        let mut model = Model {
+            self_ty,
+            type_name,
+            steps: Vec::new(),
+            helpers: Vec::new(),
+        };
+        for impl_item in &item.items {
+            let ImplItem::Fn(method) = impl_item else {
+                continue;
+            };
+            let mut ours = method.attrs.iter().filter_map(|a| step_kind(a).map(|k| (k, a)));
+            match ours.next() {
+                Some((kind, attr)) => {
+                    if let Some((_, extra)) = ours.next() {
+                        errors.spanned(extra, "a method carries one #[step] or #[saga_step] attribute");
+                    }
+                    let attr = StepAttr::parse(kind, attr, errors);
+                    if let Some(step) = model.read_step(method, attr, errors) {
+                        model.steps.push(step);
+                    }
+                }
+                None => model.helpers.push(model.read_helper(method)),
+            }
+        }
+        if model.steps.is_empty() {
+            errors.spanned(&item.self_ty, "a #[workflow] impl block needs at least one #[step] method");
+        }
+        model
+    }
+
+    fn read_step(&self, method: &ImplItemFn, attr: StepAttr, errors: &mut Errors) -> Option<Step> {
+        let sig = &method.sig;
+        let ident = sig.ident.clone();
+        let mut ok = true;
+        if sig.asyncness.is_none() {
+            errors.spanned(sig.fn_token, format!("step `{ident}` must be an `async fn`"));
+            ok = false;
+        }
+        if !sig.generics.params.is_empty() {
+            errors.spanned(&sig.generics, format!("step `{ident}` cannot be generic: the graph needs concrete types"));
+            ok = false;
+        }
+        match sig.inputs.first() {
+            Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
+            Some(FnArg::Receiver(r)) => {
+                errors.spanned(r, format!("step `{ident}` must take `&self`: steps of one run execute concurrently, so they cannot take `self` or `&mut self`"));
+                ok = false;
+            }
+            _ => {
+                errors.spanned(&sig.ident, format!("step `{ident}` must take `&self` as its first parameter"));
+                ok = false;
+            }
+        }
+        let (takes_context, inputs) = self.read_inputs(sig);
+        let (output, fallible) = self.read_output(&sig.output);
+        let name = attr.name.as_ref().map_or_else(|| ident.to_string(), |n| n.value.clone());
+        ok.then(|| Step {
+            ident,
+            name,
+            attr,
+            takes_context,
+            inputs,
+            params_span: sig.paren_token.span.join(),
+            output,
+            fallible,
+        })
+    }
+
+    fn read_helper(&self, method: &ImplItemFn) -> Helper {
+        let (takes_context, inputs) = self.read_inputs(&method.sig);
+        let (_, fallible) = self.read_output(&method.sig.output);
+        Helper {
+            ident: method.sig.ident.clone(),
+            takes_context,
+            inputs,
+            is_async: method.sig.asyncness.is_some(),
+            fallible,
+        }
+    }
+
+    /// Splits the typed parameters into an optional leading `&StepContext` and the inputs.
+    fn read_inputs(&self, sig: &syn::Signature) -> (bool, Vec<Type>) {
+        let mut types: Vec<Type> = sig
+            .inputs
+            .iter()
+            .filter_map(|arg| match arg {
+                FnArg::Typed(t) => Some(self.resolve_self(&t.ty)),
+                FnArg::Receiver(_) => None,
+            })
+            .collect();
+        let takes_context = types.first().is_some_and(is_context_ref);
+        if takes_context {
+            types.remove(0);
+        }
+        (takes_context, types)
+    }
+
+    fn read_output(&self, output: &ReturnType) -> (Type, bool) {
+        match output {
+            ReturnType::Default => (syn::parse_quote!(()), false),
+            ReturnType::Type(_, ty) => match result_ok_type(ty) {
+                Some(ok) => (self.resolve_self(ok), true),
+                None => (self.resolve_self(ty), false),
+            },
+        }
+    }
+
+    /// Replaces `Self` by the workflow's type, so the type can be named outside the impl.
+    fn resolve_self(&self, ty: &Type) -> Type {
+        let mut ty = ty.clone();
+        ReplaceSelf(&self.self_ty).visit_type_mut(&mut ty);
+        ty
+    }
+
+    /// Finds a step by method name.
+    pub fn step_index(&self, ident: &Ident) -> Option<usize> {
+        self.steps.iter().position(|s| s.ident == *ident)
+    }
+
+    /// Step method names, for "expected one of" lists.
+    pub fn step_names(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.ident.to_string()).collect()
+    }
+}
+
+/// `&StepContext` (any path ending in `StepContext`).
+fn is_context_ref(ty: &Type) -> bool {
+    let Type::Reference(r) = ty else { return false };
+    matches!(&*r.elem, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "StepContext"))
+}
+
+/// `T` when `ty` is `...Result<T, ..>`.
+fn result_ok_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
+}
+
+struct ReplaceSelf<'a>(&'a Type);
+
+impl VisitMut for ReplaceSelf<'_> {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::Path(p) = ty {
+            if p.qself.is_none() && p.path.segments.first().is_some_and(|s| s.ident == "Self") {
+                if p.path.segments.len() == 1 {
+                    *ty = self.0.clone();
+                    return;
+                }
+                let rest: Vec<_> = p.path.segments.iter().skip(1).collect();
+                let self_ty = self.0;
+                *ty = syn::parse_quote!(<#self_ty>::#(#rest)::*);
+                return;
+            }
+        }
+        syn::visit_mut::visit_type_mut(self, ty);
+    }
+}
+
+/// Identifiers a pattern binds, in order. Capitalised bare identifiers (`None`, `MAX`) are
+/// constants or unit variants, not bindings.
+pub fn pattern_bindings(pat: &Pat) -> Vec<Ident> {
+    struct Collect(Vec<Ident>);
+    impl<'ast> syn::visit::Visit<'ast> for Collect {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            let is_binding = p.subpat.is_some()
+                || p.by_ref.is_some()
+                || p.mutability.is_some()
+                || !p.ident.to_string().starts_with(|c: char| c.is_uppercase());
+            if is_binding {
+                self.0.push(p.ident.clone());
+            }
+            syn::visit::visit_pat_ident(self, p);
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    syn::visit::Visit::visit_pat(&mut collect, pat);
+    collect.0
+}

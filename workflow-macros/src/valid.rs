@@ -1,0 +1,89 @@
+//! Per-step rules that need the resolved graph: branches, `for_each`, arity, start steps,
+//! compensations.
+
+use crate::ctxt::Errors;
+use crate::graph::{Graph, Join};
+use crate::model::Model;
+use crate::suggest;
+
+/// Checks every rule; all problems go to `errors`.
+pub fn check(model: &Model, graph: &Graph, errors: &mut Errors) {
+    if !graph.join.contains(&Join::Start) {
+        errors.spanned(
+            &model.self_ty,
+            format!(
+                "workflow `{}` has no start step: at least one #[step] must have no `after`; it receives the workflow input",
+                model.type_name
+            ),
+        );
+    }
+    for (i, step) in model.steps.iter().enumerate() {
+        let ident = &step.ident;
+        let join = graph.join[i];
+        if let Some(branch) = &step.attr.branch {
+            let found = graph.upstream[i].len();
+            if join != Join::Single {
+                errors.at(
+                    branch.key,
+                    format!("`branch` on `{ident}` needs exactly one upstream step (`after = step`), found {found}"),
+                );
+            }
+            if step.attr.for_each.is_some() {
+                errors.at(branch.key, format!("step `{ident}` cannot combine `branch` and `for_each`: branch on the upstream first, then map in a following step"));
+            }
+        }
+        if let Some(span) = step.attr.for_each {
+            if join != Join::Single {
+                errors.at(span, format!("`for_each` on `{ident}` maps over one upstream's output: it needs `after = step`"));
+            }
+        }
+        if let (Some(c), None) = (&step.attr.concurrency, step.attr.for_each) {
+            errors.at(c.key, format!("`concurrency` limits the items of a `for_each` step, but `{ident}` has no `for_each`"));
+        }
+        let arity = graph.arity(model, i);
+        if step.inputs.len() != arity {
+            let delivered = match (join, &step.attr.branch) {
+                (Join::Start, _) => "a start step receives the workflow input: 1 value".to_owned(),
+                (Join::Single, Some(_)) => format!("its `branch` pattern binds {arity} value(s)"),
+                (Join::Single, None) if step.attr.for_each.is_some() => "`for_each` passes 1 item per invocation".to_owned(),
+                (Join::Single, None) | (Join::Any, _) => "`after` delivers 1 value".to_owned(),
+                (Join::All, _) => format!("`after` delivers {arity} values, one per listed step, in order"),
+            };
+            let span = step.attr.after.as_ref().map_or(step.params_span, |a| if join == Join::All { a.key } else { step.params_span });
+            errors.at(span, format!("step `{ident}` takes {} input parameter(s), but {delivered}", step.inputs.len()));
+        }
+        check_saga(model, i, errors);
+    }
+}
+
+fn check_saga(model: &Model, i: usize, errors: &mut Errors) {
+    use crate::attr::StepKind;
+    let step = &model.steps[i];
+    let Some(compensation) = &step.attr.compensation else {
+        if step.attr.kind == StepKind::SagaStep {
+            errors.spanned(&step.ident, format!("saga step `{}` needs `compensation = method`: the method that undoes it", step.ident));
+        }
+        return;
+    };
+    let method = &compensation.value;
+    let Some(helper) = model.helpers.iter().find(|h| h.ident == *method) else {
+        let names: Vec<String> = model.helpers.iter().map(|h| h.ident.to_string()).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let message = if model.step_index(method).is_some() {
+            format!("`{method}` is a step; a compensation is a plain `async fn` method of the block (without #[step])")
+        } else {
+            suggest::unknown("compensation method", &method.to_string(), "", &refs)
+        };
+        errors.spanned(method, message);
+        return;
+    };
+    if !helper.is_async {
+        errors.spanned(&helper.ident, format!("compensation `{method}` must be an `async fn`"));
+    }
+    if helper.inputs.len() != 1 {
+        errors.spanned(&helper.ident, format!(
+            "compensation `{method}` must take exactly one input, the output of step `{}` (after `&self` and an optional `&StepContext`), found {}",
+            step.ident, helper.inputs.len()
+        ));
+    }
+}
