@@ -39,6 +39,17 @@ pub struct StepDef {
     pub is_output: bool,
     /// Failure policy: retries and per-attempt timeout.
     pub policy: Policy,
+    /// For a saga step: the method that undoes it.
+    pub compensation: Option<Compensation>,
+}
+
+/// The compensation of a saga step.
+#[derive(Debug, Clone, Copy)]
+pub struct Compensation {
+    /// The compensation method's name.
+    pub name: &'static str,
+    /// Its retry policy (`compensation_retry = N`; by default 2 retries with backoff).
+    pub policy: Policy,
 }
 
 /// How a step waits for its upstream steps.

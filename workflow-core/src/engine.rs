@@ -7,6 +7,7 @@ use tracing::Instrument;
 use crate::context::RunInfo;
 use crate::error::WorkflowError;
 use crate::history::RunHistory;
+use crate::options::RunOptions;
 use crate::run_id::RunId;
 use crate::scheduler::{drive, Recorder};
 use crate::workflow::Workflow;
@@ -59,7 +60,9 @@ impl Engine {
     {
         let run = new_run::<W>();
         let span = run_span(&run);
-        drive(&workflow, input, run, None).instrument(span).await
+        drive(&workflow, input, run, &RunOptions::default(), None)
+            .instrument(span)
+            .await
     }
 
     /// Like [`Engine::run`], and also returns the run's [`RunHistory`].
@@ -67,10 +70,23 @@ impl Engine {
     where
         W: Workflow + Sync,
     {
+        self.run_with(workflow, input, RunOptions::default()).await
+    }
+
+    /// Runs with [`RunOptions`] (deadline, cancellation) and returns the result and history.
+    pub async fn run_with<W>(
+        &self,
+        workflow: W,
+        input: W::Input,
+        options: RunOptions,
+    ) -> Finished<W::Output>
+    where
+        W: Workflow + Sync,
+    {
         let run = new_run::<W>();
         let span = run_span(&run);
         let mut recorder = Recorder::new(W::definition());
-        let result = drive(&workflow, input, run, Some(&mut recorder))
+        let result = drive(&workflow, input, run, &options, Some(&mut recorder))
             .instrument(span)
             .await;
         Finished {

@@ -2,9 +2,10 @@
 
 use std::fmt;
 
+use crate::report::FailureReport;
 use crate::run_id::RunId;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+type SharedError = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The error of one step attempt.
 ///
@@ -12,13 +13,15 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// return `Result<T, E>` for its own error type. Like `anyhow::Error`, it does not implement
 /// `std::error::Error` itself (that would collide with the blanket conversion); use
 /// [`StepError::source_error`] to reach the original error.
+#[derive(Clone)]
 pub struct StepError {
     kind: StepErrorKind,
     permanent: bool,
 }
 
+#[derive(Clone)]
 enum StepErrorKind {
-    Error(BoxError),
+    Error(SharedError),
     Message(String),
     Panic(String),
     TimedOut(std::time::Duration),
@@ -89,7 +92,7 @@ impl StepError {
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for StepError {
     fn from(error: E) -> Self {
         StepError {
-            kind: StepErrorKind::Error(Box::new(error)),
+            kind: StepErrorKind::Error(std::sync::Arc::new(error)),
             permanent: false,
         }
     }
@@ -118,11 +121,13 @@ impl fmt::Debug for StepError {
 
 /// Why a run did not produce its output.
 ///
-/// Every variant names the workflow and the run; step failures name the step.
+/// Every variant names the workflow and the run; step failures name the step. Variants that
+/// stop a run early carry a [`FailureReport`]: what was cancelled and how every completed saga
+/// step was compensated. `Display` gives all of it on one line, for logs.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
     /// A step failed for good (after its retries).
-    #[error("workflow `{workflow}` run {run_id}: step `{step}`{} failed after {attempts} attempt(s): {error}", item_suffix(.item))]
+    #[error("workflow `{workflow}` run {run_id}: step `{step}`{} failed after {attempts} attempt(s): {error}{report}", item_suffix(.item))]
     StepFailed {
         /// Workflow name.
         workflow: &'static str,
@@ -136,9 +141,11 @@ pub enum WorkflowError {
         attempts: u32,
         /// The last attempt's error.
         error: StepError,
+        /// Cancelled steps and compensations.
+        report: FailureReport,
     },
     /// A loop's back edge fired once more than `max_iterations` allows.
-    #[error("workflow `{workflow}` run {run_id}: loop at step `{step}` exceeded max_iterations = {max_iterations}")]
+    #[error("workflow `{workflow}` run {run_id}: loop at step `{step}` exceeded max_iterations = {max_iterations}{report}")]
     LoopLimitExceeded {
         /// Workflow name.
         workflow: &'static str,
@@ -148,6 +155,30 @@ pub enum WorkflowError {
         step: &'static str,
         /// The declared bound.
         max_iterations: u32,
+        /// Cancelled steps and compensations.
+        report: FailureReport,
+    },
+    /// The run was cancelled from outside (see [`crate::RunOptions::cancel_token`]).
+    #[error("workflow `{workflow}` run {run_id}: cancelled{report}")]
+    Cancelled {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// Cancelled steps and compensations.
+        report: FailureReport,
+    },
+    /// The run did not finish within its deadline (see [`crate::RunOptions::deadline`]).
+    #[error("workflow `{workflow}` run {run_id}: deadline of {deadline:?} exceeded{report}")]
+    DeadlineExceeded {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// The run's deadline, measured from its start.
+        deadline: std::time::Duration,
+        /// Cancelled steps and compensations.
+        report: FailureReport,
     },
     /// The run finished, but the step that produces the output never ran (its branch was not taken).
     #[error("workflow `{workflow}` run {run_id}: finished without output: none of the output steps ({}) ran", steps.join(", "))]
@@ -171,6 +202,8 @@ impl WorkflowError {
         match self {
             WorkflowError::StepFailed { run_id, .. }
             | WorkflowError::LoopLimitExceeded { run_id, .. }
+            | WorkflowError::Cancelled { run_id, .. }
+            | WorkflowError::DeadlineExceeded { run_id, .. }
             | WorkflowError::NoOutput { run_id, .. } => run_id,
         }
     }
@@ -180,6 +213,17 @@ impl WorkflowError {
         match self {
             WorkflowError::StepFailed { step, .. }
             | WorkflowError::LoopLimitExceeded { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+
+    /// What happened after the run stopped: cancelled steps and compensations.
+    pub fn report(&self) -> Option<&FailureReport> {
+        match self {
+            WorkflowError::StepFailed { report, .. }
+            | WorkflowError::LoopLimitExceeded { report, .. }
+            | WorkflowError::Cancelled { report, .. }
+            | WorkflowError::DeadlineExceeded { report, .. } => Some(report),
             WorkflowError::NoOutput { .. } => None,
         }
     }

@@ -83,6 +83,8 @@ mod engine;
 mod error;
 mod for_each;
 mod history;
+mod options;
+mod report;
 pub mod prelude;
 mod run_id;
 mod scheduler;
@@ -93,10 +95,14 @@ mod workflow;
 pub mod __private;
 
 pub use context::StepContext;
-pub use definition::{Backoff, Definition, Edge, ForEach, Join, LoopHead, Policy, StepDef, StepIndex};
+pub use definition::{
+    Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, StepDef, StepIndex,
+};
 pub use engine::{Engine, Finished};
 pub use error::{StepError, WorkflowError};
 pub use history::{RunHistory, StepOutcome, StepRecord};
+pub use options::{CancellationToken, RunOptions};
+pub use report::{CompensationRecord, FailureReport};
 pub use run_id::RunId;
 pub use workflow::Workflow;
 pub use workflow_macros::{saga_step, step, workflow};

@@ -10,13 +10,13 @@ use std::sync::Arc;
 pub struct RunId(Arc<str>);
 
 impl RunId {
-    /// A fresh, process-unique id (32 hex digits: random bits and a counter).
+    /// A fresh, process-unique id: 16 random hex digits and a per-process counter.
     pub fn generate() -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let count = COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u64(count);
-        RunId(format!("{:016x}{count:016x}", hasher.finish()).into())
+        RunId(format!("{:016x}-{count}", hasher.finish()).into())
     }
 
     /// The id as text.

@@ -8,14 +8,37 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::future::pending;
+use std::pin::Pin;
+use std::time::Duration;
+
 use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::time::Sleep;
 
 use crate::context::RunInfo;
 use crate::definition::{Definition, Join, StepIndex};
-use crate::error::WorkflowError;
+use crate::error::{StepError, WorkflowError};
 use crate::history::{RunHistory, StepOutcome, StepRecord};
+use crate::options::{CancellationToken, RunOptions};
+use crate::report::{CompensationRecord, FailureReport};
 use crate::task::{Outcome, Tag, Task};
 use crate::workflow::{StartInfo, Workflow};
+
+/// Why the event loop stopped before the graph ran out of work.
+enum Stop {
+    StepFailed {
+        step: StepIndex,
+        item: Option<usize>,
+        attempts: u32,
+        error: StepError,
+    },
+    LoopLimit {
+        step: StepIndex,
+        max_iterations: u32,
+    },
+    Cancelled,
+    Deadline(Duration),
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -90,11 +113,14 @@ impl Recorder {
     }
 }
 
-/// Runs `workflow` on `input` to its end.
+/// Runs `workflow` on `input` to its end. When the run stops early (a step failed for good,
+/// a loop ran past its bound, cancellation, deadline), in-flight steps are dropped and the
+/// completed saga steps are compensated in reverse completion order.
 pub(crate) async fn drive<W: Workflow + Sync>(
     workflow: &W,
     input: W::Input,
     run: Arc<RunInfo>,
+    options: &RunOptions,
     recorder: Option<&mut Recorder>,
 ) -> Result<W::Output, WorkflowError> {
     let def = W::definition();
@@ -105,10 +131,22 @@ pub(crate) async fn drive<W: Workflow + Sync>(
         steps: vec![StepState::NEW; def.steps.len()],
         ready: Vec::new(),
         in_flight: FuturesUnordered::new(),
+        sagas: Vec::new(),
         run,
         recorder,
     };
-    let result = driver.event_loop().await;
+    let result = match driver.event_loop(options).await {
+        Ok(()) => driver.output(),
+        Err(stop) => {
+            let cancelled = driver.cancel_in_flight();
+            let compensations = driver.compensate().await;
+            let report = FailureReport {
+                cancelled,
+                compensations,
+            };
+            Err(driver.error(stop, report))
+        }
+    };
     driver.record_outcomes();
     result
 }
@@ -120,12 +158,15 @@ struct Driver<'a, 'r, W: Workflow> {
     steps: Vec<StepState>,
     ready: Vec<StepIndex>,
     in_flight: FuturesUnordered<Task<'a, W::__Out>>,
+    /// Completed saga steps, in completion order: (step, its completion number).
+    sagas: Vec<(StepIndex, usize)>,
     run: Arc<RunInfo>,
     recorder: Option<&'r mut Recorder>,
 }
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
-    async fn event_loop(&mut self) -> Result<W::Output, WorkflowError> {
+    async fn event_loop(&mut self, options: &RunOptions) -> Result<(), Stop> {
+        let mut deadline = options.deadline.map(|d| (Box::pin(tokio::time::sleep(d)), d));
         for step in self.def.start_steps() {
             self.mark_ready(step);
         }
@@ -142,15 +183,34 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     }
                 }
             }
-            let (tag, outcome) = match solo {
-                Some(task) => task.await,
-                None => match self.in_flight.next().await {
-                    Some(event) => event,
-                    None => break,
-                },
+            let event = if deadline.is_none() && options.cancel.is_none() {
+                self.next_event(solo).await
+            } else {
+                tokio::select! {
+                    biased;
+                    () = cancelled(options.cancel.as_ref()) => return Err(Stop::Cancelled),
+                    after = expired(&mut deadline) => return Err(Stop::Deadline(after)),
+                    event = self.next_event(solo) => event,
+                }
+            };
+            let Some((tag, outcome)) = event else {
+                return Ok(());
             };
             self.handle(tag, outcome)?;
         }
+    }
+
+    async fn next_event(
+        &mut self,
+        solo: Option<Task<'a, W::__Out>>,
+    ) -> Option<(Tag, Outcome<W::__Out>)> {
+        match solo {
+            Some(task) => Some(task.await),
+            None => self.in_flight.next().await,
+        }
+    }
+
+    fn output(&mut self) -> Result<W::Output, WorkflowError> {
         W::__take_output(&mut self.state).ok_or_else(|| WorkflowError::NoOutput {
             workflow: self.def.name,
             run_id: self.run.run_id.clone(),
@@ -164,13 +224,120 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         })
     }
 
+    fn error(&self, stop: Stop, report: FailureReport) -> WorkflowError {
+        let workflow = self.def.name;
+        let run_id = self.run.run_id.clone();
+        match stop {
+            Stop::StepFailed {
+                step,
+                item,
+                attempts,
+                error,
+            } => WorkflowError::StepFailed {
+                workflow,
+                run_id,
+                step: self.def.steps[step as usize].name,
+                item,
+                attempts,
+                error,
+                report,
+            },
+            Stop::LoopLimit {
+                step,
+                max_iterations,
+            } => WorkflowError::LoopLimitExceeded {
+                workflow,
+                run_id,
+                step: self.def.steps[step as usize].name,
+                max_iterations,
+                report,
+            },
+            Stop::Cancelled => WorkflowError::Cancelled {
+                workflow,
+                run_id,
+                report,
+            },
+            Stop::Deadline(deadline) => WorkflowError::DeadlineExceeded {
+                workflow,
+                run_id,
+                deadline,
+                report,
+            },
+        }
+    }
+
+    /// Drops every in-flight attempt; returns the names of the steps that were running.
+    fn cancel_in_flight(&mut self) -> Vec<&'static str> {
+        self.in_flight = FuturesUnordered::new();
+        self.steps
+            .iter()
+            .zip(self.def.steps)
+            .filter(|(st, _)| st.status == Status::Running)
+            .map(|(_, def)| def.name)
+            .collect()
+    }
+
+    /// Runs the compensations of the completed saga steps, latest completion first. Each is
+    /// retried by its own policy; one that still fails is recorded and the others still run.
+    async fn compensate(&mut self) -> Vec<CompensationRecord> {
+        let mut records = Vec::new();
+        while let Some((step, completion)) = self.sagas.pop() {
+            let def = &self.def.steps[step as usize];
+            let Some(compensation) = def.compensation else {
+                continue;
+            };
+            let mut attempt = 1;
+            let error = loop {
+                let info = StartInfo {
+                    run: &self.run,
+                    attempt,
+                };
+                let workflow: &'a W = self.workflow;
+                let Some(future) = workflow.__compensate(&mut self.state, step, completion, info)
+                else {
+                    break Some(StepError::msg("internal error: compensation input missing"));
+                };
+                let span = tracing::info_span!("compensation", step = def.name, compensation = compensation.name, attempt);
+                let tag = Tag {
+                    step,
+                    item: completion,
+                    generation: 0,
+                    attempt,
+                };
+                let task = Task::attempt(tag, span, future, compensation.policy.timeout);
+                match task.await.1 {
+                    Outcome::Attempted(Ok(())) => break None,
+                    Outcome::Attempted(Err(error))
+                        if !error.is_permanent() && attempt <= compensation.policy.retries =>
+                    {
+                        tracing::warn!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed; retrying");
+                        tokio::time::sleep(compensation.policy.backoff.pause(attempt)).await;
+                        attempt += 1;
+                    }
+                    Outcome::Attempted(Err(error)) => {
+                        tracing::error!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed for good");
+                        break Some(error);
+                    }
+                    Outcome::RetryDue => break None,
+                }
+            };
+            records.push(CompensationRecord {
+                step: def.name,
+                compensation: compensation.name,
+                attempts: attempt,
+                error,
+            });
+        }
+        records
+    }
+
     fn mark_ready(&mut self, step: StepIndex) {
         self.steps[step as usize].status = Status::Ready;
         self.ready.push(step);
     }
 
     /// Starts a ready step: returns its attempt, or pushes its `for_each` items itself.
-    fn launch(&mut self, step: StepIndex) -> Result<Option<Task<'a, W::__Out>>, WorkflowError> {
+    fn launch(&mut self, step: StepIndex) -> Result<Option<Task<'a, W::__Out>>, Stop> {
         let index = step as usize;
         if self.steps[index].status != Status::Ready {
             return Ok(None); // reset by a loop iteration after it became ready
@@ -225,7 +392,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         Task::attempt(tag, span, future, def.policy.timeout)
     }
 
-    fn handle(&mut self, tag: Tag, outcome: Outcome<W::__Out>) -> Result<(), WorkflowError> {
+    fn handle(&mut self, tag: Tag, outcome: Outcome<W::__Out>) -> Result<(), Stop> {
         let index = tag.step as usize;
         if tag.generation != self.steps[index].generation {
             return Ok(()); // a result of an abandoned loop iteration
@@ -269,10 +436,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
                 self.steps[index].status = Status::Failed;
                 tracing::error!(step = def.name, attempts = tag.attempt, %error, "step failed");
-                return Err(WorkflowError::StepFailed {
-                    workflow: self.def.name,
-                    run_id: self.run.run_id.clone(),
-                    step: def.name,
+                return Err(Stop::StepFailed {
+                    step: tag.step,
                     item: def.for_each.map(|_| tag.item),
                     attempts: tag.attempt,
                     error,
@@ -283,10 +448,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     /// A step produced its output (`arm`: the branch its downstream match selected).
-    fn complete(&mut self, step: StepIndex, arm: Option<u16>) -> Result<(), WorkflowError> {
+    fn complete(&mut self, step: StepIndex, arm: Option<u16>) -> Result<(), Stop> {
         let st = &mut self.steps[step as usize];
         st.status = Status::Done;
         st.completions += 1;
+        if self.def.steps[step as usize].compensation.is_some() {
+            self.sagas.push((step, st.completions as usize - 1));
+        }
         if let Some(rec) = self.recorder.as_deref_mut() {
             let name = self.def.steps[step as usize].name;
             rec.history.path.push(name);
@@ -316,16 +484,14 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     /// A back edge fired into loop head `head`: reset the loop's body and run the head again.
-    fn next_iteration(&mut self, head: StepIndex) -> Result<(), WorkflowError> {
+    fn next_iteration(&mut self, head: StepIndex) -> Result<(), Stop> {
         let def = &self.def.steps[head as usize];
         let Some(loop_head) = def.loop_head else {
             return Ok(()); // the macro only emits back edges into loop heads
         };
         if self.steps[head as usize].launches >= loop_head.max_iterations {
-            return Err(WorkflowError::LoopLimitExceeded {
-                workflow: self.def.name,
-                run_id: self.run.run_id.clone(),
-                step: def.name,
+            return Err(Stop::LoopLimit {
+                step: head,
                 max_iterations: loop_head.max_iterations,
             });
         }
@@ -356,5 +522,24 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 _ => StepOutcome::Skipped,
             };
         }
+    }
+}
+
+/// Resolves when `token` is cancelled; never without a token.
+async fn cancelled(token: Option<&CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => pending().await,
+    }
+}
+
+/// Resolves with the deadline when it has passed; never without a deadline.
+async fn expired(deadline: &mut Option<(Pin<Box<Sleep>>, Duration)>) -> Duration {
+    match deadline {
+        Some((sleep, after)) => {
+            sleep.as_mut().await;
+            *after
+        }
+        None => pending().await,
     }
 }

@@ -46,6 +46,15 @@ pub trait Workflow: Sized {
         item: usize,
         info: StartInfo<'_>,
     ) -> StepFuture<'a, Self::__Out>;
+    /// Starts the compensation of completion number `completion` (from 0) of saga step `step`.
+    #[doc(hidden)]
+    fn __compensate<'a>(
+        &'a self,
+        state: &mut Self::__State,
+        step: StepIndex,
+        completion: usize,
+        info: StartInfo<'_>,
+    ) -> Option<StepFuture<'a, ()>>;
     #[doc(hidden)]
     fn __deliver(state: &mut Self::__State, out: Self::__Out) -> Option<u16>;
     #[doc(hidden)]

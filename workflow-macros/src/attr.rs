@@ -192,7 +192,7 @@ impl StepAttr {
                 set!(compensation, Some(Keyed { key: span, value: method }))
             }
             "compensation_retry" if self.kind == StepKind::SagaStep => {
-                set!(compensation_retry, bounded_int(key, input, errors, 1, MAX_RETRY)?)
+                set!(compensation_retry, bounded_int(key, input, errors, 0, MAX_RETRY)?)
             }
             "compensation" | "compensation_retry" => {
                 errors.at(

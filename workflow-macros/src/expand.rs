@@ -33,6 +33,8 @@ pub fn expand(model: &Model, graph: &Graph, options: &WorkflowAttr, block: &Item
     }
     let (start_arms, start_checks) = cx.start_arms();
     checks.extend(start_checks);
+    let (compensate_arms, compensate_checks) = cx.compensate_arms();
+    checks.extend(compensate_checks);
     let deliver_arms = (0..model.steps.len()).map(|i| {
         let variant = variant(i);
         let distribute = distribute_fn(i);
@@ -99,6 +101,19 @@ pub fn expand(model: &Model, graph: &Graph, options: &WorkflowAttr, block: &Item
                     }
                 }
 
+                fn __compensate<'__wf_a>(
+                    &'__wf_a self,
+                    __wf_state: &mut __State,
+                    __wf_step: __wf::StepIndex,
+                    __wf_completion: usize,
+                    __wf_info: __wf::StartInfo<'_>,
+                ) -> __wf::Option<__wf::StepFuture<'__wf_a, ()>> {
+                    match __wf_step {
+                        #compensate_arms
+                        _ => __wf::None,
+                    }
+                }
+
                 fn __deliver(__wf_state: &mut __State, __wf_out: __Out) -> __wf::Option<u16> {
                     match __wf_out {
                         #(#deliver_arms)*
@@ -148,6 +163,10 @@ fn variant(i: usize) -> Ident {
     format_ident!("S{}", i)
 }
 
+fn saga_field(i: usize) -> Ident {
+    format_ident!("c{}", i)
+}
+
 fn distribute_fn(i: usize) -> Ident {
     format_ident!("__distribute_{}", i)
 }
@@ -192,6 +211,54 @@ fn clone_trait(name: &Ident, message: &str, label: &str) -> TokenStream {
 impl Cx<'_> {
     fn step(&self, i: usize) -> &Step {
         &self.model.steps[i]
+    }
+
+    fn saga_steps(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.model.steps.len()).filter(|&i| self.step(i).attr.compensation.is_some())
+    }
+
+    /// The arms of `__compensate`, and the checks on each compensation's parameter type.
+    fn compensate_arms(&self) -> (TokenStream, TokenStream) {
+        let mut arms = TokenStream::new();
+        let mut checks = TokenStream::new();
+        for i in self.saga_steps().collect::<Vec<_>>() {
+            let step = self.step(i);
+            let Some(method) = step.attr.compensation.as_ref().map(|c| &c.value) else { continue };
+            let Some(helper) = self.model.helpers.iter().find(|h| h.ident == *method) else { continue };
+            let (index, field, output) = (i as u16, saga_field(i), &step.output);
+            let param = &helper.inputs[0];
+            let span = param.span();
+            let name = format_ident!("__Compensation{}", i);
+            checks.extend(cast_trait(&name, &format!(
+                "compensation `{method}` of step `{}` receives `{{__T}}`, the output of `{}`, but its parameter is `{{Self}}`",
+                step.ident, step.ident
+            ), &format!("must be the output type of `{}`", step.ident)));
+            let (param_r, output_r) = (respan(param, span), respan(output, span));
+            let value = quote_spanned!(span=> <#param_r as #name<#output_r>>::__cast(__wf_value));
+            let comp_name = method.to_string();
+            let (context_let, context_arg) = if helper.takes_context {
+                (
+                    quote! { let __wf_context = __wf::StepContext::new(__wf::Arc::clone(__wf_info.run), #comp_name, __wf_info.attempt, __wf::None); },
+                    quote!(&__wf_context,),
+                )
+            } else {
+                (TokenStream::new(), TokenStream::new())
+            };
+            let call = quote!(self.#method(#context_arg #value).await);
+            let result = if helper.fallible {
+                quote!(__wf::IntoStepResult::into_step_result(#call))
+            } else {
+                quote!({ #call; __wf::Ok(()) })
+            };
+            arms.extend(quote! {
+                #index => {
+                    let __wf_value: #output = __wf::Clone::clone(__wf_state.#field.get(__wf_completion)?);
+                    #context_let
+                    __wf::Some(__wf::boxed(async move { #result }))
+                }
+            });
+        }
+        (arms, checks)
     }
 
     fn first_start(&self) -> usize {
@@ -242,11 +309,20 @@ impl Cx<'_> {
             let (slot, empty) = (slot(i), self.empty_slot(i));
             quote!(#slot: #empty,)
         });
+        let sagas: Vec<usize> = self.saga_steps().collect();
+        let saga_fields = sagas.iter().map(|&i| {
+            let (field, output) = (saga_field(i), &self.step(i).output);
+            quote!(#field: __wf::Vec<#output>,)
+        });
+        let saga_empties = sagas.iter().map(|&i| {
+            let field = saga_field(i);
+            quote!(#field: __wf::Vec::new(),)
+        });
         quote! {
             #[doc(hidden)]
-            pub struct __State { #(#fields)* __output: __wf::Option<#output_ty>, }
+            pub struct __State { #(#fields)* #(#saga_fields)* __output: __wf::Option<#output_ty>, }
             impl __wf::Default for __State {
-                fn default() -> Self { __State { #(#empties)* __output: __wf::None, } }
+                fn default() -> Self { __State { #(#empties)* #(#saga_empties)* __output: __wf::None, } }
             }
         }
     }
@@ -338,6 +414,14 @@ impl Cx<'_> {
             }
         };
         let mut body = TokenStream::new();
+        if let Some(compensation) = &step.attr.compensation {
+            let (name, field) = (format_ident!("__SagaClone{}", i), saga_field(i));
+            checks.extend(clone_trait(&name, &format!(
+                "saga step `{}` keeps a copy of its output for its compensation `{}`, so `{{Self}}` must implement `Clone`",
+                step.ident, compensation.value
+            ), "the output of a saga step is kept for its compensation"));
+            body.extend(quote_spanned!(out_span=> __wf_state.#field.push(#name::__clone(&__wf_value));));
+        }
         for edge in &plain {
             let value = next_value();
             let target = self.step(edge.to);
@@ -534,8 +618,14 @@ impl Cx<'_> {
                 }
             };
             let timeout = option(step.attr.timeout.as_ref().map(|t| duration(t.value)));
+            let compensation = option(step.attr.compensation.as_ref().map(|c| {
+                let name = c.value.to_string();
+                let retries = step.attr.compensation_retry.as_ref().map_or(DEFAULT_COMPENSATION_RETRIES, |r| r.value);
+                let (base, max) = (duration(COMPENSATION_BACKOFF.0), duration(COMPENSATION_BACKOFF.1));
+                quote!(__wf::Compensation { name: #name, policy: __wf::Policy { retries: #retries, backoff: __wf::Backoff::Exponential { base: #base, max: #max }, timeout: __wf::None } })
+            }));
             canonical.push_str(&format!(
-                "{step_name}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{is_output}|{retries}|{:?}|{:?}\n",
+                "{step_name}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{is_output}|{retries}|{:?}|{:?}|{:?}\n",
                 graph.upstream[i].iter().map(|&u| &model.steps[u].name).collect::<Vec<_>>(),
                 graph.downstream[i].iter().map(|e| (e.to, e.arm, e.back)).collect::<Vec<_>>(),
                 branch_text,
@@ -544,6 +634,7 @@ impl Cx<'_> {
                 join.to_string(),
                 step.attr.backoff.as_ref().map(|b| match b.value { BackoffSpec::Fixed(d) => (d, d), BackoffSpec::Exponential { base, max } => (base, max) }),
                 step.attr.timeout.as_ref().map(|t| t.value),
+                step.attr.compensation.as_ref().map(|c| (c.value.to_string(), step.attr.compensation_retry.as_ref().map(|r| r.value))),
             ));
             quote! {
                 __wf::StepDef {
@@ -556,6 +647,7 @@ impl Cx<'_> {
                     loop_head: #loop_head,
                     is_output: #is_output,
                     policy: __wf::Policy { retries: #retries, backoff: #backoff, timeout: #timeout },
+                    compensation: #compensation,
                 }
             }
         }).collect::<Vec<_>>();
@@ -571,6 +663,12 @@ impl Cx<'_> {
         }
     }
 }
+
+/// Retries of a compensation without `compensation_retry`: undoing matters more than failing fast.
+const DEFAULT_COMPENSATION_RETRIES: u32 = 2;
+/// Backoff between compensation attempts: base and cap.
+const COMPENSATION_BACKOFF: (std::time::Duration, std::time::Duration) =
+    (std::time::Duration::from_millis(100), std::time::Duration::from_secs(2));
 
 fn option(value: Option<TokenStream>) -> TokenStream {
     match value {

@@ -1,0 +1,43 @@
+//! [`RunOptions`]: per-run settings.
+
+use std::time::Duration;
+
+pub use tokio_util::sync::CancellationToken;
+
+/// Settings of one run, for [`crate::Engine::run_with`].
+///
+/// ```
+/// use std::time::Duration;
+/// use workflow_core::{CancellationToken, RunOptions};
+///
+/// let token = CancellationToken::new();
+/// let options = RunOptions::new().deadline(Duration::from_secs(30)).cancel_token(token.clone());
+/// // elsewhere: token.cancel();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) cancel: Option<CancellationToken>,
+}
+
+impl RunOptions {
+    /// Default options: no deadline, not cancellable from outside.
+    pub fn new() -> Self {
+        RunOptions::default()
+    }
+
+    /// The whole run must finish within `deadline` of its start; past it, in-flight steps are
+    /// dropped, completed saga steps are compensated, and the run fails with
+    /// [`crate::WorkflowError::DeadlineExceeded`].
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Cancelling `token` stops the run: in-flight steps are dropped, completed saga steps are
+    /// compensated, and the run fails with [`crate::WorkflowError::Cancelled`].
+    pub fn cancel_token(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+}
