@@ -166,3 +166,33 @@ fn jitter_fraction() -> f64 {
     hasher.write_u8(0);
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn exponential_backoff_doubles_is_capped_and_jitters_down_by_at_most_half() {
+        let backoff = Backoff::Exponential {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        for (attempt, full) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (40, 1000)] {
+            let full = Duration::from_millis(full);
+            for _ in 0..50 {
+                let pause = backoff.pause(attempt);
+                assert!(pause <= full && pause >= full / 2, "attempt {attempt}: {pause:?}");
+            }
+        }
+        let distinct: std::collections::BTreeSet<_> = (0..50).map(|_| backoff.pause(3)).collect();
+        assert!(distinct.len() > 1, "jitter varies the pause");
+    }
+
+    #[test]
+    fn fixed_and_no_backoff() {
+        assert_eq!(Backoff::None.pause(3), Duration::ZERO);
+        let fixed = Backoff::Fixed(Duration::from_secs(2));
+        assert_eq!(fixed.pause(1), fixed.pause(7));
+    }
+}
