@@ -86,7 +86,10 @@ const FANOUT_SUM: u64 = N * (N + 1) / 2;
 // ---------------------------------------------------------------------------------------------
 
 async fn engine_chain() -> u64 {
-    let out = Engine::in_memory().run(Chain1000, black_box(0)).await.unwrap();
+    let out = Engine::in_memory()
+        .run(Chain1000, black_box(0))
+        .await
+        .unwrap();
     debug_assert_eq!(out, N);
     out
 }
@@ -275,32 +278,79 @@ struct Row {
 fn summary(ct: &Runtime, mt: &Runtime) {
     let mut rows = Vec::new();
 
-    let m = measure(ct, &[workload!(engine_chain), workload!(baseline_chain_loop), workload!(baseline_chain_boxed)]);
+    let m = measure(
+        ct,
+        &[
+            workload!(engine_chain),
+            workload!(baseline_chain_loop),
+            workload!(baseline_chain_boxed),
+        ],
+    );
     for (k, baseline) in [(1, "async fn loop"), (2, "boxed futures")] {
-        rows.push(Row { workload: "chain_1000 current_thread".into(), unit: "step", units: N, engine_ns: m[0], baseline, baseline_ns: m[k] });
+        rows.push(Row {
+            workload: "chain_1000 current_thread".into(),
+            unit: "step",
+            units: N,
+            engine_ns: m[0],
+            baseline,
+            baseline_ns: m[k],
+        });
     }
     for (label, rt) in [("current_thread", ct), ("multi_thread", mt)] {
-        let m = measure(rt, &[workload!(engine_fanout), workload!(baseline_fanout_spawn), workload!(baseline_fanout_join_all)]);
+        let m = measure(
+            rt,
+            &[
+                workload!(engine_fanout),
+                workload!(baseline_fanout_spawn),
+                workload!(baseline_fanout_join_all),
+            ],
+        );
         for (k, baseline) in [(1, "spawn + join_all"), (2, "join_all (no spawn)")] {
-            rows.push(Row { workload: format!("fanout_1000 {label}"), unit: "branch", units: N, engine_ns: m[0], baseline, baseline_ns: m[k] });
+            rows.push(Row {
+                workload: format!("fanout_1000 {label}"),
+                unit: "branch",
+                units: N,
+                engine_ns: m[0],
+                baseline,
+                baseline_ns: m[k],
+            });
         }
     }
     let m = measure(ct, &[workload!(engine_single), workload!(baseline_single)]);
-    rows.push(Row { workload: "run_1 current_thread".into(), unit: "run", units: 1, engine_ns: m[0], baseline: "direct call", baseline_ns: m[1] });
+    rows.push(Row {
+        workload: "run_1 current_thread".into(),
+        unit: "run",
+        units: 1,
+        engine_ns: m[0],
+        baseline: "direct call",
+        baseline_ns: m[1],
+    });
 
     println!();
-    println!("Summary (median of {BATCHES} interleaved batches of ~{} ms each; µs per unit)", BATCH_TARGET.as_millis());
+    println!(
+        "Summary (median of {BATCHES} interleaved batches of ~{} ms each; µs per unit)",
+        BATCH_TARGET.as_millis()
+    );
     println!(
         "| {:<27} | {:<6} | {:>12} | {:<20} | {:>14} | {:>15} | {:>7} |",
         "workload", "unit", "engine µs", "baseline", "baseline µs", "overhead µs", "ratio"
     );
-    println!("|{:-<29}|{:-<8}|{:->14}|{:-<22}|{:->16}|{:->17}|{:->9}|", "", "", "", "", "", "", "");
+    println!(
+        "|{:-<29}|{:-<8}|{:->14}|{:-<22}|{:->16}|{:->17}|{:->9}|",
+        "", "", "", "", "", "", ""
+    );
     for r in &rows {
         let units = r.units as f64;
         let (engine, base) = (r.engine_ns / units / 1000.0, r.baseline_ns / units / 1000.0);
         println!(
             "| {:<27} | {:<6} | {:>12.4} | {:<20} | {:>14.4} | {:>15.4} | {:>6.1}x |",
-            r.workload, r.unit, engine, r.baseline, base, engine - base, engine / base
+            r.workload,
+            r.unit,
+            engine,
+            r.baseline,
+            base,
+            engine - base,
+            engine / base
         );
     }
     println!("(overhead = engine - baseline per unit; targets: < 0.15 µs per chain step, < 0.5 µs per fan-out branch)");
@@ -309,7 +359,10 @@ fn summary(ct: &Runtime, mt: &Runtime) {
 // ---------------------------------------------------------------------------------------------
 
 fn profile(kind: &str) {
-    let runs: u32 = std::env::var("OVERHEAD_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let runs: u32 = std::env::var("OVERHEAD_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let (rt, f): (Runtime, Workload) = match kind {
         "chain" => (current_thread(), workload!(engine_chain)),
         "fanout" => (current_thread(), workload!(engine_fanout)),

@@ -151,7 +151,9 @@ impl Backoff {
             Backoff::None => std::time::Duration::ZERO,
             Backoff::Fixed(pause) => pause,
             Backoff::Exponential { base, max } => {
-                let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+                let factor = 1u32
+                    .checked_shl(attempt.saturating_sub(1))
+                    .unwrap_or(u32::MAX);
                 let pause = base.saturating_mul(factor).min(max);
                 pause.mul_f64(1.0 - 0.5 * jitter_fraction())
             }
@@ -178,11 +180,21 @@ mod tests {
             base: Duration::from_millis(100),
             max: Duration::from_secs(1),
         };
-        for (attempt, full) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (40, 1000)] {
+        for (attempt, full) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (40, 1000),
+        ] {
             let full = Duration::from_millis(full);
             for _ in 0..50 {
                 let pause = backoff.pause(attempt);
-                assert!(pause <= full && pause >= full / 2, "attempt {attempt}: {pause:?}");
+                assert!(
+                    pause <= full && pause >= full / 2,
+                    "attempt {attempt}: {pause:?}"
+                );
             }
         }
         let distinct: std::collections::BTreeSet<_> = (0..50).map(|_| backoff.pause(3)).collect();

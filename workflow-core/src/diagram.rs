@@ -57,7 +57,11 @@ impl Definition {
             let _ = match edge {
                 EdgeStyle::Plain => writeln!(out, "    {from} -> {to};"),
                 EdgeStyle::Branch(pattern) => {
-                    writeln!(out, "    {from} -> {to} [label=\"{}\"];", escape_dot(pattern))
+                    writeln!(
+                        out,
+                        "    {from} -> {to} [label=\"{}\"];",
+                        escape_dot(pattern)
+                    )
                 }
                 EdgeStyle::Back(max) => writeln!(
                     out,
@@ -78,9 +82,9 @@ impl Definition {
             for edge in step.downstream {
                 let target = &self.steps[edge.to as usize];
                 let style = match (edge.back, target.branch) {
-                    (true, _) => EdgeStyle::Back(
-                        target.loop_head.map_or(0, |head| head.max_iterations),
-                    ),
+                    (true, _) => {
+                        EdgeStyle::Back(target.loop_head.map_or(0, |head| head.max_iterations))
+                    }
                     (false, Some(pattern)) => EdgeStyle::Branch(pattern),
                     (false, None) => EdgeStyle::Plain,
                 };

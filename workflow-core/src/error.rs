@@ -142,7 +142,7 @@ pub enum WorkflowError {
         /// The last attempt's error.
         error: StepError,
         /// Cancelled steps and compensations.
-        report: FailureReport,
+        report: Box<FailureReport>,
     },
     /// A loop's back edge fired once more than `max_iterations` allows.
     #[error("workflow `{workflow}` run {run_id}: loop at step `{step}` exceeded max_iterations = {max_iterations}{report}")]
@@ -156,7 +156,7 @@ pub enum WorkflowError {
         /// The declared bound.
         max_iterations: u32,
         /// Cancelled steps and compensations.
-        report: FailureReport,
+        report: Box<FailureReport>,
     },
     /// The run was cancelled from outside (see [`crate::RunOptions::cancel_token`]).
     #[error("workflow `{workflow}` run {run_id}: cancelled{report}")]
@@ -166,7 +166,7 @@ pub enum WorkflowError {
         /// The run.
         run_id: RunId,
         /// Cancelled steps and compensations.
-        report: FailureReport,
+        report: Box<FailureReport>,
     },
     /// The run did not finish within its deadline (see [`crate::RunOptions::deadline`]).
     #[error("workflow `{workflow}` run {run_id}: deadline of {deadline:?} exceeded{report}")]
@@ -178,7 +178,7 @@ pub enum WorkflowError {
         /// The run's deadline, measured from its start.
         deadline: std::time::Duration,
         /// Cancelled steps and compensations.
-        report: FailureReport,
+        report: Box<FailureReport>,
     },
     /// The run finished, but the step that produces the output never ran (its branch was not taken).
     #[error("workflow `{workflow}` run {run_id}: finished without output: none of the output steps ({}) ran", steps.join(", "))]

@@ -166,7 +166,9 @@ struct Driver<'a, 'r, W: Workflow> {
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     async fn event_loop(&mut self, options: &RunOptions) -> Result<(), Stop> {
-        let mut deadline = options.deadline.map(|d| (Box::pin(tokio::time::sleep(d)), d));
+        let mut deadline = options
+            .deadline
+            .map(|d| (Box::pin(tokio::time::sleep(d)), d));
         for step in self.def.start_steps() {
             self.mark_ready(step);
         }
@@ -225,6 +227,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     fn error(&self, stop: Stop, report: FailureReport) -> WorkflowError {
+        let report = Box::new(report);
         let workflow = self.def.name;
         let run_id = self.run.run_id.clone();
         match stop {
@@ -297,7 +300,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 else {
                     break Some(StepError::msg("internal error: compensation input missing"));
                 };
-                let span = tracing::info_span!("compensation", step = def.name, compensation = compensation.name, attempt);
+                let span = tracing::info_span!(
+                    "compensation",
+                    step = def.name,
+                    compensation = compensation.name,
+                    attempt
+                );
                 let tag = Tag {
                     step,
                     item: completion,

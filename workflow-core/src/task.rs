@@ -80,10 +80,7 @@ impl<O> Future for Task<'_, O> {
         let tag = this.tag;
         let _entered = this.span.enter();
         match &mut this.kind {
-            TaskKind::Backoff(sleep) => sleep
-                .as_mut()
-                .poll(cx)
-                .map(|()| (tag, Outcome::RetryDue)),
+            TaskKind::Backoff(sleep) => sleep.as_mut().poll(cx).map(|()| (tag, Outcome::RetryDue)),
             TaskKind::Attempt { future, deadline } => {
                 match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
                     Ok(Poll::Ready(result)) => {

@@ -121,7 +121,10 @@ impl StepAttr {
             if let syn::Meta::NameValue(nv) = &attr.meta {
                 errors.spanned(
                     nv,
-                    format!("expected `#[{0}]` or `#[{0}(key = value, ...)]`", kind.attr_name()),
+                    format!(
+                        "expected `#[{0}]` or `#[{0}(key = value, ...)]`",
+                        kind.attr_name()
+                    ),
                 );
             }
             return parsed;
@@ -145,11 +148,19 @@ impl StepAttr {
         keys
     }
 
-    fn parse_key(&mut self, key: &Ident, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    fn parse_key(
+        &mut self,
+        key: &Ident,
+        input: ParseStream,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
         let name = key.to_string();
         let span = key.span();
         let duplicate = |errors: &mut Errors| {
-            errors.at(span, format!("duplicate key `{name}`: each key may appear once"));
+            errors.at(
+                span,
+                format!("duplicate key `{name}`: each key may appear once"),
+            );
         };
         macro_rules! set {
             ($field:ident, $value:expr) => {{
@@ -162,42 +173,87 @@ impl StepAttr {
             }};
         }
         match name.as_str() {
-            "after" => set!(after, Some(Keyed { key: span, value: parse_after(input, errors)? })),
+            "after" => set!(
+                after,
+                Some(Keyed {
+                    key: span,
+                    value: parse_after(input, errors)?
+                })
+            ),
             "branch" => {
                 input.parse::<Token![=]>()?;
                 let pat = Pat::parse_multi_with_leading_vert(input)?;
-                set!(branch, Some(Keyed { key: span, value: pat }))
+                set!(
+                    branch,
+                    Some(Keyed {
+                        key: span,
+                        value: pat
+                    })
+                )
             }
             "for_each" => set!(for_each, Some(flag(key, input)?)),
             "output" => set!(output, Some(flag(key, input)?)),
             "concurrency" => set!(concurrency, bounded_int(key, input, errors, 1, u32::MAX)?),
             "max_iterations" => {
-                set!(max_iterations, bounded_int(key, input, errors, 1, MAX_ITERATIONS)?)
+                set!(
+                    max_iterations,
+                    bounded_int(key, input, errors, 1, MAX_ITERATIONS)?
+                )
             }
             "retry" => set!(retry, bounded_int(key, input, errors, 1, MAX_RETRY)?),
             "name" => {
                 input.parse::<Token![=]>()?;
                 let lit: LitStr = input.parse()?;
                 let value = lit.value();
-                if value.is_empty() || value.chars().any(|c| !(c.is_alphanumeric() || c == '_' || c == '-')) {
-                    errors.spanned(&lit, "a step name must be non-empty and made of letters, digits, `_` or `-`");
+                if value.is_empty()
+                    || value
+                        .chars()
+                        .any(|c| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                {
+                    errors.spanned(
+                        &lit,
+                        "a step name must be non-empty and made of letters, digits, `_` or `-`",
+                    );
                 }
                 set!(name, Some(Keyed { key: span, value }))
             }
-            "timeout" => set!(timeout, duration_value(input, errors)?.map(|d| Keyed { key: span, value: d })),
-            "backoff" => set!(backoff, parse_backoff(input, errors)?.map(|b| Keyed { key: span, value: b })),
+            "timeout" => set!(
+                timeout,
+                duration_value(input, errors)?.map(|d| Keyed {
+                    key: span,
+                    value: d
+                })
+            ),
+            "backoff" => set!(
+                backoff,
+                parse_backoff(input, errors)?.map(|b| Keyed {
+                    key: span,
+                    value: b
+                })
+            ),
             "compensation" if self.kind == StepKind::SagaStep => {
                 input.parse::<Token![=]>()?;
                 let method: Ident = input.parse()?;
-                set!(compensation, Some(Keyed { key: span, value: method }))
+                set!(
+                    compensation,
+                    Some(Keyed {
+                        key: span,
+                        value: method
+                    })
+                )
             }
             "compensation_retry" if self.kind == StepKind::SagaStep => {
-                set!(compensation_retry, bounded_int(key, input, errors, 0, MAX_RETRY)?)
+                set!(
+                    compensation_retry,
+                    bounded_int(key, input, errors, 0, MAX_RETRY)?
+                )
             }
             "compensation" | "compensation_retry" => {
                 errors.at(
                     span,
-                    format!("`{name}` needs `#[saga_step(...)]`: only a saga step can be compensated"),
+                    format!(
+                        "`{name}` needs `#[saga_step(...)]`: only a saga step can be compensated"
+                    ),
                 );
                 skip_value(input)?;
             }
@@ -242,13 +298,19 @@ impl WorkflowAttr {
                         parsed.krate.replace(path).is_some()
                     }
                     _ => {
-                        errors.at(key.span(), suggest::unknown("key", &name, "", &["name", "version", "crate"]));
+                        errors.at(
+                            key.span(),
+                            suggest::unknown("key", &name, "", &["name", "version", "crate"]),
+                        );
                         skip_value(input)?;
                         false
                     }
                 };
                 if seen {
-                    errors.at(key.span(), format!("duplicate key `{name}`: each key may appear once"));
+                    errors.at(
+                        key.span(),
+                        format!("duplicate key `{name}`: each key may appear once"),
+                    );
                 }
                 Ok(())
             })
@@ -305,7 +367,10 @@ fn bounded_int(
     input.parse::<Token![=]>()?;
     let lit: LitInt = input.parse()?;
     match lit.base10_parse::<u32>() {
-        Ok(v) if (min..=max).contains(&v) => Ok(Some(Keyed { key: key.span(), value: v })),
+        Ok(v) if (min..=max).contains(&v) => Ok(Some(Keyed {
+            key: key.span(),
+            value: v,
+        })),
         _ => {
             let hint = match key.to_string().as_str() {
                 "retry" if lit.base10_digits() == "0" => {
@@ -313,13 +378,19 @@ fn bounded_int(
                 }
                 _ => String::new(),
             };
-            errors.spanned(&lit, format!("`{key}` must be between {min} and {max}{hint}"));
+            errors.spanned(
+                &lit,
+                format!("`{key}` must be between {min} and {max}{hint}"),
+            );
             Ok(None)
         }
     }
 }
 
-fn duration_value(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<std::time::Duration>> {
+fn duration_value(
+    input: ParseStream,
+    errors: &mut Errors,
+) -> syn::Result<Option<std::time::Duration>> {
     input.parse::<Token![=]>()?;
     let lit: LitStr = input.parse()?;
     Ok(duration_lit(&lit, errors))
@@ -357,7 +428,10 @@ fn parse_backoff(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<
         return Ok(None);
     };
     if m < b {
-        errors.spanned(&max, "the cap of an exponential backoff must not be below its base");
+        errors.spanned(
+            &max,
+            "the cap of an exponential backoff must not be below its base",
+        );
         return Ok(None);
     }
     Ok(Some(BackoffSpec::Exponential { base: b, max: m }))
@@ -385,7 +459,10 @@ fn parse_after(input: ParseStream, errors: &mut Errors) -> syn::Result<After> {
         }
         let list = content.parse_terminated(Ident::parse, Token![,])?;
         if list.len() < 2 {
-            errors.at(parens.span.join(), "`any(..)` needs at least two steps; for one, write `after = step`");
+            errors.at(
+                parens.span.join(),
+                "`any(..)` needs at least two steps; for one, write `after = step`",
+            );
         }
         After::Any(list.into_iter().collect())
     } else {

@@ -12,7 +12,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("malformed duration \"{text}\": {expected}"));
         }
@@ -20,18 +22,16 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("duration \"{text}\" is too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = rest[..unit_len].trim();
         let part = match unit {
             "ms" => Duration::from_millis(value),
             "s" => Duration::from_secs(value),
             "m" => Duration::from_secs(value.saturating_mul(60)),
             "h" => Duration::from_secs(value.saturating_mul(3600)),
-            "" => {
-                return Err(format!(
-                    "duration \"{text}\" has no unit: {expected}"
-                ))
-            }
+            "" => return Err(format!("duration \"{text}\" has no unit: {expected}")),
             other => {
                 return Err(format!(
                     "unknown unit `{other}` in duration \"{text}\": {expected}"
@@ -42,7 +42,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         rest = &rest[unit_len..];
     }
     if total.is_zero() {
-        return Err(format!("duration \"{text}\" is zero: a zero timeout or pause is never what you want"));
+        return Err(format!(
+            "duration \"{text}\" is zero: a zero timeout or pause is never what you want"
+        ));
     }
     Ok(total)
 }
@@ -61,7 +63,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert!(parse("10 parsecs").unwrap_err().contains("unknown unit `parsecs`"));
+        assert!(parse("10 parsecs")
+            .unwrap_err()
+            .contains("unknown unit `parsecs`"));
         assert!(parse("10").unwrap_err().contains("no unit"));
         assert!(parse("0s").unwrap_err().contains("zero"));
         assert!(parse("s").unwrap_err().contains("malformed"));

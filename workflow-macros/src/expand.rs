@@ -14,8 +14,20 @@ use crate::graph::{Graph, Join};
 use crate::model::{pattern_bindings, Model, Step};
 
 /// The whole expansion: the user's block (without our attributes) and the generated items.
-pub fn expand(model: &Model, graph: &Graph, options: &WorkflowAttr, block: &ItemImpl) -> TokenStream {
-    let cx = Cx { model, graph, krate: options.krate.clone().unwrap_or_else(|| syn::parse_quote!(::workflow_core)) };
+pub fn expand(
+    model: &Model,
+    graph: &Graph,
+    options: &WorkflowAttr,
+    block: &ItemImpl,
+) -> TokenStream {
+    let cx = Cx {
+        model,
+        graph,
+        krate: options
+            .krate
+            .clone()
+            .unwrap_or_else(|| syn::parse_quote!(::workflow_core)),
+    };
     let krate = &cx.krate;
     let self_ty = &model.self_ty;
     let input_ty = cx.input_ty();
@@ -45,7 +57,9 @@ pub fn expand(model: &Model, graph: &Graph, options: &WorkflowAttr, block: &Item
             quote! { __Out::#variant(__wf_value) => #distribute(__wf_state, __wf_value), }
         }
     });
-    let for_each_steps: Vec<usize> = (0..model.steps.len()).filter(|&i| model.steps[i].attr.for_each.is_some()).collect();
+    let for_each_steps: Vec<usize> = (0..model.steps.len())
+        .filter(|&i| model.steps[i].attr.for_each.is_some())
+        .collect();
     let begin_arms = for_each_steps.iter().map(|&i| {
         let (index, slot) = (i as u16, slot(i));
         quote! { #index => __wf_state.#slot.begin(), }
@@ -223,8 +237,12 @@ impl Cx<'_> {
         let mut checks = TokenStream::new();
         for i in self.saga_steps().collect::<Vec<_>>() {
             let step = self.step(i);
-            let Some(method) = step.attr.compensation.as_ref().map(|c| &c.value) else { continue };
-            let Some(helper) = self.model.helpers.iter().find(|h| h.ident == *method) else { continue };
+            let Some(method) = step.attr.compensation.as_ref().map(|c| &c.value) else {
+                continue;
+            };
+            let Some(helper) = self.model.helpers.iter().find(|h| h.ident == *method) else {
+                continue;
+            };
             let (index, field, output) = (i as u16, saga_field(i), &step.output);
             let param = &helper.inputs[0];
             let span = param.span();
@@ -262,7 +280,11 @@ impl Cx<'_> {
     }
 
     fn first_start(&self) -> usize {
-        self.graph.join.iter().position(|j| *j == Join::Start).unwrap_or(0)
+        self.graph
+            .join
+            .iter()
+            .position(|j| *j == Join::Start)
+            .unwrap_or(0)
     }
 
     fn input_ty(&self) -> Type {
@@ -344,12 +366,18 @@ impl Cx<'_> {
 
     /// `__new_state`: the input goes to every start step (cloned for all but the last).
     fn new_state(&self, input_ty: &Type) -> (TokenStream, TokenStream) {
-        let starts: Vec<usize> = (0..self.model.steps.len()).filter(|&i| self.graph.join[i] == Join::Start).collect();
+        let starts: Vec<usize> = (0..self.model.steps.len())
+            .filter(|&i| self.graph.join[i] == Join::Start)
+            .collect();
         let first = self.first_start();
         let mut checks = TokenStream::new();
         let clone_input = format_ident!("__CloneInput");
         if starts.len() > 1 {
-            let names = starts.iter().map(|&i| format!("`{}`", self.step(i).ident)).collect::<Vec<_>>().join(", ");
+            let names = starts
+                .iter()
+                .map(|&i| format!("`{}`", self.step(i).ident))
+                .collect::<Vec<_>>()
+                .join(", ");
             checks.extend(clone_trait(&clone_input, &format!("the workflow input `{{Self}}` goes to several start steps ({names}), so it must implement `Clone`"), "the workflow input"));
         }
         let fills = starts.iter().enumerate().map(|(k, &i)| {
@@ -387,21 +415,33 @@ impl Cx<'_> {
         let step = self.step(i);
         let produced = self.produced_ty(i);
         let mut checks = TokenStream::new();
-        let plain: Vec<_> = self.graph.downstream[i].iter().filter(|e| e.arm.is_none()).collect();
+        let plain: Vec<_> = self.graph.downstream[i]
+            .iter()
+            .filter(|e| e.arm.is_none())
+            .collect();
         let is_output = self.graph.outputs.contains(&i);
         let arms = &self.graph.arms[i];
         let uses = plain.len() + usize::from(is_output) + usize::from(!arms.is_empty());
         let clone_name = format_ident!("__Clone{}", i);
         if uses > 1 {
-            let mut consumers: Vec<String> = plain.iter().map(|e| format!("`{}`", self.step(e.to).ident)).collect();
+            let mut consumers: Vec<String> = plain
+                .iter()
+                .map(|e| format!("`{}`", self.step(e.to).ident))
+                .collect();
             consumers.extend(arms.iter().map(|&a| format!("`{}`", self.step(a).ident)));
             if is_output {
                 consumers.push("the workflow output".to_owned());
             }
-            checks.extend(clone_trait(&clone_name, &format!(
-                "the output of step `{}` goes to {} ({}), so `{{Self}}` must implement `Clone`",
-                step.ident, uses, consumers.join(", ")
-            ), "this output is handed to several consumers"));
+            checks.extend(clone_trait(
+                &clone_name,
+                &format!(
+                    "the output of step `{}` goes to {} ({}), so `{{Self}}` must implement `Clone`",
+                    step.ident,
+                    uses,
+                    consumers.join(", ")
+                ),
+                "this output is handed to several consumers",
+            ));
         }
         let out_span = step.output.span();
         let mut remaining = uses;
@@ -420,7 +460,9 @@ impl Cx<'_> {
                 "saga step `{}` keeps a copy of its output for its compensation `{}`, so `{{Self}}` must implement `Clone`",
                 step.ident, compensation.value
             ), "the output of a saga step is kept for its compensation"));
-            body.extend(quote_spanned!(out_span=> __wf_state.#field.push(#name::__clone(&__wf_value));));
+            body.extend(
+                quote_spanned!(out_span=> __wf_state.#field.push(#name::__clone(&__wf_value));),
+            );
         }
         for edge in &plain {
             let value = next_value();
@@ -431,7 +473,11 @@ impl Cx<'_> {
                 body.extend(quote_spanned!(span=> __wf_state.#target_slot.load(#value);));
                 continue;
             }
-            let position = if self.graph.join[edge.to] == Join::All { edge.position } else { 0 };
+            let position = if self.graph.join[edge.to] == Join::All {
+                edge.position
+            } else {
+                0
+            };
             let param = &target.inputs[position];
             let name = format_ident!("__Edge{}_{}", i, edge.to);
             let (message, label) = match self.graph.join[edge.to] {
@@ -460,7 +506,8 @@ impl Cx<'_> {
                     "the workflow output is `{{Self}}` (returned by `{}`), but `{}`, which can also end the workflow, returns `{{__T}}`",
                     self.step(self.graph.outputs[0]).ident, step.ident
                 ), "every step that can end the workflow must return the workflow output type"));
-                let (output_r, produced_r) = (respan(output_ty, out_span), respan(&produced, out_span));
+                let (output_r, produced_r) =
+                    (respan(output_ty, out_span), respan(&produced, out_span));
                 body.extend(quote_spanned!(out_span=> __wf_state.__output = __wf::Some(<#output_r as #name<#produced_r>>::__cast(#value));));
             }
         }
@@ -486,7 +533,12 @@ impl Cx<'_> {
                 });
                 quote! { #pat => { #(#stores)* __wf::Some(#arm) } }
             });
-            let first_branch = self.step(arms[0]).attr.branch.as_ref().map_or(Span::call_site(), |b| b.key);
+            let first_branch = self
+                .step(arms[0])
+                .attr
+                .branch
+                .as_ref()
+                .map_or(Span::call_site(), |b| b.key);
             let scrutinee = quote_spanned!(first_branch=> #value);
             quote_spanned!(first_branch=> match #scrutinee { #(#match_arms)* })
         };
@@ -518,7 +570,9 @@ impl Cx<'_> {
                     step.ident
                 ), "this input is cloned for each attempt"));
             }
-            let args: Vec<Ident> = (0..step.inputs.len()).map(|k| format_ident!("__wf_arg{}", k)).collect();
+            let args: Vec<Ident> = (0..step.inputs.len())
+                .map(|k| format_ident!("__wf_arg{}", k))
+                .collect();
             let (take, item) = if step.attr.for_each.is_some() {
                 let span = step.inputs[0].span();
                 let take = if retries {
@@ -526,7 +580,10 @@ impl Cx<'_> {
                 } else {
                     quote!(__wf_state.#slot.take(__wf_item))
                 };
-                (quote! { let __wf::Some(__wf_arg0) = #take else { return __wf::missing_input(#name); }; }, quote!(__wf::Some(__wf_item)))
+                (
+                    quote! { let __wf::Some(__wf_arg0) = #take else { return __wf::missing_input(#name); }; },
+                    quote!(__wf::Some(__wf_item)),
+                )
             } else {
                 let takes = step.inputs.iter().enumerate().map(|(k, param)| {
                     let index = syn::Index::from(k);
@@ -537,7 +594,10 @@ impl Cx<'_> {
                         quote!(__wf_state.#slot.#index.take())
                     }
                 });
-                (quote! { let (#(__wf::Some(#args),)*) = (#(#takes,)*) else { return __wf::missing_input(#name); }; }, quote!(__wf::None))
+                (
+                    quote! { let (#(__wf::Some(#args),)*) = (#(#takes,)*) else { return __wf::missing_input(#name); }; },
+                    quote!(__wf::None),
+                )
             };
             let (context_let, context_arg) = if step.takes_context {
                 (
@@ -572,7 +632,10 @@ impl Cx<'_> {
     fn definition(&self, options: &WorkflowAttr) -> TokenStream {
         let model = self.model;
         let graph = self.graph;
-        let name = options.name.clone().unwrap_or_else(|| model.type_name.clone());
+        let name = options
+            .name
+            .clone()
+            .unwrap_or_else(|| model.type_name.clone());
         let version = options.version.unwrap_or(1);
         let mut canonical = format!("{name}@{version}\n");
         let steps = model.steps.iter().enumerate().map(|(i, step)| {
@@ -667,8 +730,10 @@ impl Cx<'_> {
 /// Retries of a compensation without `compensation_retry`: undoing matters more than failing fast.
 const DEFAULT_COMPENSATION_RETRIES: u32 = 2;
 /// Backoff between compensation attempts: base and cap.
-const COMPENSATION_BACKOFF: (std::time::Duration, std::time::Duration) =
-    (std::time::Duration::from_millis(100), std::time::Duration::from_secs(2));
+const COMPENSATION_BACKOFF: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_secs(2),
+);
 
 fn option(value: Option<TokenStream>) -> TokenStream {
     match value {
@@ -685,10 +750,16 @@ fn duration(d: std::time::Duration) -> TokenStream {
 /// The pattern as the user wrote it, with rustfmt-like spacing.
 fn pattern_text(pat: &syn::Pat) -> String {
     let text = pat.to_token_stream().to_string();
-    text.replace(" :: ", "::").replace(" (", "(").replace("( ", "(").replace(" )", ")").replace(" ,", ",")
+    text.replace(" :: ", "::")
+        .replace(" (", "(")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" ,", ",")
 }
 
 /// 64-bit FNV-1a: stable across compiler versions and platforms, unlike `DefaultHasher`.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

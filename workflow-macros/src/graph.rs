@@ -55,7 +55,9 @@ impl Graph {
         let mut upstream = vec![Vec::new(); n];
         let mut resolved = true;
         for (i, step) in model.steps.iter().enumerate() {
-            let Some(after) = &step.attr.after else { continue };
+            let Some(after) = &step.attr.after else {
+                continue;
+            };
             join[i] = match after.value {
                 After::Single(_) => Join::Single,
                 After::All(_) => Join::All,
@@ -68,7 +70,10 @@ impl Graph {
                     }
                     Some(u) => upstream[i].push(u),
                     None => {
-                        errors.spanned(ident, suggest::unknown("step", &ident.to_string(), " in `after`", &name_refs));
+                        errors.spanned(
+                            ident,
+                            suggest::unknown("step", &ident.to_string(), " in `after`", &name_refs),
+                        );
                         resolved = false;
                     }
                 }
@@ -83,8 +88,14 @@ impl Graph {
         // Back edges: `u -> h` into a loop head `h` that `u` is reachable from.
         let mut back: BTreeSet<(usize, usize)> = BTreeSet::new();
         for (h, step) in model.steps.iter().enumerate() {
-            let Some(max) = &step.attr.max_iterations else { continue };
-            let back_from: Vec<usize> = upstream[h].iter().copied().filter(|&u| reach[h].contains(&u) || u == h).collect();
+            let Some(max) = &step.attr.max_iterations else {
+                continue;
+            };
+            let back_from: Vec<usize> = upstream[h]
+                .iter()
+                .copied()
+                .filter(|&u| reach[h].contains(&u) || u == h)
+                .collect();
             if back_from.is_empty() {
                 errors.at(max.key, format!("`max_iterations` on `{}`, but no step loops back to it: a loop head waits with `after = any(entry, back)`, where `back` is a step downstream of it", step.ident));
                 continue;
@@ -98,14 +109,23 @@ impl Graph {
             back.extend(back_from.into_iter().map(|u| (u, h)));
         }
         if let Some(cycle) = find_cycle(&upstream, &back) {
-            let path: Vec<String> = cycle.iter().map(|&i| format!("`{}`", model.steps[i].ident)).collect();
+            let path: Vec<String> = cycle
+                .iter()
+                .map(|&i| format!("`{}`", model.steps[i].ident))
+                .collect();
             let first = cycle[0];
             let closing = cycle[cycle.len() - 2];
             let ident = model.steps[first]
                 .attr
                 .after
                 .as_ref()
-                .and_then(|a| a.value.names().iter().find(|id| model.step_index(id) == Some(closing)).cloned())
+                .and_then(|a| {
+                    a.value
+                        .names()
+                        .iter()
+                        .find(|id| model.step_index(id) == Some(closing))
+                        .cloned()
+                })
                 .unwrap_or_else(|| model.steps[first].ident.clone());
             errors.spanned(
                 &ident,
@@ -128,7 +148,12 @@ impl Graph {
             for (position, &from) in ups.iter().enumerate() {
                 let arm = arms[from].iter().position(|&c| c == to).map(|a| a as u16);
                 let arm = if join[to] == Join::Single { arm } else { None };
-                downstream[from].push(EdgeOut { to, position, arm, back: back.contains(&(from, to)) });
+                downstream[from].push(EdgeOut {
+                    to,
+                    position,
+                    arm,
+                    back: back.contains(&(from, to)),
+                });
             }
         }
 
@@ -137,7 +162,14 @@ impl Graph {
         let guards = guards(&order, &join, &upstream, &arms, &back);
         check_all_joins(model, &join, &upstream, &guards, errors);
         let outputs = output_steps(model, &downstream, &guards, errors);
-        Some(Graph { join, upstream, downstream, arms, loop_body, outputs })
+        Some(Graph {
+            join,
+            upstream,
+            downstream,
+            arms,
+            loop_body,
+            outputs,
+        })
     }
 
     /// Number of values the step receives.
@@ -188,8 +220,18 @@ fn reachability(upstream: &[Vec<usize>]) -> Vec<BTreeSet<usize>> {
 /// A cycle over forward edges, as a path that starts and ends at the same step.
 fn find_cycle(upstream: &[Vec<usize>], back: &BTreeSet<(usize, usize)>) -> Option<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
-    enum Mark { New, Active, Done }
-    fn visit(s: usize, upstream: &[Vec<usize>], back: &BTreeSet<(usize, usize)>, marks: &mut [Mark], stack: &mut Vec<usize>) -> Option<Vec<usize>> {
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        s: usize,
+        upstream: &[Vec<usize>],
+        back: &BTreeSet<(usize, usize)>,
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
         marks[s] = Mark::Active;
         stack.push(s);
         for &u in &upstream[s] {
@@ -219,26 +261,31 @@ fn find_cycle(upstream: &[Vec<usize>], back: &BTreeSet<(usize, usize)>) -> Optio
     }
     let mut marks = vec![Mark::New; upstream.len()];
     (0..upstream.len()).find_map(|s| {
-        (marks[s] == Mark::New).then(|| visit(s, upstream, back, &mut marks, &mut Vec::new())).flatten()
+        (marks[s] == Mark::New)
+            .then(|| visit(s, upstream, back, &mut marks, &mut Vec::new()))
+            .flatten()
     })
 }
 
-/// Forward edges in topological order (back edges removed; the rest is acyclic).
+/// Steps in topological order over forward edges (back edges removed; the rest is acyclic).
 fn topological(upstream: &[Vec<usize>], back: &BTreeSet<(usize, usize)>) -> Vec<usize> {
     let n = upstream.len();
-    let forward_ups = |s: usize| upstream[s].iter().filter(move |&&u| !back.contains(&(u, s)));
-    let mut pending: Vec<usize> = (0..n).map(|s| forward_ups(s).count()).collect();
+    let mut pending = vec![0usize; n];
+    let mut down = vec![Vec::new(); n];
+    for (s, ups) in upstream.iter().enumerate() {
+        for &u in ups.iter().filter(|&&u| !back.contains(&(u, s))) {
+            pending[s] += 1;
+            down[u].push(s);
+        }
+    }
     let mut order: Vec<usize> = (0..n).filter(|&s| pending[s] == 0).collect();
     let mut next = 0;
-    while next < order.len() {
-        let done = order[next];
+    while let Some(&done) = order.get(next) {
         next += 1;
-        for s in 0..n {
-            if forward_ups(s).any(|u| *u == done) {
-                pending[s] -= 1;
-                if pending[s] == 0 {
-                    order.push(s);
-                }
+        for &s in &down[done] {
+            pending[s] -= 1;
+            if pending[s] == 0 {
+                order.push(s);
             }
         }
     }
@@ -246,10 +293,20 @@ fn topological(upstream: &[Vec<usize>], back: &BTreeSet<(usize, usize)>) -> Vec<
 }
 
 /// For each loop head: the steps on a path from it to one of its back edges.
-fn loop_bodies(n: usize, upstream: &[Vec<usize>], back: &BTreeSet<(usize, usize)>) -> Vec<Vec<usize>> {
+fn loop_bodies(
+    n: usize,
+    upstream: &[Vec<usize>],
+    back: &BTreeSet<(usize, usize)>,
+) -> Vec<Vec<usize>> {
     let mut bodies = vec![Vec::new(); n];
     let forward: Vec<Vec<usize>> = (0..n)
-        .map(|s| upstream[s].iter().copied().filter(|&u| !back.contains(&(u, s))).collect())
+        .map(|s| {
+            upstream[s]
+                .iter()
+                .copied()
+                .filter(|&u| !back.contains(&(u, s)))
+                .collect()
+        })
         .collect();
     let reach = reachability(&forward);
     for &(source, head) in back {
@@ -269,20 +326,34 @@ fn loop_bodies(n: usize, upstream: &[Vec<usize>], back: &BTreeSet<(usize, usize)
 }
 
 /// The condition of each step, over forward edges, or `None` if it can never run.
-fn guards(order: &[usize], join: &[Join], upstream: &[Vec<usize>], arms: &[Vec<usize>], back: &BTreeSet<(usize, usize)>) -> Vec<Option<Guard>> {
+fn guards(
+    order: &[usize],
+    join: &[Join],
+    upstream: &[Vec<usize>],
+    arms: &[Vec<usize>],
+    back: &BTreeSet<(usize, usize)>,
+) -> Vec<Option<Guard>> {
     let mut guards: Vec<Option<Guard>> = vec![Some(Guard::new()); join.len()];
     for &s in order {
-        let ups: Vec<usize> = upstream[s].iter().copied().filter(|&u| !back.contains(&(u, s))).collect();
+        let ups: Vec<usize> = upstream[s]
+            .iter()
+            .copied()
+            .filter(|&u| !back.contains(&(u, s)))
+            .collect();
         guards[s] = match join[s] {
             Join::Start => Some(Guard::new()),
             Join::Single => {
                 let u = ups[0];
-                guards[u].clone().and_then(|g| match arms[u].iter().position(|&c| c == s) {
-                    Some(arm) => conjoin(g, &Guard::from([(u, BTreeSet::from([arm as u16]))])),
-                    None => Some(g),
-                })
+                guards[u]
+                    .clone()
+                    .and_then(|g| match arms[u].iter().position(|&c| c == s) {
+                        Some(arm) => conjoin(g, &Guard::from([(u, BTreeSet::from([arm as u16]))])),
+                        None => Some(g),
+                    })
             }
-            Join::All => ups.iter().try_fold(Guard::new(), |acc, &u| conjoin(acc, guards[u].as_ref()?)),
+            Join::All => ups
+                .iter()
+                .try_fold(Guard::new(), |acc, &u| conjoin(acc, guards[u].as_ref()?)),
             Join::Any => {
                 let alive: Vec<&Guard> = ups.iter().filter_map(|&u| guards[u].as_ref()).collect();
                 alive.split_first().map(|(first, rest)| {
@@ -320,7 +391,13 @@ fn exclusive_at(a: &Guard, b: &Guard) -> Option<usize> {
     })
 }
 
-fn check_all_joins(model: &Model, join: &[Join], upstream: &[Vec<usize>], guards: &[Option<Guard>], errors: &mut Errors) {
+fn check_all_joins(
+    model: &Model,
+    join: &[Join],
+    upstream: &[Vec<usize>],
+    guards: &[Option<Guard>],
+    errors: &mut Errors,
+) {
     for (s, step) in model.steps.iter().enumerate() {
         if join[s] != Join::All {
             continue;
@@ -328,9 +405,18 @@ fn check_all_joins(model: &Model, join: &[Join], upstream: &[Vec<usize>], guards
         let ups = &upstream[s];
         'pairs: for (i, &a) in ups.iter().enumerate() {
             for &b in &ups[i + 1..] {
-                let (Some(ga), Some(gb)) = (&guards[a], &guards[b]) else { continue };
+                let (Some(ga), Some(gb)) = (&guards[a], &guards[b]) else {
+                    continue;
+                };
                 if let Some(bp) = exclusive_at(ga, gb) {
-                    let ident = &step.attr.after.as_ref().map(|a| a.value.names()[ups.iter().position(|&x| x == b).unwrap_or(0)].clone()).unwrap_or_else(|| step.ident.clone());
+                    let ident = &step
+                        .attr
+                        .after
+                        .as_ref()
+                        .map(|a| {
+                            a.value.names()[ups.iter().position(|&x| x == b).unwrap_or(0)].clone()
+                        })
+                        .unwrap_or_else(|| step.ident.clone());
                     errors.spanned(ident, format!(
                         "step `{}` waits for all of `{}` and `{}`, but they are on different branches of `{}` and never both run, so `{}` could never run; use `after = any({}, {})` to run after whichever ran",
                         step.ident, model.steps[a].ident, model.steps[b].ident, model.steps[bp].ident, step.ident, model.steps[a].ident, model.steps[b].ident
@@ -343,16 +429,34 @@ fn check_all_joins(model: &Model, join: &[Join], upstream: &[Vec<usize>], guards
 }
 
 /// The steps that can produce the workflow's output, checking there is no ambiguity.
-fn output_steps(model: &Model, downstream: &[Vec<EdgeOut>], guards: &[Option<Guard>], errors: &mut Errors) -> Vec<usize> {
-    let marked: Vec<usize> = (0..model.steps.len()).filter(|&s| model.steps[s].attr.output.is_some()).collect();
+fn output_steps(
+    model: &Model,
+    downstream: &[Vec<EdgeOut>],
+    guards: &[Option<Guard>],
+    errors: &mut Errors,
+) -> Vec<usize> {
+    let marked: Vec<usize> = (0..model.steps.len())
+        .filter(|&s| model.steps[s].attr.output.is_some())
+        .collect();
     if let Some(&second) = marked.get(1) {
-        let span = model.steps[second].attr.output.unwrap_or(model.steps[second].ident.span());
-        errors.at(span, format!("only one step can be the workflow's `output`; `{}` is already marked", model.steps[marked[0]].ident));
+        let span = model.steps[second]
+            .attr
+            .output
+            .unwrap_or(model.steps[second].ident.span());
+        errors.at(
+            span,
+            format!(
+                "only one step can be the workflow's `output`; `{}` is already marked",
+                model.steps[marked[0]].ident
+            ),
+        );
     }
     if let Some(&one) = marked.first() {
         return vec![one];
     }
-    let terminals: Vec<usize> = (0..model.steps.len()).filter(|&s| downstream[s].is_empty()).collect();
+    let terminals: Vec<usize> = (0..model.steps.len())
+        .filter(|&s| downstream[s].is_empty())
+        .collect();
     for (i, &a) in terminals.iter().enumerate() {
         for &b in &terminals[i + 1..] {
             let exclusive = match (&guards[a], &guards[b]) {

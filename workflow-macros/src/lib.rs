@@ -42,7 +42,9 @@ fn misplaced(name: &str, item: TokenStream) -> TokenStream {
 }
 
 /// Runs the expansion, turning a panic (a bug of ours) into a compile error.
-fn guard(expansion: impl FnOnce() -> proc_macro2::TokenStream + std::panic::UnwindSafe) -> TokenStream {
+fn guard(
+    expansion: impl FnOnce() -> proc_macro2::TokenStream + std::panic::UnwindSafe,
+) -> TokenStream {
     match std::panic::catch_unwind(expansion) {
         Ok(tokens) => tokens.into(),
         Err(payload) => {
@@ -57,11 +59,15 @@ fn guard(expansion: impl FnOnce() -> proc_macro2::TokenStream + std::panic::Unwi
     }
 }
 
-fn workflow_impl(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+fn workflow_impl(
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
     let mut block: syn::ItemImpl = match syn::parse2(item) {
         Ok(block) => block,
         Err(e) => {
-            let message = "#[workflow] goes on an `impl` block: `#[workflow] impl MyWorkflow { .. }`";
+            let message =
+                "#[workflow] goes on an `impl` block: `#[workflow] impl MyWorkflow { .. }`";
             return syn::Error::new(e.span(), message).to_compile_error();
         }
     };
@@ -69,7 +75,11 @@ fn workflow_impl(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream)
     let options = attr::WorkflowAttr::parse(args, &mut errors);
     let model = model::Model::parse(&block, &mut errors);
     model::strip_step_attrs(&mut block);
-    let graph = if model.steps.is_empty() { None } else { graph::Graph::build(&model, &mut errors) };
+    let graph = if model.steps.is_empty() {
+        None
+    } else {
+        graph::Graph::build(&model, &mut errors)
+    };
     if let Some(graph) = &graph {
         valid::check(&model, graph, &mut errors);
     }

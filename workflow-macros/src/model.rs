@@ -69,7 +69,10 @@ impl Model {
             errors.spanned(path, "#[workflow] goes on an inherent impl block (`impl MyWorkflow { .. }`), not on a trait impl");
         }
         if !item.generics.params.is_empty() {
-            errors.spanned(&item.generics, "generic workflows are not supported: implement #[workflow] on a concrete type");
+            errors.spanned(
+                &item.generics,
+                "generic workflows are not supported: implement #[workflow] on a concrete type",
+            );
         }
         let self_ty = (*item.self_ty).clone();
         let type_name = match &self_ty {
@@ -87,11 +90,17 @@ impl Model {
             let ImplItem::Fn(method) = impl_item else {
                 continue;
             };
-            let mut ours = method.attrs.iter().filter_map(|a| step_kind(a).map(|k| (k, a)));
+            let mut ours = method
+                .attrs
+                .iter()
+                .filter_map(|a| step_kind(a).map(|k| (k, a)));
             match ours.next() {
                 Some((kind, attr)) => {
                     if let Some((_, extra)) = ours.next() {
-                        errors.spanned(extra, "a method carries one #[step] or #[saga_step] attribute");
+                        errors.spanned(
+                            extra,
+                            "a method carries one #[step] or #[saga_step] attribute",
+                        );
                     }
                     let attr = StepAttr::parse(kind, attr, errors);
                     if let Some(step) = model.read_step(method, attr, errors) {
@@ -102,7 +111,10 @@ impl Model {
             }
         }
         if model.steps.is_empty() {
-            errors.spanned(&item.self_ty, "a #[workflow] impl block needs at least one #[step] method");
+            errors.spanned(
+                &item.self_ty,
+                "a #[workflow] impl block needs at least one #[step] method",
+            );
         }
         model
     }
@@ -112,11 +124,17 @@ impl Model {
         let ident = sig.ident.clone();
         let mut ok = true;
         if sig.asyncness.is_none() {
-            errors.spanned(sig.fn_token, format!("step `{ident}` must be an `async fn`"));
+            errors.spanned(
+                sig.fn_token,
+                format!("step `{ident}` must be an `async fn`"),
+            );
             ok = false;
         }
         if !sig.generics.params.is_empty() {
-            errors.spanned(&sig.generics, format!("step `{ident}` cannot be generic: the graph needs concrete types"));
+            errors.spanned(
+                &sig.generics,
+                format!("step `{ident}` cannot be generic: the graph needs concrete types"),
+            );
             ok = false;
         }
         match sig.inputs.first() {
@@ -126,13 +144,19 @@ impl Model {
                 ok = false;
             }
             _ => {
-                errors.spanned(&sig.ident, format!("step `{ident}` must take `&self` as its first parameter"));
+                errors.spanned(
+                    &sig.ident,
+                    format!("step `{ident}` must take `&self` as its first parameter"),
+                );
                 ok = false;
             }
         }
         let (takes_context, inputs) = self.read_inputs(sig);
         let (output, fallible) = self.read_output(&sig.output);
-        let name = attr.name.as_ref().map_or_else(|| ident.to_string(), |n| n.value.clone());
+        let name = attr
+            .name
+            .as_ref()
+            .map_or_else(|| ident.to_string(), |n| n.value.clone());
         ok.then(|| Step {
             ident,
             name,

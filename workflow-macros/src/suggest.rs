@@ -1,7 +1,10 @@
 //! "Did you mean" suggestions and lists of valid choices for error messages.
 
 /// The candidate closest to `unknown`, if it is close enough to be a likely typo.
-pub fn closest<'a>(unknown: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn closest<'a>(
+    unknown: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(unknown, c), c))
@@ -28,7 +31,10 @@ pub fn unknown(what: &str, unknown: &str, place: &str, candidates: &[&str]) -> S
     if candidates.is_empty() {
         message.push_str("; there is none to choose from");
     } else {
-        message.push_str(&format!("; expected one of: {}", list(candidates.iter().copied())));
+        message.push_str(&format!(
+            "; expected one of: {}",
+            list(candidates.iter().copied())
+        ));
     }
     message
 }

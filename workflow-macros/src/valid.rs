@@ -45,12 +45,28 @@ pub fn check(model: &Model, graph: &Graph, errors: &mut Errors) {
             let delivered = match (join, &step.attr.branch) {
                 (Join::Start, _) => "a start step receives the workflow input: 1 value".to_owned(),
                 (Join::Single, Some(_)) => format!("its `branch` pattern binds {arity} value(s)"),
-                (Join::Single, None) if step.attr.for_each.is_some() => "`for_each` passes 1 item per invocation".to_owned(),
+                (Join::Single, None) if step.attr.for_each.is_some() => {
+                    "`for_each` passes 1 item per invocation".to_owned()
+                }
                 (Join::Single, None) | (Join::Any, _) => "`after` delivers 1 value".to_owned(),
-                (Join::All, _) => format!("`after` delivers {arity} values, one per listed step, in order"),
+                (Join::All, _) => {
+                    format!("`after` delivers {arity} values, one per listed step, in order")
+                }
             };
-            let span = step.attr.after.as_ref().map_or(step.params_span, |a| if join == Join::All { a.key } else { step.params_span });
-            errors.at(span, format!("step `{ident}` takes {} input parameter(s), but {delivered}", step.inputs.len()));
+            let span = step.attr.after.as_ref().map_or(step.params_span, |a| {
+                if join == Join::All {
+                    a.key
+                } else {
+                    step.params_span
+                }
+            });
+            errors.at(
+                span,
+                format!(
+                    "step `{ident}` takes {} input parameter(s), but {delivered}",
+                    step.inputs.len()
+                ),
+            );
         }
         check_saga(model, i, errors);
     }
@@ -61,7 +77,13 @@ fn check_saga(model: &Model, i: usize, errors: &mut Errors) {
     let step = &model.steps[i];
     let Some(compensation) = &step.attr.compensation else {
         if step.attr.kind == StepKind::SagaStep {
-            errors.spanned(&step.ident, format!("saga step `{}` needs `compensation = method`: the method that undoes it", step.ident));
+            errors.spanned(
+                &step.ident,
+                format!(
+                    "saga step `{}` needs `compensation = method`: the method that undoes it",
+                    step.ident
+                ),
+            );
         }
         return;
     };
@@ -81,7 +103,10 @@ fn check_saga(model: &Model, i: usize, errors: &mut Errors) {
         return;
     };
     if !helper.is_async {
-        errors.spanned(&helper.ident, format!("compensation `{method}` must be an `async fn`"));
+        errors.spanned(
+            &helper.ident,
+            format!("compensation `{method}` must be an `async fn`"),
+        );
     }
     if helper.inputs.len() != 1 {
         errors.spanned(&helper.ident, format!(

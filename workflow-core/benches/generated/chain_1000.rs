@@ -9,2003 +9,4003 @@ pub struct Chain1000;
 #[workflow]
 impl Chain1000 {
     #[step]
-    async fn s0(&self, x: u64) -> u64 { x + 1 }
+    async fn s0(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s0)]
-    async fn s1(&self, x: u64) -> u64 { x + 1 }
+    async fn s1(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s1)]
-    async fn s2(&self, x: u64) -> u64 { x + 1 }
+    async fn s2(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s2)]
-    async fn s3(&self, x: u64) -> u64 { x + 1 }
+    async fn s3(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s3)]
-    async fn s4(&self, x: u64) -> u64 { x + 1 }
+    async fn s4(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s4)]
-    async fn s5(&self, x: u64) -> u64 { x + 1 }
+    async fn s5(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s5)]
-    async fn s6(&self, x: u64) -> u64 { x + 1 }
+    async fn s6(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s6)]
-    async fn s7(&self, x: u64) -> u64 { x + 1 }
+    async fn s7(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s7)]
-    async fn s8(&self, x: u64) -> u64 { x + 1 }
+    async fn s8(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s8)]
-    async fn s9(&self, x: u64) -> u64 { x + 1 }
+    async fn s9(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s9)]
-    async fn s10(&self, x: u64) -> u64 { x + 1 }
+    async fn s10(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s10)]
-    async fn s11(&self, x: u64) -> u64 { x + 1 }
+    async fn s11(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s11)]
-    async fn s12(&self, x: u64) -> u64 { x + 1 }
+    async fn s12(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s12)]
-    async fn s13(&self, x: u64) -> u64 { x + 1 }
+    async fn s13(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s13)]
-    async fn s14(&self, x: u64) -> u64 { x + 1 }
+    async fn s14(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s14)]
-    async fn s15(&self, x: u64) -> u64 { x + 1 }
+    async fn s15(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s15)]
-    async fn s16(&self, x: u64) -> u64 { x + 1 }
+    async fn s16(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s16)]
-    async fn s17(&self, x: u64) -> u64 { x + 1 }
+    async fn s17(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s17)]
-    async fn s18(&self, x: u64) -> u64 { x + 1 }
+    async fn s18(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s18)]
-    async fn s19(&self, x: u64) -> u64 { x + 1 }
+    async fn s19(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s19)]
-    async fn s20(&self, x: u64) -> u64 { x + 1 }
+    async fn s20(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s20)]
-    async fn s21(&self, x: u64) -> u64 { x + 1 }
+    async fn s21(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s21)]
-    async fn s22(&self, x: u64) -> u64 { x + 1 }
+    async fn s22(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s22)]
-    async fn s23(&self, x: u64) -> u64 { x + 1 }
+    async fn s23(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s23)]
-    async fn s24(&self, x: u64) -> u64 { x + 1 }
+    async fn s24(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s24)]
-    async fn s25(&self, x: u64) -> u64 { x + 1 }
+    async fn s25(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s25)]
-    async fn s26(&self, x: u64) -> u64 { x + 1 }
+    async fn s26(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s26)]
-    async fn s27(&self, x: u64) -> u64 { x + 1 }
+    async fn s27(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s27)]
-    async fn s28(&self, x: u64) -> u64 { x + 1 }
+    async fn s28(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s28)]
-    async fn s29(&self, x: u64) -> u64 { x + 1 }
+    async fn s29(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s29)]
-    async fn s30(&self, x: u64) -> u64 { x + 1 }
+    async fn s30(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s30)]
-    async fn s31(&self, x: u64) -> u64 { x + 1 }
+    async fn s31(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s31)]
-    async fn s32(&self, x: u64) -> u64 { x + 1 }
+    async fn s32(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s32)]
-    async fn s33(&self, x: u64) -> u64 { x + 1 }
+    async fn s33(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s33)]
-    async fn s34(&self, x: u64) -> u64 { x + 1 }
+    async fn s34(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s34)]
-    async fn s35(&self, x: u64) -> u64 { x + 1 }
+    async fn s35(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s35)]
-    async fn s36(&self, x: u64) -> u64 { x + 1 }
+    async fn s36(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s36)]
-    async fn s37(&self, x: u64) -> u64 { x + 1 }
+    async fn s37(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s37)]
-    async fn s38(&self, x: u64) -> u64 { x + 1 }
+    async fn s38(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s38)]
-    async fn s39(&self, x: u64) -> u64 { x + 1 }
+    async fn s39(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s39)]
-    async fn s40(&self, x: u64) -> u64 { x + 1 }
+    async fn s40(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s40)]
-    async fn s41(&self, x: u64) -> u64 { x + 1 }
+    async fn s41(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s41)]
-    async fn s42(&self, x: u64) -> u64 { x + 1 }
+    async fn s42(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s42)]
-    async fn s43(&self, x: u64) -> u64 { x + 1 }
+    async fn s43(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s43)]
-    async fn s44(&self, x: u64) -> u64 { x + 1 }
+    async fn s44(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s44)]
-    async fn s45(&self, x: u64) -> u64 { x + 1 }
+    async fn s45(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s45)]
-    async fn s46(&self, x: u64) -> u64 { x + 1 }
+    async fn s46(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s46)]
-    async fn s47(&self, x: u64) -> u64 { x + 1 }
+    async fn s47(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s47)]
-    async fn s48(&self, x: u64) -> u64 { x + 1 }
+    async fn s48(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s48)]
-    async fn s49(&self, x: u64) -> u64 { x + 1 }
+    async fn s49(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s49)]
-    async fn s50(&self, x: u64) -> u64 { x + 1 }
+    async fn s50(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s50)]
-    async fn s51(&self, x: u64) -> u64 { x + 1 }
+    async fn s51(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s51)]
-    async fn s52(&self, x: u64) -> u64 { x + 1 }
+    async fn s52(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s52)]
-    async fn s53(&self, x: u64) -> u64 { x + 1 }
+    async fn s53(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s53)]
-    async fn s54(&self, x: u64) -> u64 { x + 1 }
+    async fn s54(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s54)]
-    async fn s55(&self, x: u64) -> u64 { x + 1 }
+    async fn s55(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s55)]
-    async fn s56(&self, x: u64) -> u64 { x + 1 }
+    async fn s56(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s56)]
-    async fn s57(&self, x: u64) -> u64 { x + 1 }
+    async fn s57(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s57)]
-    async fn s58(&self, x: u64) -> u64 { x + 1 }
+    async fn s58(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s58)]
-    async fn s59(&self, x: u64) -> u64 { x + 1 }
+    async fn s59(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s59)]
-    async fn s60(&self, x: u64) -> u64 { x + 1 }
+    async fn s60(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s60)]
-    async fn s61(&self, x: u64) -> u64 { x + 1 }
+    async fn s61(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s61)]
-    async fn s62(&self, x: u64) -> u64 { x + 1 }
+    async fn s62(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s62)]
-    async fn s63(&self, x: u64) -> u64 { x + 1 }
+    async fn s63(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s63)]
-    async fn s64(&self, x: u64) -> u64 { x + 1 }
+    async fn s64(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s64)]
-    async fn s65(&self, x: u64) -> u64 { x + 1 }
+    async fn s65(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s65)]
-    async fn s66(&self, x: u64) -> u64 { x + 1 }
+    async fn s66(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s66)]
-    async fn s67(&self, x: u64) -> u64 { x + 1 }
+    async fn s67(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s67)]
-    async fn s68(&self, x: u64) -> u64 { x + 1 }
+    async fn s68(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s68)]
-    async fn s69(&self, x: u64) -> u64 { x + 1 }
+    async fn s69(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s69)]
-    async fn s70(&self, x: u64) -> u64 { x + 1 }
+    async fn s70(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s70)]
-    async fn s71(&self, x: u64) -> u64 { x + 1 }
+    async fn s71(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s71)]
-    async fn s72(&self, x: u64) -> u64 { x + 1 }
+    async fn s72(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s72)]
-    async fn s73(&self, x: u64) -> u64 { x + 1 }
+    async fn s73(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s73)]
-    async fn s74(&self, x: u64) -> u64 { x + 1 }
+    async fn s74(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s74)]
-    async fn s75(&self, x: u64) -> u64 { x + 1 }
+    async fn s75(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s75)]
-    async fn s76(&self, x: u64) -> u64 { x + 1 }
+    async fn s76(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s76)]
-    async fn s77(&self, x: u64) -> u64 { x + 1 }
+    async fn s77(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s77)]
-    async fn s78(&self, x: u64) -> u64 { x + 1 }
+    async fn s78(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s78)]
-    async fn s79(&self, x: u64) -> u64 { x + 1 }
+    async fn s79(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s79)]
-    async fn s80(&self, x: u64) -> u64 { x + 1 }
+    async fn s80(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s80)]
-    async fn s81(&self, x: u64) -> u64 { x + 1 }
+    async fn s81(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s81)]
-    async fn s82(&self, x: u64) -> u64 { x + 1 }
+    async fn s82(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s82)]
-    async fn s83(&self, x: u64) -> u64 { x + 1 }
+    async fn s83(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s83)]
-    async fn s84(&self, x: u64) -> u64 { x + 1 }
+    async fn s84(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s84)]
-    async fn s85(&self, x: u64) -> u64 { x + 1 }
+    async fn s85(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s85)]
-    async fn s86(&self, x: u64) -> u64 { x + 1 }
+    async fn s86(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s86)]
-    async fn s87(&self, x: u64) -> u64 { x + 1 }
+    async fn s87(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s87)]
-    async fn s88(&self, x: u64) -> u64 { x + 1 }
+    async fn s88(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s88)]
-    async fn s89(&self, x: u64) -> u64 { x + 1 }
+    async fn s89(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s89)]
-    async fn s90(&self, x: u64) -> u64 { x + 1 }
+    async fn s90(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s90)]
-    async fn s91(&self, x: u64) -> u64 { x + 1 }
+    async fn s91(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s91)]
-    async fn s92(&self, x: u64) -> u64 { x + 1 }
+    async fn s92(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s92)]
-    async fn s93(&self, x: u64) -> u64 { x + 1 }
+    async fn s93(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s93)]
-    async fn s94(&self, x: u64) -> u64 { x + 1 }
+    async fn s94(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s94)]
-    async fn s95(&self, x: u64) -> u64 { x + 1 }
+    async fn s95(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s95)]
-    async fn s96(&self, x: u64) -> u64 { x + 1 }
+    async fn s96(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s96)]
-    async fn s97(&self, x: u64) -> u64 { x + 1 }
+    async fn s97(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s97)]
-    async fn s98(&self, x: u64) -> u64 { x + 1 }
+    async fn s98(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s98)]
-    async fn s99(&self, x: u64) -> u64 { x + 1 }
+    async fn s99(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s99)]
-    async fn s100(&self, x: u64) -> u64 { x + 1 }
+    async fn s100(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s100)]
-    async fn s101(&self, x: u64) -> u64 { x + 1 }
+    async fn s101(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s101)]
-    async fn s102(&self, x: u64) -> u64 { x + 1 }
+    async fn s102(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s102)]
-    async fn s103(&self, x: u64) -> u64 { x + 1 }
+    async fn s103(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s103)]
-    async fn s104(&self, x: u64) -> u64 { x + 1 }
+    async fn s104(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s104)]
-    async fn s105(&self, x: u64) -> u64 { x + 1 }
+    async fn s105(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s105)]
-    async fn s106(&self, x: u64) -> u64 { x + 1 }
+    async fn s106(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s106)]
-    async fn s107(&self, x: u64) -> u64 { x + 1 }
+    async fn s107(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s107)]
-    async fn s108(&self, x: u64) -> u64 { x + 1 }
+    async fn s108(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s108)]
-    async fn s109(&self, x: u64) -> u64 { x + 1 }
+    async fn s109(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s109)]
-    async fn s110(&self, x: u64) -> u64 { x + 1 }
+    async fn s110(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s110)]
-    async fn s111(&self, x: u64) -> u64 { x + 1 }
+    async fn s111(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s111)]
-    async fn s112(&self, x: u64) -> u64 { x + 1 }
+    async fn s112(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s112)]
-    async fn s113(&self, x: u64) -> u64 { x + 1 }
+    async fn s113(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s113)]
-    async fn s114(&self, x: u64) -> u64 { x + 1 }
+    async fn s114(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s114)]
-    async fn s115(&self, x: u64) -> u64 { x + 1 }
+    async fn s115(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s115)]
-    async fn s116(&self, x: u64) -> u64 { x + 1 }
+    async fn s116(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s116)]
-    async fn s117(&self, x: u64) -> u64 { x + 1 }
+    async fn s117(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s117)]
-    async fn s118(&self, x: u64) -> u64 { x + 1 }
+    async fn s118(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s118)]
-    async fn s119(&self, x: u64) -> u64 { x + 1 }
+    async fn s119(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s119)]
-    async fn s120(&self, x: u64) -> u64 { x + 1 }
+    async fn s120(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s120)]
-    async fn s121(&self, x: u64) -> u64 { x + 1 }
+    async fn s121(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s121)]
-    async fn s122(&self, x: u64) -> u64 { x + 1 }
+    async fn s122(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s122)]
-    async fn s123(&self, x: u64) -> u64 { x + 1 }
+    async fn s123(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s123)]
-    async fn s124(&self, x: u64) -> u64 { x + 1 }
+    async fn s124(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s124)]
-    async fn s125(&self, x: u64) -> u64 { x + 1 }
+    async fn s125(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s125)]
-    async fn s126(&self, x: u64) -> u64 { x + 1 }
+    async fn s126(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s126)]
-    async fn s127(&self, x: u64) -> u64 { x + 1 }
+    async fn s127(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s127)]
-    async fn s128(&self, x: u64) -> u64 { x + 1 }
+    async fn s128(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s128)]
-    async fn s129(&self, x: u64) -> u64 { x + 1 }
+    async fn s129(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s129)]
-    async fn s130(&self, x: u64) -> u64 { x + 1 }
+    async fn s130(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s130)]
-    async fn s131(&self, x: u64) -> u64 { x + 1 }
+    async fn s131(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s131)]
-    async fn s132(&self, x: u64) -> u64 { x + 1 }
+    async fn s132(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s132)]
-    async fn s133(&self, x: u64) -> u64 { x + 1 }
+    async fn s133(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s133)]
-    async fn s134(&self, x: u64) -> u64 { x + 1 }
+    async fn s134(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s134)]
-    async fn s135(&self, x: u64) -> u64 { x + 1 }
+    async fn s135(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s135)]
-    async fn s136(&self, x: u64) -> u64 { x + 1 }
+    async fn s136(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s136)]
-    async fn s137(&self, x: u64) -> u64 { x + 1 }
+    async fn s137(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s137)]
-    async fn s138(&self, x: u64) -> u64 { x + 1 }
+    async fn s138(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s138)]
-    async fn s139(&self, x: u64) -> u64 { x + 1 }
+    async fn s139(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s139)]
-    async fn s140(&self, x: u64) -> u64 { x + 1 }
+    async fn s140(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s140)]
-    async fn s141(&self, x: u64) -> u64 { x + 1 }
+    async fn s141(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s141)]
-    async fn s142(&self, x: u64) -> u64 { x + 1 }
+    async fn s142(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s142)]
-    async fn s143(&self, x: u64) -> u64 { x + 1 }
+    async fn s143(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s143)]
-    async fn s144(&self, x: u64) -> u64 { x + 1 }
+    async fn s144(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s144)]
-    async fn s145(&self, x: u64) -> u64 { x + 1 }
+    async fn s145(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s145)]
-    async fn s146(&self, x: u64) -> u64 { x + 1 }
+    async fn s146(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s146)]
-    async fn s147(&self, x: u64) -> u64 { x + 1 }
+    async fn s147(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s147)]
-    async fn s148(&self, x: u64) -> u64 { x + 1 }
+    async fn s148(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s148)]
-    async fn s149(&self, x: u64) -> u64 { x + 1 }
+    async fn s149(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s149)]
-    async fn s150(&self, x: u64) -> u64 { x + 1 }
+    async fn s150(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s150)]
-    async fn s151(&self, x: u64) -> u64 { x + 1 }
+    async fn s151(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s151)]
-    async fn s152(&self, x: u64) -> u64 { x + 1 }
+    async fn s152(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s152)]
-    async fn s153(&self, x: u64) -> u64 { x + 1 }
+    async fn s153(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s153)]
-    async fn s154(&self, x: u64) -> u64 { x + 1 }
+    async fn s154(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s154)]
-    async fn s155(&self, x: u64) -> u64 { x + 1 }
+    async fn s155(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s155)]
-    async fn s156(&self, x: u64) -> u64 { x + 1 }
+    async fn s156(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s156)]
-    async fn s157(&self, x: u64) -> u64 { x + 1 }
+    async fn s157(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s157)]
-    async fn s158(&self, x: u64) -> u64 { x + 1 }
+    async fn s158(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s158)]
-    async fn s159(&self, x: u64) -> u64 { x + 1 }
+    async fn s159(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s159)]
-    async fn s160(&self, x: u64) -> u64 { x + 1 }
+    async fn s160(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s160)]
-    async fn s161(&self, x: u64) -> u64 { x + 1 }
+    async fn s161(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s161)]
-    async fn s162(&self, x: u64) -> u64 { x + 1 }
+    async fn s162(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s162)]
-    async fn s163(&self, x: u64) -> u64 { x + 1 }
+    async fn s163(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s163)]
-    async fn s164(&self, x: u64) -> u64 { x + 1 }
+    async fn s164(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s164)]
-    async fn s165(&self, x: u64) -> u64 { x + 1 }
+    async fn s165(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s165)]
-    async fn s166(&self, x: u64) -> u64 { x + 1 }
+    async fn s166(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s166)]
-    async fn s167(&self, x: u64) -> u64 { x + 1 }
+    async fn s167(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s167)]
-    async fn s168(&self, x: u64) -> u64 { x + 1 }
+    async fn s168(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s168)]
-    async fn s169(&self, x: u64) -> u64 { x + 1 }
+    async fn s169(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s169)]
-    async fn s170(&self, x: u64) -> u64 { x + 1 }
+    async fn s170(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s170)]
-    async fn s171(&self, x: u64) -> u64 { x + 1 }
+    async fn s171(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s171)]
-    async fn s172(&self, x: u64) -> u64 { x + 1 }
+    async fn s172(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s172)]
-    async fn s173(&self, x: u64) -> u64 { x + 1 }
+    async fn s173(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s173)]
-    async fn s174(&self, x: u64) -> u64 { x + 1 }
+    async fn s174(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s174)]
-    async fn s175(&self, x: u64) -> u64 { x + 1 }
+    async fn s175(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s175)]
-    async fn s176(&self, x: u64) -> u64 { x + 1 }
+    async fn s176(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s176)]
-    async fn s177(&self, x: u64) -> u64 { x + 1 }
+    async fn s177(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s177)]
-    async fn s178(&self, x: u64) -> u64 { x + 1 }
+    async fn s178(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s178)]
-    async fn s179(&self, x: u64) -> u64 { x + 1 }
+    async fn s179(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s179)]
-    async fn s180(&self, x: u64) -> u64 { x + 1 }
+    async fn s180(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s180)]
-    async fn s181(&self, x: u64) -> u64 { x + 1 }
+    async fn s181(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s181)]
-    async fn s182(&self, x: u64) -> u64 { x + 1 }
+    async fn s182(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s182)]
-    async fn s183(&self, x: u64) -> u64 { x + 1 }
+    async fn s183(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s183)]
-    async fn s184(&self, x: u64) -> u64 { x + 1 }
+    async fn s184(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s184)]
-    async fn s185(&self, x: u64) -> u64 { x + 1 }
+    async fn s185(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s185)]
-    async fn s186(&self, x: u64) -> u64 { x + 1 }
+    async fn s186(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s186)]
-    async fn s187(&self, x: u64) -> u64 { x + 1 }
+    async fn s187(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s187)]
-    async fn s188(&self, x: u64) -> u64 { x + 1 }
+    async fn s188(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s188)]
-    async fn s189(&self, x: u64) -> u64 { x + 1 }
+    async fn s189(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s189)]
-    async fn s190(&self, x: u64) -> u64 { x + 1 }
+    async fn s190(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s190)]
-    async fn s191(&self, x: u64) -> u64 { x + 1 }
+    async fn s191(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s191)]
-    async fn s192(&self, x: u64) -> u64 { x + 1 }
+    async fn s192(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s192)]
-    async fn s193(&self, x: u64) -> u64 { x + 1 }
+    async fn s193(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s193)]
-    async fn s194(&self, x: u64) -> u64 { x + 1 }
+    async fn s194(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s194)]
-    async fn s195(&self, x: u64) -> u64 { x + 1 }
+    async fn s195(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s195)]
-    async fn s196(&self, x: u64) -> u64 { x + 1 }
+    async fn s196(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s196)]
-    async fn s197(&self, x: u64) -> u64 { x + 1 }
+    async fn s197(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s197)]
-    async fn s198(&self, x: u64) -> u64 { x + 1 }
+    async fn s198(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s198)]
-    async fn s199(&self, x: u64) -> u64 { x + 1 }
+    async fn s199(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s199)]
-    async fn s200(&self, x: u64) -> u64 { x + 1 }
+    async fn s200(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s200)]
-    async fn s201(&self, x: u64) -> u64 { x + 1 }
+    async fn s201(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s201)]
-    async fn s202(&self, x: u64) -> u64 { x + 1 }
+    async fn s202(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s202)]
-    async fn s203(&self, x: u64) -> u64 { x + 1 }
+    async fn s203(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s203)]
-    async fn s204(&self, x: u64) -> u64 { x + 1 }
+    async fn s204(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s204)]
-    async fn s205(&self, x: u64) -> u64 { x + 1 }
+    async fn s205(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s205)]
-    async fn s206(&self, x: u64) -> u64 { x + 1 }
+    async fn s206(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s206)]
-    async fn s207(&self, x: u64) -> u64 { x + 1 }
+    async fn s207(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s207)]
-    async fn s208(&self, x: u64) -> u64 { x + 1 }
+    async fn s208(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s208)]
-    async fn s209(&self, x: u64) -> u64 { x + 1 }
+    async fn s209(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s209)]
-    async fn s210(&self, x: u64) -> u64 { x + 1 }
+    async fn s210(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s210)]
-    async fn s211(&self, x: u64) -> u64 { x + 1 }
+    async fn s211(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s211)]
-    async fn s212(&self, x: u64) -> u64 { x + 1 }
+    async fn s212(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s212)]
-    async fn s213(&self, x: u64) -> u64 { x + 1 }
+    async fn s213(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s213)]
-    async fn s214(&self, x: u64) -> u64 { x + 1 }
+    async fn s214(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s214)]
-    async fn s215(&self, x: u64) -> u64 { x + 1 }
+    async fn s215(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s215)]
-    async fn s216(&self, x: u64) -> u64 { x + 1 }
+    async fn s216(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s216)]
-    async fn s217(&self, x: u64) -> u64 { x + 1 }
+    async fn s217(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s217)]
-    async fn s218(&self, x: u64) -> u64 { x + 1 }
+    async fn s218(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s218)]
-    async fn s219(&self, x: u64) -> u64 { x + 1 }
+    async fn s219(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s219)]
-    async fn s220(&self, x: u64) -> u64 { x + 1 }
+    async fn s220(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s220)]
-    async fn s221(&self, x: u64) -> u64 { x + 1 }
+    async fn s221(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s221)]
-    async fn s222(&self, x: u64) -> u64 { x + 1 }
+    async fn s222(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s222)]
-    async fn s223(&self, x: u64) -> u64 { x + 1 }
+    async fn s223(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s223)]
-    async fn s224(&self, x: u64) -> u64 { x + 1 }
+    async fn s224(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s224)]
-    async fn s225(&self, x: u64) -> u64 { x + 1 }
+    async fn s225(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s225)]
-    async fn s226(&self, x: u64) -> u64 { x + 1 }
+    async fn s226(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s226)]
-    async fn s227(&self, x: u64) -> u64 { x + 1 }
+    async fn s227(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s227)]
-    async fn s228(&self, x: u64) -> u64 { x + 1 }
+    async fn s228(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s228)]
-    async fn s229(&self, x: u64) -> u64 { x + 1 }
+    async fn s229(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s229)]
-    async fn s230(&self, x: u64) -> u64 { x + 1 }
+    async fn s230(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s230)]
-    async fn s231(&self, x: u64) -> u64 { x + 1 }
+    async fn s231(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s231)]
-    async fn s232(&self, x: u64) -> u64 { x + 1 }
+    async fn s232(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s232)]
-    async fn s233(&self, x: u64) -> u64 { x + 1 }
+    async fn s233(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s233)]
-    async fn s234(&self, x: u64) -> u64 { x + 1 }
+    async fn s234(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s234)]
-    async fn s235(&self, x: u64) -> u64 { x + 1 }
+    async fn s235(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s235)]
-    async fn s236(&self, x: u64) -> u64 { x + 1 }
+    async fn s236(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s236)]
-    async fn s237(&self, x: u64) -> u64 { x + 1 }
+    async fn s237(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s237)]
-    async fn s238(&self, x: u64) -> u64 { x + 1 }
+    async fn s238(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s238)]
-    async fn s239(&self, x: u64) -> u64 { x + 1 }
+    async fn s239(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s239)]
-    async fn s240(&self, x: u64) -> u64 { x + 1 }
+    async fn s240(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s240)]
-    async fn s241(&self, x: u64) -> u64 { x + 1 }
+    async fn s241(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s241)]
-    async fn s242(&self, x: u64) -> u64 { x + 1 }
+    async fn s242(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s242)]
-    async fn s243(&self, x: u64) -> u64 { x + 1 }
+    async fn s243(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s243)]
-    async fn s244(&self, x: u64) -> u64 { x + 1 }
+    async fn s244(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s244)]
-    async fn s245(&self, x: u64) -> u64 { x + 1 }
+    async fn s245(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s245)]
-    async fn s246(&self, x: u64) -> u64 { x + 1 }
+    async fn s246(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s246)]
-    async fn s247(&self, x: u64) -> u64 { x + 1 }
+    async fn s247(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s247)]
-    async fn s248(&self, x: u64) -> u64 { x + 1 }
+    async fn s248(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s248)]
-    async fn s249(&self, x: u64) -> u64 { x + 1 }
+    async fn s249(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s249)]
-    async fn s250(&self, x: u64) -> u64 { x + 1 }
+    async fn s250(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s250)]
-    async fn s251(&self, x: u64) -> u64 { x + 1 }
+    async fn s251(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s251)]
-    async fn s252(&self, x: u64) -> u64 { x + 1 }
+    async fn s252(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s252)]
-    async fn s253(&self, x: u64) -> u64 { x + 1 }
+    async fn s253(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s253)]
-    async fn s254(&self, x: u64) -> u64 { x + 1 }
+    async fn s254(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s254)]
-    async fn s255(&self, x: u64) -> u64 { x + 1 }
+    async fn s255(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s255)]
-    async fn s256(&self, x: u64) -> u64 { x + 1 }
+    async fn s256(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s256)]
-    async fn s257(&self, x: u64) -> u64 { x + 1 }
+    async fn s257(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s257)]
-    async fn s258(&self, x: u64) -> u64 { x + 1 }
+    async fn s258(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s258)]
-    async fn s259(&self, x: u64) -> u64 { x + 1 }
+    async fn s259(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s259)]
-    async fn s260(&self, x: u64) -> u64 { x + 1 }
+    async fn s260(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s260)]
-    async fn s261(&self, x: u64) -> u64 { x + 1 }
+    async fn s261(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s261)]
-    async fn s262(&self, x: u64) -> u64 { x + 1 }
+    async fn s262(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s262)]
-    async fn s263(&self, x: u64) -> u64 { x + 1 }
+    async fn s263(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s263)]
-    async fn s264(&self, x: u64) -> u64 { x + 1 }
+    async fn s264(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s264)]
-    async fn s265(&self, x: u64) -> u64 { x + 1 }
+    async fn s265(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s265)]
-    async fn s266(&self, x: u64) -> u64 { x + 1 }
+    async fn s266(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s266)]
-    async fn s267(&self, x: u64) -> u64 { x + 1 }
+    async fn s267(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s267)]
-    async fn s268(&self, x: u64) -> u64 { x + 1 }
+    async fn s268(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s268)]
-    async fn s269(&self, x: u64) -> u64 { x + 1 }
+    async fn s269(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s269)]
-    async fn s270(&self, x: u64) -> u64 { x + 1 }
+    async fn s270(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s270)]
-    async fn s271(&self, x: u64) -> u64 { x + 1 }
+    async fn s271(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s271)]
-    async fn s272(&self, x: u64) -> u64 { x + 1 }
+    async fn s272(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s272)]
-    async fn s273(&self, x: u64) -> u64 { x + 1 }
+    async fn s273(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s273)]
-    async fn s274(&self, x: u64) -> u64 { x + 1 }
+    async fn s274(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s274)]
-    async fn s275(&self, x: u64) -> u64 { x + 1 }
+    async fn s275(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s275)]
-    async fn s276(&self, x: u64) -> u64 { x + 1 }
+    async fn s276(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s276)]
-    async fn s277(&self, x: u64) -> u64 { x + 1 }
+    async fn s277(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s277)]
-    async fn s278(&self, x: u64) -> u64 { x + 1 }
+    async fn s278(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s278)]
-    async fn s279(&self, x: u64) -> u64 { x + 1 }
+    async fn s279(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s279)]
-    async fn s280(&self, x: u64) -> u64 { x + 1 }
+    async fn s280(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s280)]
-    async fn s281(&self, x: u64) -> u64 { x + 1 }
+    async fn s281(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s281)]
-    async fn s282(&self, x: u64) -> u64 { x + 1 }
+    async fn s282(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s282)]
-    async fn s283(&self, x: u64) -> u64 { x + 1 }
+    async fn s283(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s283)]
-    async fn s284(&self, x: u64) -> u64 { x + 1 }
+    async fn s284(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s284)]
-    async fn s285(&self, x: u64) -> u64 { x + 1 }
+    async fn s285(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s285)]
-    async fn s286(&self, x: u64) -> u64 { x + 1 }
+    async fn s286(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s286)]
-    async fn s287(&self, x: u64) -> u64 { x + 1 }
+    async fn s287(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s287)]
-    async fn s288(&self, x: u64) -> u64 { x + 1 }
+    async fn s288(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s288)]
-    async fn s289(&self, x: u64) -> u64 { x + 1 }
+    async fn s289(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s289)]
-    async fn s290(&self, x: u64) -> u64 { x + 1 }
+    async fn s290(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s290)]
-    async fn s291(&self, x: u64) -> u64 { x + 1 }
+    async fn s291(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s291)]
-    async fn s292(&self, x: u64) -> u64 { x + 1 }
+    async fn s292(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s292)]
-    async fn s293(&self, x: u64) -> u64 { x + 1 }
+    async fn s293(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s293)]
-    async fn s294(&self, x: u64) -> u64 { x + 1 }
+    async fn s294(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s294)]
-    async fn s295(&self, x: u64) -> u64 { x + 1 }
+    async fn s295(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s295)]
-    async fn s296(&self, x: u64) -> u64 { x + 1 }
+    async fn s296(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s296)]
-    async fn s297(&self, x: u64) -> u64 { x + 1 }
+    async fn s297(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s297)]
-    async fn s298(&self, x: u64) -> u64 { x + 1 }
+    async fn s298(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s298)]
-    async fn s299(&self, x: u64) -> u64 { x + 1 }
+    async fn s299(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s299)]
-    async fn s300(&self, x: u64) -> u64 { x + 1 }
+    async fn s300(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s300)]
-    async fn s301(&self, x: u64) -> u64 { x + 1 }
+    async fn s301(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s301)]
-    async fn s302(&self, x: u64) -> u64 { x + 1 }
+    async fn s302(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s302)]
-    async fn s303(&self, x: u64) -> u64 { x + 1 }
+    async fn s303(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s303)]
-    async fn s304(&self, x: u64) -> u64 { x + 1 }
+    async fn s304(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s304)]
-    async fn s305(&self, x: u64) -> u64 { x + 1 }
+    async fn s305(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s305)]
-    async fn s306(&self, x: u64) -> u64 { x + 1 }
+    async fn s306(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s306)]
-    async fn s307(&self, x: u64) -> u64 { x + 1 }
+    async fn s307(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s307)]
-    async fn s308(&self, x: u64) -> u64 { x + 1 }
+    async fn s308(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s308)]
-    async fn s309(&self, x: u64) -> u64 { x + 1 }
+    async fn s309(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s309)]
-    async fn s310(&self, x: u64) -> u64 { x + 1 }
+    async fn s310(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s310)]
-    async fn s311(&self, x: u64) -> u64 { x + 1 }
+    async fn s311(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s311)]
-    async fn s312(&self, x: u64) -> u64 { x + 1 }
+    async fn s312(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s312)]
-    async fn s313(&self, x: u64) -> u64 { x + 1 }
+    async fn s313(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s313)]
-    async fn s314(&self, x: u64) -> u64 { x + 1 }
+    async fn s314(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s314)]
-    async fn s315(&self, x: u64) -> u64 { x + 1 }
+    async fn s315(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s315)]
-    async fn s316(&self, x: u64) -> u64 { x + 1 }
+    async fn s316(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s316)]
-    async fn s317(&self, x: u64) -> u64 { x + 1 }
+    async fn s317(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s317)]
-    async fn s318(&self, x: u64) -> u64 { x + 1 }
+    async fn s318(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s318)]
-    async fn s319(&self, x: u64) -> u64 { x + 1 }
+    async fn s319(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s319)]
-    async fn s320(&self, x: u64) -> u64 { x + 1 }
+    async fn s320(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s320)]
-    async fn s321(&self, x: u64) -> u64 { x + 1 }
+    async fn s321(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s321)]
-    async fn s322(&self, x: u64) -> u64 { x + 1 }
+    async fn s322(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s322)]
-    async fn s323(&self, x: u64) -> u64 { x + 1 }
+    async fn s323(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s323)]
-    async fn s324(&self, x: u64) -> u64 { x + 1 }
+    async fn s324(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s324)]
-    async fn s325(&self, x: u64) -> u64 { x + 1 }
+    async fn s325(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s325)]
-    async fn s326(&self, x: u64) -> u64 { x + 1 }
+    async fn s326(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s326)]
-    async fn s327(&self, x: u64) -> u64 { x + 1 }
+    async fn s327(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s327)]
-    async fn s328(&self, x: u64) -> u64 { x + 1 }
+    async fn s328(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s328)]
-    async fn s329(&self, x: u64) -> u64 { x + 1 }
+    async fn s329(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s329)]
-    async fn s330(&self, x: u64) -> u64 { x + 1 }
+    async fn s330(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s330)]
-    async fn s331(&self, x: u64) -> u64 { x + 1 }
+    async fn s331(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s331)]
-    async fn s332(&self, x: u64) -> u64 { x + 1 }
+    async fn s332(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s332)]
-    async fn s333(&self, x: u64) -> u64 { x + 1 }
+    async fn s333(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s333)]
-    async fn s334(&self, x: u64) -> u64 { x + 1 }
+    async fn s334(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s334)]
-    async fn s335(&self, x: u64) -> u64 { x + 1 }
+    async fn s335(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s335)]
-    async fn s336(&self, x: u64) -> u64 { x + 1 }
+    async fn s336(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s336)]
-    async fn s337(&self, x: u64) -> u64 { x + 1 }
+    async fn s337(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s337)]
-    async fn s338(&self, x: u64) -> u64 { x + 1 }
+    async fn s338(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s338)]
-    async fn s339(&self, x: u64) -> u64 { x + 1 }
+    async fn s339(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s339)]
-    async fn s340(&self, x: u64) -> u64 { x + 1 }
+    async fn s340(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s340)]
-    async fn s341(&self, x: u64) -> u64 { x + 1 }
+    async fn s341(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s341)]
-    async fn s342(&self, x: u64) -> u64 { x + 1 }
+    async fn s342(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s342)]
-    async fn s343(&self, x: u64) -> u64 { x + 1 }
+    async fn s343(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s343)]
-    async fn s344(&self, x: u64) -> u64 { x + 1 }
+    async fn s344(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s344)]
-    async fn s345(&self, x: u64) -> u64 { x + 1 }
+    async fn s345(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s345)]
-    async fn s346(&self, x: u64) -> u64 { x + 1 }
+    async fn s346(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s346)]
-    async fn s347(&self, x: u64) -> u64 { x + 1 }
+    async fn s347(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s347)]
-    async fn s348(&self, x: u64) -> u64 { x + 1 }
+    async fn s348(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s348)]
-    async fn s349(&self, x: u64) -> u64 { x + 1 }
+    async fn s349(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s349)]
-    async fn s350(&self, x: u64) -> u64 { x + 1 }
+    async fn s350(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s350)]
-    async fn s351(&self, x: u64) -> u64 { x + 1 }
+    async fn s351(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s351)]
-    async fn s352(&self, x: u64) -> u64 { x + 1 }
+    async fn s352(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s352)]
-    async fn s353(&self, x: u64) -> u64 { x + 1 }
+    async fn s353(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s353)]
-    async fn s354(&self, x: u64) -> u64 { x + 1 }
+    async fn s354(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s354)]
-    async fn s355(&self, x: u64) -> u64 { x + 1 }
+    async fn s355(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s355)]
-    async fn s356(&self, x: u64) -> u64 { x + 1 }
+    async fn s356(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s356)]
-    async fn s357(&self, x: u64) -> u64 { x + 1 }
+    async fn s357(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s357)]
-    async fn s358(&self, x: u64) -> u64 { x + 1 }
+    async fn s358(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s358)]
-    async fn s359(&self, x: u64) -> u64 { x + 1 }
+    async fn s359(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s359)]
-    async fn s360(&self, x: u64) -> u64 { x + 1 }
+    async fn s360(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s360)]
-    async fn s361(&self, x: u64) -> u64 { x + 1 }
+    async fn s361(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s361)]
-    async fn s362(&self, x: u64) -> u64 { x + 1 }
+    async fn s362(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s362)]
-    async fn s363(&self, x: u64) -> u64 { x + 1 }
+    async fn s363(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s363)]
-    async fn s364(&self, x: u64) -> u64 { x + 1 }
+    async fn s364(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s364)]
-    async fn s365(&self, x: u64) -> u64 { x + 1 }
+    async fn s365(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s365)]
-    async fn s366(&self, x: u64) -> u64 { x + 1 }
+    async fn s366(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s366)]
-    async fn s367(&self, x: u64) -> u64 { x + 1 }
+    async fn s367(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s367)]
-    async fn s368(&self, x: u64) -> u64 { x + 1 }
+    async fn s368(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s368)]
-    async fn s369(&self, x: u64) -> u64 { x + 1 }
+    async fn s369(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s369)]
-    async fn s370(&self, x: u64) -> u64 { x + 1 }
+    async fn s370(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s370)]
-    async fn s371(&self, x: u64) -> u64 { x + 1 }
+    async fn s371(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s371)]
-    async fn s372(&self, x: u64) -> u64 { x + 1 }
+    async fn s372(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s372)]
-    async fn s373(&self, x: u64) -> u64 { x + 1 }
+    async fn s373(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s373)]
-    async fn s374(&self, x: u64) -> u64 { x + 1 }
+    async fn s374(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s374)]
-    async fn s375(&self, x: u64) -> u64 { x + 1 }
+    async fn s375(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s375)]
-    async fn s376(&self, x: u64) -> u64 { x + 1 }
+    async fn s376(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s376)]
-    async fn s377(&self, x: u64) -> u64 { x + 1 }
+    async fn s377(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s377)]
-    async fn s378(&self, x: u64) -> u64 { x + 1 }
+    async fn s378(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s378)]
-    async fn s379(&self, x: u64) -> u64 { x + 1 }
+    async fn s379(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s379)]
-    async fn s380(&self, x: u64) -> u64 { x + 1 }
+    async fn s380(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s380)]
-    async fn s381(&self, x: u64) -> u64 { x + 1 }
+    async fn s381(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s381)]
-    async fn s382(&self, x: u64) -> u64 { x + 1 }
+    async fn s382(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s382)]
-    async fn s383(&self, x: u64) -> u64 { x + 1 }
+    async fn s383(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s383)]
-    async fn s384(&self, x: u64) -> u64 { x + 1 }
+    async fn s384(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s384)]
-    async fn s385(&self, x: u64) -> u64 { x + 1 }
+    async fn s385(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s385)]
-    async fn s386(&self, x: u64) -> u64 { x + 1 }
+    async fn s386(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s386)]
-    async fn s387(&self, x: u64) -> u64 { x + 1 }
+    async fn s387(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s387)]
-    async fn s388(&self, x: u64) -> u64 { x + 1 }
+    async fn s388(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s388)]
-    async fn s389(&self, x: u64) -> u64 { x + 1 }
+    async fn s389(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s389)]
-    async fn s390(&self, x: u64) -> u64 { x + 1 }
+    async fn s390(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s390)]
-    async fn s391(&self, x: u64) -> u64 { x + 1 }
+    async fn s391(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s391)]
-    async fn s392(&self, x: u64) -> u64 { x + 1 }
+    async fn s392(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s392)]
-    async fn s393(&self, x: u64) -> u64 { x + 1 }
+    async fn s393(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s393)]
-    async fn s394(&self, x: u64) -> u64 { x + 1 }
+    async fn s394(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s394)]
-    async fn s395(&self, x: u64) -> u64 { x + 1 }
+    async fn s395(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s395)]
-    async fn s396(&self, x: u64) -> u64 { x + 1 }
+    async fn s396(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s396)]
-    async fn s397(&self, x: u64) -> u64 { x + 1 }
+    async fn s397(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s397)]
-    async fn s398(&self, x: u64) -> u64 { x + 1 }
+    async fn s398(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s398)]
-    async fn s399(&self, x: u64) -> u64 { x + 1 }
+    async fn s399(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s399)]
-    async fn s400(&self, x: u64) -> u64 { x + 1 }
+    async fn s400(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s400)]
-    async fn s401(&self, x: u64) -> u64 { x + 1 }
+    async fn s401(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s401)]
-    async fn s402(&self, x: u64) -> u64 { x + 1 }
+    async fn s402(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s402)]
-    async fn s403(&self, x: u64) -> u64 { x + 1 }
+    async fn s403(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s403)]
-    async fn s404(&self, x: u64) -> u64 { x + 1 }
+    async fn s404(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s404)]
-    async fn s405(&self, x: u64) -> u64 { x + 1 }
+    async fn s405(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s405)]
-    async fn s406(&self, x: u64) -> u64 { x + 1 }
+    async fn s406(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s406)]
-    async fn s407(&self, x: u64) -> u64 { x + 1 }
+    async fn s407(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s407)]
-    async fn s408(&self, x: u64) -> u64 { x + 1 }
+    async fn s408(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s408)]
-    async fn s409(&self, x: u64) -> u64 { x + 1 }
+    async fn s409(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s409)]
-    async fn s410(&self, x: u64) -> u64 { x + 1 }
+    async fn s410(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s410)]
-    async fn s411(&self, x: u64) -> u64 { x + 1 }
+    async fn s411(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s411)]
-    async fn s412(&self, x: u64) -> u64 { x + 1 }
+    async fn s412(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s412)]
-    async fn s413(&self, x: u64) -> u64 { x + 1 }
+    async fn s413(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s413)]
-    async fn s414(&self, x: u64) -> u64 { x + 1 }
+    async fn s414(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s414)]
-    async fn s415(&self, x: u64) -> u64 { x + 1 }
+    async fn s415(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s415)]
-    async fn s416(&self, x: u64) -> u64 { x + 1 }
+    async fn s416(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s416)]
-    async fn s417(&self, x: u64) -> u64 { x + 1 }
+    async fn s417(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s417)]
-    async fn s418(&self, x: u64) -> u64 { x + 1 }
+    async fn s418(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s418)]
-    async fn s419(&self, x: u64) -> u64 { x + 1 }
+    async fn s419(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s419)]
-    async fn s420(&self, x: u64) -> u64 { x + 1 }
+    async fn s420(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s420)]
-    async fn s421(&self, x: u64) -> u64 { x + 1 }
+    async fn s421(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s421)]
-    async fn s422(&self, x: u64) -> u64 { x + 1 }
+    async fn s422(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s422)]
-    async fn s423(&self, x: u64) -> u64 { x + 1 }
+    async fn s423(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s423)]
-    async fn s424(&self, x: u64) -> u64 { x + 1 }
+    async fn s424(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s424)]
-    async fn s425(&self, x: u64) -> u64 { x + 1 }
+    async fn s425(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s425)]
-    async fn s426(&self, x: u64) -> u64 { x + 1 }
+    async fn s426(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s426)]
-    async fn s427(&self, x: u64) -> u64 { x + 1 }
+    async fn s427(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s427)]
-    async fn s428(&self, x: u64) -> u64 { x + 1 }
+    async fn s428(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s428)]
-    async fn s429(&self, x: u64) -> u64 { x + 1 }
+    async fn s429(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s429)]
-    async fn s430(&self, x: u64) -> u64 { x + 1 }
+    async fn s430(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s430)]
-    async fn s431(&self, x: u64) -> u64 { x + 1 }
+    async fn s431(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s431)]
-    async fn s432(&self, x: u64) -> u64 { x + 1 }
+    async fn s432(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s432)]
-    async fn s433(&self, x: u64) -> u64 { x + 1 }
+    async fn s433(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s433)]
-    async fn s434(&self, x: u64) -> u64 { x + 1 }
+    async fn s434(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s434)]
-    async fn s435(&self, x: u64) -> u64 { x + 1 }
+    async fn s435(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s435)]
-    async fn s436(&self, x: u64) -> u64 { x + 1 }
+    async fn s436(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s436)]
-    async fn s437(&self, x: u64) -> u64 { x + 1 }
+    async fn s437(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s437)]
-    async fn s438(&self, x: u64) -> u64 { x + 1 }
+    async fn s438(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s438)]
-    async fn s439(&self, x: u64) -> u64 { x + 1 }
+    async fn s439(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s439)]
-    async fn s440(&self, x: u64) -> u64 { x + 1 }
+    async fn s440(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s440)]
-    async fn s441(&self, x: u64) -> u64 { x + 1 }
+    async fn s441(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s441)]
-    async fn s442(&self, x: u64) -> u64 { x + 1 }
+    async fn s442(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s442)]
-    async fn s443(&self, x: u64) -> u64 { x + 1 }
+    async fn s443(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s443)]
-    async fn s444(&self, x: u64) -> u64 { x + 1 }
+    async fn s444(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s444)]
-    async fn s445(&self, x: u64) -> u64 { x + 1 }
+    async fn s445(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s445)]
-    async fn s446(&self, x: u64) -> u64 { x + 1 }
+    async fn s446(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s446)]
-    async fn s447(&self, x: u64) -> u64 { x + 1 }
+    async fn s447(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s447)]
-    async fn s448(&self, x: u64) -> u64 { x + 1 }
+    async fn s448(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s448)]
-    async fn s449(&self, x: u64) -> u64 { x + 1 }
+    async fn s449(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s449)]
-    async fn s450(&self, x: u64) -> u64 { x + 1 }
+    async fn s450(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s450)]
-    async fn s451(&self, x: u64) -> u64 { x + 1 }
+    async fn s451(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s451)]
-    async fn s452(&self, x: u64) -> u64 { x + 1 }
+    async fn s452(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s452)]
-    async fn s453(&self, x: u64) -> u64 { x + 1 }
+    async fn s453(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s453)]
-    async fn s454(&self, x: u64) -> u64 { x + 1 }
+    async fn s454(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s454)]
-    async fn s455(&self, x: u64) -> u64 { x + 1 }
+    async fn s455(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s455)]
-    async fn s456(&self, x: u64) -> u64 { x + 1 }
+    async fn s456(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s456)]
-    async fn s457(&self, x: u64) -> u64 { x + 1 }
+    async fn s457(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s457)]
-    async fn s458(&self, x: u64) -> u64 { x + 1 }
+    async fn s458(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s458)]
-    async fn s459(&self, x: u64) -> u64 { x + 1 }
+    async fn s459(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s459)]
-    async fn s460(&self, x: u64) -> u64 { x + 1 }
+    async fn s460(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s460)]
-    async fn s461(&self, x: u64) -> u64 { x + 1 }
+    async fn s461(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s461)]
-    async fn s462(&self, x: u64) -> u64 { x + 1 }
+    async fn s462(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s462)]
-    async fn s463(&self, x: u64) -> u64 { x + 1 }
+    async fn s463(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s463)]
-    async fn s464(&self, x: u64) -> u64 { x + 1 }
+    async fn s464(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s464)]
-    async fn s465(&self, x: u64) -> u64 { x + 1 }
+    async fn s465(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s465)]
-    async fn s466(&self, x: u64) -> u64 { x + 1 }
+    async fn s466(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s466)]
-    async fn s467(&self, x: u64) -> u64 { x + 1 }
+    async fn s467(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s467)]
-    async fn s468(&self, x: u64) -> u64 { x + 1 }
+    async fn s468(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s468)]
-    async fn s469(&self, x: u64) -> u64 { x + 1 }
+    async fn s469(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s469)]
-    async fn s470(&self, x: u64) -> u64 { x + 1 }
+    async fn s470(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s470)]
-    async fn s471(&self, x: u64) -> u64 { x + 1 }
+    async fn s471(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s471)]
-    async fn s472(&self, x: u64) -> u64 { x + 1 }
+    async fn s472(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s472)]
-    async fn s473(&self, x: u64) -> u64 { x + 1 }
+    async fn s473(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s473)]
-    async fn s474(&self, x: u64) -> u64 { x + 1 }
+    async fn s474(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s474)]
-    async fn s475(&self, x: u64) -> u64 { x + 1 }
+    async fn s475(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s475)]
-    async fn s476(&self, x: u64) -> u64 { x + 1 }
+    async fn s476(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s476)]
-    async fn s477(&self, x: u64) -> u64 { x + 1 }
+    async fn s477(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s477)]
-    async fn s478(&self, x: u64) -> u64 { x + 1 }
+    async fn s478(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s478)]
-    async fn s479(&self, x: u64) -> u64 { x + 1 }
+    async fn s479(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s479)]
-    async fn s480(&self, x: u64) -> u64 { x + 1 }
+    async fn s480(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s480)]
-    async fn s481(&self, x: u64) -> u64 { x + 1 }
+    async fn s481(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s481)]
-    async fn s482(&self, x: u64) -> u64 { x + 1 }
+    async fn s482(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s482)]
-    async fn s483(&self, x: u64) -> u64 { x + 1 }
+    async fn s483(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s483)]
-    async fn s484(&self, x: u64) -> u64 { x + 1 }
+    async fn s484(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s484)]
-    async fn s485(&self, x: u64) -> u64 { x + 1 }
+    async fn s485(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s485)]
-    async fn s486(&self, x: u64) -> u64 { x + 1 }
+    async fn s486(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s486)]
-    async fn s487(&self, x: u64) -> u64 { x + 1 }
+    async fn s487(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s487)]
-    async fn s488(&self, x: u64) -> u64 { x + 1 }
+    async fn s488(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s488)]
-    async fn s489(&self, x: u64) -> u64 { x + 1 }
+    async fn s489(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s489)]
-    async fn s490(&self, x: u64) -> u64 { x + 1 }
+    async fn s490(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s490)]
-    async fn s491(&self, x: u64) -> u64 { x + 1 }
+    async fn s491(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s491)]
-    async fn s492(&self, x: u64) -> u64 { x + 1 }
+    async fn s492(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s492)]
-    async fn s493(&self, x: u64) -> u64 { x + 1 }
+    async fn s493(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s493)]
-    async fn s494(&self, x: u64) -> u64 { x + 1 }
+    async fn s494(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s494)]
-    async fn s495(&self, x: u64) -> u64 { x + 1 }
+    async fn s495(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s495)]
-    async fn s496(&self, x: u64) -> u64 { x + 1 }
+    async fn s496(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s496)]
-    async fn s497(&self, x: u64) -> u64 { x + 1 }
+    async fn s497(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s497)]
-    async fn s498(&self, x: u64) -> u64 { x + 1 }
+    async fn s498(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s498)]
-    async fn s499(&self, x: u64) -> u64 { x + 1 }
+    async fn s499(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s499)]
-    async fn s500(&self, x: u64) -> u64 { x + 1 }
+    async fn s500(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s500)]
-    async fn s501(&self, x: u64) -> u64 { x + 1 }
+    async fn s501(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s501)]
-    async fn s502(&self, x: u64) -> u64 { x + 1 }
+    async fn s502(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s502)]
-    async fn s503(&self, x: u64) -> u64 { x + 1 }
+    async fn s503(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s503)]
-    async fn s504(&self, x: u64) -> u64 { x + 1 }
+    async fn s504(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s504)]
-    async fn s505(&self, x: u64) -> u64 { x + 1 }
+    async fn s505(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s505)]
-    async fn s506(&self, x: u64) -> u64 { x + 1 }
+    async fn s506(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s506)]
-    async fn s507(&self, x: u64) -> u64 { x + 1 }
+    async fn s507(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s507)]
-    async fn s508(&self, x: u64) -> u64 { x + 1 }
+    async fn s508(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s508)]
-    async fn s509(&self, x: u64) -> u64 { x + 1 }
+    async fn s509(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s509)]
-    async fn s510(&self, x: u64) -> u64 { x + 1 }
+    async fn s510(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s510)]
-    async fn s511(&self, x: u64) -> u64 { x + 1 }
+    async fn s511(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s511)]
-    async fn s512(&self, x: u64) -> u64 { x + 1 }
+    async fn s512(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s512)]
-    async fn s513(&self, x: u64) -> u64 { x + 1 }
+    async fn s513(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s513)]
-    async fn s514(&self, x: u64) -> u64 { x + 1 }
+    async fn s514(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s514)]
-    async fn s515(&self, x: u64) -> u64 { x + 1 }
+    async fn s515(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s515)]
-    async fn s516(&self, x: u64) -> u64 { x + 1 }
+    async fn s516(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s516)]
-    async fn s517(&self, x: u64) -> u64 { x + 1 }
+    async fn s517(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s517)]
-    async fn s518(&self, x: u64) -> u64 { x + 1 }
+    async fn s518(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s518)]
-    async fn s519(&self, x: u64) -> u64 { x + 1 }
+    async fn s519(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s519)]
-    async fn s520(&self, x: u64) -> u64 { x + 1 }
+    async fn s520(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s520)]
-    async fn s521(&self, x: u64) -> u64 { x + 1 }
+    async fn s521(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s521)]
-    async fn s522(&self, x: u64) -> u64 { x + 1 }
+    async fn s522(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s522)]
-    async fn s523(&self, x: u64) -> u64 { x + 1 }
+    async fn s523(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s523)]
-    async fn s524(&self, x: u64) -> u64 { x + 1 }
+    async fn s524(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s524)]
-    async fn s525(&self, x: u64) -> u64 { x + 1 }
+    async fn s525(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s525)]
-    async fn s526(&self, x: u64) -> u64 { x + 1 }
+    async fn s526(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s526)]
-    async fn s527(&self, x: u64) -> u64 { x + 1 }
+    async fn s527(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s527)]
-    async fn s528(&self, x: u64) -> u64 { x + 1 }
+    async fn s528(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s528)]
-    async fn s529(&self, x: u64) -> u64 { x + 1 }
+    async fn s529(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s529)]
-    async fn s530(&self, x: u64) -> u64 { x + 1 }
+    async fn s530(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s530)]
-    async fn s531(&self, x: u64) -> u64 { x + 1 }
+    async fn s531(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s531)]
-    async fn s532(&self, x: u64) -> u64 { x + 1 }
+    async fn s532(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s532)]
-    async fn s533(&self, x: u64) -> u64 { x + 1 }
+    async fn s533(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s533)]
-    async fn s534(&self, x: u64) -> u64 { x + 1 }
+    async fn s534(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s534)]
-    async fn s535(&self, x: u64) -> u64 { x + 1 }
+    async fn s535(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s535)]
-    async fn s536(&self, x: u64) -> u64 { x + 1 }
+    async fn s536(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s536)]
-    async fn s537(&self, x: u64) -> u64 { x + 1 }
+    async fn s537(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s537)]
-    async fn s538(&self, x: u64) -> u64 { x + 1 }
+    async fn s538(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s538)]
-    async fn s539(&self, x: u64) -> u64 { x + 1 }
+    async fn s539(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s539)]
-    async fn s540(&self, x: u64) -> u64 { x + 1 }
+    async fn s540(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s540)]
-    async fn s541(&self, x: u64) -> u64 { x + 1 }
+    async fn s541(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s541)]
-    async fn s542(&self, x: u64) -> u64 { x + 1 }
+    async fn s542(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s542)]
-    async fn s543(&self, x: u64) -> u64 { x + 1 }
+    async fn s543(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s543)]
-    async fn s544(&self, x: u64) -> u64 { x + 1 }
+    async fn s544(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s544)]
-    async fn s545(&self, x: u64) -> u64 { x + 1 }
+    async fn s545(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s545)]
-    async fn s546(&self, x: u64) -> u64 { x + 1 }
+    async fn s546(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s546)]
-    async fn s547(&self, x: u64) -> u64 { x + 1 }
+    async fn s547(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s547)]
-    async fn s548(&self, x: u64) -> u64 { x + 1 }
+    async fn s548(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s548)]
-    async fn s549(&self, x: u64) -> u64 { x + 1 }
+    async fn s549(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s549)]
-    async fn s550(&self, x: u64) -> u64 { x + 1 }
+    async fn s550(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s550)]
-    async fn s551(&self, x: u64) -> u64 { x + 1 }
+    async fn s551(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s551)]
-    async fn s552(&self, x: u64) -> u64 { x + 1 }
+    async fn s552(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s552)]
-    async fn s553(&self, x: u64) -> u64 { x + 1 }
+    async fn s553(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s553)]
-    async fn s554(&self, x: u64) -> u64 { x + 1 }
+    async fn s554(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s554)]
-    async fn s555(&self, x: u64) -> u64 { x + 1 }
+    async fn s555(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s555)]
-    async fn s556(&self, x: u64) -> u64 { x + 1 }
+    async fn s556(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s556)]
-    async fn s557(&self, x: u64) -> u64 { x + 1 }
+    async fn s557(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s557)]
-    async fn s558(&self, x: u64) -> u64 { x + 1 }
+    async fn s558(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s558)]
-    async fn s559(&self, x: u64) -> u64 { x + 1 }
+    async fn s559(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s559)]
-    async fn s560(&self, x: u64) -> u64 { x + 1 }
+    async fn s560(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s560)]
-    async fn s561(&self, x: u64) -> u64 { x + 1 }
+    async fn s561(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s561)]
-    async fn s562(&self, x: u64) -> u64 { x + 1 }
+    async fn s562(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s562)]
-    async fn s563(&self, x: u64) -> u64 { x + 1 }
+    async fn s563(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s563)]
-    async fn s564(&self, x: u64) -> u64 { x + 1 }
+    async fn s564(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s564)]
-    async fn s565(&self, x: u64) -> u64 { x + 1 }
+    async fn s565(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s565)]
-    async fn s566(&self, x: u64) -> u64 { x + 1 }
+    async fn s566(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s566)]
-    async fn s567(&self, x: u64) -> u64 { x + 1 }
+    async fn s567(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s567)]
-    async fn s568(&self, x: u64) -> u64 { x + 1 }
+    async fn s568(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s568)]
-    async fn s569(&self, x: u64) -> u64 { x + 1 }
+    async fn s569(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s569)]
-    async fn s570(&self, x: u64) -> u64 { x + 1 }
+    async fn s570(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s570)]
-    async fn s571(&self, x: u64) -> u64 { x + 1 }
+    async fn s571(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s571)]
-    async fn s572(&self, x: u64) -> u64 { x + 1 }
+    async fn s572(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s572)]
-    async fn s573(&self, x: u64) -> u64 { x + 1 }
+    async fn s573(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s573)]
-    async fn s574(&self, x: u64) -> u64 { x + 1 }
+    async fn s574(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s574)]
-    async fn s575(&self, x: u64) -> u64 { x + 1 }
+    async fn s575(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s575)]
-    async fn s576(&self, x: u64) -> u64 { x + 1 }
+    async fn s576(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s576)]
-    async fn s577(&self, x: u64) -> u64 { x + 1 }
+    async fn s577(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s577)]
-    async fn s578(&self, x: u64) -> u64 { x + 1 }
+    async fn s578(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s578)]
-    async fn s579(&self, x: u64) -> u64 { x + 1 }
+    async fn s579(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s579)]
-    async fn s580(&self, x: u64) -> u64 { x + 1 }
+    async fn s580(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s580)]
-    async fn s581(&self, x: u64) -> u64 { x + 1 }
+    async fn s581(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s581)]
-    async fn s582(&self, x: u64) -> u64 { x + 1 }
+    async fn s582(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s582)]
-    async fn s583(&self, x: u64) -> u64 { x + 1 }
+    async fn s583(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s583)]
-    async fn s584(&self, x: u64) -> u64 { x + 1 }
+    async fn s584(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s584)]
-    async fn s585(&self, x: u64) -> u64 { x + 1 }
+    async fn s585(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s585)]
-    async fn s586(&self, x: u64) -> u64 { x + 1 }
+    async fn s586(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s586)]
-    async fn s587(&self, x: u64) -> u64 { x + 1 }
+    async fn s587(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s587)]
-    async fn s588(&self, x: u64) -> u64 { x + 1 }
+    async fn s588(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s588)]
-    async fn s589(&self, x: u64) -> u64 { x + 1 }
+    async fn s589(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s589)]
-    async fn s590(&self, x: u64) -> u64 { x + 1 }
+    async fn s590(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s590)]
-    async fn s591(&self, x: u64) -> u64 { x + 1 }
+    async fn s591(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s591)]
-    async fn s592(&self, x: u64) -> u64 { x + 1 }
+    async fn s592(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s592)]
-    async fn s593(&self, x: u64) -> u64 { x + 1 }
+    async fn s593(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s593)]
-    async fn s594(&self, x: u64) -> u64 { x + 1 }
+    async fn s594(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s594)]
-    async fn s595(&self, x: u64) -> u64 { x + 1 }
+    async fn s595(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s595)]
-    async fn s596(&self, x: u64) -> u64 { x + 1 }
+    async fn s596(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s596)]
-    async fn s597(&self, x: u64) -> u64 { x + 1 }
+    async fn s597(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s597)]
-    async fn s598(&self, x: u64) -> u64 { x + 1 }
+    async fn s598(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s598)]
-    async fn s599(&self, x: u64) -> u64 { x + 1 }
+    async fn s599(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s599)]
-    async fn s600(&self, x: u64) -> u64 { x + 1 }
+    async fn s600(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s600)]
-    async fn s601(&self, x: u64) -> u64 { x + 1 }
+    async fn s601(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s601)]
-    async fn s602(&self, x: u64) -> u64 { x + 1 }
+    async fn s602(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s602)]
-    async fn s603(&self, x: u64) -> u64 { x + 1 }
+    async fn s603(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s603)]
-    async fn s604(&self, x: u64) -> u64 { x + 1 }
+    async fn s604(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s604)]
-    async fn s605(&self, x: u64) -> u64 { x + 1 }
+    async fn s605(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s605)]
-    async fn s606(&self, x: u64) -> u64 { x + 1 }
+    async fn s606(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s606)]
-    async fn s607(&self, x: u64) -> u64 { x + 1 }
+    async fn s607(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s607)]
-    async fn s608(&self, x: u64) -> u64 { x + 1 }
+    async fn s608(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s608)]
-    async fn s609(&self, x: u64) -> u64 { x + 1 }
+    async fn s609(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s609)]
-    async fn s610(&self, x: u64) -> u64 { x + 1 }
+    async fn s610(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s610)]
-    async fn s611(&self, x: u64) -> u64 { x + 1 }
+    async fn s611(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s611)]
-    async fn s612(&self, x: u64) -> u64 { x + 1 }
+    async fn s612(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s612)]
-    async fn s613(&self, x: u64) -> u64 { x + 1 }
+    async fn s613(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s613)]
-    async fn s614(&self, x: u64) -> u64 { x + 1 }
+    async fn s614(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s614)]
-    async fn s615(&self, x: u64) -> u64 { x + 1 }
+    async fn s615(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s615)]
-    async fn s616(&self, x: u64) -> u64 { x + 1 }
+    async fn s616(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s616)]
-    async fn s617(&self, x: u64) -> u64 { x + 1 }
+    async fn s617(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s617)]
-    async fn s618(&self, x: u64) -> u64 { x + 1 }
+    async fn s618(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s618)]
-    async fn s619(&self, x: u64) -> u64 { x + 1 }
+    async fn s619(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s619)]
-    async fn s620(&self, x: u64) -> u64 { x + 1 }
+    async fn s620(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s620)]
-    async fn s621(&self, x: u64) -> u64 { x + 1 }
+    async fn s621(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s621)]
-    async fn s622(&self, x: u64) -> u64 { x + 1 }
+    async fn s622(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s622)]
-    async fn s623(&self, x: u64) -> u64 { x + 1 }
+    async fn s623(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s623)]
-    async fn s624(&self, x: u64) -> u64 { x + 1 }
+    async fn s624(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s624)]
-    async fn s625(&self, x: u64) -> u64 { x + 1 }
+    async fn s625(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s625)]
-    async fn s626(&self, x: u64) -> u64 { x + 1 }
+    async fn s626(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s626)]
-    async fn s627(&self, x: u64) -> u64 { x + 1 }
+    async fn s627(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s627)]
-    async fn s628(&self, x: u64) -> u64 { x + 1 }
+    async fn s628(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s628)]
-    async fn s629(&self, x: u64) -> u64 { x + 1 }
+    async fn s629(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s629)]
-    async fn s630(&self, x: u64) -> u64 { x + 1 }
+    async fn s630(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s630)]
-    async fn s631(&self, x: u64) -> u64 { x + 1 }
+    async fn s631(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s631)]
-    async fn s632(&self, x: u64) -> u64 { x + 1 }
+    async fn s632(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s632)]
-    async fn s633(&self, x: u64) -> u64 { x + 1 }
+    async fn s633(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s633)]
-    async fn s634(&self, x: u64) -> u64 { x + 1 }
+    async fn s634(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s634)]
-    async fn s635(&self, x: u64) -> u64 { x + 1 }
+    async fn s635(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s635)]
-    async fn s636(&self, x: u64) -> u64 { x + 1 }
+    async fn s636(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s636)]
-    async fn s637(&self, x: u64) -> u64 { x + 1 }
+    async fn s637(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s637)]
-    async fn s638(&self, x: u64) -> u64 { x + 1 }
+    async fn s638(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s638)]
-    async fn s639(&self, x: u64) -> u64 { x + 1 }
+    async fn s639(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s639)]
-    async fn s640(&self, x: u64) -> u64 { x + 1 }
+    async fn s640(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s640)]
-    async fn s641(&self, x: u64) -> u64 { x + 1 }
+    async fn s641(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s641)]
-    async fn s642(&self, x: u64) -> u64 { x + 1 }
+    async fn s642(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s642)]
-    async fn s643(&self, x: u64) -> u64 { x + 1 }
+    async fn s643(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s643)]
-    async fn s644(&self, x: u64) -> u64 { x + 1 }
+    async fn s644(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s644)]
-    async fn s645(&self, x: u64) -> u64 { x + 1 }
+    async fn s645(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s645)]
-    async fn s646(&self, x: u64) -> u64 { x + 1 }
+    async fn s646(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s646)]
-    async fn s647(&self, x: u64) -> u64 { x + 1 }
+    async fn s647(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s647)]
-    async fn s648(&self, x: u64) -> u64 { x + 1 }
+    async fn s648(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s648)]
-    async fn s649(&self, x: u64) -> u64 { x + 1 }
+    async fn s649(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s649)]
-    async fn s650(&self, x: u64) -> u64 { x + 1 }
+    async fn s650(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s650)]
-    async fn s651(&self, x: u64) -> u64 { x + 1 }
+    async fn s651(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s651)]
-    async fn s652(&self, x: u64) -> u64 { x + 1 }
+    async fn s652(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s652)]
-    async fn s653(&self, x: u64) -> u64 { x + 1 }
+    async fn s653(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s653)]
-    async fn s654(&self, x: u64) -> u64 { x + 1 }
+    async fn s654(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s654)]
-    async fn s655(&self, x: u64) -> u64 { x + 1 }
+    async fn s655(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s655)]
-    async fn s656(&self, x: u64) -> u64 { x + 1 }
+    async fn s656(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s656)]
-    async fn s657(&self, x: u64) -> u64 { x + 1 }
+    async fn s657(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s657)]
-    async fn s658(&self, x: u64) -> u64 { x + 1 }
+    async fn s658(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s658)]
-    async fn s659(&self, x: u64) -> u64 { x + 1 }
+    async fn s659(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s659)]
-    async fn s660(&self, x: u64) -> u64 { x + 1 }
+    async fn s660(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s660)]
-    async fn s661(&self, x: u64) -> u64 { x + 1 }
+    async fn s661(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s661)]
-    async fn s662(&self, x: u64) -> u64 { x + 1 }
+    async fn s662(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s662)]
-    async fn s663(&self, x: u64) -> u64 { x + 1 }
+    async fn s663(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s663)]
-    async fn s664(&self, x: u64) -> u64 { x + 1 }
+    async fn s664(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s664)]
-    async fn s665(&self, x: u64) -> u64 { x + 1 }
+    async fn s665(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s665)]
-    async fn s666(&self, x: u64) -> u64 { x + 1 }
+    async fn s666(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s666)]
-    async fn s667(&self, x: u64) -> u64 { x + 1 }
+    async fn s667(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s667)]
-    async fn s668(&self, x: u64) -> u64 { x + 1 }
+    async fn s668(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s668)]
-    async fn s669(&self, x: u64) -> u64 { x + 1 }
+    async fn s669(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s669)]
-    async fn s670(&self, x: u64) -> u64 { x + 1 }
+    async fn s670(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s670)]
-    async fn s671(&self, x: u64) -> u64 { x + 1 }
+    async fn s671(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s671)]
-    async fn s672(&self, x: u64) -> u64 { x + 1 }
+    async fn s672(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s672)]
-    async fn s673(&self, x: u64) -> u64 { x + 1 }
+    async fn s673(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s673)]
-    async fn s674(&self, x: u64) -> u64 { x + 1 }
+    async fn s674(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s674)]
-    async fn s675(&self, x: u64) -> u64 { x + 1 }
+    async fn s675(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s675)]
-    async fn s676(&self, x: u64) -> u64 { x + 1 }
+    async fn s676(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s676)]
-    async fn s677(&self, x: u64) -> u64 { x + 1 }
+    async fn s677(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s677)]
-    async fn s678(&self, x: u64) -> u64 { x + 1 }
+    async fn s678(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s678)]
-    async fn s679(&self, x: u64) -> u64 { x + 1 }
+    async fn s679(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s679)]
-    async fn s680(&self, x: u64) -> u64 { x + 1 }
+    async fn s680(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s680)]
-    async fn s681(&self, x: u64) -> u64 { x + 1 }
+    async fn s681(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s681)]
-    async fn s682(&self, x: u64) -> u64 { x + 1 }
+    async fn s682(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s682)]
-    async fn s683(&self, x: u64) -> u64 { x + 1 }
+    async fn s683(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s683)]
-    async fn s684(&self, x: u64) -> u64 { x + 1 }
+    async fn s684(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s684)]
-    async fn s685(&self, x: u64) -> u64 { x + 1 }
+    async fn s685(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s685)]
-    async fn s686(&self, x: u64) -> u64 { x + 1 }
+    async fn s686(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s686)]
-    async fn s687(&self, x: u64) -> u64 { x + 1 }
+    async fn s687(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s687)]
-    async fn s688(&self, x: u64) -> u64 { x + 1 }
+    async fn s688(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s688)]
-    async fn s689(&self, x: u64) -> u64 { x + 1 }
+    async fn s689(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s689)]
-    async fn s690(&self, x: u64) -> u64 { x + 1 }
+    async fn s690(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s690)]
-    async fn s691(&self, x: u64) -> u64 { x + 1 }
+    async fn s691(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s691)]
-    async fn s692(&self, x: u64) -> u64 { x + 1 }
+    async fn s692(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s692)]
-    async fn s693(&self, x: u64) -> u64 { x + 1 }
+    async fn s693(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s693)]
-    async fn s694(&self, x: u64) -> u64 { x + 1 }
+    async fn s694(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s694)]
-    async fn s695(&self, x: u64) -> u64 { x + 1 }
+    async fn s695(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s695)]
-    async fn s696(&self, x: u64) -> u64 { x + 1 }
+    async fn s696(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s696)]
-    async fn s697(&self, x: u64) -> u64 { x + 1 }
+    async fn s697(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s697)]
-    async fn s698(&self, x: u64) -> u64 { x + 1 }
+    async fn s698(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s698)]
-    async fn s699(&self, x: u64) -> u64 { x + 1 }
+    async fn s699(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s699)]
-    async fn s700(&self, x: u64) -> u64 { x + 1 }
+    async fn s700(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s700)]
-    async fn s701(&self, x: u64) -> u64 { x + 1 }
+    async fn s701(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s701)]
-    async fn s702(&self, x: u64) -> u64 { x + 1 }
+    async fn s702(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s702)]
-    async fn s703(&self, x: u64) -> u64 { x + 1 }
+    async fn s703(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s703)]
-    async fn s704(&self, x: u64) -> u64 { x + 1 }
+    async fn s704(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s704)]
-    async fn s705(&self, x: u64) -> u64 { x + 1 }
+    async fn s705(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s705)]
-    async fn s706(&self, x: u64) -> u64 { x + 1 }
+    async fn s706(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s706)]
-    async fn s707(&self, x: u64) -> u64 { x + 1 }
+    async fn s707(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s707)]
-    async fn s708(&self, x: u64) -> u64 { x + 1 }
+    async fn s708(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s708)]
-    async fn s709(&self, x: u64) -> u64 { x + 1 }
+    async fn s709(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s709)]
-    async fn s710(&self, x: u64) -> u64 { x + 1 }
+    async fn s710(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s710)]
-    async fn s711(&self, x: u64) -> u64 { x + 1 }
+    async fn s711(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s711)]
-    async fn s712(&self, x: u64) -> u64 { x + 1 }
+    async fn s712(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s712)]
-    async fn s713(&self, x: u64) -> u64 { x + 1 }
+    async fn s713(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s713)]
-    async fn s714(&self, x: u64) -> u64 { x + 1 }
+    async fn s714(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s714)]
-    async fn s715(&self, x: u64) -> u64 { x + 1 }
+    async fn s715(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s715)]
-    async fn s716(&self, x: u64) -> u64 { x + 1 }
+    async fn s716(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s716)]
-    async fn s717(&self, x: u64) -> u64 { x + 1 }
+    async fn s717(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s717)]
-    async fn s718(&self, x: u64) -> u64 { x + 1 }
+    async fn s718(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s718)]
-    async fn s719(&self, x: u64) -> u64 { x + 1 }
+    async fn s719(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s719)]
-    async fn s720(&self, x: u64) -> u64 { x + 1 }
+    async fn s720(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s720)]
-    async fn s721(&self, x: u64) -> u64 { x + 1 }
+    async fn s721(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s721)]
-    async fn s722(&self, x: u64) -> u64 { x + 1 }
+    async fn s722(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s722)]
-    async fn s723(&self, x: u64) -> u64 { x + 1 }
+    async fn s723(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s723)]
-    async fn s724(&self, x: u64) -> u64 { x + 1 }
+    async fn s724(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s724)]
-    async fn s725(&self, x: u64) -> u64 { x + 1 }
+    async fn s725(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s725)]
-    async fn s726(&self, x: u64) -> u64 { x + 1 }
+    async fn s726(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s726)]
-    async fn s727(&self, x: u64) -> u64 { x + 1 }
+    async fn s727(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s727)]
-    async fn s728(&self, x: u64) -> u64 { x + 1 }
+    async fn s728(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s728)]
-    async fn s729(&self, x: u64) -> u64 { x + 1 }
+    async fn s729(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s729)]
-    async fn s730(&self, x: u64) -> u64 { x + 1 }
+    async fn s730(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s730)]
-    async fn s731(&self, x: u64) -> u64 { x + 1 }
+    async fn s731(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s731)]
-    async fn s732(&self, x: u64) -> u64 { x + 1 }
+    async fn s732(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s732)]
-    async fn s733(&self, x: u64) -> u64 { x + 1 }
+    async fn s733(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s733)]
-    async fn s734(&self, x: u64) -> u64 { x + 1 }
+    async fn s734(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s734)]
-    async fn s735(&self, x: u64) -> u64 { x + 1 }
+    async fn s735(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s735)]
-    async fn s736(&self, x: u64) -> u64 { x + 1 }
+    async fn s736(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s736)]
-    async fn s737(&self, x: u64) -> u64 { x + 1 }
+    async fn s737(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s737)]
-    async fn s738(&self, x: u64) -> u64 { x + 1 }
+    async fn s738(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s738)]
-    async fn s739(&self, x: u64) -> u64 { x + 1 }
+    async fn s739(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s739)]
-    async fn s740(&self, x: u64) -> u64 { x + 1 }
+    async fn s740(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s740)]
-    async fn s741(&self, x: u64) -> u64 { x + 1 }
+    async fn s741(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s741)]
-    async fn s742(&self, x: u64) -> u64 { x + 1 }
+    async fn s742(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s742)]
-    async fn s743(&self, x: u64) -> u64 { x + 1 }
+    async fn s743(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s743)]
-    async fn s744(&self, x: u64) -> u64 { x + 1 }
+    async fn s744(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s744)]
-    async fn s745(&self, x: u64) -> u64 { x + 1 }
+    async fn s745(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s745)]
-    async fn s746(&self, x: u64) -> u64 { x + 1 }
+    async fn s746(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s746)]
-    async fn s747(&self, x: u64) -> u64 { x + 1 }
+    async fn s747(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s747)]
-    async fn s748(&self, x: u64) -> u64 { x + 1 }
+    async fn s748(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s748)]
-    async fn s749(&self, x: u64) -> u64 { x + 1 }
+    async fn s749(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s749)]
-    async fn s750(&self, x: u64) -> u64 { x + 1 }
+    async fn s750(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s750)]
-    async fn s751(&self, x: u64) -> u64 { x + 1 }
+    async fn s751(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s751)]
-    async fn s752(&self, x: u64) -> u64 { x + 1 }
+    async fn s752(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s752)]
-    async fn s753(&self, x: u64) -> u64 { x + 1 }
+    async fn s753(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s753)]
-    async fn s754(&self, x: u64) -> u64 { x + 1 }
+    async fn s754(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s754)]
-    async fn s755(&self, x: u64) -> u64 { x + 1 }
+    async fn s755(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s755)]
-    async fn s756(&self, x: u64) -> u64 { x + 1 }
+    async fn s756(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s756)]
-    async fn s757(&self, x: u64) -> u64 { x + 1 }
+    async fn s757(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s757)]
-    async fn s758(&self, x: u64) -> u64 { x + 1 }
+    async fn s758(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s758)]
-    async fn s759(&self, x: u64) -> u64 { x + 1 }
+    async fn s759(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s759)]
-    async fn s760(&self, x: u64) -> u64 { x + 1 }
+    async fn s760(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s760)]
-    async fn s761(&self, x: u64) -> u64 { x + 1 }
+    async fn s761(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s761)]
-    async fn s762(&self, x: u64) -> u64 { x + 1 }
+    async fn s762(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s762)]
-    async fn s763(&self, x: u64) -> u64 { x + 1 }
+    async fn s763(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s763)]
-    async fn s764(&self, x: u64) -> u64 { x + 1 }
+    async fn s764(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s764)]
-    async fn s765(&self, x: u64) -> u64 { x + 1 }
+    async fn s765(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s765)]
-    async fn s766(&self, x: u64) -> u64 { x + 1 }
+    async fn s766(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s766)]
-    async fn s767(&self, x: u64) -> u64 { x + 1 }
+    async fn s767(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s767)]
-    async fn s768(&self, x: u64) -> u64 { x + 1 }
+    async fn s768(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s768)]
-    async fn s769(&self, x: u64) -> u64 { x + 1 }
+    async fn s769(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s769)]
-    async fn s770(&self, x: u64) -> u64 { x + 1 }
+    async fn s770(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s770)]
-    async fn s771(&self, x: u64) -> u64 { x + 1 }
+    async fn s771(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s771)]
-    async fn s772(&self, x: u64) -> u64 { x + 1 }
+    async fn s772(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s772)]
-    async fn s773(&self, x: u64) -> u64 { x + 1 }
+    async fn s773(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s773)]
-    async fn s774(&self, x: u64) -> u64 { x + 1 }
+    async fn s774(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s774)]
-    async fn s775(&self, x: u64) -> u64 { x + 1 }
+    async fn s775(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s775)]
-    async fn s776(&self, x: u64) -> u64 { x + 1 }
+    async fn s776(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s776)]
-    async fn s777(&self, x: u64) -> u64 { x + 1 }
+    async fn s777(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s777)]
-    async fn s778(&self, x: u64) -> u64 { x + 1 }
+    async fn s778(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s778)]
-    async fn s779(&self, x: u64) -> u64 { x + 1 }
+    async fn s779(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s779)]
-    async fn s780(&self, x: u64) -> u64 { x + 1 }
+    async fn s780(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s780)]
-    async fn s781(&self, x: u64) -> u64 { x + 1 }
+    async fn s781(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s781)]
-    async fn s782(&self, x: u64) -> u64 { x + 1 }
+    async fn s782(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s782)]
-    async fn s783(&self, x: u64) -> u64 { x + 1 }
+    async fn s783(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s783)]
-    async fn s784(&self, x: u64) -> u64 { x + 1 }
+    async fn s784(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s784)]
-    async fn s785(&self, x: u64) -> u64 { x + 1 }
+    async fn s785(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s785)]
-    async fn s786(&self, x: u64) -> u64 { x + 1 }
+    async fn s786(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s786)]
-    async fn s787(&self, x: u64) -> u64 { x + 1 }
+    async fn s787(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s787)]
-    async fn s788(&self, x: u64) -> u64 { x + 1 }
+    async fn s788(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s788)]
-    async fn s789(&self, x: u64) -> u64 { x + 1 }
+    async fn s789(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s789)]
-    async fn s790(&self, x: u64) -> u64 { x + 1 }
+    async fn s790(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s790)]
-    async fn s791(&self, x: u64) -> u64 { x + 1 }
+    async fn s791(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s791)]
-    async fn s792(&self, x: u64) -> u64 { x + 1 }
+    async fn s792(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s792)]
-    async fn s793(&self, x: u64) -> u64 { x + 1 }
+    async fn s793(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s793)]
-    async fn s794(&self, x: u64) -> u64 { x + 1 }
+    async fn s794(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s794)]
-    async fn s795(&self, x: u64) -> u64 { x + 1 }
+    async fn s795(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s795)]
-    async fn s796(&self, x: u64) -> u64 { x + 1 }
+    async fn s796(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s796)]
-    async fn s797(&self, x: u64) -> u64 { x + 1 }
+    async fn s797(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s797)]
-    async fn s798(&self, x: u64) -> u64 { x + 1 }
+    async fn s798(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s798)]
-    async fn s799(&self, x: u64) -> u64 { x + 1 }
+    async fn s799(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s799)]
-    async fn s800(&self, x: u64) -> u64 { x + 1 }
+    async fn s800(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s800)]
-    async fn s801(&self, x: u64) -> u64 { x + 1 }
+    async fn s801(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s801)]
-    async fn s802(&self, x: u64) -> u64 { x + 1 }
+    async fn s802(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s802)]
-    async fn s803(&self, x: u64) -> u64 { x + 1 }
+    async fn s803(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s803)]
-    async fn s804(&self, x: u64) -> u64 { x + 1 }
+    async fn s804(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s804)]
-    async fn s805(&self, x: u64) -> u64 { x + 1 }
+    async fn s805(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s805)]
-    async fn s806(&self, x: u64) -> u64 { x + 1 }
+    async fn s806(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s806)]
-    async fn s807(&self, x: u64) -> u64 { x + 1 }
+    async fn s807(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s807)]
-    async fn s808(&self, x: u64) -> u64 { x + 1 }
+    async fn s808(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s808)]
-    async fn s809(&self, x: u64) -> u64 { x + 1 }
+    async fn s809(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s809)]
-    async fn s810(&self, x: u64) -> u64 { x + 1 }
+    async fn s810(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s810)]
-    async fn s811(&self, x: u64) -> u64 { x + 1 }
+    async fn s811(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s811)]
-    async fn s812(&self, x: u64) -> u64 { x + 1 }
+    async fn s812(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s812)]
-    async fn s813(&self, x: u64) -> u64 { x + 1 }
+    async fn s813(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s813)]
-    async fn s814(&self, x: u64) -> u64 { x + 1 }
+    async fn s814(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s814)]
-    async fn s815(&self, x: u64) -> u64 { x + 1 }
+    async fn s815(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s815)]
-    async fn s816(&self, x: u64) -> u64 { x + 1 }
+    async fn s816(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s816)]
-    async fn s817(&self, x: u64) -> u64 { x + 1 }
+    async fn s817(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s817)]
-    async fn s818(&self, x: u64) -> u64 { x + 1 }
+    async fn s818(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s818)]
-    async fn s819(&self, x: u64) -> u64 { x + 1 }
+    async fn s819(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s819)]
-    async fn s820(&self, x: u64) -> u64 { x + 1 }
+    async fn s820(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s820)]
-    async fn s821(&self, x: u64) -> u64 { x + 1 }
+    async fn s821(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s821)]
-    async fn s822(&self, x: u64) -> u64 { x + 1 }
+    async fn s822(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s822)]
-    async fn s823(&self, x: u64) -> u64 { x + 1 }
+    async fn s823(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s823)]
-    async fn s824(&self, x: u64) -> u64 { x + 1 }
+    async fn s824(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s824)]
-    async fn s825(&self, x: u64) -> u64 { x + 1 }
+    async fn s825(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s825)]
-    async fn s826(&self, x: u64) -> u64 { x + 1 }
+    async fn s826(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s826)]
-    async fn s827(&self, x: u64) -> u64 { x + 1 }
+    async fn s827(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s827)]
-    async fn s828(&self, x: u64) -> u64 { x + 1 }
+    async fn s828(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s828)]
-    async fn s829(&self, x: u64) -> u64 { x + 1 }
+    async fn s829(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s829)]
-    async fn s830(&self, x: u64) -> u64 { x + 1 }
+    async fn s830(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s830)]
-    async fn s831(&self, x: u64) -> u64 { x + 1 }
+    async fn s831(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s831)]
-    async fn s832(&self, x: u64) -> u64 { x + 1 }
+    async fn s832(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s832)]
-    async fn s833(&self, x: u64) -> u64 { x + 1 }
+    async fn s833(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s833)]
-    async fn s834(&self, x: u64) -> u64 { x + 1 }
+    async fn s834(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s834)]
-    async fn s835(&self, x: u64) -> u64 { x + 1 }
+    async fn s835(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s835)]
-    async fn s836(&self, x: u64) -> u64 { x + 1 }
+    async fn s836(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s836)]
-    async fn s837(&self, x: u64) -> u64 { x + 1 }
+    async fn s837(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s837)]
-    async fn s838(&self, x: u64) -> u64 { x + 1 }
+    async fn s838(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s838)]
-    async fn s839(&self, x: u64) -> u64 { x + 1 }
+    async fn s839(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s839)]
-    async fn s840(&self, x: u64) -> u64 { x + 1 }
+    async fn s840(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s840)]
-    async fn s841(&self, x: u64) -> u64 { x + 1 }
+    async fn s841(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s841)]
-    async fn s842(&self, x: u64) -> u64 { x + 1 }
+    async fn s842(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s842)]
-    async fn s843(&self, x: u64) -> u64 { x + 1 }
+    async fn s843(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s843)]
-    async fn s844(&self, x: u64) -> u64 { x + 1 }
+    async fn s844(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s844)]
-    async fn s845(&self, x: u64) -> u64 { x + 1 }
+    async fn s845(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s845)]
-    async fn s846(&self, x: u64) -> u64 { x + 1 }
+    async fn s846(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s846)]
-    async fn s847(&self, x: u64) -> u64 { x + 1 }
+    async fn s847(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s847)]
-    async fn s848(&self, x: u64) -> u64 { x + 1 }
+    async fn s848(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s848)]
-    async fn s849(&self, x: u64) -> u64 { x + 1 }
+    async fn s849(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s849)]
-    async fn s850(&self, x: u64) -> u64 { x + 1 }
+    async fn s850(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s850)]
-    async fn s851(&self, x: u64) -> u64 { x + 1 }
+    async fn s851(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s851)]
-    async fn s852(&self, x: u64) -> u64 { x + 1 }
+    async fn s852(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s852)]
-    async fn s853(&self, x: u64) -> u64 { x + 1 }
+    async fn s853(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s853)]
-    async fn s854(&self, x: u64) -> u64 { x + 1 }
+    async fn s854(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s854)]
-    async fn s855(&self, x: u64) -> u64 { x + 1 }
+    async fn s855(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s855)]
-    async fn s856(&self, x: u64) -> u64 { x + 1 }
+    async fn s856(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s856)]
-    async fn s857(&self, x: u64) -> u64 { x + 1 }
+    async fn s857(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s857)]
-    async fn s858(&self, x: u64) -> u64 { x + 1 }
+    async fn s858(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s858)]
-    async fn s859(&self, x: u64) -> u64 { x + 1 }
+    async fn s859(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s859)]
-    async fn s860(&self, x: u64) -> u64 { x + 1 }
+    async fn s860(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s860)]
-    async fn s861(&self, x: u64) -> u64 { x + 1 }
+    async fn s861(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s861)]
-    async fn s862(&self, x: u64) -> u64 { x + 1 }
+    async fn s862(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s862)]
-    async fn s863(&self, x: u64) -> u64 { x + 1 }
+    async fn s863(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s863)]
-    async fn s864(&self, x: u64) -> u64 { x + 1 }
+    async fn s864(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s864)]
-    async fn s865(&self, x: u64) -> u64 { x + 1 }
+    async fn s865(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s865)]
-    async fn s866(&self, x: u64) -> u64 { x + 1 }
+    async fn s866(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s866)]
-    async fn s867(&self, x: u64) -> u64 { x + 1 }
+    async fn s867(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s867)]
-    async fn s868(&self, x: u64) -> u64 { x + 1 }
+    async fn s868(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s868)]
-    async fn s869(&self, x: u64) -> u64 { x + 1 }
+    async fn s869(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s869)]
-    async fn s870(&self, x: u64) -> u64 { x + 1 }
+    async fn s870(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s870)]
-    async fn s871(&self, x: u64) -> u64 { x + 1 }
+    async fn s871(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s871)]
-    async fn s872(&self, x: u64) -> u64 { x + 1 }
+    async fn s872(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s872)]
-    async fn s873(&self, x: u64) -> u64 { x + 1 }
+    async fn s873(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s873)]
-    async fn s874(&self, x: u64) -> u64 { x + 1 }
+    async fn s874(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s874)]
-    async fn s875(&self, x: u64) -> u64 { x + 1 }
+    async fn s875(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s875)]
-    async fn s876(&self, x: u64) -> u64 { x + 1 }
+    async fn s876(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s876)]
-    async fn s877(&self, x: u64) -> u64 { x + 1 }
+    async fn s877(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s877)]
-    async fn s878(&self, x: u64) -> u64 { x + 1 }
+    async fn s878(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s878)]
-    async fn s879(&self, x: u64) -> u64 { x + 1 }
+    async fn s879(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s879)]
-    async fn s880(&self, x: u64) -> u64 { x + 1 }
+    async fn s880(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s880)]
-    async fn s881(&self, x: u64) -> u64 { x + 1 }
+    async fn s881(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s881)]
-    async fn s882(&self, x: u64) -> u64 { x + 1 }
+    async fn s882(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s882)]
-    async fn s883(&self, x: u64) -> u64 { x + 1 }
+    async fn s883(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s883)]
-    async fn s884(&self, x: u64) -> u64 { x + 1 }
+    async fn s884(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s884)]
-    async fn s885(&self, x: u64) -> u64 { x + 1 }
+    async fn s885(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s885)]
-    async fn s886(&self, x: u64) -> u64 { x + 1 }
+    async fn s886(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s886)]
-    async fn s887(&self, x: u64) -> u64 { x + 1 }
+    async fn s887(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s887)]
-    async fn s888(&self, x: u64) -> u64 { x + 1 }
+    async fn s888(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s888)]
-    async fn s889(&self, x: u64) -> u64 { x + 1 }
+    async fn s889(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s889)]
-    async fn s890(&self, x: u64) -> u64 { x + 1 }
+    async fn s890(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s890)]
-    async fn s891(&self, x: u64) -> u64 { x + 1 }
+    async fn s891(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s891)]
-    async fn s892(&self, x: u64) -> u64 { x + 1 }
+    async fn s892(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s892)]
-    async fn s893(&self, x: u64) -> u64 { x + 1 }
+    async fn s893(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s893)]
-    async fn s894(&self, x: u64) -> u64 { x + 1 }
+    async fn s894(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s894)]
-    async fn s895(&self, x: u64) -> u64 { x + 1 }
+    async fn s895(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s895)]
-    async fn s896(&self, x: u64) -> u64 { x + 1 }
+    async fn s896(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s896)]
-    async fn s897(&self, x: u64) -> u64 { x + 1 }
+    async fn s897(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s897)]
-    async fn s898(&self, x: u64) -> u64 { x + 1 }
+    async fn s898(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s898)]
-    async fn s899(&self, x: u64) -> u64 { x + 1 }
+    async fn s899(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s899)]
-    async fn s900(&self, x: u64) -> u64 { x + 1 }
+    async fn s900(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s900)]
-    async fn s901(&self, x: u64) -> u64 { x + 1 }
+    async fn s901(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s901)]
-    async fn s902(&self, x: u64) -> u64 { x + 1 }
+    async fn s902(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s902)]
-    async fn s903(&self, x: u64) -> u64 { x + 1 }
+    async fn s903(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s903)]
-    async fn s904(&self, x: u64) -> u64 { x + 1 }
+    async fn s904(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s904)]
-    async fn s905(&self, x: u64) -> u64 { x + 1 }
+    async fn s905(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s905)]
-    async fn s906(&self, x: u64) -> u64 { x + 1 }
+    async fn s906(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s906)]
-    async fn s907(&self, x: u64) -> u64 { x + 1 }
+    async fn s907(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s907)]
-    async fn s908(&self, x: u64) -> u64 { x + 1 }
+    async fn s908(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s908)]
-    async fn s909(&self, x: u64) -> u64 { x + 1 }
+    async fn s909(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s909)]
-    async fn s910(&self, x: u64) -> u64 { x + 1 }
+    async fn s910(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s910)]
-    async fn s911(&self, x: u64) -> u64 { x + 1 }
+    async fn s911(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s911)]
-    async fn s912(&self, x: u64) -> u64 { x + 1 }
+    async fn s912(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s912)]
-    async fn s913(&self, x: u64) -> u64 { x + 1 }
+    async fn s913(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s913)]
-    async fn s914(&self, x: u64) -> u64 { x + 1 }
+    async fn s914(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s914)]
-    async fn s915(&self, x: u64) -> u64 { x + 1 }
+    async fn s915(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s915)]
-    async fn s916(&self, x: u64) -> u64 { x + 1 }
+    async fn s916(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s916)]
-    async fn s917(&self, x: u64) -> u64 { x + 1 }
+    async fn s917(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s917)]
-    async fn s918(&self, x: u64) -> u64 { x + 1 }
+    async fn s918(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s918)]
-    async fn s919(&self, x: u64) -> u64 { x + 1 }
+    async fn s919(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s919)]
-    async fn s920(&self, x: u64) -> u64 { x + 1 }
+    async fn s920(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s920)]
-    async fn s921(&self, x: u64) -> u64 { x + 1 }
+    async fn s921(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s921)]
-    async fn s922(&self, x: u64) -> u64 { x + 1 }
+    async fn s922(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s922)]
-    async fn s923(&self, x: u64) -> u64 { x + 1 }
+    async fn s923(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s923)]
-    async fn s924(&self, x: u64) -> u64 { x + 1 }
+    async fn s924(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s924)]
-    async fn s925(&self, x: u64) -> u64 { x + 1 }
+    async fn s925(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s925)]
-    async fn s926(&self, x: u64) -> u64 { x + 1 }
+    async fn s926(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s926)]
-    async fn s927(&self, x: u64) -> u64 { x + 1 }
+    async fn s927(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s927)]
-    async fn s928(&self, x: u64) -> u64 { x + 1 }
+    async fn s928(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s928)]
-    async fn s929(&self, x: u64) -> u64 { x + 1 }
+    async fn s929(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s929)]
-    async fn s930(&self, x: u64) -> u64 { x + 1 }
+    async fn s930(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s930)]
-    async fn s931(&self, x: u64) -> u64 { x + 1 }
+    async fn s931(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s931)]
-    async fn s932(&self, x: u64) -> u64 { x + 1 }
+    async fn s932(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s932)]
-    async fn s933(&self, x: u64) -> u64 { x + 1 }
+    async fn s933(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s933)]
-    async fn s934(&self, x: u64) -> u64 { x + 1 }
+    async fn s934(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s934)]
-    async fn s935(&self, x: u64) -> u64 { x + 1 }
+    async fn s935(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s935)]
-    async fn s936(&self, x: u64) -> u64 { x + 1 }
+    async fn s936(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s936)]
-    async fn s937(&self, x: u64) -> u64 { x + 1 }
+    async fn s937(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s937)]
-    async fn s938(&self, x: u64) -> u64 { x + 1 }
+    async fn s938(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s938)]
-    async fn s939(&self, x: u64) -> u64 { x + 1 }
+    async fn s939(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s939)]
-    async fn s940(&self, x: u64) -> u64 { x + 1 }
+    async fn s940(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s940)]
-    async fn s941(&self, x: u64) -> u64 { x + 1 }
+    async fn s941(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s941)]
-    async fn s942(&self, x: u64) -> u64 { x + 1 }
+    async fn s942(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s942)]
-    async fn s943(&self, x: u64) -> u64 { x + 1 }
+    async fn s943(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s943)]
-    async fn s944(&self, x: u64) -> u64 { x + 1 }
+    async fn s944(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s944)]
-    async fn s945(&self, x: u64) -> u64 { x + 1 }
+    async fn s945(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s945)]
-    async fn s946(&self, x: u64) -> u64 { x + 1 }
+    async fn s946(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s946)]
-    async fn s947(&self, x: u64) -> u64 { x + 1 }
+    async fn s947(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s947)]
-    async fn s948(&self, x: u64) -> u64 { x + 1 }
+    async fn s948(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s948)]
-    async fn s949(&self, x: u64) -> u64 { x + 1 }
+    async fn s949(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s949)]
-    async fn s950(&self, x: u64) -> u64 { x + 1 }
+    async fn s950(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s950)]
-    async fn s951(&self, x: u64) -> u64 { x + 1 }
+    async fn s951(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s951)]
-    async fn s952(&self, x: u64) -> u64 { x + 1 }
+    async fn s952(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s952)]
-    async fn s953(&self, x: u64) -> u64 { x + 1 }
+    async fn s953(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s953)]
-    async fn s954(&self, x: u64) -> u64 { x + 1 }
+    async fn s954(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s954)]
-    async fn s955(&self, x: u64) -> u64 { x + 1 }
+    async fn s955(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s955)]
-    async fn s956(&self, x: u64) -> u64 { x + 1 }
+    async fn s956(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s956)]
-    async fn s957(&self, x: u64) -> u64 { x + 1 }
+    async fn s957(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s957)]
-    async fn s958(&self, x: u64) -> u64 { x + 1 }
+    async fn s958(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s958)]
-    async fn s959(&self, x: u64) -> u64 { x + 1 }
+    async fn s959(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s959)]
-    async fn s960(&self, x: u64) -> u64 { x + 1 }
+    async fn s960(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s960)]
-    async fn s961(&self, x: u64) -> u64 { x + 1 }
+    async fn s961(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s961)]
-    async fn s962(&self, x: u64) -> u64 { x + 1 }
+    async fn s962(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s962)]
-    async fn s963(&self, x: u64) -> u64 { x + 1 }
+    async fn s963(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s963)]
-    async fn s964(&self, x: u64) -> u64 { x + 1 }
+    async fn s964(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s964)]
-    async fn s965(&self, x: u64) -> u64 { x + 1 }
+    async fn s965(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s965)]
-    async fn s966(&self, x: u64) -> u64 { x + 1 }
+    async fn s966(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s966)]
-    async fn s967(&self, x: u64) -> u64 { x + 1 }
+    async fn s967(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s967)]
-    async fn s968(&self, x: u64) -> u64 { x + 1 }
+    async fn s968(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s968)]
-    async fn s969(&self, x: u64) -> u64 { x + 1 }
+    async fn s969(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s969)]
-    async fn s970(&self, x: u64) -> u64 { x + 1 }
+    async fn s970(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s970)]
-    async fn s971(&self, x: u64) -> u64 { x + 1 }
+    async fn s971(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s971)]
-    async fn s972(&self, x: u64) -> u64 { x + 1 }
+    async fn s972(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s972)]
-    async fn s973(&self, x: u64) -> u64 { x + 1 }
+    async fn s973(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s973)]
-    async fn s974(&self, x: u64) -> u64 { x + 1 }
+    async fn s974(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s974)]
-    async fn s975(&self, x: u64) -> u64 { x + 1 }
+    async fn s975(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s975)]
-    async fn s976(&self, x: u64) -> u64 { x + 1 }
+    async fn s976(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s976)]
-    async fn s977(&self, x: u64) -> u64 { x + 1 }
+    async fn s977(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s977)]
-    async fn s978(&self, x: u64) -> u64 { x + 1 }
+    async fn s978(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s978)]
-    async fn s979(&self, x: u64) -> u64 { x + 1 }
+    async fn s979(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s979)]
-    async fn s980(&self, x: u64) -> u64 { x + 1 }
+    async fn s980(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s980)]
-    async fn s981(&self, x: u64) -> u64 { x + 1 }
+    async fn s981(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s981)]
-    async fn s982(&self, x: u64) -> u64 { x + 1 }
+    async fn s982(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s982)]
-    async fn s983(&self, x: u64) -> u64 { x + 1 }
+    async fn s983(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s983)]
-    async fn s984(&self, x: u64) -> u64 { x + 1 }
+    async fn s984(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s984)]
-    async fn s985(&self, x: u64) -> u64 { x + 1 }
+    async fn s985(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s985)]
-    async fn s986(&self, x: u64) -> u64 { x + 1 }
+    async fn s986(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s986)]
-    async fn s987(&self, x: u64) -> u64 { x + 1 }
+    async fn s987(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s987)]
-    async fn s988(&self, x: u64) -> u64 { x + 1 }
+    async fn s988(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s988)]
-    async fn s989(&self, x: u64) -> u64 { x + 1 }
+    async fn s989(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s989)]
-    async fn s990(&self, x: u64) -> u64 { x + 1 }
+    async fn s990(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s990)]
-    async fn s991(&self, x: u64) -> u64 { x + 1 }
+    async fn s991(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s991)]
-    async fn s992(&self, x: u64) -> u64 { x + 1 }
+    async fn s992(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s992)]
-    async fn s993(&self, x: u64) -> u64 { x + 1 }
+    async fn s993(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s993)]
-    async fn s994(&self, x: u64) -> u64 { x + 1 }
+    async fn s994(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s994)]
-    async fn s995(&self, x: u64) -> u64 { x + 1 }
+    async fn s995(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s995)]
-    async fn s996(&self, x: u64) -> u64 { x + 1 }
+    async fn s996(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s996)]
-    async fn s997(&self, x: u64) -> u64 { x + 1 }
+    async fn s997(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s997)]
-    async fn s998(&self, x: u64) -> u64 { x + 1 }
+    async fn s998(&self, x: u64) -> u64 {
+        x + 1
+    }
     #[step(after = s998)]
-    async fn s999(&self, x: u64) -> u64 { x + 1 }
+    async fn s999(&self, x: u64) -> u64 {
+        x + 1
+    }
 }
