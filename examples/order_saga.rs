@@ -55,31 +55,54 @@ impl Checkout {
     async fn reserve(&self, order: Order) -> Reservation {
         tokio::time::sleep(Duration::from_millis(20)).await;
         println!("  reserved {} for order {}", order.sku, order.id);
-        Reservation { order: order.id, sku: order.sku }
+        Reservation {
+            order: order.id,
+            sku: order.sku,
+        }
     }
 
     #[saga_step(after = validate, compensation = refund, retry = 3, timeout = "10s")]
     async fn charge(&self, ctx: &StepContext, order: Order) -> Receipt {
-        println!("  charged {} cents (idempotency key {})", order.cents, ctx.idempotency_key());
-        Receipt { order: order.id, cents: order.cents }
+        println!(
+            "  charged {} cents (idempotency key {})",
+            order.cents,
+            ctx.idempotency_key()
+        );
+        Receipt {
+            order: order.id,
+            cents: order.cents,
+        }
     }
 
     #[step(after = [reserve, charge])]
-    async fn ship(&self, reservation: Reservation, receipt: Receipt) -> Result<String, CheckoutError> {
+    async fn ship(
+        &self,
+        reservation: Reservation,
+        receipt: Receipt,
+    ) -> Result<String, CheckoutError> {
         if self.fail_shipping {
             return Err(CheckoutError::CarrierDown(reservation.order));
         }
-        Ok(format!("order {} shipped ({}, {} cents)", receipt.order, reservation.sku, receipt.cents))
+        Ok(format!(
+            "order {} shipped ({}, {} cents)",
+            receipt.order, reservation.sku, receipt.cents
+        ))
     }
 
     /// Undoes `reserve`.
     async fn release(&self, reservation: Reservation) {
-        println!("  released {} of order {}", reservation.sku, reservation.order);
+        println!(
+            "  released {} of order {}",
+            reservation.sku, reservation.order
+        );
     }
 
     /// Undoes `charge`.
     async fn refund(&self, receipt: Receipt) -> Result<(), CheckoutError> {
-        println!("  refunded {} cents of order {}", receipt.cents, receipt.order);
+        println!(
+            "  refunded {} cents of order {}",
+            receipt.cents, receipt.order
+        );
         Ok(())
     }
 }
@@ -87,10 +110,16 @@ impl Checkout {
 #[tokio::main]
 async fn main() {
     let fail_shipping = std::env::args().any(|a| a == "--fail-shipping");
-    let order = Order { id: 42, sku: "kettle".into(), cents: 3_999 };
+    let order = Order {
+        id: 42,
+        sku: "kettle".into(),
+        cents: 3_999,
+    };
     let engine = Engine::in_memory();
     println!("running the order saga (fail_shipping = {fail_shipping}):");
-    let finished = engine.run_with_history(Checkout { fail_shipping }, order).await;
+    let finished = engine
+        .run_with_history(Checkout { fail_shipping }, order)
+        .await;
     match finished.result {
         Ok(shipment) => println!("{shipment}"),
         Err(error) => {

@@ -30,7 +30,9 @@ impl Five {
     async fn act(&self, step: &'static str, delay_ms: u64) -> Result<u32, StepError> {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         if self.fail_at == step {
-            return Err(StepError::permanent(StepError::msg(format!("{step} broke"))));
+            return Err(StepError::permanent(StepError::msg(format!(
+                "{step} broke"
+            ))));
         }
         self.log.push(format!("done {step}"));
         Ok(1)
@@ -81,7 +83,13 @@ async fn a_failure_at_every_position_compensates_exactly_the_completed_saga_step
     for fail_at in ["a", "b", "c", "d", "e"] {
         let log = Log::default();
         let error = Engine::in_memory()
-            .run(Five { fail_at, log: log.clone() }, ())
+            .run(
+                Five {
+                    fail_at,
+                    log: log.clone(),
+                },
+                (),
+            )
             .await
             .expect_err("the injected failure fails the run");
         assert_eq!(error.step(), Some(fail_at), "{error}");
@@ -91,7 +99,10 @@ async fn a_failure_at_every_position_compensates_exactly_the_completed_saga_step
             .filter_map(|e| e.strip_prefix("done "))
             .filter(|s| *s != "e")
             .collect();
-        let undone: Vec<&str> = entries.iter().filter_map(|e| e.strip_prefix("undo ")).collect();
+        let undone: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| e.strip_prefix("undo "))
+            .collect();
         let expected: Vec<&str> = completed_sagas.iter().rev().copied().collect();
         assert_eq!(undone, expected, "failing at {fail_at}: log {entries:?}");
         let report = error.report().expect("a step failure carries a report");
@@ -100,7 +111,10 @@ async fn a_failure_at_every_position_compensates_exactly_the_completed_saga_step
         let first_undo = entries.iter().position(|e| e.starts_with("undo"));
         let last_done = entries.iter().rposition(|e| e.starts_with("done"));
         if let (Some(u), Some(d)) = (first_undo, last_done) {
-            assert!(d < u, "failing at {fail_at}: compensation before a completion: {entries:?}");
+            assert!(
+                d < u,
+                "failing at {fail_at}: compensation before a completion: {entries:?}"
+            );
         }
     }
 }
@@ -110,7 +124,13 @@ async fn the_order_of_parallel_saga_steps_is_their_completion_order() {
     // `c` (2 ms) completes before `b` (5 ms): `d` fails, so `b` is undone before `c`.
     let log = Log::default();
     let error = Engine::in_memory()
-        .run(Five { fail_at: "d", log: log.clone() }, ())
+        .run(
+            Five {
+                fail_at: "d",
+                log: log.clone(),
+            },
+            (),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.report().unwrap().compensated(), ["b", "c", "a"]);
@@ -156,7 +176,10 @@ async fn a_panicking_compensation_is_reported_and_the_others_still_run() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].step, "second");
     assert_eq!(failed[0].compensation, "undo_second");
-    assert_eq!(failed[0].attempts, 2, "compensation_retry = 1 gives two attempts");
+    assert_eq!(
+        failed[0].attempts, 2,
+        "compensation_retry = 1 gives two attempts"
+    );
     assert!(failed[0].error.as_ref().unwrap().is_panic());
     assert_eq!(report.compensated(), ["first"]);
     assert_eq!(
@@ -165,7 +188,10 @@ async fn a_panicking_compensation_is_reported_and_the_others_still_run() {
     );
     let text = error.to_string();
     assert!(text.contains("compensation `undo_second` of `second` FAILED after 2 attempt(s): panicked: undo_second exploded"), "{text}");
-    assert!(text.contains("compensated in order: `first` (by `undo_first`)"), "{text}");
+    assert!(
+        text.contains("compensated in order: `first` (by `undo_first`)"),
+        "{text}"
+    );
 }
 
 /// `book` completes, then `wait` hangs until cancelled.
@@ -196,7 +222,10 @@ async fn cancelling_a_run_mid_flight_compensates_what_completed() {
     let log = Log::default();
     let booked = Arc::new(tokio::sync::Notify::new());
     let token = CancellationToken::new();
-    let workflow = Hanging { log: log.clone(), booked: booked.clone() };
+    let workflow = Hanging {
+        log: log.clone(),
+        booked: booked.clone(),
+    };
     let options = RunOptions::new().cancel_token(token.clone());
     let engine = Engine::in_memory();
     let run = tokio::spawn(async move { engine.run_with(workflow, (), options).await });
@@ -209,17 +238,29 @@ async fn cancelling_a_run_mid_flight_compensates_what_completed() {
     assert_eq!(report.cancelled, ["wait"]);
     assert_eq!(report.compensated(), ["book"]);
     assert_eq!(log.entries(), ["unbook 7"]);
-    assert_eq!(finished.history.step("wait").unwrap().outcome, StepOutcome::Cancelled);
+    assert_eq!(
+        finished.history.step("wait").unwrap().outcome,
+        StepOutcome::Cancelled
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_run_past_its_deadline_fails_and_compensates() {
     let log = Log::default();
-    let workflow = Hanging { log: log.clone(), booked: Arc::new(tokio::sync::Notify::new()) };
+    let workflow = Hanging {
+        log: log.clone(),
+        booked: Arc::new(tokio::sync::Notify::new()),
+    };
     let options = RunOptions::new().deadline(Duration::from_secs(60));
-    let error = Engine::in_memory().run_with(workflow, (), options).await.result.unwrap_err();
+    let error = Engine::in_memory()
+        .run_with(workflow, (), options)
+        .await
+        .result
+        .unwrap_err();
     match &error {
-        WorkflowError::DeadlineExceeded { deadline, report, .. } => {
+        WorkflowError::DeadlineExceeded {
+            deadline, report, ..
+        } => {
             assert_eq!(*deadline, Duration::from_secs(60));
             assert_eq!(report.compensated(), ["book"]);
         }

@@ -405,6 +405,7 @@ fn main() {
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(2))
             .sample_size(20)
+            .without_plots()
             .configure_from_args();
         criterion_benches(&mut c, &ct, &mt);
         c.final_summary();

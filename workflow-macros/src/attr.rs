@@ -50,6 +50,12 @@ pub struct Keyed<T> {
     pub value: T,
 }
 
+/// `name = ".."`: the value and the span of its literal.
+pub struct StepName {
+    pub value: String,
+    pub value_span: Span,
+}
+
 /// Pause between retries, as written.
 pub enum BackoffSpec {
     Fixed(std::time::Duration),
@@ -62,13 +68,15 @@ pub enum BackoffSpec {
 /// Everything a `#[step(...)]` or `#[saga_step(...)]` says.
 pub struct StepAttr {
     pub kind: StepKind,
+    /// The whole attribute, for errors about what it lacks.
+    pub span: Span,
     pub after: Option<Keyed<After>>,
     pub branch: Option<Keyed<Pat>>,
     pub for_each: Option<Span>,
     pub concurrency: Option<Keyed<u32>>,
     pub max_iterations: Option<Keyed<u32>>,
     pub output: Option<Span>,
-    pub name: Option<Keyed<String>>,
+    pub name: Option<StepName>,
     pub retry: Option<Keyed<u32>>,
     pub backoff: Option<Keyed<BackoffSpec>>,
     pub timeout: Option<Keyed<std::time::Duration>>,
@@ -96,9 +104,10 @@ const MAX_RETRY: u32 = 100;
 const MAX_ITERATIONS: u32 = 1_000_000;
 
 impl StepAttr {
-    fn empty(kind: StepKind) -> Self {
+    fn empty(kind: StepKind, span: Span) -> Self {
         StepAttr {
             kind,
+            span,
             after: None,
             branch: None,
             for_each: None,
@@ -116,7 +125,13 @@ impl StepAttr {
 
     /// Parses the attribute's arguments, recording problems in `errors`.
     pub fn parse(kind: StepKind, attr: &syn::Attribute, errors: &mut Errors) -> StepAttr {
-        let mut parsed = StepAttr::empty(kind);
+        let mut parsed = StepAttr::empty(
+            kind,
+            attr.path()
+                .segments
+                .last()
+                .map_or(Span::call_site(), |s| s.ident.span()),
+        );
         let syn::Meta::List(list) = &attr.meta else {
             if let syn::Meta::NameValue(nv) = &attr.meta {
                 errors.spanned(
@@ -215,7 +230,13 @@ impl StepAttr {
                         "a step name must be non-empty and made of letters, digits, `_` or `-`",
                     );
                 }
-                set!(name, Some(Keyed { key: span, value }))
+                set!(
+                    name,
+                    Some(StepName {
+                        value,
+                        value_span: lit.span()
+                    })
+                )
             }
             "timeout" => set!(
                 timeout,

@@ -31,7 +31,7 @@ pub fn expand(
     let krate = &cx.krate;
     let self_ty = &model.self_ty;
     let input_ty = cx.input_ty();
-    let output_ty = &model.steps[graph.outputs[0]].output;
+    let output_ty = &cx.produced_ty(graph.outputs[0]);
     let state = cx.state_struct(output_ty);
     let out_enum = cx.out_enum();
     let definition = cx.definition(options);
@@ -203,6 +203,11 @@ fn respan(tokens: impl ToTokens, span: Span) -> TokenStream {
         .collect()
 }
 
+/// A readable name for a generated check trait: rustc prints it in its `help:` lines.
+fn check_name(text: String, span: Span) -> Ident {
+    Ident::new(&text.replace("r#", ""), span)
+}
+
 /// A trait whose only impl is the identity, with our message when the types differ;
 /// `<Expected as Trait<Found>>::__cast(value)` then checks a type at a chosen span.
 fn cast_trait(name: &Ident, message: &str, label: &str) -> TokenStream {
@@ -215,11 +220,15 @@ fn cast_trait(name: &Ident, message: &str, label: &str) -> TokenStream {
 
 /// A trait implemented by every `Clone` type, with our message for the others.
 fn clone_trait(name: &Ident, message: &str, label: &str) -> TokenStream {
-    quote! {
-        #[diagnostic::on_unimplemented(message = #message, label = #label)]
-        trait #name: Sized { fn __clone(&self) -> Self; }
-        impl<__T: __wf::Clone> #name for __T { fn __clone(&self) -> Self { __wf::Clone::clone(self) } }
-    }
+    let span = name.span();
+    respan(
+        quote! {
+            #[diagnostic::on_unimplemented(message = #message, label = #label)]
+            trait #name: Sized { fn __clone(&self) -> Self; }
+            impl<__T: __wf::Clone> #name for __T { fn __clone(&self) -> Self { __wf::Clone::clone(self) } }
+        },
+        span,
+    )
 }
 
 impl Cx<'_> {
@@ -246,7 +255,7 @@ impl Cx<'_> {
             let (index, field, output) = (i as u16, saga_field(i), &step.output);
             let param = &helper.inputs[0];
             let span = param.span();
-            let name = format_ident!("__Compensation{}", i);
+            let name = check_name(format!("{method}_receives_output_of_{}", step.ident), span);
             checks.extend(cast_trait(&name, &format!(
                 "compensation `{method}` of step `{}` receives `{{__T}}`, the output of `{}`, but its parameter is `{{Self}}`",
                 step.ident, step.ident
@@ -321,7 +330,7 @@ impl Cx<'_> {
         }
     }
 
-    fn state_struct(&self, output_ty: &Type) -> TokenStream {
+    fn state_struct(&self, output_ty: &TokenStream) -> TokenStream {
         let n = self.model.steps.len();
         let fields = (0..n).map(|i| {
             let (slot, ty) = (slot(i), self.slot_ty(i));
@@ -371,7 +380,10 @@ impl Cx<'_> {
             .collect();
         let first = self.first_start();
         let mut checks = TokenStream::new();
-        let clone_input = format_ident!("__CloneInput");
+        let clone_input = check_name(
+            "workflow_input_goes_to_several_start_steps".to_owned(),
+            self.model.steps[first].inputs[0].span(),
+        );
         if starts.len() > 1 {
             let names = starts
                 .iter()
@@ -392,7 +404,7 @@ impl Cx<'_> {
             if i == first {
                 quote!(__wf_state.#slot.0 = __wf::Some(#value);)
             } else {
-                let name = format_ident!("__Input{}", i);
+                let name = check_name(format!("start_step_{}_receives_workflow_input", self.step(i).ident), span);
                 checks.extend(cast_trait(&name, &format!(
                     "every start step receives the workflow input `{{__T}}` (the input of `{}`), but `{}` takes `{{Self}}`",
                     self.step(first).ident, self.step(i).ident
@@ -411,7 +423,7 @@ impl Cx<'_> {
 
     /// `__distribute_i(state, value)`: hands step `i`'s output to its consumers; returns the arm
     /// of the branch that matched, if the step has branches.
-    fn distribute(&self, i: usize, output_ty: &Type) -> (TokenStream, TokenStream) {
+    fn distribute(&self, i: usize, output_ty: &TokenStream) -> (TokenStream, TokenStream) {
         let step = self.step(i);
         let produced = self.produced_ty(i);
         let mut checks = TokenStream::new();
@@ -422,7 +434,11 @@ impl Cx<'_> {
         let is_output = self.graph.outputs.contains(&i);
         let arms = &self.graph.arms[i];
         let uses = plain.len() + usize::from(is_output) + usize::from(!arms.is_empty());
-        let clone_name = format_ident!("__Clone{}", i);
+        let out_span = step.output.span();
+        let clone_name = check_name(
+            format!("output_of_{}_goes_to_several_steps", step.ident),
+            out_span,
+        );
         if uses > 1 {
             let mut consumers: Vec<String> = plain
                 .iter()
@@ -435,7 +451,7 @@ impl Cx<'_> {
             checks.extend(clone_trait(
                 &clone_name,
                 &format!(
-                    "the output of step `{}` goes to {} ({}), so `{{Self}}` must implement `Clone`",
+                    "the output of step `{}` goes to {} consumers ({}), so `{{Self}}` must implement `Clone`",
                     step.ident,
                     uses,
                     consumers.join(", ")
@@ -443,7 +459,6 @@ impl Cx<'_> {
                 "this output is handed to several consumers",
             ));
         }
-        let out_span = step.output.span();
         let mut remaining = uses;
         let mut next_value = || {
             remaining -= 1;
@@ -455,7 +470,13 @@ impl Cx<'_> {
         };
         let mut body = TokenStream::new();
         if let Some(compensation) = &step.attr.compensation {
-            let (name, field) = (format_ident!("__SagaClone{}", i), saga_field(i));
+            let (name, field) = (
+                check_name(
+                    format!("output_of_{}_is_kept_for_compensation", step.ident),
+                    out_span,
+                ),
+                saga_field(i),
+            );
             checks.extend(clone_trait(&name, &format!(
                 "saga step `{}` keeps a copy of its output for its compensation `{}`, so `{{Self}}` must implement `Clone`",
                 step.ident, compensation.value
@@ -469,8 +490,25 @@ impl Cx<'_> {
             let target = self.step(edge.to);
             let target_slot = slot(edge.to);
             if target.attr.for_each.is_some() {
-                let span = target.inputs[0].span();
-                body.extend(quote_spanned!(span=> __wf_state.#target_slot.load(#value);));
+                let param = &target.inputs[0];
+                let span = param.span();
+                let name = check_name(
+                    format!("{}_maps_over_output_of_{}", target.ident, step.ident),
+                    span,
+                );
+                let message = format!(
+                    "step `{}` runs once per item of the output of `{}`, so `{{Self}}` must be a collection (`IntoIterator`) of `{{__I}}`",
+                    target.ident, step.ident
+                );
+                checks.extend(respan(quote! {
+                    #[diagnostic::on_unimplemented(message = #message, label = "the item type of this `for_each` step")]
+                    trait #name<__I> { fn __items(self) -> impl ::core::iter::Iterator<Item = __I>; }
+                    impl<__C: ::core::iter::IntoIterator<Item = __I>, __I> #name<__I> for __C {
+                        fn __items(self) -> impl ::core::iter::Iterator<Item = __I> { self.into_iter() }
+                    }
+                }, span));
+                let (param_r, produced_r) = (respan(param, span), respan(&produced, span));
+                body.extend(quote_spanned!(span=> __wf_state.#target_slot.load(<#produced_r as #name<#param_r>>::__items(#value));));
                 continue;
             }
             let position = if self.graph.join[edge.to] == Join::All {
@@ -479,29 +517,87 @@ impl Cx<'_> {
                 0
             };
             let param = &target.inputs[position];
-            let name = format_ident!("__Edge{}_{}", i, edge.to);
+            let span = param.span();
+            let index = syn::Index::from(position);
+            let first_up = self.graph.upstream[edge.to][0];
+            if self.graph.join[edge.to] == Join::Any && first_up != i {
+                // Another upstream of the `any` join: it must return what the first one returns;
+                // the parameter is checked once, against the first upstream.
+                let at = target
+                    .attr
+                    .after
+                    .as_ref()
+                    .and_then(|a| {
+                        a.value
+                            .names()
+                            .iter()
+                            .find(|n| **n == step.ident)
+                            .map(|n| n.span())
+                    })
+                    .unwrap_or(span);
+                let first = self.step(first_up);
+                let name = check_name(
+                    format!(
+                        "{}_in_any_of_{}_returns_the_same_type",
+                        step.ident, target.ident
+                    ),
+                    at,
+                );
+                let same = check_name(
+                    format!("{}_receives_output_of_{}", target.ident, first.ident),
+                    span,
+                );
+                checks.extend(cast_trait(&name, &format!(
+                    "every step in `any(..)` of `{}` must return the same type: `{}` returns `{{Self}}`, but `{}` returns `{{__T}}`",
+                    target.ident, first.ident, step.ident
+                ), &format!("`{}` returns a different type than `{}`", step.ident, first.ident)));
+                let (first_r, produced_r, param_r) = (
+                    respan(self.produced_ty(first_up), at),
+                    respan(&produced, at),
+                    respan(param, span),
+                );
+                let first_span_r = respan(self.produced_ty(first_up), span);
+                let unified = quote_spanned!(at=> <#first_r as #name<#produced_r>>::__cast(#value));
+                let store = quote_spanned!(span=> __wf_state.#target_slot.#index = __wf::Some(<#param_r as #same<#first_span_r>>::__cast(#unified)););
+                body.extend(first_arrival_only(&target_slot, edge.back, store));
+                continue;
+            }
+            let name = check_name(
+                format!("{}_receives_output_of_{}", target.ident, step.ident),
+                span,
+            );
             let (message, label) = match self.graph.join[edge.to] {
                 Join::Any => (
-                    format!("step `{}` waits for `any(..)` of steps that must all return `{{Self}}`, but `{}` returns `{{__T}}`", target.ident, step.ident),
-                    format!("the steps in `any(..)` must return this type; `{}` differs", step.ident),
+                    format!(
+                        "step `{}` expects `{{Self}}` from `any(..)`, whose steps return `{{__T}}`",
+                        target.ident
+                    ),
+                    "this parameter receives the output of the first step in `any(..)` to finish"
+                        .to_owned(),
                 ),
                 _ => (
-                    format!("step `{}` expects `{{Self}}` from `{}`, which returns `{{__T}}`", target.ident, step.ident),
+                    format!(
+                        "step `{}` expects `{{Self}}` from `{}`, which returns `{{__T}}`",
+                        target.ident, step.ident
+                    ),
                     format!("this parameter receives the output of `{}`", step.ident),
                 ),
             };
             checks.extend(cast_trait(&name, &message, &label));
-            let span = param.span();
             let (param_r, produced_r) = (respan(param, span), respan(&produced, span));
-            let index = syn::Index::from(position);
-            body.extend(quote_spanned!(span=> __wf_state.#target_slot.#index = __wf::Some(<#param_r as #name<#produced_r>>::__cast(#value));));
+            let store = quote_spanned!(span=> __wf_state.#target_slot.#index = __wf::Some(<#param_r as #name<#produced_r>>::__cast(#value)););
+            if self.graph.join[edge.to] == Join::Any {
+                body.extend(first_arrival_only(&target_slot, edge.back, store));
+            } else {
+                body.extend(store);
+            }
         }
         if is_output {
             let value = next_value();
             if i == self.graph.outputs[0] {
                 body.extend(quote!(__wf_state.__output = __wf::Some(#value);));
             } else {
-                let name = format_ident!("__Output{}", i);
+                let name = check_name(format!("{}_returns_workflow_output", step.ident), out_span);
                 checks.extend(cast_trait(&name, &format!(
                     "the workflow output is `{{Self}}` (returned by `{}`), but `{}`, which can also end the workflow, returns `{{__T}}`",
                     self.step(self.graph.outputs[0]).ident, step.ident
@@ -518,29 +614,43 @@ impl Cx<'_> {
             quote!(__wf::None)
         } else {
             let value = next_value();
-            let match_arms = arms.iter().enumerate().map(|(arm, &child)| {
+            let mut match_arms = TokenStream::new();
+            for (arm, &child) in arms.iter().enumerate() {
                 let child_step = self.step(child);
-                let Some(branch) = &child_step.attr.branch else { return TokenStream::new() };
+                let Some(branch) = &child_step.attr.branch else {
+                    continue;
+                };
                 let pat = &branch.value;
                 let child_slot = slot(child);
                 let arm = arm as u16;
-                let stores = pattern_bindings(pat).into_iter().zip(&child_step.inputs).enumerate().map(|(k, (binding, param))| {
+                let bindings = pattern_bindings(pat);
+                let mut stores = TokenStream::new();
+                for (k, (binding, param)) in bindings.iter().zip(&child_step.inputs).enumerate() {
                     let index = syn::Index::from(k);
                     let span = param.span();
+                    let name = check_name(
+                        format!("{}_receives_binding_{}", child_step.ident, binding),
+                        span,
+                    );
+                    checks.extend(cast_trait(&name, &format!(
+                        "step `{}` declares `{{Self}}`, but its branch pattern binds `{binding}` to a `{{__T}}`",
+                        child_step.ident
+                    ), &format!("receives `{binding}` from the `branch` pattern")));
                     let param_r = respan(param, span);
                     let binding = Ident::new(&binding.to_string(), binding.span());
-                    quote_spanned!(span=> __wf_state.#child_slot.#index = __wf::Some::<#param_r>(#binding);)
-                });
-                quote! { #pat => { #(#stores)* __wf::Some(#arm) } }
-            });
+                    stores.extend(quote_spanned!(span=> __wf_state.#child_slot.#index = __wf::Some(<#param_r as #name<_>>::__cast(#binding));));
+                }
+                match_arms
+                    .extend(quote_spanned!(pat.span()=> #pat => { #stores __wf::Some(#arm) }));
+            }
             let first_branch = self
                 .step(arms[0])
                 .attr
                 .branch
                 .as_ref()
                 .map_or(Span::call_site(), |b| b.key);
-            let scrutinee = quote_spanned!(first_branch=> #value);
-            quote_spanned!(first_branch=> match #scrutinee { #(#match_arms)* })
+            let scrutinee = respan(value, first_branch);
+            quote_spanned!(first_branch=> match #scrutinee { #match_arms })
         };
         let function = distribute_fn(i);
         let function = quote! {
@@ -563,7 +673,10 @@ impl Cx<'_> {
             let method = &step.ident;
             let variant = variant(i);
             let retries = step.attr.retry.is_some();
-            let clone_name = format_ident!("__RetryClone{}", i);
+            let clone_name = check_name(
+                format!("input_of_{}_is_cloned_for_each_attempt", step.ident),
+                step.inputs.first().map_or(step.ident.span(), |t| t.span()),
+            );
             if retries {
                 checks.extend(clone_trait(&clone_name, &format!(
                     "step `{}` has `retry`, so each attempt gets its own copy of its input: `{{Self}}` must implement `Clone`",
@@ -614,7 +727,24 @@ impl Cx<'_> {
             };
             let call = quote!(self.#method(#context_arg #(#args),*).await);
             let result = if step.fallible {
-                quote!(__wf::IntoStepResult::into_step_result(#call).map(#wrap))
+                let span = step.ret_span;
+                let name = check_name(
+                    format!("error_of_{}_converts_into_step_error", step.ident),
+                    span,
+                );
+                let message = format!(
+                    "the error type `{{Self}}` of step `{}` must implement `std::error::Error + Send + Sync + 'static` (or be `StepError`)",
+                    step.ident
+                );
+                checks.extend(respan(quote! {
+                    #[diagnostic::on_unimplemented(message = #message, label = "this error type does not convert into `StepError`")]
+                    trait #name { fn __into_step_error(self) -> __wf::StepError; }
+                    impl<__E: ::core::convert::Into<__wf::StepError>> #name for __E {
+                        fn __into_step_error(self) -> __wf::StepError { ::core::convert::Into::into(self) }
+                    }
+                }, span));
+                let convert = quote_spanned!(span=> #name::__into_step_error(__wf_error));
+                quote!(match #call { __wf::Ok(__wf_output) => __wf::Ok((#wrap)(__wf_output)), __wf::Err(__wf_error) => __wf::Err(#convert) })
             } else {
                 quote!(__wf::Ok((#wrap)(#call)))
             };
@@ -734,6 +864,16 @@ const COMPENSATION_BACKOFF: (std::time::Duration, std::time::Duration) = (
     std::time::Duration::from_millis(100),
     std::time::Duration::from_secs(2),
 );
+
+/// An `any` join keeps the first arrival (a retried attempt clones it again); a loop's back
+/// edge starts a new iteration, so it replaces the previous iteration's input.
+fn first_arrival_only(slot: &Ident, back: bool, store: TokenStream) -> TokenStream {
+    if back {
+        store
+    } else {
+        quote!(if __wf_state.#slot.0.is_none() { #store })
+    }
+}
 
 fn option(value: Option<TokenStream>) -> TokenStream {
     match value {

@@ -63,6 +63,15 @@ impl Graph {
                 After::All(_) => Join::All,
                 After::Any(_) => Join::Any,
             };
+            let place = match after.value {
+                After::Any(_) => " in `any(..)`",
+                _ => " in `after`",
+            };
+            let others: Vec<&str> = name_refs
+                .iter()
+                .copied()
+                .filter(|n| step.ident != n)
+                .collect();
             for ident in after.value.names() {
                 match model.step_index(ident) {
                     Some(u) if upstream[i].contains(&u) => {
@@ -72,7 +81,7 @@ impl Graph {
                     None => {
                         errors.spanned(
                             ident,
-                            suggest::unknown("step", &ident.to_string(), " in `after`", &name_refs),
+                            suggest::unknown("step", &ident.to_string(), place, &others),
                         );
                         resolved = false;
                     }
@@ -158,6 +167,7 @@ impl Graph {
         }
 
         let loop_body = loop_bodies(n, &upstream, &back);
+        check_loop_boundaries(model, &upstream, &downstream, &loop_body, errors);
         let order = topological(&upstream, &back);
         let guards = guards(&order, &join, &upstream, &arms, &back);
         check_all_joins(model, &join, &upstream, &guards, errors);
@@ -185,10 +195,79 @@ impl Graph {
     }
 }
 
+/// A loop's steps run once per iteration, the rest once per run; an edge between the two
+/// would be consumed a different number of times than it is produced, so only the head's
+/// entry edges go in and only branches go out.
+fn check_loop_boundaries(
+    model: &Model,
+    upstream: &[Vec<usize>],
+    downstream: &[Vec<EdgeOut>],
+    loop_body: &[Vec<usize>],
+    errors: &mut Errors,
+) {
+    for (head, body) in loop_body.iter().enumerate() {
+        if body.is_empty() {
+            continue; // not a loop head
+        }
+        let inside = |s: usize| s == head || body.contains(&s);
+        let head_ident = &model.steps[head].ident;
+        for &member in body {
+            for &u in &upstream[member] {
+                if !inside(u) {
+                    let step = &model.steps[member];
+                    let at = step
+                        .attr
+                        .after
+                        .as_ref()
+                        .and_then(|a| {
+                            a.value
+                                .names()
+                                .iter()
+                                .find(|n| model.step_index(n) == Some(u))
+                                .cloned()
+                        })
+                        .unwrap_or_else(|| step.ident.clone());
+                    errors.spanned(&at, format!(
+                        "step `{}` runs on every iteration of the loop of `{head_ident}`, but `{}` is outside the loop and runs once; pass its output through the loop head's input instead",
+                        step.ident, model.steps[u].ident
+                    ));
+                }
+            }
+        }
+        for from in std::iter::once(head).chain(body.iter().copied()) {
+            for edge in &downstream[from] {
+                if !inside(edge.to) && edge.arm.is_none() {
+                    let target = &model.steps[edge.to];
+                    let at = target
+                        .attr
+                        .after
+                        .as_ref()
+                        .and_then(|a| {
+                            a.value
+                                .names()
+                                .iter()
+                                .find(|n| model.step_index(n) == Some(from))
+                                .cloned()
+                        })
+                        .unwrap_or_else(|| target.ident.clone());
+                    errors.spanned(&at, format!(
+                        "step `{}` is outside the loop of `{head_ident}` but waits for `{}`, which runs on every iteration; leave the loop through a `branch` of a step in it",
+                        target.ident, model.steps[from].ident
+                    ));
+                }
+            }
+        }
+    }
+}
+
 fn check_duplicate_names(model: &Model, errors: &mut Errors) {
     for (i, step) in model.steps.iter().enumerate() {
         if let Some(first) = model.steps[..i].iter().find(|s| s.name == step.name) {
-            let span = step.attr.name.as_ref().map_or(step.ident.span(), |n| n.key);
+            let span = step
+                .attr
+                .name
+                .as_ref()
+                .map_or(step.ident.span(), |n| n.value_span);
             errors.at(span, format!("duplicate step name `{}`: step `{}` already uses it; step names must be unique", step.name, first.ident));
         }
     }

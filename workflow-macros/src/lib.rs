@@ -11,6 +11,8 @@ mod expand;
 mod fallback;
 mod graph;
 mod model;
+#[cfg(test)]
+mod snapshot_tests;
 mod suggest;
 mod valid;
 

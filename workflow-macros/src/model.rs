@@ -24,6 +24,8 @@ pub struct Step {
     pub output: Type,
     /// True when the method returns a `Result`.
     pub fallible: bool,
+    /// Span of the return type, for errors about it.
+    pub ret_span: Span,
 }
 
 /// A method of the block that is not a step: a possible compensation.
@@ -103,9 +105,8 @@ impl Model {
                         );
                     }
                     let attr = StepAttr::parse(kind, attr, errors);
-                    if let Some(step) = model.read_step(method, attr, errors) {
-                        model.steps.push(step);
-                    }
+                    let step = model.read_step(method, attr, errors);
+                    model.steps.push(step);
                 }
                 None => model.helpers.push(model.read_helper(method)),
             }
@@ -119,36 +120,33 @@ impl Model {
         model
     }
 
-    fn read_step(&self, method: &ImplItemFn, attr: StepAttr, errors: &mut Errors) -> Option<Step> {
+    /// Reads a step. A step with a bad signature is still returned (its error is recorded),
+    /// so `after` lists naming it do not produce follow-on errors.
+    fn read_step(&self, method: &ImplItemFn, attr: StepAttr, errors: &mut Errors) -> Step {
         let sig = &method.sig;
         let ident = sig.ident.clone();
-        let mut ok = true;
         if sig.asyncness.is_none() {
             errors.spanned(
                 sig.fn_token,
                 format!("step `{ident}` must be an `async fn`"),
             );
-            ok = false;
         }
         if !sig.generics.params.is_empty() {
             errors.spanned(
                 &sig.generics,
                 format!("step `{ident}` cannot be generic: the graph needs concrete types"),
             );
-            ok = false;
         }
         match sig.inputs.first() {
             Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
             Some(FnArg::Receiver(r)) => {
                 errors.spanned(r, format!("step `{ident}` must take `&self`: steps of one run execute concurrently, so they cannot take `self` or `&mut self`"));
-                ok = false;
             }
             _ => {
                 errors.spanned(
                     &sig.ident,
                     format!("step `{ident}` must take `&self` as its first parameter"),
                 );
-                ok = false;
             }
         }
         let (takes_context, inputs) = self.read_inputs(sig);
@@ -157,7 +155,12 @@ impl Model {
             .name
             .as_ref()
             .map_or_else(|| ident.to_string(), |n| n.value.clone());
-        ok.then(|| Step {
+        let ret_span = match &sig.output {
+            ReturnType::Type(_, ty) => syn::spanned::Spanned::span(&**ty),
+            ReturnType::Default => sig.ident.span(),
+        };
+        Step {
+            ret_span,
             ident,
             name,
             attr,
@@ -166,7 +169,7 @@ impl Model {
             params_span: sig.paren_token.span.join(),
             output,
             fallible,
-        })
+        }
     }
 
     fn read_helper(&self, method: &ImplItemFn) -> Helper {

@@ -5,11 +5,12 @@ pub fn closest<'a>(
     unknown: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // Jaro-Winkler, as clap uses: it forgives transpositions and favours shared prefixes.
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(unknown, c), c))
-        .filter(|(distance, c)| *distance <= (unknown.len().max(c.len()) / 3).max(1))
-        .min_by_key(|(distance, _)| *distance)
+        .map(|c| (strsim::jaro_winkler(unknown, c), c))
+        .filter(|(similarity, _)| *similarity >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
 }
 
@@ -31,8 +32,10 @@ pub fn unknown(what: &str, unknown: &str, place: &str, candidates: &[&str]) -> S
     if candidates.is_empty() {
         message.push_str("; there is none to choose from");
     } else {
+        let separator = if message.ends_with('?') { " " } else { "; " };
+        message.push_str(separator);
         message.push_str(&format!(
-            "; expected one of: {}",
+            "expected one of: {}",
             list(candidates.iter().copied())
         ));
     }

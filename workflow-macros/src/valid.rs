@@ -77,8 +77,8 @@ fn check_saga(model: &Model, i: usize, errors: &mut Errors) {
     let step = &model.steps[i];
     let Some(compensation) = &step.attr.compensation else {
         if step.attr.kind == StepKind::SagaStep {
-            errors.spanned(
-                &step.ident,
+            errors.at(
+                step.attr.span,
                 format!(
                     "saga step `{}` needs `compensation = method`: the method that undoes it",
                     step.ident
