@@ -2,7 +2,7 @@
 //!
 //! Workflows as ordinary `impl` blocks: `#[workflow]` turns the block into a graph that rustc
 //! checks (unknown steps, cycles, joins that can never fire, branches that miss a case, wrong
-//! types between steps) and [`Engine`](prelude::Engine) runs it on tokio, starting every step
+//! types between steps) and [`Engine`] runs it on tokio, starting every step
 //! the moment its inputs are ready.
 //!
 //! ```
@@ -36,7 +36,7 @@
 //!   `crate = path` for re-exporters).
 //! - `#[step]` on an `async fn` taking `&self`, an optional leading `&StepContext`, then its
 //!   inputs. A step returns `Result<T, E>` for any `E: std::error::Error + Send + Sync`
-//!   (or [`StepError`](prelude::StepError)), or a plain `T`.
+//!   (or [`StepError`]), or a plain `T`.
 //! - Keys of `#[step(...)]`:
 //!   - no `after`: a start step; it receives the workflow input;
 //!   - `after = a`, `after = [a, b]` (waits for all, receives their outputs in that order),
@@ -52,7 +52,7 @@
 //!     `after = any(entry, back)` that is itself downstream of the head is a back edge;
 //!     each back edge starts a new iteration (the loop body's steps run again), and the head
 //!     running more than `N` times fails the run with
-//!     [`WorkflowError::LoopLimitExceeded`](prelude::WorkflowError::LoopLimitExceeded);
+//!     [`WorkflowError::LoopLimitExceeded`];
 //!   - `output`: this step's output is the workflow's output (needed when two terminal steps
 //!     can both run);
 //!   - `name = ".."`: the step's stable name in the definition and diagrams;
@@ -71,10 +71,21 @@
 //!   must implement `Clone` (the compile error says which step needs it). A step with
 //!   `retry` keeps its input to give each attempt a fresh clone.
 //! - A panicking step is a failed step. A step that fails for good fails the run with
-//!   [`WorkflowError::StepFailed`](prelude::WorkflowError::StepFailed), naming the workflow,
+//!   [`WorkflowError::StepFailed`], naming the workflow,
 //!   the run and the step; the run's other in-flight steps are dropped.
 //! - Outside a loop a step runs at most once; inside a loop, at most once per iteration.
-//!   Results of an abandoned iteration's steps that were still in flight are dropped.
+//!   Results of an abandoned iteration's steps that were still in flight are dropped. Edges
+//!   cross a loop's boundary only through the head's entry (in) and branches (out); anything
+//!   else is a compile error, since the two sides run a different number of times.
+//! - `#[saga_step(compensation = method, compensation_retry = N)]`: when the run stops early
+//!   (a step failed for good, a loop bound, cancellation, a deadline), in-flight steps are
+//!   dropped and every completed saga step is compensated in reverse completion order, parallel
+//!   branches included. The compensation gets a clone of the step's output (so it must be
+//!   `Clone`), is retried (2 retries with backoff by default), and one that still fails is
+//!   reported in the error's [`FailureReport`] without stopping the others.
+//! - [`RunOptions`] with [`Engine::run_with`]: a deadline for the
+//!   whole run and a [`CancellationToken`]. Timers (`timeout`, `backoff`, deadlines) need a tokio
+//!   runtime; a workflow without them runs on any executor.
 
 mod context;
 mod definition;
