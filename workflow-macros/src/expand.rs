@@ -523,18 +523,7 @@ impl Cx<'_> {
             if self.graph.join[edge.to] == Join::Any && first_up != i {
                 // Another upstream of the `any` join: it must return what the first one returns;
                 // the parameter is checked once, against the first upstream.
-                let at = target
-                    .attr
-                    .after
-                    .as_ref()
-                    .and_then(|a| {
-                        a.value
-                            .names()
-                            .iter()
-                            .find(|n| **n == step.ident)
-                            .map(|n| n.span())
-                    })
-                    .unwrap_or(span);
+                let at = self.model.after_ident(edge.to, i).span();
                 let first = self.step(first_up);
                 let name = check_name(
                     format!(

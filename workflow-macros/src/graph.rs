@@ -124,18 +124,7 @@ impl Graph {
                 .collect();
             let first = cycle[0];
             let closing = cycle[cycle.len() - 2];
-            let ident = model.steps[first]
-                .attr
-                .after
-                .as_ref()
-                .and_then(|a| {
-                    a.value
-                        .names()
-                        .iter()
-                        .find(|id| model.step_index(id) == Some(closing))
-                        .cloned()
-                })
-                .unwrap_or_else(|| model.steps[first].ident.clone());
+            let ident = model.after_ident(first, closing);
             errors.spanned(
                 &ident,
                 format!(
@@ -215,18 +204,7 @@ fn check_loop_boundaries(
             for &u in &upstream[member] {
                 if !inside(u) {
                     let step = &model.steps[member];
-                    let at = step
-                        .attr
-                        .after
-                        .as_ref()
-                        .and_then(|a| {
-                            a.value
-                                .names()
-                                .iter()
-                                .find(|n| model.step_index(n) == Some(u))
-                                .cloned()
-                        })
-                        .unwrap_or_else(|| step.ident.clone());
+                    let at = model.after_ident(member, u);
                     errors.spanned(&at, format!(
                         "step `{}` runs on every iteration of the loop of `{head_ident}`, but `{}` is outside the loop and runs once; pass its output through the loop head's input instead",
                         step.ident, model.steps[u].ident
@@ -238,18 +216,7 @@ fn check_loop_boundaries(
             for edge in &downstream[from] {
                 if !inside(edge.to) && edge.arm.is_none() {
                     let target = &model.steps[edge.to];
-                    let at = target
-                        .attr
-                        .after
-                        .as_ref()
-                        .and_then(|a| {
-                            a.value
-                                .names()
-                                .iter()
-                                .find(|n| model.step_index(n) == Some(from))
-                                .cloned()
-                        })
-                        .unwrap_or_else(|| target.ident.clone());
+                    let at = model.after_ident(edge.to, from);
                     errors.spanned(&at, format!(
                         "step `{}` is outside the loop of `{head_ident}` but waits for `{}`, which runs on every iteration; leave the loop through a `branch` of a step in it",
                         target.ident, model.steps[from].ident

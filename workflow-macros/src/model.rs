@@ -223,6 +223,23 @@ impl Model {
         self.steps.iter().position(|s| s.ident == *ident)
     }
 
+    /// The identifier in step `step`'s `after` that names step `upstream` (for spans), or the
+    /// step's own name when there is none.
+    pub fn after_ident(&self, step: usize, upstream: usize) -> Ident {
+        let step = &self.steps[step];
+        step.attr
+            .after
+            .as_ref()
+            .and_then(|a| {
+                a.value
+                    .names()
+                    .iter()
+                    .find(|n| self.step_index(n) == Some(upstream))
+                    .cloned()
+            })
+            .unwrap_or_else(|| step.ident.clone())
+    }
+
     /// Step method names, for "expected one of" lists.
     pub fn step_names(&self) -> Vec<String> {
         self.steps.iter().map(|s| s.ident.to_string()).collect()
