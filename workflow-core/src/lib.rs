@@ -95,6 +95,7 @@ mod error;
 mod for_each;
 mod history;
 mod options;
+pub mod store;
 pub mod prelude;
 mod report;
 mod run_id;
