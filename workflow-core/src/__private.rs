@@ -2,11 +2,15 @@
 
 pub use crate::context::{RunInfo, StepContext};
 pub use crate::definition::{
-    Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, StepDef, StepIndex,
+    Backoff, Compensation, Definition, SignalDef, Edge, ForEach, Join, LoopHead, Policy, StepDef, StepIndex,
 };
 pub use crate::error::StepError;
 pub use crate::for_each::ForEachSlot;
-pub use crate::workflow::{StartInfo, StepFuture, Workflow};
+pub use crate::signal::Signal;
+pub use crate::workflow::{CodecError, Durable, StartInfo, StepFuture, Workflow};
+pub use serde::de::DeserializeOwned;
+pub use serde::Serialize;
+pub use std::any::Any;
 pub use std::boxed::Box;
 pub use std::clone::Clone;
 pub use std::default::Default;
@@ -45,4 +49,19 @@ where
     F: std::future::Future<Output = Result<O, StepError>> + Send + 'a,
 {
     Box::pin(future)
+}
+
+/// Encodes a journaled value.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    serde_json::to_vec(value).map_err(|e| CodecError(e.to_string()))
+}
+
+/// Decodes a journaled value.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string()))
+}
+
+/// The message of a journal record naming a step the definition does not have.
+pub fn unknown_step(step: StepIndex) -> String {
+    format!("no step #{step} in this definition")
 }

@@ -41,6 +41,17 @@ pub struct StepDef {
     pub policy: Policy,
     /// For a saga step: the method that undoes it.
     pub compensation: Option<Compensation>,
+    /// For a step with a `Signal<T>` parameter: the signal it waits for.
+    pub signal: Option<SignalDef>,
+}
+
+/// The signal a step waits for.
+#[derive(Debug, Clone, Copy)]
+pub struct SignalDef {
+    /// The signal's name (the parameter's name).
+    pub name: &'static str,
+    /// How long the step waits (`deadline = "48h"`); then it receives `Signal::TimedOut`.
+    pub deadline: Option<std::time::Duration>,
 }
 
 /// The compensation of a saga step.

@@ -5,11 +5,14 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use crate::context::RunInfo;
+use crate::durable::DurableEngine;
+#[cfg(feature = "sqlite")]
+use crate::store::{SqliteStore, StoreError};
 use crate::error::WorkflowError;
 use crate::history::RunHistory;
 use crate::options::RunOptions;
 use crate::run_id::RunId;
-use crate::scheduler::{drive, Recorder};
+use crate::scheduler::{drive, Drive, Recorder};
 use crate::workflow::Workflow;
 
 /// Runs workflows. Cheap to clone; one engine serves any number of concurrent runs.
@@ -53,6 +56,13 @@ impl Engine {
         Engine::default()
     }
 
+    /// A durable engine on the SQLite file at `path` (created if missing): WAL, full
+    /// durability, group commit. Runs survive a crash; see [`DurableEngine`].
+    #[cfg(feature = "sqlite")]
+    pub async fn sqlite(path: impl AsRef<std::path::Path>) -> Result<DurableEngine, StoreError> {
+        Ok(DurableEngine::new(SqliteStore::open(path).await?))
+    }
+
     /// Runs `workflow` on `input` to its end and returns its output.
     pub async fn run<W>(&self, workflow: W, input: W::Input) -> Result<W::Output, WorkflowError>
     where
@@ -60,7 +70,7 @@ impl Engine {
     {
         let run = new_run::<W>();
         let span = run_span(&run);
-        drive(&workflow, input, run, &RunOptions::default(), None)
+        drive(&workflow, input, run, Drive::in_memory(RunOptions::default()), None)
             .instrument(span)
             .await
     }
@@ -86,7 +96,7 @@ impl Engine {
         let run = new_run::<W>();
         let span = run_span(&run);
         let mut recorder = Recorder::new(W::definition());
-        let result = drive(&workflow, input, run, &options, Some(&mut recorder))
+        let result = drive(&workflow, input, run, Drive::in_memory(options), Some(&mut recorder))
             .instrument(span)
             .await;
         Finished {

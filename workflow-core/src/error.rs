@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::report::FailureReport;
 use crate::run_id::RunId;
+use crate::store::StoreError;
 
 type SharedError = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -180,6 +181,55 @@ pub enum WorkflowError {
         /// Cancelled steps and compensations.
         report: Box<FailureReport>,
     },
+    /// The run had stopped (its cause journaled) before a restart; the restart finished its
+    /// compensation.
+    #[error("workflow `{workflow}` run {run_id}: {cause} (stopped before a restart){report}")]
+    Stopped {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// The journaled cause.
+        cause: String,
+        /// Cancelled steps and compensations.
+        report: Box<FailureReport>,
+    },
+    /// The store failed, or holds a corrupt record: the run was left as it is in the store.
+    #[error("workflow `{workflow}` run {run_id}: {error}")]
+    Store {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// What the store said.
+        error: StoreError,
+    },
+    /// The run was started by another definition of the workflow; it was left untouched.
+    #[error("workflow `{workflow}` run {run_id} was started by version {stored_version} (definition hash {stored_hash:016x}), but this program has version {current_version} (definition hash {current_hash:016x}); the run was left untouched")]
+    VersionMismatch {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// Version the run started with.
+        stored_version: u32,
+        /// Definition hash the run started with.
+        stored_hash: u64,
+        /// Version of this program's definition.
+        current_version: u32,
+        /// Definition hash of this program's definition.
+        current_hash: u64,
+    },
+    /// The run id belongs to another workflow.
+    #[error("run {run_id} belongs to workflow `{found}`, not `{workflow}`")]
+    WrongWorkflow {
+        /// The workflow asked for.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// The workflow the run belongs to.
+        found: String,
+    },
     /// The run finished, but the step that produces the output never ran (its branch was not taken).
     #[error("workflow `{workflow}` run {run_id}: finished without output: none of the output steps ({}) ran", steps.join(", "))]
     NoOutput {
@@ -204,6 +254,10 @@ impl WorkflowError {
             | WorkflowError::LoopLimitExceeded { run_id, .. }
             | WorkflowError::Cancelled { run_id, .. }
             | WorkflowError::DeadlineExceeded { run_id, .. }
+            | WorkflowError::Stopped { run_id, .. }
+            | WorkflowError::Store { run_id, .. }
+            | WorkflowError::VersionMismatch { run_id, .. }
+            | WorkflowError::WrongWorkflow { run_id, .. }
             | WorkflowError::NoOutput { run_id, .. } => run_id,
         }
     }
@@ -223,8 +277,22 @@ impl WorkflowError {
             WorkflowError::StepFailed { report, .. }
             | WorkflowError::LoopLimitExceeded { report, .. }
             | WorkflowError::Cancelled { report, .. }
-            | WorkflowError::DeadlineExceeded { report, .. } => Some(report),
-            WorkflowError::NoOutput { .. } => None,
+            | WorkflowError::DeadlineExceeded { report, .. }
+            | WorkflowError::Stopped { report, .. } => Some(report),
+            _ => None,
         }
+    }
+
+    /// The same error with `report` attached (variants without a report are unchanged).
+    pub(crate) fn with_report(mut self, new: FailureReport) -> Self {
+        match &mut self {
+            WorkflowError::StepFailed { report, .. }
+            | WorkflowError::LoopLimitExceeded { report, .. }
+            | WorkflowError::Cancelled { report, .. }
+            | WorkflowError::DeadlineExceeded { report, .. }
+            | WorkflowError::Stopped { report, .. } => **report = new,
+            _ => {}
+        }
+        self
     }
 }

@@ -39,6 +39,9 @@ pub struct RunHistory {
     pub steps: Vec<StepRecord>,
     /// Names of completed steps in completion order (loop steps once per iteration).
     pub path: Vec<&'static str>,
+    /// Steps whose results a resumed run restored from its journal instead of running them,
+    /// in journal order (a `for_each` step once per restored item).
+    pub restored: Vec<&'static str>,
 }
 
 impl RunHistory {

@@ -90,16 +90,19 @@
 mod context;
 mod definition;
 mod diagram;
+mod durable;
 mod engine;
 mod error;
 mod for_each;
 mod history;
+mod journal;
 mod options;
 pub mod store;
 pub mod prelude;
 mod report;
 mod run_id;
 mod scheduler;
+mod signal;
 mod task;
 mod workflow;
 
@@ -107,8 +110,12 @@ mod workflow;
 pub mod __private;
 
 pub use context::StepContext;
+pub use durable::{DurableEngine, Recovery};
+pub use signal::Signal;
+pub use workflow::{CodecError, Durable};
 pub use definition::{
-    Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, StepDef, StepIndex,
+    Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef, StepDef,
+    StepIndex,
 };
 pub use engine::{Engine, Finished};
 pub use error::{StepError, WorkflowError};
@@ -118,3 +125,7 @@ pub use report::{CompensationRecord, FailureReport};
 pub use run_id::RunId;
 pub use workflow::Workflow;
 pub use workflow_macros::{saga_step, step, workflow};
+
+/// Serde, re-exported so workflows can derive `Serialize`/`Deserialize` without depending on it:
+/// `#[derive(workflow_core::serde::Serialize)] #[serde(crate = "workflow_core::serde")]`.
+pub use serde;

@@ -1,7 +1,10 @@
 //! Everything a workflow author needs: `use workflow_core::prelude::*;`.
 
 pub use crate::context::StepContext;
+pub use crate::durable::DurableEngine;
 pub use crate::engine::{Engine, Finished};
+pub use crate::signal::Signal;
+pub use crate::store::RunStatus;
 pub use crate::error::{StepError, WorkflowError};
 pub use crate::history::{RunHistory, StepOutcome};
 pub use crate::options::{CancellationToken, RunOptions};

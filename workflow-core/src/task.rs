@@ -1,4 +1,5 @@
-//! One unit of in-flight work of a run: a step attempt or the pause before a retry.
+//! One unit of in-flight work of a run: a step attempt, the pause before a retry, or a
+//! signal wait.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -6,10 +7,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::time::Sleep;
 
 use crate::definition::StepIndex;
 use crate::error::StepError;
+use crate::store::StoreError;
 use crate::workflow::StepFuture;
 
 /// Which invocation a [`Task`] belongs to.
@@ -29,9 +32,11 @@ pub(crate) enum Outcome<O> {
     Attempted(Result<O, StepError>),
     /// The backoff pause is over: start the next attempt.
     RetryDue,
+    /// A signal wait ended: `true` when the signal is stored, `false` at its deadline.
+    SignalReady(Result<bool, StoreError>),
 }
 
-/// A step attempt (with its optional timeout) or a backoff pause.
+/// A step attempt (with its optional timeout), a backoff pause or a signal wait.
 ///
 /// Every field is `Unpin`, so the future is polled without pin projection.
 pub(crate) struct Task<'a, O> {
@@ -46,6 +51,7 @@ enum TaskKind<'a, O> {
         deadline: Option<(Pin<Box<Sleep>>, Duration)>,
     },
     Backoff(Pin<Box<Sleep>>),
+    Wait(BoxFuture<'static, Result<bool, StoreError>>),
 }
 
 impl<'a, O> Task<'a, O> {
@@ -72,6 +78,16 @@ impl<'a, O> Task<'a, O> {
     }
 }
 
+impl<O> Task<'_, O> {
+    pub fn wait(tag: Tag, wait: BoxFuture<'static, Result<bool, StoreError>>) -> Self {
+        Task {
+            tag,
+            span: tracing::Span::none(),
+            kind: TaskKind::Wait(wait),
+        }
+    }
+}
+
 impl<O> Future for Task<'_, O> {
     type Output = (Tag, Outcome<O>);
 
@@ -81,6 +97,10 @@ impl<O> Future for Task<'_, O> {
         let _entered = this.span.enter();
         match &mut this.kind {
             TaskKind::Backoff(sleep) => sleep.as_mut().poll(cx).map(|()| (tag, Outcome::RetryDue)),
+            TaskKind::Wait(wait) => wait
+                .as_mut()
+                .poll(cx)
+                .map(|ready| (tag, Outcome::SignalReady(ready))),
             TaskKind::Attempt { future, deadline } => {
                 match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
                     Ok(Poll::Ready(result)) => {

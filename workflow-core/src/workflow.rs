@@ -1,5 +1,6 @@
 //! The [`Workflow`] trait that `#[workflow]` implements.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use crate::context::RunInfo;
@@ -18,6 +19,37 @@ pub struct StartInfo<'r> {
     pub run: &'r Arc<RunInfo>,
     /// Attempt number, starting at 1.
     pub attempt: u32,
+    /// For a signal step: its `Signal<T>`, boxed.
+    pub signal: Option<Box<dyn Any + Send>>,
+}
+
+/// An encoding or decoding failure of a journaled value.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecError(pub String);
+
+/// Implemented by `#[workflow]` for every workflow; usable on a durable engine only when the
+/// input, every step output, the output and every signal payload are serializable (the
+/// `where` clauses of the generated impl say which step is not).
+#[diagnostic::on_unimplemented(
+    message = "workflow `{Self}` runs on a durable engine, so its input, every step output and every signal payload must implement `Serialize` and `Deserialize`",
+    note = "the `required for` notes name the step whose type is not serializable"
+)]
+pub trait Durable<P = ()>: Workflow {
+    #[doc(hidden)]
+    fn __encode_input(input: &Self::Input) -> Result<Vec<u8>, CodecError>;
+    #[doc(hidden)]
+    fn __decode_input(bytes: &[u8]) -> Result<Self::Input, CodecError>;
+    #[doc(hidden)]
+    fn __encode_output(output: &Self::Output) -> Result<Vec<u8>, CodecError>;
+    #[doc(hidden)]
+    fn __decode_output(bytes: &[u8]) -> Result<Self::Output, CodecError>;
+    #[doc(hidden)]
+    fn __encode_out(out: &Self::__Out) -> Result<Vec<u8>, CodecError>;
+    #[doc(hidden)]
+    fn __decode_out(step: StepIndex, item: usize, bytes: &[u8]) -> Result<Self::__Out, CodecError>;
+    #[doc(hidden)]
+    fn __decode_signal(step: StepIndex, bytes: &[u8]) -> Result<Box<dyn Any + Send>, CodecError>;
 }
 
 /// A workflow graph: implemented by `#[workflow]` on an `impl` block, never by hand.
@@ -63,6 +95,9 @@ pub trait Workflow: Sized {
     fn __for_each_finish(state: &mut Self::__State, step: StepIndex) -> Option<u16>;
     #[doc(hidden)]
     fn __reset(state: &mut Self::__State, step: StepIndex);
+    /// `Signal::<T>::TimedOut` for signal step `step`, boxed.
+    #[doc(hidden)]
+    fn __signal_timed_out(step: StepIndex) -> Option<Box<dyn Any + Send>>;
     #[doc(hidden)]
     fn __take_output(state: &mut Self::__State) -> Option<Self::Output>;
 }

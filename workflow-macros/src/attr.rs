@@ -80,6 +80,7 @@ pub struct StepAttr {
     pub retry: Option<Keyed<u32>>,
     pub backoff: Option<Keyed<BackoffSpec>>,
     pub timeout: Option<Keyed<std::time::Duration>>,
+    pub deadline: Option<Keyed<std::time::Duration>>,
     pub compensation: Option<Keyed<Ident>>,
     pub compensation_retry: Option<Keyed<u32>>,
 }
@@ -95,6 +96,7 @@ const STEP_KEYS: &[&str] = &[
     "retry",
     "backoff",
     "timeout",
+    "deadline",
 ];
 const SAGA_KEYS: &[&str] = &["compensation", "compensation_retry"];
 
@@ -118,6 +120,7 @@ impl StepAttr {
             retry: None,
             backoff: None,
             timeout: None,
+            deadline: None,
             compensation: None,
             compensation_retry: None,
         }
@@ -240,6 +243,13 @@ impl StepAttr {
             }
             "timeout" => set!(
                 timeout,
+                duration_value(input, errors)?.map(|d| Keyed {
+                    key: span,
+                    value: d
+                })
+            ),
+            "deadline" => set!(
+                deadline,
                 duration_value(input, errors)?.map(|d| Keyed {
                     key: span,
                     value: d

@@ -76,6 +76,13 @@ pub fn expand(
         quote! { #index => __wf_state.#slot = #empty, }
     });
 
+    let timed_out_arms = model.steps.iter().enumerate().filter_map(|(i, step)| {
+        let payload = &step.signal.as_ref()?.payload;
+        let index = i as u16;
+        Some(quote!(#index => __wf::Some(__wf::Box::new(__wf::Signal::<#payload>::TimedOut)),))
+    });
+    let durable = cx.durable_impl(output_ty);
+
     quote! {
         #block
 
@@ -158,22 +165,31 @@ pub fn expand(
                 fn __take_output(__wf_state: &mut __State) -> __wf::Option<Self::Output> {
                     __wf_state.__output.take()
                 }
+
+                fn __signal_timed_out(__wf_step: __wf::StepIndex) -> __wf::Option<__wf::Box<dyn __wf::Any + Send>> {
+                    match __wf_step {
+                        #(#timed_out_arms)*
+                        _ => __wf::None,
+                    }
+                }
             }
+
+            #durable
         };
     }
 }
 
-struct Cx<'a> {
-    model: &'a Model,
-    graph: &'a Graph,
-    krate: syn::Path,
+pub(crate) struct Cx<'a> {
+    pub model: &'a Model,
+    pub graph: &'a Graph,
+    pub krate: syn::Path,
 }
 
 fn slot(i: usize) -> Ident {
     format_ident!("s{}", i)
 }
 
-fn variant(i: usize) -> Ident {
+pub(crate) fn variant(i: usize) -> Ident {
     format_ident!("S{}", i)
 }
 
@@ -186,7 +202,7 @@ fn distribute_fn(i: usize) -> Ident {
 }
 
 /// `tokens` with every token moved to `span`, so an error inside points at the user's code.
-fn respan(tokens: impl ToTokens, span: Span) -> TokenStream {
+pub(crate) fn respan(tokens: impl ToTokens, span: Span) -> TokenStream {
     tokens
         .into_token_stream()
         .into_iter()
@@ -204,7 +220,7 @@ fn respan(tokens: impl ToTokens, span: Span) -> TokenStream {
 }
 
 /// A readable name for a generated check trait: rustc prints it in its `help:` lines.
-fn check_name(text: String, span: Span) -> Ident {
+pub(crate) fn check_name(text: String, span: Span) -> Ident {
     Ident::new(&text.replace("r#", ""), span)
 }
 
@@ -232,7 +248,7 @@ fn clone_trait(name: &Ident, message: &str, label: &str) -> TokenStream {
 }
 
 impl Cx<'_> {
-    fn step(&self, i: usize) -> &Step {
+    pub(crate) fn step(&self, i: usize) -> &Step {
         &self.model.steps[i]
     }
 
@@ -296,7 +312,7 @@ impl Cx<'_> {
             .unwrap_or(0)
     }
 
-    fn input_ty(&self) -> Type {
+    pub(crate) fn input_ty(&self) -> Type {
         self.step(self.first_start()).inputs[0].clone()
     }
 
@@ -701,6 +717,16 @@ impl Cx<'_> {
                     quote!(__wf::None),
                 )
             };
+            let (signal_take, signal_arg) = match &step.signal {
+                Some(signal) => {
+                    let payload = &signal.payload;
+                    (
+                        quote! { let __wf::Some(__wf_signal) = __wf_info.signal.and_then(|__wf_box| __wf_box.downcast::<__wf::Signal<#payload>>().ok()) else { return __wf::missing_input(#name); }; },
+                        quote!(, *__wf_signal),
+                    )
+                }
+                None => (TokenStream::new(), TokenStream::new()),
+            };
             let (context_let, context_arg) = if step.takes_context {
                 (
                     quote! { let __wf_context = __wf::StepContext::new(__wf::Arc::clone(__wf_info.run), #name, __wf_info.attempt, #item); },
@@ -714,7 +740,7 @@ impl Cx<'_> {
             } else {
                 quote!(__Out::#variant)
             };
-            let call = quote!(self.#method(#context_arg #(#args),*).await);
+            let call = quote!(self.#method(#context_arg #(#args),* #signal_arg).await);
             let result = if step.fallible {
                 let span = step.ret_span;
                 let name = check_name(
@@ -739,6 +765,7 @@ impl Cx<'_> {
             };
             arms.extend(quote! {
                 #index => {
+                    #signal_take
                     #take
                     #context_let
                     __wf::boxed(async move { #result })
@@ -800,6 +827,11 @@ impl Cx<'_> {
                 }
             };
             let timeout = option(step.attr.timeout.as_ref().map(|t| duration(t.value)));
+            let signal = option(step.signal.as_ref().map(|signal| {
+                let name = signal.name.to_string();
+                let deadline = option(step.attr.deadline.as_ref().map(|d| duration(d.value)));
+                quote!(__wf::SignalDef { name: #name, deadline: #deadline })
+            }));
             let compensation = option(step.attr.compensation.as_ref().map(|c| {
                 let name = c.value.to_string();
                 let retries = step.attr.compensation_retry.as_ref().map_or(DEFAULT_COMPENSATION_RETRIES, |r| r.value);
@@ -816,7 +848,10 @@ impl Cx<'_> {
                 join.to_string(),
                 step.attr.backoff.as_ref().map(|b| match b.value { BackoffSpec::Fixed(d) => (d, d), BackoffSpec::Exponential { base, max } => (base, max) }),
                 step.attr.timeout.as_ref().map(|t| t.value),
-                step.attr.compensation.as_ref().map(|c| (c.value.to_string(), step.attr.compensation_retry.as_ref().map(|r| r.value))),
+                (
+                    step.attr.compensation.as_ref().map(|c| (c.value.to_string(), step.attr.compensation_retry.as_ref().map(|r| r.value))),
+                    step.signal.as_ref().map(|s| (s.name.to_string(), step.attr.deadline.as_ref().map(|d| d.value))),
+                ),
             ));
             quote! {
                 __wf::StepDef {
@@ -830,6 +865,7 @@ impl Cx<'_> {
                     is_output: #is_output,
                     policy: __wf::Policy { retries: #retries, backoff: #backoff, timeout: #timeout },
                     compensation: #compensation,
+                    signal: #signal,
                 }
             }
         }).collect::<Vec<_>>();

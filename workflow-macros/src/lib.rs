@@ -6,6 +6,7 @@
 
 mod attr;
 mod ctxt;
+mod durable;
 mod duration;
 mod expand;
 mod fallback;

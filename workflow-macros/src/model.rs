@@ -26,6 +26,16 @@ pub struct Step {
     pub fallible: bool,
     /// Span of the return type, for errors about it.
     pub ret_span: Span,
+    /// A trailing `name: Signal<T>` parameter: the step waits for signal `name`.
+    pub signal: Option<SignalParam>,
+}
+
+/// A `Signal<T>` parameter.
+pub struct SignalParam {
+    /// The signal's name: the parameter's name.
+    pub name: Ident,
+    /// `T`.
+    pub payload: Type,
 }
 
 /// A method of the block that is not a step: a possible compensation.
@@ -149,7 +159,11 @@ impl Model {
                 );
             }
         }
-        let (takes_context, inputs) = self.read_inputs(sig);
+        let (takes_context, mut inputs) = self.read_inputs(sig);
+        let signal = self.read_signal(sig, errors);
+        if signal.is_some() {
+            inputs.pop();
+        }
         let (output, fallible) = self.read_output(&sig.output);
         let name = attr
             .name
@@ -160,6 +174,7 @@ impl Model {
             ReturnType::Default => sig.ident.span(),
         };
         Step {
+            signal,
             ret_span,
             ident,
             name,
@@ -199,6 +214,35 @@ impl Model {
             types.remove(0);
         }
         (takes_context, types)
+    }
+
+    /// A `Signal<T>` parameter, which must come last, and only once.
+    fn read_signal(&self, sig: &syn::Signature, errors: &mut Errors) -> Option<SignalParam> {
+        let typed: Vec<&syn::PatType> = sig
+            .inputs
+            .iter()
+            .filter_map(|arg| match arg {
+                FnArg::Typed(t) => Some(t),
+                FnArg::Receiver(_) => None,
+            })
+            .collect();
+        let mut found = None;
+        for (i, param) in typed.iter().enumerate() {
+            let Some(payload) = signal_payload(&param.ty) else { continue };
+            let Pat::Ident(name) = &*param.pat else {
+                errors.spanned(&param.pat, "a `Signal<T>` parameter needs a plain name: the name of the signal it waits for");
+                continue;
+            };
+            if i + 1 != typed.len() {
+                errors.spanned(&param.ty, format!("the `Signal<T>` parameter of step `{}` must be its last parameter", sig.ident));
+                continue;
+            }
+            found = Some(SignalParam {
+                name: name.ident.clone(),
+                payload: self.resolve_self(payload),
+            });
+        }
+        found
     }
 
     fn read_output(&self, output: &ReturnType) -> (Type, bool) {
@@ -250,6 +294,22 @@ impl Model {
 fn is_context_ref(ty: &Type) -> bool {
     let Type::Reference(r) = ty else { return false };
     matches!(&*r.elem, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "StepContext"))
+}
+
+/// `T` when `ty` is `...Signal<T>`.
+fn signal_payload(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Signal" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(t) if args.args.len() == 1 => Some(t),
+        _ => None,
+    }
 }
 
 /// `T` when `ty` is `...Result<T, ..>`.

@@ -68,6 +68,12 @@ pub fn check(model: &Model, graph: &Graph, errors: &mut Errors) {
                 ),
             );
         }
+        if let (Some(deadline), None) = (&step.attr.deadline, &step.signal) {
+            errors.at(deadline.key, format!("`deadline` bounds the wait for a signal, but step `{ident}` has no `Signal<T>` parameter"));
+        }
+        if let (Some(_), Some(span)) = (&step.signal, step.attr.for_each) {
+            errors.at(span, format!("step `{ident}` cannot both wait for a signal and use `for_each`"));
+        }
         check_saga(model, i, errors);
     }
 }

@@ -10,7 +10,7 @@ mod sqlite;
 
 pub use checksum::checksum;
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 use futures::future::BoxFuture;
 
@@ -246,6 +246,8 @@ pub trait Store: Send + Sync + 'static {
     fn list<'a>(&'a self, status: Option<RunStatus>) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>>;
     /// Stores a signal for a run; it waits there until a step consumes it.
     fn send_signal<'a>(&'a self, run_id: &'a RunId, name: &'a str, payload: Vec<u8>) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// True when an unconsumed signal `name` is stored for the run.
+    fn has_signal<'a>(&'a self, run_id: &'a RunId, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Consumes the oldest unconsumed signal `name` of a run, if any, appending `record`
     /// (with the payload filled in) to the journal in the same transaction: exactly once.
     fn consume_signal<'a>(

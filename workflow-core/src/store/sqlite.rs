@@ -465,6 +465,18 @@ impl Store for SqliteStore {
         })
     }
 
+    fn has_signal<'a>(&'a self, run_id: &'a RunId, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let found: Option<i64> = sqlx::query_scalar("SELECT seq FROM wf_signals WHERE run_id = ? AND name = ? AND consumed = 0 LIMIT 1")
+                .bind(run_id.as_str())
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+            Ok(found.is_some())
+        })
+    }
+
     fn consume_signal<'a>(
         &'a self,
         run_id: &'a RunId,

@@ -1,49 +1,43 @@
 //! The eager scheduler: drives one run of a workflow to its end.
 //!
 //! Every step starts the moment its inputs are ready. All in-flight work of a run (step
-//! attempts, `for_each` items, backoff pauses) sits in one `FuturesUnordered` polled by the
-//! run's task, so independent steps run concurrently without a task spawn per step. Step
-//! outputs move through the generated per-run state; the scheduler only sees indices.
+//! attempts, `for_each` items, backoff pauses, signal waits) sits in one `FuturesUnordered`
+//! polled by the run's task, so independent steps run concurrently without a task spawn per
+//! step. Step outputs move through the generated per-run state; the scheduler only sees
+//! indices. With a [`Journal`], each output is committed before it is handed downstream, and a
+//! resumed run first replays its journal (see `replay.rs`).
 
-use std::sync::Arc;
-use std::time::Instant;
+mod recorder;
+mod replay;
+mod signals;
+mod stop;
 
+use std::collections::{HashMap, HashSet};
 use std::future::pending;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
 
+pub(crate) use recorder::Recorder;
+use stop::Stop;
+
 use crate::context::RunInfo;
 use crate::definition::{Definition, Join, StepIndex};
-use crate::error::{StepError, WorkflowError};
-use crate::history::{RunHistory, StepOutcome, StepRecord};
+use crate::error::WorkflowError;
+use crate::journal::{Journal, Replayed};
 use crate::options::{CancellationToken, RunOptions};
-use crate::report::{CompensationRecord, FailureReport};
 use crate::task::{Outcome, Tag, Task};
 use crate::workflow::{StartInfo, Workflow};
-
-/// Why the event loop stopped before the graph ran out of work.
-enum Stop {
-    StepFailed {
-        step: StepIndex,
-        item: Option<usize>,
-        attempts: u32,
-        error: StepError,
-    },
-    LoopLimit {
-        step: StepIndex,
-        max_iterations: u32,
-    },
-    Cancelled,
-    Deadline(Duration),
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Status {
     Waiting,
     Ready,
+    /// Waiting for its signal.
+    Signalled,
     Running,
     Done,
     Failed,
@@ -80,50 +74,40 @@ impl StepState {
     };
 }
 
-/// Timings and the path, collected only when a history was asked for.
-pub(crate) struct Recorder {
-    started: Instant,
-    history: RunHistory,
+/// How a run is driven: options, and for durable runs the journal and what to replay.
+pub(crate) struct Drive<'j, O> {
+    pub options: RunOptions,
+    pub journal: Option<&'j mut (dyn Journal<O> + 'j)>,
+    pub replay: Vec<Replayed<O>>,
 }
 
-impl Recorder {
-    pub fn new(def: &Definition) -> Self {
-        Recorder {
-            started: Instant::now(),
-            history: RunHistory {
-                steps: def
-                    .steps
-                    .iter()
-                    .map(|s| StepRecord {
-                        step: s.name,
-                        outcome: StepOutcome::Skipped,
-                        attempts: 0,
-                        completions: 0,
-                        started_at: None,
-                        finished_at: None,
-                    })
-                    .collect(),
-                path: Vec::new(),
-            },
+impl<O> Drive<'_, O> {
+    /// An in-memory run.
+    pub fn in_memory(options: RunOptions) -> Self {
+        Drive {
+            options,
+            journal: None,
+            replay: Vec::new(),
         }
-    }
-
-    pub fn into_history(self) -> RunHistory {
-        self.history
     }
 }
 
 /// Runs `workflow` on `input` to its end. When the run stops early (a step failed for good,
-/// a loop ran past its bound, cancellation, deadline), in-flight steps are dropped and the
+/// a loop ran past its bound, cancellation, a deadline), in-flight steps are dropped and the
 /// completed saga steps are compensated in reverse completion order.
-pub(crate) async fn drive<W: Workflow + Sync>(
+pub(crate) async fn drive<'r, W: Workflow + Sync>(
     workflow: &W,
     input: W::Input,
     run: Arc<RunInfo>,
-    options: &RunOptions,
-    recorder: Option<&mut Recorder>,
+    mode: Drive<'r, W::__Out>,
+    recorder: Option<&'r mut Recorder>,
 ) -> Result<W::Output, WorkflowError> {
     let def = W::definition();
+    let Drive {
+        options,
+        journal,
+        replay,
+    } = mode;
     let mut driver = Driver {
         workflow,
         def,
@@ -132,20 +116,26 @@ pub(crate) async fn drive<W: Workflow + Sync>(
         ready: Vec::new(),
         in_flight: FuturesUnordered::new(),
         sagas: Vec::new(),
+        compensated: HashSet::new(),
+        signals: HashMap::new(),
+        wait_started: HashMap::new(),
+        replayed_items: HashMap::new(),
         run,
+        journal,
         recorder,
     };
-    let result = match driver.event_loop(options).await {
+    for step in def.start_steps() {
+        driver.mark_ready(step);
+    }
+    let outcome = match driver.replay(replay) {
+        Ok(None) => driver.event_loop(&options).await,
+        Ok(Some(cause)) => Err(Stop::Resumed(cause)),
+        Err(stop) => Err(stop),
+    };
+    let result = match outcome {
         Ok(()) => driver.output(),
-        Err(stop) => {
-            let cancelled = driver.cancel_in_flight();
-            let compensations = driver.compensate().await;
-            let report = FailureReport {
-                cancelled,
-                compensations,
-            };
-            Err(driver.error(stop, report))
-        }
+        Err(Stop::Store(error)) => Err(driver.store_error(error)),
+        Err(stop) => driver.stop(stop).await,
     };
     driver.record_outcomes();
     result
@@ -160,24 +150,29 @@ struct Driver<'a, 'r, W: Workflow> {
     in_flight: FuturesUnordered<Task<'a, W::__Out>>,
     /// Completed saga steps, in completion order: (step, its completion number).
     sagas: Vec<(StepIndex, usize)>,
+    /// Saga completions already compensated before a restart.
+    compensated: HashSet<(StepIndex, usize)>,
+    /// Signals consumed by steps (encoded; empty when the deadline passed).
+    signals: HashMap<StepIndex, Vec<u8>>,
+    /// When each signal step began waiting.
+    wait_started: HashMap<StepIndex, SystemTime>,
+    /// `for_each` items whose results were replayed from the journal.
+    replayed_items: HashMap<StepIndex, HashSet<usize>>,
     run: Arc<RunInfo>,
+    journal: Option<&'r mut (dyn Journal<W::__Out> + 'r)>,
     recorder: Option<&'r mut Recorder>,
 }
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     async fn event_loop(&mut self, options: &RunOptions) -> Result<(), Stop> {
-        let mut deadline = options
-            .deadline
-            .map(|d| (Box::pin(tokio::time::sleep(d)), d));
-        for step in self.def.start_steps() {
-            self.mark_ready(step);
-        }
+        let mut deadline = options.deadline.map(|d| (Box::pin(tokio::time::sleep(d)), d));
+        self.resume_items();
         loop {
             // When exactly one attempt is runnable and nothing else is in flight, await it
             // directly: a chain of steps never pays for the `FuturesUnordered` node.
             let mut solo = None;
             while let Some(step) = self.ready.pop() {
-                if let Some(task) = self.launch(step)? {
+                if let Some(task) = self.launch(step).await? {
                     if solo.is_none() && self.ready.is_empty() && self.in_flight.is_empty() {
                         solo = Some(task);
                     } else {
@@ -198,7 +193,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let Some((tag, outcome)) = event else {
                 return Ok(());
             };
-            self.handle(tag, outcome)?;
+            self.handle(tag, outcome).await?;
         }
     }
 
@@ -226,139 +221,29 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         })
     }
 
-    fn error(&self, stop: Stop, report: FailureReport) -> WorkflowError {
-        let report = Box::new(report);
-        let workflow = self.def.name;
-        let run_id = self.run.run_id.clone();
-        match stop {
-            Stop::StepFailed {
-                step,
-                item,
-                attempts,
-                error,
-            } => WorkflowError::StepFailed {
-                workflow,
-                run_id,
-                step: self.def.steps[step as usize].name,
-                item,
-                attempts,
-                error,
-                report,
-            },
-            Stop::LoopLimit {
-                step,
-                max_iterations,
-            } => WorkflowError::LoopLimitExceeded {
-                workflow,
-                run_id,
-                step: self.def.steps[step as usize].name,
-                max_iterations,
-                report,
-            },
-            Stop::Cancelled => WorkflowError::Cancelled {
-                workflow,
-                run_id,
-                report,
-            },
-            Stop::Deadline(deadline) => WorkflowError::DeadlineExceeded {
-                workflow,
-                run_id,
-                deadline,
-                report,
-            },
-        }
-    }
-
-    /// Drops every in-flight attempt; returns the names of the steps that were running.
-    fn cancel_in_flight(&mut self) -> Vec<&'static str> {
-        self.in_flight = FuturesUnordered::new();
-        self.steps
-            .iter()
-            .zip(self.def.steps)
-            .filter(|(st, _)| st.status == Status::Running)
-            .map(|(_, def)| def.name)
-            .collect()
-    }
-
-    /// Runs the compensations of the completed saga steps, latest completion first. Each is
-    /// retried by its own policy; one that still fails is recorded and the others still run.
-    async fn compensate(&mut self) -> Vec<CompensationRecord> {
-        let mut records = Vec::new();
-        while let Some((step, completion)) = self.sagas.pop() {
-            let def = &self.def.steps[step as usize];
-            let Some(compensation) = def.compensation else {
-                continue;
-            };
-            let mut attempt = 1;
-            let error = loop {
-                let info = StartInfo {
-                    run: &self.run,
-                    attempt,
-                };
-                let workflow: &'a W = self.workflow;
-                let Some(future) = workflow.__compensate(&mut self.state, step, completion, info)
-                else {
-                    break Some(StepError::msg("internal error: compensation input missing"));
-                };
-                let span = tracing::info_span!(
-                    "compensation",
-                    step = def.name,
-                    compensation = compensation.name,
-                    attempt
-                );
-                let tag = Tag {
-                    step,
-                    item: completion,
-                    generation: 0,
-                    attempt,
-                };
-                let task = Task::attempt(tag, span, future, compensation.policy.timeout);
-                match task.await.1 {
-                    Outcome::Attempted(Ok(())) => break None,
-                    Outcome::Attempted(Err(error))
-                        if !error.is_permanent() && attempt <= compensation.policy.retries =>
-                    {
-                        tracing::warn!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed; retrying");
-                        tokio::time::sleep(compensation.policy.backoff.pause(attempt)).await;
-                        attempt += 1;
-                    }
-                    Outcome::Attempted(Err(error)) => {
-                        tracing::error!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed for good");
-                        break Some(error);
-                    }
-                    Outcome::RetryDue => break None,
-                }
-            };
-            records.push(CompensationRecord {
-                step: def.name,
-                compensation: compensation.name,
-                attempts: attempt,
-                error,
-            });
-        }
-        records
-    }
-
     fn mark_ready(&mut self, step: StepIndex) {
         self.steps[step as usize].status = Status::Ready;
         self.ready.push(step);
     }
 
-    /// Starts a ready step: returns its attempt, or pushes its `for_each` items itself.
-    fn launch(&mut self, step: StepIndex) -> Result<Option<Task<'a, W::__Out>>, Stop> {
+    /// Starts a ready step: returns its attempt, pushes its `for_each` items or its signal
+    /// wait itself.
+    async fn launch(&mut self, step: StepIndex) -> Result<Option<Task<'a, W::__Out>>, Stop> {
         let index = step as usize;
         if self.steps[index].status != Status::Ready {
             return Ok(None); // reset by a loop iteration after it became ready
+        }
+        if self.def.steps[index].signal.is_some() && !self.signals.contains_key(&step) {
+            return self.wait_for_signal(step).await;
         }
         let st = &mut self.steps[index];
         st.status = Status::Running;
         st.launches += 1;
         if let Some(rec) = self.recorder.as_deref_mut() {
-            let record = &mut rec.history.steps[index];
-            record.started_at.get_or_insert(rec.started.elapsed());
+            rec.started(index);
         }
         let Some(for_each) = self.def.steps[index].for_each else {
-            return Ok(Some(self.attempt(step, 0, 1)));
+            return Ok(Some(self.attempt(step, 0, 1)?));
         };
         let total = W::__for_each_begin(&mut self.state, step);
         let limit = for_each
@@ -366,27 +251,47 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             .map_or(total, |c| (c as usize).min(total));
         let st = &mut self.steps[index];
         st.items_total = total;
-        st.items_next = limit;
+        st.items_next = 0;
         st.items_done = 0;
         if total == 0 {
             let arm = W::__for_each_finish(&mut self.state, step);
             self.complete(step, arm)?;
         }
-        for item in 0..limit {
-            let task = self.attempt(step, item, 1);
-            self.in_flight.push(task);
+        for _ in 0..limit {
+            self.launch_next_item(step)?;
         }
         Ok(None)
     }
 
+    /// Launches the next not yet finished item of a `for_each` step, if any is left.
+    fn launch_next_item(&mut self, step: StepIndex) -> Result<(), Stop> {
+        let st = &mut self.steps[step as usize];
+        while st.items_next < st.items_total {
+            let item = st.items_next;
+            st.items_next += 1;
+            let replayed = self
+                .replayed_items
+                .get(&step)
+                .is_some_and(|done| done.contains(&item));
+            if !replayed {
+                let task = self.attempt(step, item, 1)?;
+                self.in_flight.push(task);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     /// Creates one attempt of a step (or of one item of a `for_each` step).
-    fn attempt(&mut self, step: StepIndex, item: usize, attempt: u32) -> Task<'a, W::__Out> {
+    fn attempt(&mut self, step: StepIndex, item: usize, attempt: u32) -> Result<Task<'a, W::__Out>, Stop> {
         let def = &self.def.steps[step as usize];
         let span = tracing::info_span!("step", step = def.name, attempt, item);
+        let signal = self.signal_for(step)?;
         let workflow: &'a W = self.workflow;
         let info = StartInfo {
             run: &self.run,
             attempt,
+            signal,
         };
         let future = workflow.__start(&mut self.state, step, item, info);
         let st = &mut self.steps[step as usize];
@@ -397,10 +302,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             generation: st.generation,
             attempt,
         };
-        Task::attempt(tag, span, future, def.policy.timeout)
+        Ok(Task::attempt(tag, span, future, def.policy.timeout))
     }
 
-    fn handle(&mut self, tag: Tag, outcome: Outcome<W::__Out>) -> Result<(), Stop> {
+    async fn handle(&mut self, tag: Tag, outcome: Outcome<W::__Out>) -> Result<(), Stop> {
         let index = tag.step as usize;
         if tag.generation != self.steps[index].generation {
             return Ok(()); // a result of an abandoned loop iteration
@@ -408,26 +313,21 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let def = &self.def.steps[index];
         match outcome {
             Outcome::RetryDue => {
-                let task = self.attempt(tag.step, tag.item, tag.attempt + 1);
+                let task = self.attempt(tag.step, tag.item, tag.attempt + 1)?;
                 self.in_flight.push(task);
             }
+            Outcome::SignalReady(ready) => self.signal_ready(tag.step, ready).await?,
             Outcome::Attempted(Ok(out)) => {
-                let arm = W::__deliver(&mut self.state, out);
-                if def.for_each.is_none() {
-                    return self.complete(tag.step, arm);
+                if let Some(journal) = self.journal.as_deref_mut() {
+                    let item = def.for_each.map(|_| tag.item);
+                    journal
+                        .record_output(tag.step, item, &out)
+                        .await
+                        .map_err(Stop::Store)?;
                 }
-                let st = &mut self.steps[index];
-                st.items_done += 1;
-                if st.items_next < st.items_total {
-                    let item = st.items_next;
-                    st.items_next += 1;
-                    let task = self.attempt(tag.step, item, 1);
-                    self.in_flight.push(task);
-                }
-                let st = &self.steps[index];
-                if st.items_done == st.items_total {
-                    let arm = W::__for_each_finish(&mut self.state, tag.step);
-                    return self.complete(tag.step, arm);
+                self.deliver(tag.step, out)?;
+                if def.for_each.is_some() {
+                    self.launch_next_item(tag.step)?;
                 }
             }
             Outcome::Attempted(Err(error)) => {
@@ -435,7 +335,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     let pause = def.policy.backoff.pause(tag.attempt);
                     tracing::warn!(step = def.name, attempt = tag.attempt, %error, ?pause, "step attempt failed; retrying");
                     let task = if pause.is_zero() {
-                        self.attempt(tag.step, tag.item, tag.attempt + 1)
+                        self.attempt(tag.step, tag.item, tag.attempt + 1)?
                     } else {
                         Task::backoff(tag, pause)
                     };
@@ -455,6 +355,22 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         Ok(())
     }
 
+    /// Hands a (live or replayed) output to the generated state; completes the step when it
+    /// is done (for `for_each`: when its last item is).
+    fn deliver(&mut self, step: StepIndex, out: W::__Out) -> Result<(), Stop> {
+        let arm = W::__deliver(&mut self.state, out);
+        if self.def.steps[step as usize].for_each.is_none() {
+            return self.complete(step, arm);
+        }
+        let st = &mut self.steps[step as usize];
+        st.items_done += 1;
+        if st.items_done == st.items_total {
+            let arm = W::__for_each_finish(&mut self.state, step);
+            return self.complete(step, arm);
+        }
+        Ok(())
+    }
+
     /// A step produced its output (`arm`: the branch its downstream match selected).
     fn complete(&mut self, step: StepIndex, arm: Option<u16>) -> Result<(), Stop> {
         let st = &mut self.steps[step as usize];
@@ -464,9 +380,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             self.sagas.push((step, st.completions as usize - 1));
         }
         if let Some(rec) = self.recorder.as_deref_mut() {
-            let name = self.def.steps[step as usize].name;
-            rec.history.path.push(name);
-            rec.history.steps[step as usize].finished_at = Some(rec.started.elapsed());
+            rec.completed(self.def, step as usize);
         }
         for edge in self.def.steps[step as usize].downstream {
             if edge.arm.is_some() && edge.arm != arm {
@@ -508,28 +422,16 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             st.status = Status::Waiting;
             st.delivered = 0;
             st.generation += 1;
+            self.signals.remove(&member);
+            self.wait_started.remove(&member);
+            self.replayed_items.remove(&member);
             W::__reset(&mut self.state, member);
         }
         self.steps[head as usize].generation += 1;
+        self.signals.remove(&head);
+        self.wait_started.remove(&head);
         self.mark_ready(head);
         Ok(())
-    }
-
-    /// Copies each step's final status into the history, if one is recorded.
-    fn record_outcomes(&mut self) {
-        let Some(rec) = self.recorder.as_deref_mut() else {
-            return;
-        };
-        for (record, st) in rec.history.steps.iter_mut().zip(&self.steps) {
-            record.attempts = st.attempts;
-            record.completions = st.completions;
-            record.outcome = match st.status {
-                Status::Failed => StepOutcome::Failed,
-                Status::Running => StepOutcome::Cancelled,
-                _ if st.completions > 0 => StepOutcome::Completed,
-                _ => StepOutcome::Skipped,
-            };
-        }
     }
 }
 

@@ -1,0 +1,75 @@
+//! The optional history of a run: timings, the path taken, restored steps and outcomes.
+
+use std::time::Instant;
+
+use super::{Driver, Status};
+use crate::definition::Definition;
+use crate::history::{RunHistory, StepOutcome, StepRecord};
+use crate::workflow::Workflow;
+
+/// Timings and the path, collected only when a history was asked for.
+pub(crate) struct Recorder {
+    started: Instant,
+    history: RunHistory,
+}
+
+impl Recorder {
+    pub fn new(def: &Definition) -> Self {
+        Recorder {
+            started: Instant::now(),
+            history: RunHistory {
+                steps: def
+                    .steps
+                    .iter()
+                    .map(|s| StepRecord {
+                        step: s.name,
+                        outcome: StepOutcome::Skipped,
+                        attempts: 0,
+                        completions: 0,
+                        started_at: None,
+                        finished_at: None,
+                    })
+                    .collect(),
+                path: Vec::new(),
+                restored: Vec::new(),
+            },
+        }
+    }
+
+    pub fn into_history(self) -> RunHistory {
+        self.history
+    }
+
+    pub(super) fn started(&mut self, step: usize) {
+        let at = self.started.elapsed();
+        self.history.steps[step].started_at.get_or_insert(at);
+    }
+
+    pub(super) fn completed(&mut self, def: &Definition, step: usize) {
+        self.history.path.push(def.steps[step].name);
+        self.history.steps[step].finished_at = Some(self.started.elapsed());
+    }
+
+    pub(super) fn restored(&mut self, def: &Definition, step: usize) {
+        self.history.restored.push(def.steps[step].name);
+    }
+}
+
+impl<W: Workflow> Driver<'_, '_, W> {
+    /// Copies each step's final status into the history, if one is recorded.
+    pub(super) fn record_outcomes(&mut self) {
+        let Some(rec) = self.recorder.as_deref_mut() else {
+            return;
+        };
+        for (record, st) in rec.history.steps.iter_mut().zip(&self.steps) {
+            record.attempts = st.attempts;
+            record.completions = st.completions;
+            record.outcome = match st.status {
+                Status::Failed => StepOutcome::Failed,
+                Status::Running | Status::Signalled => StepOutcome::Cancelled,
+                _ if st.completions > 0 => StepOutcome::Completed,
+                _ => StepOutcome::Skipped,
+            };
+        }
+    }
+}

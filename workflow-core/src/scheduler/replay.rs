@@ -1,0 +1,108 @@
+//! Resuming a run: its journal is replayed through the same scheduling logic, in journal
+//! order, without running any step. Replayed outputs go through the generated state exactly
+//! like live ones, so branches, joins (`any` picks the same winner: the first journaled) and
+//! loops take the same path; what was in flight at the crash then runs again.
+
+use super::{Driver, Status, Stop};
+use crate::definition::StepIndex;
+use crate::journal::Replayed;
+use crate::store::StoreError;
+use crate::workflow::{StartInfo, Workflow};
+
+impl<W: Workflow + Sync> Driver<'_, '_, W> {
+    /// Replays journal records; returns the stop cause if the run had stopped before.
+    pub(super) fn replay(&mut self, records: Vec<Replayed<W::__Out>>) -> Result<Option<String>, Stop> {
+        let mut stopped = None;
+        for record in records {
+            match record {
+                Replayed::Output { step, item, out } => {
+                    self.replay_launch(step)?;
+                    if let Some(item) = item {
+                        self.replayed_items.entry(step).or_default().insert(item);
+                        self.discard_inputs(step, item);
+                    }
+                    if let Some(rec) = self.recorder.as_deref_mut() {
+                        rec.restored(self.def, step as usize);
+                    }
+                    self.deliver(step, out)?;
+                }
+                Replayed::Signal { step, bytes } => {
+                    self.signals.insert(step, bytes);
+                }
+                Replayed::WaitStarted { step, at } => {
+                    self.wait_started.insert(step, at);
+                }
+                Replayed::Stopped { cause } => stopped = Some(cause),
+                Replayed::Compensated { step, completion } => {
+                    self.compensated.insert((step, completion));
+                }
+            }
+        }
+        Ok(stopped)
+    }
+
+    /// Marks a replayed step running, as if launched, taking its inputs.
+    fn replay_launch(&mut self, step: StepIndex) -> Result<(), Stop> {
+        let index = step as usize;
+        let for_each = self.def.steps[index].for_each.is_some();
+        match self.steps[index].status {
+            Status::Running if for_each => Ok(()),
+            Status::Ready | Status::Signalled => {
+                let st = &mut self.steps[index];
+                st.status = Status::Running;
+                st.launches += 1;
+                if for_each {
+                    let total = W::__for_each_begin(&mut self.state, step);
+                    let st = &mut self.steps[index];
+                    st.items_total = total;
+                    st.items_next = 0;
+                    st.items_done = 0;
+                } else {
+                    self.discard_inputs(step, 0);
+                }
+                Ok(())
+            }
+            _ => Err(Stop::Store(StoreError::Corrupt {
+                run_id: self.run.run_id.clone(),
+                seq: 0,
+                detail: format!(
+                    "the journal does not fit the graph: step `{}` completed but was never ready",
+                    self.def.steps[index].name
+                ),
+            })),
+        }
+    }
+
+    /// Takes a replayed invocation's inputs out of the state, as its launch would have.
+    fn discard_inputs(&mut self, step: StepIndex, item: usize) {
+        let signal = self.signal_for(step).ok().flatten();
+        let info = StartInfo {
+            run: &self.run,
+            attempt: 1,
+            signal,
+        };
+        drop(self.workflow.__start(&mut self.state, step, item, info));
+    }
+
+    /// After a replay, launches the items of `for_each` steps that were in flight.
+    pub(super) fn resume_items(&mut self) {
+        for index in 0..self.steps.len() {
+            let Some(for_each) = self.def.steps[index].for_each else {
+                continue;
+            };
+            let st = self.steps[index];
+            if st.status != Status::Running || st.items_next > 0 {
+                continue;
+            }
+            let remaining = st.items_total - st.items_done;
+            let limit = for_each
+                .concurrency
+                .map_or(remaining, |c| (c as usize).min(remaining));
+            for _ in 0..limit {
+                if self.launch_next_item(index as StepIndex).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}

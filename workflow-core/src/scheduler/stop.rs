@@ -1,0 +1,209 @@
+//! Ending a run early: drop what is in flight, journal the stop, compensate the completed
+//! saga steps in reverse completion order, and build the error.
+
+use super::{Driver, Status};
+use crate::definition::StepIndex;
+use crate::error::{StepError, WorkflowError};
+use crate::report::{CompensationRecord, FailureReport};
+use crate::store::{RecordKind, StoreError};
+use crate::task::{Outcome, Tag, Task};
+use crate::workflow::{StartInfo, Workflow};
+
+/// Why the event loop stopped before the graph ran out of work.
+pub(super) enum Stop {
+    StepFailed {
+        step: StepIndex,
+        item: Option<usize>,
+        attempts: u32,
+        error: StepError,
+    },
+    LoopLimit {
+        step: StepIndex,
+        max_iterations: u32,
+    },
+    Cancelled,
+    Deadline(std::time::Duration),
+    /// A signal step on an engine without a journal.
+    NoSignals { step: StepIndex },
+    /// The journal says the run had already stopped, with this cause, before a restart.
+    Resumed(String),
+    /// The store failed: the run stops where it is, to be resumed later.
+    Store(StoreError),
+}
+
+impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
+    /// Drops in-flight work, journals the stop, compensates, and returns the error.
+    pub(super) async fn stop<T>(&mut self, stop: Stop) -> Result<T, WorkflowError> {
+        let cancelled = self.cancel_in_flight();
+        let error = self.error(stop, FailureReport::default());
+        if let Some(journal) = self.journal.as_deref_mut() {
+            if !matches!(error, WorkflowError::Stopped { .. }) {
+                let cause = error.to_string().into_bytes();
+                if let Err(e) = journal.record(RecordKind::Stopped, 0, None, cause).await {
+                    return Err(self.store_error(e));
+                }
+            }
+        }
+        let compensations = match self.compensate().await {
+            Ok(records) => records,
+            Err(e) => return Err(self.store_error(e)),
+        };
+        let report = FailureReport {
+            cancelled,
+            compensations,
+        };
+        Err(error.with_report(report))
+    }
+
+    pub(super) fn store_error(&self, error: StoreError) -> WorkflowError {
+        WorkflowError::Store {
+            workflow: self.def.name,
+            run_id: self.run.run_id.clone(),
+            error,
+        }
+    }
+
+    fn error(&self, stop: Stop, report: FailureReport) -> WorkflowError {
+        let report = Box::new(report);
+        let workflow = self.def.name;
+        let run_id = self.run.run_id.clone();
+        let name = |step: StepIndex| self.def.steps[step as usize].name;
+        match stop {
+            Stop::StepFailed {
+                step,
+                item,
+                attempts,
+                error,
+            } => WorkflowError::StepFailed {
+                workflow,
+                run_id,
+                step: name(step),
+                item,
+                attempts,
+                error,
+                report,
+            },
+            Stop::NoSignals { step } => WorkflowError::StepFailed {
+                workflow,
+                run_id,
+                step: name(step),
+                item: None,
+                attempts: 0,
+                error: StepError::permanent(StepError::msg(format!(
+                    "step `{}` waits for a signal, which needs a durable engine (`Engine::sqlite`)",
+                    name(step)
+                ))),
+                report,
+            },
+            Stop::LoopLimit {
+                step,
+                max_iterations,
+            } => WorkflowError::LoopLimitExceeded {
+                workflow,
+                run_id,
+                step: name(step),
+                max_iterations,
+                report,
+            },
+            Stop::Cancelled => WorkflowError::Cancelled {
+                workflow,
+                run_id,
+                report,
+            },
+            Stop::Deadline(deadline) => WorkflowError::DeadlineExceeded {
+                workflow,
+                run_id,
+                deadline,
+                report,
+            },
+            Stop::Resumed(cause) => WorkflowError::Stopped {
+                workflow,
+                run_id,
+                cause,
+                report,
+            },
+            Stop::Store(error) => WorkflowError::Store {
+                workflow,
+                run_id,
+                error,
+            },
+        }
+    }
+
+    /// Drops every in-flight attempt; returns the names of the steps that were running.
+    fn cancel_in_flight(&mut self) -> Vec<&'static str> {
+        self.in_flight = futures::stream::FuturesUnordered::new();
+        self.steps
+            .iter()
+            .zip(self.def.steps)
+            .filter(|(st, _)| matches!(st.status, Status::Running | Status::Signalled))
+            .map(|(_, def)| def.name)
+            .collect()
+    }
+
+    /// Runs the compensations of the completed saga steps, latest completion first. Each is
+    /// retried by its own policy; one that still fails is recorded and the others still run.
+    /// Each finished compensation is journaled, so a restart does not repeat it.
+    async fn compensate(&mut self) -> Result<Vec<CompensationRecord>, StoreError> {
+        let mut records = Vec::new();
+        while let Some((step, completion)) = self.sagas.pop() {
+            if self.compensated.contains(&(step, completion)) {
+                continue;
+            }
+            let def = &self.def.steps[step as usize];
+            let Some(compensation) = def.compensation else {
+                continue;
+            };
+            let mut attempt = 1;
+            let error = loop {
+                let info = StartInfo {
+                    run: &self.run,
+                    attempt,
+                    signal: None,
+                };
+                let workflow: &'a W = self.workflow;
+                let Some(future) = workflow.__compensate(&mut self.state, step, completion, info)
+                else {
+                    break Some(StepError::msg("internal error: compensation input missing"));
+                };
+                let span = tracing::info_span!("compensation", step = def.name, compensation = compensation.name, attempt);
+                let tag = Tag {
+                    step,
+                    item: completion,
+                    generation: 0,
+                    attempt,
+                };
+                let task = Task::attempt(tag, span, future, compensation.policy.timeout);
+                match task.await.1 {
+                    Outcome::Attempted(Err(error))
+                        if !error.is_permanent() && attempt <= compensation.policy.retries =>
+                    {
+                        tracing::warn!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed; retrying");
+                        tokio::time::sleep(compensation.policy.backoff.pause(attempt)).await;
+                        attempt += 1;
+                    }
+                    Outcome::Attempted(Err(error)) => {
+                        tracing::error!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed for good");
+                        break Some(error);
+                    }
+                    Outcome::Attempted(Ok(())) | Outcome::RetryDue | Outcome::SignalReady(_) => {
+                        break None
+                    }
+                }
+            };
+            if let Some(journal) = self.journal.as_deref_mut() {
+                let payload = error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+                journal
+                    .record(RecordKind::Compensated, step, Some(completion as u64), payload.into_bytes())
+                    .await?;
+            }
+            records.push(CompensationRecord {
+                step: def.name,
+                compensation: compensation.name,
+                attempts: attempt,
+                error,
+            });
+        }
+        Ok(records)
+    }
+}
