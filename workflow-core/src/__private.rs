@@ -2,7 +2,8 @@
 
 pub use crate::context::{RunInfo, StepContext};
 pub use crate::definition::{
-    Backoff, Compensation, Definition, SignalDef, Edge, ForEach, Join, LoopHead, Policy, StepDef, StepIndex,
+    Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef, StepDef,
+    StepIndex,
 };
 pub use crate::error::StepError;
 pub use crate::for_each::ForEachSlot;

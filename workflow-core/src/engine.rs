@@ -6,13 +6,13 @@ use tracing::Instrument;
 
 use crate::context::RunInfo;
 use crate::durable::DurableEngine;
-#[cfg(feature = "sqlite")]
-use crate::store::{SqliteStore, StoreError};
 use crate::error::WorkflowError;
 use crate::history::RunHistory;
 use crate::options::RunOptions;
 use crate::run_id::RunId;
 use crate::scheduler::{drive, Drive, Recorder};
+#[cfg(feature = "sqlite")]
+use crate::store::{SqliteStore, StoreError};
 use crate::workflow::Workflow;
 
 /// Runs workflows. Cheap to clone; one engine serves any number of concurrent runs.
@@ -70,9 +70,15 @@ impl Engine {
     {
         let run = new_run::<W>();
         let span = run_span(&run);
-        drive(&workflow, input, run, Drive::in_memory(RunOptions::default()), None)
-            .instrument(span)
-            .await
+        drive(
+            &workflow,
+            input,
+            run,
+            Drive::in_memory(RunOptions::default()),
+            None,
+        )
+        .instrument(span)
+        .await
     }
 
     /// Like [`Engine::run`], and also returns the run's [`RunHistory`].
@@ -96,9 +102,15 @@ impl Engine {
         let run = new_run::<W>();
         let span = run_span(&run);
         let mut recorder = Recorder::new(W::definition());
-        let result = drive(&workflow, input, run, Drive::in_memory(options), Some(&mut recorder))
-            .instrument(span)
-            .await;
+        let result = drive(
+            &workflow,
+            input,
+            run,
+            Drive::in_memory(options),
+            Some(&mut recorder),
+        )
+        .instrument(span)
+        .await;
         Finished {
             result,
             history: recorder.into_history(),
@@ -110,6 +122,7 @@ fn new_run<W: Workflow>() -> Arc<RunInfo> {
     Arc::new(RunInfo {
         workflow: W::definition().name,
         run_id: RunId::generate(),
+        engine: None,
     })
 }
 

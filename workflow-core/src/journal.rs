@@ -63,8 +63,13 @@ pub(crate) trait Journal<O>: Send {
     ) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
 
     /// Decodes a signal payload into the step's boxed `Signal<T>`.
-    fn decode_signal(&self, step: StepIndex, bytes: &[u8]) -> Result<Box<dyn Any + Send>, StoreError>;
+    fn decode_signal(
+        &self,
+        step: StepIndex,
+        bytes: &[u8],
+    ) -> Result<Box<dyn Any + Send>, StoreError>;
 
     /// Marks the run waiting for the named signals (`None`: running again).
-    fn set_waiting(&mut self, waiting_for: Option<String>) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn set_waiting(&mut self, waiting_for: Option<String>)
+        -> BoxFuture<'_, Result<(), StoreError>>;
 }

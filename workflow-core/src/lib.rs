@@ -97,12 +97,12 @@ mod for_each;
 mod history;
 mod journal;
 mod options;
-pub mod store;
 pub mod prelude;
 mod report;
 mod run_id;
 mod scheduler;
 mod signal;
+pub mod store;
 mod task;
 mod workflow;
 
@@ -110,20 +110,20 @@ mod workflow;
 pub mod __private;
 
 pub use context::StepContext;
-pub use durable::{DurableEngine, Recovery};
-pub use signal::Signal;
-pub use workflow::{CodecError, Durable};
 pub use definition::{
     Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef, StepDef,
     StepIndex,
 };
+pub use durable::{DurableEngine, Recovery};
 pub use engine::{Engine, Finished};
 pub use error::{StepError, WorkflowError};
 pub use history::{RunHistory, StepOutcome, StepRecord};
 pub use options::{CancellationToken, RunOptions};
 pub use report::{CompensationRecord, FailureReport};
 pub use run_id::RunId;
+pub use signal::Signal;
 pub use workflow::Workflow;
+pub use workflow::{CodecError, Durable};
 pub use workflow_macros::{saga_step, step, workflow};
 
 /// Serde, re-exported so workflows can derive `Serialize`/`Deserialize` without depending on it:

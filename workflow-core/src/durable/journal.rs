@@ -35,7 +35,13 @@ impl<W> StoreJournal<W> {
         }
     }
 
-    fn next_record(&mut self, kind: RecordKind, step: StepIndex, item: Option<u64>, payload: Vec<u8>) -> JournalRecord {
+    fn next_record(
+        &mut self,
+        kind: RecordKind,
+        step: StepIndex,
+        item: Option<u64>,
+        payload: Vec<u8>,
+    ) -> JournalRecord {
         let record = JournalRecord {
             seq: self.next_seq,
             kind,
@@ -49,19 +55,36 @@ impl<W> StoreJournal<W> {
 }
 
 impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
-    fn record_output(&mut self, step: StepIndex, item: Option<usize>, out: &W::__Out) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn record_output(
+        &mut self,
+        step: StepIndex,
+        item: Option<usize>,
+        out: &W::__Out,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
         match W::__encode_out(out) {
             Ok(payload) => self.record(RecordKind::Output, step, item.map(|i| i as u64), payload),
-            Err(e) => Box::pin(std::future::ready(Err(StoreError::Database(format!("cannot encode an output: {e}"))))),
+            Err(e) => Box::pin(std::future::ready(Err(StoreError::Database(format!(
+                "cannot encode an output: {e}"
+            ))))),
         }
     }
 
-    fn record(&mut self, kind: RecordKind, step: StepIndex, item: Option<u64>, payload: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn record(
+        &mut self,
+        kind: RecordKind,
+        step: StepIndex,
+        item: Option<u64>,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
         let record = self.next_record(kind, step, item, payload);
         Box::pin(async move { self.store.append(&self.run_id, vec![record]).await })
     }
 
-    fn signal_ready(&self, name: &'static str, deadline: Option<SystemTime>) -> BoxFuture<'static, Result<bool, StoreError>> {
+    fn signal_ready(
+        &self,
+        name: &'static str,
+        deadline: Option<SystemTime>,
+    ) -> BoxFuture<'static, Result<bool, StoreError>> {
         let (store, run_id, bell) = (self.store.clone(), self.run_id.clone(), self.bell.clone());
         Box::pin(async move {
             // The deadline is wall-clock (it survives restarts); the wait itself runs on tokio's
@@ -90,7 +113,11 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         })
     }
 
-    fn consume_signal(&mut self, step: StepIndex, name: &'static str) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+    fn consume_signal(
+        &mut self,
+        step: StepIndex,
+        name: &'static str,
+    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
         let record = JournalRecord {
             seq: self.next_seq,
             kind: RecordKind::Signal,
@@ -99,7 +126,10 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
             payload: Vec::new(),
         };
         Box::pin(async move {
-            let payload = self.store.consume_signal(&self.run_id, name, record).await?;
+            let payload = self
+                .store
+                .consume_signal(&self.run_id, name, record)
+                .await?;
             if payload.is_some() {
                 self.next_seq += 1;
             }
@@ -107,7 +137,11 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         })
     }
 
-    fn decode_signal(&self, step: StepIndex, bytes: &[u8]) -> Result<Box<dyn Any + Send>, StoreError> {
+    fn decode_signal(
+        &self,
+        step: StepIndex,
+        bytes: &[u8],
+    ) -> Result<Box<dyn Any + Send>, StoreError> {
         W::__decode_signal(step, bytes).map_err(|e| StoreError::Corrupt {
             run_id: self.run_id.clone(),
             seq: 0,
@@ -115,13 +149,19 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         })
     }
 
-    fn set_waiting(&mut self, waiting_for: Option<String>) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn set_waiting(
+        &mut self,
+        waiting_for: Option<String>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move { self.store.set_waiting(&self.run_id, waiting_for).await })
     }
 }
 
 /// Decodes journal records for replay, checking each against the definition.
-pub(super) fn decode_journal<W: Durable>(run_id: &RunId, records: Vec<JournalRecord>) -> Result<Vec<Replayed<W::__Out>>, StoreError> {
+pub(super) fn decode_journal<W: Durable>(
+    run_id: &RunId,
+    records: Vec<JournalRecord>,
+) -> Result<Vec<Replayed<W::__Out>>, StoreError> {
     let steps = W::definition().steps.len();
     records
         .into_iter()
@@ -133,19 +173,31 @@ pub(super) fn decode_journal<W: Durable>(run_id: &RunId, records: Vec<JournalRec
             };
             let step = record.step;
             if step as usize >= steps {
-                return Err(corrupt(format!("step index {step} is not in the definition")));
+                return Err(corrupt(format!(
+                    "step index {step} is not in the definition"
+                )));
             }
             Ok(match record.kind {
                 RecordKind::Output => {
                     let item = record.item.map(|i| i as usize);
-                    let out = W::__decode_out(step, item.unwrap_or(0), &record.payload)
-                        .map_err(|e| corrupt(format!("the output of step #{step} does not decode: {e}")))?;
+                    let out =
+                        W::__decode_out(step, item.unwrap_or(0), &record.payload).map_err(|e| {
+                            corrupt(format!("the output of step #{step} does not decode: {e}"))
+                        })?;
                     Replayed::Output { step, item, out }
                 }
-                RecordKind::Signal => Replayed::Signal { step, bytes: record.payload },
+                RecordKind::Signal => Replayed::Signal {
+                    step,
+                    bytes: record.payload,
+                },
                 RecordKind::WaitStarted => {
-                    let millis: [u8; 8] = record.payload.as_slice().try_into().map_err(|_| corrupt("bad wait start time".into()))?;
-                    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::from_le_bytes(millis));
+                    let millis: [u8; 8] = record
+                        .payload
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt("bad wait start time".into()))?;
+                    let at =
+                        SystemTime::UNIX_EPOCH + Duration::from_millis(u64::from_le_bytes(millis));
                     Replayed::WaitStarted { step, at }
                 }
                 RecordKind::Stopped => Replayed::Stopped {

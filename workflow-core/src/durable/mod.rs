@@ -85,10 +85,19 @@ impl DurableEngine {
     }
 
     /// Runs `workflow` on `input` under a fresh id, to its end, in the current task.
-    pub async fn run<W: Durable + Sync>(&self, workflow: W, input: W::Input) -> Result<W::Output, WorkflowError> {
-        self.execute(&workflow, RunId::generate(), Some(input), RunOptions::default())
-            .await
-            .result
+    pub async fn run<W: Durable + Sync>(
+        &self,
+        workflow: W,
+        input: W::Input,
+    ) -> Result<W::Output, WorkflowError> {
+        self.execute(
+            &workflow,
+            RunId::generate(),
+            Some(input),
+            RunOptions::default(),
+        )
+        .await
+        .result
     }
 
     /// Runs (or resumes, or returns the result of) the run `run_id` in the current task.
@@ -139,16 +148,23 @@ impl DurableEngine {
                 detail: format!("the run's input does not decode: {e}"),
             })
         })?;
-        let records = self.inner.store.journal(&run_id).await.map_err(store_error)?;
+        let records = self
+            .inner
+            .store
+            .journal(&run_id)
+            .await
+            .map_err(store_error)?;
         let next_seq = records.len() as u64;
         let replay = decode_journal::<W>(&run_id, records).map_err(store_error)?;
         let token = options.cancel.clone().unwrap_or_default();
         self.lock_active().insert(run_id.clone(), token.clone());
         let bell = self.bell(&run_id);
-        let mut journal = StoreJournal::<W>::new(self.inner.store.clone(), run_id.clone(), next_seq, bell);
+        let mut journal =
+            StoreJournal::<W>::new(self.inner.store.clone(), run_id.clone(), next_seq, bell);
         let run = Arc::new(RunInfo {
             workflow: def.name,
             run_id: run_id.clone(),
+            engine: Some(self.clone()),
         });
         let span = tracing::info_span!("workflow_run", workflow = def.name, run_id = %run_id, durable = true);
         let mode = Drive {
@@ -160,19 +176,32 @@ impl DurableEngine {
             .instrument(span)
             .await;
         let saved = match stored_result::<W>(&result) {
-            Ok(Some((status, output, error))) => self.inner.store.finish(&run_id, status, output, error).await,
+            Ok(Some((status, output, error))) => {
+                self.inner
+                    .store
+                    .finish(&run_id, status, output, error)
+                    .await
+            }
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         };
         self.lock_active().remove(&run_id);
-        self.inner.signal_bells.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);
+        self.inner
+            .signal_bells
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&run_id);
         self.inner.finished.notify_waiters();
         saved.map_err(store_error)?;
         result
     }
 
     /// Creates the run (idempotently) or loads it, and checks it belongs to `W`'s definition.
-    async fn open_run<W: Durable>(&self, run_id: &RunId, input: Option<W::Input>) -> Result<RunRecord, WorkflowError> {
+    async fn open_run<W: Durable>(
+        &self,
+        run_id: &RunId,
+        input: Option<W::Input>,
+    ) -> Result<RunRecord, WorkflowError> {
         let def = W::definition();
         let store_error = |error: StoreError| WorkflowError::Store {
             workflow: def.name,
@@ -181,7 +210,11 @@ impl DurableEngine {
         };
         let record = match input {
             Some(input) => {
-                let input = W::__encode_input(&input).map_err(|e| store_error(StoreError::Database(format!("cannot encode the input: {e}"))))?;
+                let input = W::__encode_input(&input).map_err(|e| {
+                    store_error(StoreError::Database(format!(
+                        "cannot encode the input: {e}"
+                    )))
+                })?;
                 let new = NewRun {
                     run_id: run_id.clone(),
                     workflow: def.name.to_owned(),
@@ -189,7 +222,11 @@ impl DurableEngine {
                     definition_hash: def.hash,
                     input,
                 };
-                self.inner.store.create_run(&new).await.map_err(store_error)?
+                self.inner
+                    .store
+                    .create_run(&new)
+                    .await
+                    .map_err(store_error)?
             }
             None => self
                 .inner
@@ -230,7 +267,12 @@ impl DurableEngine {
 
     /// Starts the run `run_id` in a background task. Idempotent: if the run exists, nothing
     /// new starts (an interrupted one is resumed) and the same id is returned.
-    pub async fn start_with_id<W>(&self, run_id: impl Into<RunId>, workflow: W, input: W::Input) -> Result<RunId, WorkflowError>
+    pub async fn start_with_id<W>(
+        &self,
+        run_id: impl Into<RunId>,
+        workflow: W,
+        input: W::Input,
+    ) -> Result<RunId, WorkflowError>
     where
         W: Durable + Send + Sync + 'static,
         W::Input: 'static,
@@ -246,11 +288,18 @@ impl DurableEngine {
     fn spawn<W: Durable + Send + Sync + 'static>(&self, workflow: W, run_id: RunId) {
         let engine = self.clone();
         // Registered before the task starts, so a second start does not spawn it twice.
-        self.lock_active().insert(run_id.clone(), CancellationToken::new());
+        self.lock_active()
+            .insert(run_id.clone(), CancellationToken::new());
         tokio::spawn(async move {
-            let token = engine.lock_active().get(&run_id).cloned().unwrap_or_default();
+            let token = engine
+                .lock_active()
+                .get(&run_id)
+                .cloned()
+                .unwrap_or_default();
             let options = RunOptions::new().cancel_token(token);
-            let finished = engine.execute(&workflow, run_id.clone(), None, options).await;
+            let finished = engine
+                .execute(&workflow, run_id.clone(), None, options)
+                .await;
             if let Err(error) = finished.result {
                 tracing::warn!(%error, "background run ended with an error");
             }
@@ -267,7 +316,11 @@ impl DurableEngine {
                 .store
                 .load_run(run_id)
                 .await
-                .map_err(|error| WorkflowError::Store { workflow: def.name, run_id: run_id.clone(), error })?
+                .map_err(|error| WorkflowError::Store {
+                    workflow: def.name,
+                    run_id: run_id.clone(),
+                    error,
+                })?
                 .ok_or_else(|| WorkflowError::Store {
                     workflow: def.name,
                     run_id: run_id.clone(),
@@ -314,16 +367,33 @@ impl DurableEngine {
     }
 
     /// Resumes one run in the current task and returns its result and history.
-    pub async fn resume<W: Durable + Sync>(&self, workflow: &W, run_id: &RunId) -> Finished<W::Output> {
-        self.execute(workflow, run_id.clone(), None, RunOptions::default()).await
+    pub async fn resume<W: Durable + Sync>(
+        &self,
+        workflow: &W,
+        run_id: &RunId,
+    ) -> Finished<W::Output> {
+        self.execute(workflow, run_id.clone(), None, RunOptions::default())
+            .await
     }
 
     /// Delivers signal `name` with `payload` to a run, from any task or process. A signal sent
     /// before the run waits for it is kept; each signal is consumed by exactly one wait.
-    pub async fn signal<T: serde::Serialize>(&self, run_id: &RunId, name: &str, payload: &T) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(payload).map_err(|e| StoreError::Database(format!("cannot encode signal `{name}`: {e}")))?;
+    pub async fn signal<T: serde::Serialize>(
+        &self,
+        run_id: &RunId,
+        name: &str,
+        payload: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(payload)
+            .map_err(|e| StoreError::Database(format!("cannot encode signal `{name}`: {e}")))?;
         self.inner.store.send_signal(run_id, name, bytes).await?;
-        if let Some(bell) = self.inner.signal_bells.lock().unwrap_or_else(|p| p.into_inner()).get(run_id) {
+        if let Some(bell) = self
+            .inner
+            .signal_bells
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(run_id)
+        {
             bell.notify_waiters();
         }
         Ok(())
@@ -384,11 +454,14 @@ fn stored_result<W: Durable>(
 ) -> Result<Option<(RunStatus, Option<Vec<u8>>, Option<String>)>, StoreError> {
     Ok(match result {
         Ok(output) => {
-            let bytes = W::__encode_output(output).map_err(|e| StoreError::Database(format!("cannot encode the output: {e}")))?;
+            let bytes = W::__encode_output(output)
+                .map_err(|e| StoreError::Database(format!("cannot encode the output: {e}")))?;
             Some((RunStatus::Completed, Some(bytes), None))
         }
         Err(WorkflowError::Store { .. }) => None,
-        Err(error @ WorkflowError::Cancelled { .. }) => Some((RunStatus::Cancelled, None, Some(error.to_string()))),
+        Err(error @ WorkflowError::Cancelled { .. }) => {
+            Some((RunStatus::Cancelled, None, Some(error.to_string())))
+        }
         Err(error) => Some((RunStatus::Failed, None, Some(error.to_string()))),
     })
 }
@@ -406,12 +479,16 @@ fn finished_result<W: Durable>(record: &RunRecord) -> Result<W::Output, Workflow
         },
     };
     match (&record.status, &record.output) {
-        (RunStatus::Completed, Some(bytes)) => W::__decode_output(bytes).map_err(|e| corrupt(format!("the stored output does not decode: {e}"))),
+        (RunStatus::Completed, Some(bytes)) => W::__decode_output(bytes)
+            .map_err(|e| corrupt(format!("the stored output does not decode: {e}"))),
         (RunStatus::Completed, None) => Err(corrupt("completed without a stored output".into())),
         _ => Err(WorkflowError::Stopped {
             workflow: def.name,
             run_id: record.run_id.clone(),
-            cause: record.error.clone().unwrap_or_else(|| record.status.as_str().to_owned()),
+            cause: record
+                .error
+                .clone()
+                .unwrap_or_else(|| record.status.as_str().to_owned()),
             report: Box::default(),
         }),
     }

@@ -165,7 +165,9 @@ struct Driver<'a, 'r, W: Workflow> {
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     async fn event_loop(&mut self, options: &RunOptions) -> Result<(), Stop> {
-        let mut deadline = options.deadline.map(|d| (Box::pin(tokio::time::sleep(d)), d));
+        let mut deadline = options
+            .deadline
+            .map(|d| (Box::pin(tokio::time::sleep(d)), d));
         self.resume_items();
         loop {
             // When exactly one attempt is runnable and nothing else is in flight, await it
@@ -283,7 +285,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     /// Creates one attempt of a step (or of one item of a `for_each` step).
-    fn attempt(&mut self, step: StepIndex, item: usize, attempt: u32) -> Result<Task<'a, W::__Out>, Stop> {
+    fn attempt(
+        &mut self,
+        step: StepIndex,
+        item: usize,
+        attempt: u32,
+    ) -> Result<Task<'a, W::__Out>, Stop> {
         let def = &self.def.steps[step as usize];
         let span = tracing::info_span!("step", step = def.name, attempt, item);
         let signal = self.signal_for(step)?;

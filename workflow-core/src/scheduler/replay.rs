@@ -11,7 +11,10 @@ use crate::workflow::{StartInfo, Workflow};
 
 impl<W: Workflow + Sync> Driver<'_, '_, W> {
     /// Replays journal records; returns the stop cause if the run had stopped before.
-    pub(super) fn replay(&mut self, records: Vec<Replayed<W::__Out>>) -> Result<Option<String>, Stop> {
+    pub(super) fn replay(
+        &mut self,
+        records: Vec<Replayed<W::__Out>>,
+    ) -> Result<Option<String>, Stop> {
         let mut stopped = None;
         for record in records {
             match record {

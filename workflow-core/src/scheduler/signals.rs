@@ -32,7 +32,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64);
                 journal
-                    .record(RecordKind::WaitStarted, step, None, millis.to_le_bytes().to_vec())
+                    .record(
+                        RecordKind::WaitStarted,
+                        step,
+                        None,
+                        millis.to_le_bytes().to_vec(),
+                    )
                     .await
                     .map_err(Stop::Store)?;
                 self.wait_started.insert(step, now);
@@ -70,7 +75,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             return Err(Stop::NoSignals { step });
         };
         let bytes = if ready.map_err(Stop::Store)? {
-            match journal.consume_signal(step, signal.name).await.map_err(Stop::Store)? {
+            match journal
+                .consume_signal(step, signal.name)
+                .await
+                .map_err(Stop::Store)?
+            {
                 Some(bytes) => bytes,
                 None => {
                     // Consumed elsewhere meanwhile: wait again.
@@ -101,7 +110,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             return Ok(W::__signal_timed_out(step));
         }
         match self.journal.as_deref() {
-            Some(journal) => journal.decode_signal(step, bytes).map(Some).map_err(Stop::Store),
+            Some(journal) => journal
+                .decode_signal(step, bytes)
+                .map(Some)
+                .map_err(Stop::Store),
             None => Err(Stop::NoSignals { step }),
         }
     }

@@ -24,7 +24,9 @@ pub(super) enum Stop {
     Cancelled,
     Deadline(std::time::Duration),
     /// A signal step on an engine without a journal.
-    NoSignals { step: StepIndex },
+    NoSignals {
+        step: StepIndex,
+    },
     /// The journal says the run had already stopped, with this cause, before a restart.
     Resumed(String),
     /// The store failed: the run stops where it is, to be resumed later.
@@ -166,7 +168,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 else {
                     break Some(StepError::msg("internal error: compensation input missing"));
                 };
-                let span = tracing::info_span!("compensation", step = def.name, compensation = compensation.name, attempt);
+                let span = tracing::info_span!(
+                    "compensation",
+                    step = def.name,
+                    compensation = compensation.name,
+                    attempt
+                );
                 let tag = Tag {
                     step,
                     item: completion,
@@ -194,7 +201,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             if let Some(journal) = self.journal.as_deref_mut() {
                 let payload = error.as_ref().map(|e| e.to_string()).unwrap_or_default();
                 journal
-                    .record(RecordKind::Compensated, step, Some(completion as u64), payload.into_bytes())
+                    .record(
+                        RecordKind::Compensated,
+                        step,
+                        Some(completion as u64),
+                        payload.into_bytes(),
+                    )
                     .await?;
             }
             records.push(CompensationRecord {

@@ -227,13 +227,27 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new run, or returns the existing one with that id (idempotent start).
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>>;
     /// Loads a run.
-    fn load_run<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>>;
+    fn load_run<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>>;
     /// The run's journal in order, checksums verified.
-    fn journal<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<Vec<JournalRecord>, StoreError>>;
+    fn journal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Vec<JournalRecord>, StoreError>>;
     /// Appends records durably (committed when the future resolves).
-    fn append<'a>(&'a self, run_id: &'a RunId, records: Vec<JournalRecord>) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn append<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        records: Vec<JournalRecord>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Marks a run running or waiting (with the signals it waits for).
-    fn set_waiting<'a>(&'a self, run_id: &'a RunId, waiting_for: Option<String>) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn set_waiting<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        waiting_for: Option<String>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Records a run's end.
     fn finish<'a>(
         &'a self,
@@ -243,11 +257,23 @@ pub trait Store: Send + Sync + 'static {
         error: Option<String>,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Runs with the given status (all runs with `None`), oldest first.
-    fn list<'a>(&'a self, status: Option<RunStatus>) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>>;
+    fn list<'a>(
+        &'a self,
+        status: Option<RunStatus>,
+    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>>;
     /// Stores a signal for a run; it waits there until a step consumes it.
-    fn send_signal<'a>(&'a self, run_id: &'a RunId, name: &'a str, payload: Vec<u8>) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn send_signal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// True when an unconsumed signal `name` is stored for the run.
-    fn has_signal<'a>(&'a self, run_id: &'a RunId, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn has_signal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Consumes the oldest unconsumed signal `name` of a run, if any, appending `record`
     /// (with the payload filled in) to the journal in the same transaction: exactly once.
     fn consume_signal<'a>(

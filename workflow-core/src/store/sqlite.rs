@@ -132,10 +132,11 @@ async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), Stor
         location: location.to_owned(),
         detail,
     };
-    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| not_a_store(e.to_string()))?;
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| not_a_store(e.to_string()))?;
     if !tables.is_empty() && !tables.iter().any(|t| t == "wf_meta") {
         return Err(not_a_store(format!(
             "it is an SQLite database with other tables ({})",
@@ -156,10 +157,11 @@ async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), Stor
         tx.commit().await.map_err(db)?;
         return Ok(());
     }
-    let found: Option<i64> = sqlx::query_scalar("SELECT value FROM wf_meta WHERE key = 'schema_version'")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT value FROM wf_meta WHERE key = 'schema_version'")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
     match found {
         Some(SCHEMA_VERSION) => Ok(()),
         Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
@@ -184,7 +186,10 @@ async fn write_loop(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>, m
 
 /// Runs a batch in one transaction. A database error fails the whole batch (nothing of it is
 /// committed); a logical error (unknown run, finished run) fails only its own request.
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut [Job]) -> Vec<Result<Reply, StoreError>> {
+async fn run_batch(
+    conn: &mut SqliteConnection,
+    batch: &mut [Job],
+) -> Vec<Result<Reply, StoreError>> {
     let outcome: Result<Vec<Result<Reply, StoreError>>, sqlx::Error> = async {
         let mut tx = conn.begin().await?;
         let mut results = Vec::with_capacity(batch.len());
@@ -237,7 +242,11 @@ async fn apply(
             Ok(Reply::Done)
         }
         Op::SetWaiting(run_id, waiting_for) => {
-            let status = if waiting_for.is_some() { "waiting" } else { "running" };
+            let status = if waiting_for.is_some() {
+                "waiting"
+            } else {
+                "running"
+            };
             sqlx::query("UPDATE wf_runs SET status = ?, waiting_for = ? WHERE run_id = ? AND status IN ('running', 'waiting')")
                 .bind(status)
                 .bind(waiting_for)
@@ -257,10 +266,11 @@ async fn apply(
             Ok(Reply::Done)
         }
         Op::SendSignal(run_id, name, payload) => {
-            let status: Option<String> = sqlx::query_scalar("SELECT status FROM wf_runs WHERE run_id = ?")
-                .bind(run_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM wf_runs WHERE run_id = ?")
+                    .bind(run_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
             match status.as_deref().map(RunStatus::parse) {
                 None => Err(StoreError::UnknownRun(run_id.clone())),
                 Some(Some(status)) if status.is_finished() => Err(StoreError::RunFinished {
@@ -363,15 +373,21 @@ fn journal_record(run_id: &RunId, row: &SqliteRow) -> Result<JournalRecord, Stor
     let kind: String = row.try_get("kind").map_err(get)?;
     let record = JournalRecord {
         seq,
-        kind: RecordKind::parse(&kind).ok_or_else(|| corrupt(format!("unknown record kind `{kind}`")))?,
+        kind: RecordKind::parse(&kind)
+            .ok_or_else(|| corrupt(format!("unknown record kind `{kind}`")))?,
         step: u16::try_from(row.try_get::<i64, _>("step").map_err(get)?)
             .map_err(|_| corrupt("step index out of range".into()))?,
-        item: row.try_get::<Option<i64>, _>("item").map_err(get)?.map(|i| i as u64),
+        item: row
+            .try_get::<Option<i64>, _>("item")
+            .map_err(get)?
+            .map(|i| i as u64),
         payload: row.try_get("payload").map_err(get)?,
     };
     let stored: i64 = row.try_get("checksum").map_err(get)?;
     if stored != record.checksum(run_id) {
-        return Err(corrupt("checksum mismatch: the record was altered or truncated".into()));
+        return Err(corrupt(
+            "checksum mismatch: the record was altered or truncated".into(),
+        ));
     }
     Ok(record)
 }
@@ -381,12 +397,17 @@ impl Store for SqliteStore {
         Box::pin(async move {
             match self.write(Op::CreateRun(run.clone())).await? {
                 Reply::Run(record) => Ok(record),
-                _ => Err(StoreError::Database("unexpected reply to create_run".into())),
+                _ => Err(StoreError::Database(
+                    "unexpected reply to create_run".into(),
+                )),
             }
         })
     }
 
-    fn load_run<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>> {
+    fn load_run<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>> {
         Box::pin(async move {
             let row = sqlx::query("SELECT * FROM wf_runs WHERE run_id = ?")
                 .bind(run_id.as_str())
@@ -397,7 +418,10 @@ impl Store for SqliteStore {
         })
     }
 
-    fn journal<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<Vec<JournalRecord>, StoreError>> {
+    fn journal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Vec<JournalRecord>, StoreError>> {
         Box::pin(async move {
             let rows = sqlx::query("SELECT * FROM wf_journal WHERE run_id = ? ORDER BY seq")
                 .bind(run_id.as_str())
@@ -408,7 +432,8 @@ impl Store for SqliteStore {
                 .iter()
                 .map(|row| journal_record(run_id, row))
                 .collect::<Result<Vec<_>, _>>()?;
-            if let Some((i, record)) = records.iter().enumerate().find(|(i, r)| r.seq != *i as u64) {
+            if let Some((i, record)) = records.iter().enumerate().find(|(i, r)| r.seq != *i as u64)
+            {
                 return Err(StoreError::Corrupt {
                     run_id: run_id.clone(),
                     seq: record.seq,
@@ -419,12 +444,28 @@ impl Store for SqliteStore {
         })
     }
 
-    fn append<'a>(&'a self, run_id: &'a RunId, records: Vec<JournalRecord>) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { self.write(Op::Append(run_id.clone(), records)).await.map(drop) })
+    fn append<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        records: Vec<JournalRecord>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.write(Op::Append(run_id.clone(), records))
+                .await
+                .map(drop)
+        })
     }
 
-    fn set_waiting<'a>(&'a self, run_id: &'a RunId, waiting_for: Option<String>) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { self.write(Op::SetWaiting(run_id.clone(), waiting_for)).await.map(drop) })
+    fn set_waiting<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        waiting_for: Option<String>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.write(Op::SetWaiting(run_id.clone(), waiting_for))
+                .await
+                .map(drop)
+        })
     }
 
     fn finish<'a>(
@@ -441,23 +482,35 @@ impl Store for SqliteStore {
         })
     }
 
-    fn list<'a>(&'a self, status: Option<RunStatus>) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+    fn list<'a>(
+        &'a self,
+        status: Option<RunStatus>,
+    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
         Box::pin(async move {
             let rows = match status {
-                Some(status) => sqlx::query("SELECT * FROM wf_runs WHERE status = ? ORDER BY created_seq")
-                    .bind(status.as_str())
-                    .fetch_all(&self.reader)
-                    .await,
-                None => sqlx::query("SELECT * FROM wf_runs ORDER BY created_seq")
-                    .fetch_all(&self.reader)
-                    .await,
+                Some(status) => {
+                    sqlx::query("SELECT * FROM wf_runs WHERE status = ? ORDER BY created_seq")
+                        .bind(status.as_str())
+                        .fetch_all(&self.reader)
+                        .await
+                }
+                None => {
+                    sqlx::query("SELECT * FROM wf_runs ORDER BY created_seq")
+                        .fetch_all(&self.reader)
+                        .await
+                }
             }
             .map_err(db)?;
             rows.iter().map(run_record).collect()
         })
     }
 
-    fn send_signal<'a>(&'a self, run_id: &'a RunId, name: &'a str, payload: Vec<u8>) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn send_signal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.write(Op::SendSignal(run_id.clone(), name.to_owned(), payload))
                 .await
@@ -465,14 +518,20 @@ impl Store for SqliteStore {
         })
     }
 
-    fn has_signal<'a>(&'a self, run_id: &'a RunId, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn has_signal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let found: Option<i64> = sqlx::query_scalar("SELECT seq FROM wf_signals WHERE run_id = ? AND name = ? AND consumed = 0 LIMIT 1")
-                .bind(run_id.as_str())
-                .bind(name)
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(db)?;
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM wf_signals WHERE run_id = ? AND name = ? AND consumed = 0 LIMIT 1",
+            )
+            .bind(run_id.as_str())
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
             Ok(found.is_some())
         })
     }
@@ -489,7 +548,9 @@ impl Store for SqliteStore {
                 .await?
             {
                 Reply::Signal(payload) => Ok(payload),
-                _ => Err(StoreError::Database("unexpected reply to consume_signal".into())),
+                _ => Err(StoreError::Database(
+                    "unexpected reply to consume_signal".into(),
+                )),
             }
         })
     }
