@@ -228,13 +228,21 @@ impl Model {
             .collect();
         let mut found = None;
         for (i, param) in typed.iter().enumerate() {
-            let Some(payload) = signal_payload(&param.ty) else { continue };
+            let Some(payload) = signal_payload(&param.ty) else {
+                continue;
+            };
             let Pat::Ident(name) = &*param.pat else {
                 errors.spanned(&param.pat, "a `Signal<T>` parameter needs a plain name: the name of the signal it waits for");
                 continue;
             };
             if i + 1 != typed.len() {
-                errors.spanned(&param.ty, format!("the `Signal<T>` parameter of step `{}` must be its last parameter", sig.ident));
+                errors.spanned(
+                    &param.ty,
+                    format!(
+                        "the `Signal<T>` parameter of step `{}` must be its last parameter",
+                        sig.ident
+                    ),
+                );
                 continue;
             }
             found = Some(SignalParam {

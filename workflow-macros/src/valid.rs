@@ -72,7 +72,10 @@ pub fn check(model: &Model, graph: &Graph, errors: &mut Errors) {
             errors.at(deadline.key, format!("`deadline` bounds the wait for a signal, but step `{ident}` has no `Signal<T>` parameter"));
         }
         if let (Some(_), Some(span)) = (&step.signal, step.attr.for_each) {
-            errors.at(span, format!("step `{ident}` cannot both wait for a signal and use `for_each`"));
+            errors.at(
+                span,
+                format!("step `{ident}` cannot both wait for a signal and use `for_each`"),
+            );
         }
         check_saga(model, i, errors);
     }
