@@ -174,7 +174,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             // directly: a chain of steps never pays for the `FuturesUnordered` node.
             let mut solo = None;
             while let Some(step) = self.ready.pop() {
-                if let Some(task) = self.launch(step).await? {
+                if self.needs_signal(step) {
+                    self.wait_for_signal(step).await?;
+                } else if let Some(task) = self.launch(step)? {
                     if solo.is_none() && self.ready.is_empty() && self.in_flight.is_empty() {
                         solo = Some(task);
                     } else {
@@ -228,15 +230,19 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         self.ready.push(step);
     }
 
-    /// Starts a ready step: returns its attempt, pushes its `for_each` items or its signal
-    /// wait itself.
-    async fn launch(&mut self, step: StepIndex) -> Result<Option<Task<'a, W::__Out>>, Stop> {
+    /// True for a ready signal step whose signal has not been consumed yet.
+    fn needs_signal(&self, step: StepIndex) -> bool {
+        let index = step as usize;
+        self.def.steps[index].signal.is_some()
+            && self.steps[index].status == Status::Ready
+            && !self.signals.contains_key(&step)
+    }
+
+    /// Starts a ready step: returns its attempt, or pushes its `for_each` items itself.
+    fn launch(&mut self, step: StepIndex) -> Result<Option<Task<'a, W::__Out>>, Stop> {
         let index = step as usize;
         if self.steps[index].status != Status::Ready {
             return Ok(None); // reset by a loop iteration after it became ready
-        }
-        if self.def.steps[index].signal.is_some() && !self.signals.contains_key(&step) {
-            return self.wait_for_signal(step).await;
         }
         let st = &mut self.steps[index];
         st.status = Status::Running;

@@ -13,13 +13,10 @@ use crate::workflow::Workflow;
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// A signal step became ready without its signal: journal the wait and start waiting.
-    pub(super) async fn wait_for_signal(
-        &mut self,
-        step: StepIndex,
-    ) -> Result<Option<Task<'a, W::__Out>>, Stop> {
+    pub(super) async fn wait_for_signal(&mut self, step: StepIndex) -> Result<(), Stop> {
         let def = &self.def.steps[step as usize];
         let Some(signal) = def.signal else {
-            return Ok(None);
+            return Ok(());
         };
         let Some(journal) = self.journal.as_deref_mut() else {
             return Err(Stop::NoSignals { step });
@@ -59,7 +56,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             attempt: 0,
         };
         self.in_flight.push(Task::wait(tag, wait));
-        Ok(None)
+        Ok(())
     }
 
     /// The wait of `step` ended: its signal is stored (`true`) or its deadline passed.
