@@ -220,6 +220,18 @@ pub enum WorkflowError {
         /// Definition hash of this program's definition.
         current_hash: u64,
     },
+    /// The run had already finished without an output; `error` is its stored error.
+    #[error("workflow `{workflow}` run {run_id}: already finished ({status}): {error}")]
+    FinishedEarlier {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// `failed` or `cancelled`.
+        status: &'static str,
+        /// The stored error, without the workflow and run prefix.
+        error: String,
+    },
     /// The run id belongs to another workflow.
     #[error("run {run_id} belongs to workflow `{found}`, not `{workflow}`")]
     WrongWorkflow {
@@ -258,6 +270,7 @@ impl WorkflowError {
             | WorkflowError::Store { run_id, .. }
             | WorkflowError::VersionMismatch { run_id, .. }
             | WorkflowError::WrongWorkflow { run_id, .. }
+            | WorkflowError::FinishedEarlier { run_id, .. }
             | WorkflowError::NoOutput { run_id, .. } => run_id,
         }
     }
@@ -280,6 +293,30 @@ impl WorkflowError {
             | WorkflowError::DeadlineExceeded { report, .. }
             | WorkflowError::Stopped { report, .. } => Some(report),
             _ => None,
+        }
+    }
+
+    /// The message without its "workflow `X` run Y: " prefix: what is stored and journaled.
+    pub(crate) fn cause(&self) -> String {
+        let text = self.to_string();
+        let prefix = format!("workflow `{}` run {}: ", self.workflow(), self.run_id());
+        text.strip_prefix(&prefix)
+            .map_or_else(|| text.clone(), str::to_owned)
+    }
+
+    /// The workflow this error belongs to.
+    pub fn workflow(&self) -> &'static str {
+        match self {
+            WorkflowError::StepFailed { workflow, .. }
+            | WorkflowError::LoopLimitExceeded { workflow, .. }
+            | WorkflowError::Cancelled { workflow, .. }
+            | WorkflowError::DeadlineExceeded { workflow, .. }
+            | WorkflowError::Stopped { workflow, .. }
+            | WorkflowError::Store { workflow, .. }
+            | WorkflowError::VersionMismatch { workflow, .. }
+            | WorkflowError::WrongWorkflow { workflow, .. }
+            | WorkflowError::FinishedEarlier { workflow, .. }
+            | WorkflowError::NoOutput { workflow, .. } => workflow,
         }
     }
 

@@ -37,7 +37,8 @@ pub struct StepRecord {
 pub struct RunHistory {
     /// One record per step, in declaration order.
     pub steps: Vec<StepRecord>,
-    /// Names of completed steps in completion order (loop steps once per iteration).
+    /// Names of completed steps in completion order (loop steps once per iteration); on a
+    /// resumed run this includes the steps restored from the journal.
     pub path: Vec<&'static str>,
     /// Steps whose results a resumed run restored from its journal instead of running them,
     /// in journal order (a `for_each` step once per restored item).

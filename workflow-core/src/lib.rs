@@ -59,6 +59,18 @@
 //!   - `retry = N`, `backoff = "100ms"` or `backoff = exponential("100ms", "10s")`,
 //!     `timeout = "10s"` (per attempt; the attempt's future is dropped when it expires).
 //!
+//! ## Durable runs
+//!
+//! [`Engine::sqlite`] opens (or creates) an SQLite file and returns a [`DurableEngine`]: every
+//! step output is committed to a journal before it is handed downstream, and a run interrupted
+//! by a crash resumes ([`DurableEngine::recover`], [`DurableEngine::resume`]) without running
+//! again a step whose result was committed. The same workflow code runs in memory and on the
+//! durable engine; the durable engine additionally needs the input, every step output and every
+//! signal payload to be `Serialize + Deserialize` (a compile error names the step otherwise).
+//! Derive them through the re-export: `#[derive(workflow_core::serde::Serialize)]` with
+//! `#[serde(crate = "workflow_core::serde")]`, or depend on serde yourself. See
+//! [`DurableEngine`] for the guarantees.
+//!
 //! ## Semantics
 //!
 //! - Scheduling is eager: no superstep barrier. The steps of one run are polled concurrently
@@ -83,6 +95,13 @@
 //!   branches included. The compensation gets a clone of the step's output (so it must be
 //!   `Clone`), is retried (2 retries with backoff by default), and one that still fails is
 //!   reported in the error's [`FailureReport`] without stopping the others.
+//! - A trailing `name: Signal<T>` parameter makes a step wait for the signal `name`
+//!   (`deadline = "48h"` bounds the wait; the step then receives [`Signal::TimedOut`]). The
+//!   wait is a graph boundary: on a durable engine it is persisted, survives restarts, and each
+//!   signal ([`DurableEngine::signal`]) is consumed exactly once, even if sent before the wait.
+//! - [`StepContext::run_child`] runs another workflow as part of a step, with its input and
+//!   output checked by rustc; on a durable engine the child is journaled under the parent's
+//!   deterministic id, so a parent that crashes never starts the child twice.
 //! - [`RunOptions`] with [`Engine::run_with`]: a deadline for the
 //!   whole run and a [`CancellationToken`]. Timers (`timeout`, `backoff`, deadlines) need a tokio
 //!   runtime; a workflow without them runs on any executor.

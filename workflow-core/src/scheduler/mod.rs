@@ -185,25 +185,47 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
             }
             let event = if deadline.is_none() && options.cancel.is_none() {
-                self.next_event(solo).await
+                self.next_event(&mut solo).await
             } else {
                 tokio::select! {
                     biased;
                     () = cancelled(options.cancel.as_ref()) => return Err(Stop::Cancelled),
                     after = expired(&mut deadline) => return Err(Stop::Deadline(after)),
-                    event = self.next_event(solo) => event,
+                    event = self.next_event(&mut solo) => event,
                 }
             };
             let Some((tag, outcome)) = event else {
                 return Ok(());
             };
-            self.handle(tag, outcome).await?;
+            if tag.generation != self.steps[tag.step as usize].generation {
+                continue; // a result of an abandoned loop iteration
+            }
+            match outcome {
+                Outcome::SignalReady(ready) => self.signal_ready(tag.step, ready).await?,
+                Outcome::Attempted(Ok(out)) => {
+                    if let Some(journal) = self.journal.as_deref_mut() {
+                        let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
+                        journal
+                            .record_output(tag.step, item, &out)
+                            .await
+                            .map_err(Stop::Store)?;
+                    }
+                    self.succeeded(tag, out)?;
+                }
+                Outcome::Attempted(Err(error)) => self.failed(tag, error)?,
+                Outcome::RetryDue => {
+                    let task = self.attempt(tag.step, tag.item, tag.attempt + 1)?;
+                    self.in_flight.push(task);
+                }
+            }
         }
     }
 
+    /// The next finished unit of work: the solo attempt (polled in place), or the next one
+    /// of `in_flight`; `None` when nothing is left.
     async fn next_event(
         &mut self,
-        solo: Option<Task<'a, W::__Out>>,
+        solo: &mut Option<Task<'a, W::__Out>>,
     ) -> Option<(Tag, Outcome<W::__Out>)> {
         match solo {
             Some(task) => Some(task.await),
@@ -318,54 +340,37 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         Ok(Task::attempt(tag, span, future, def.policy.timeout))
     }
 
-    async fn handle(&mut self, tag: Tag, outcome: Outcome<W::__Out>) -> Result<(), Stop> {
-        let index = tag.step as usize;
-        if tag.generation != self.steps[index].generation {
-            return Ok(()); // a result of an abandoned loop iteration
-        }
-        let def = &self.def.steps[index];
-        match outcome {
-            Outcome::RetryDue => {
-                let task = self.attempt(tag.step, tag.item, tag.attempt + 1)?;
-                self.in_flight.push(task);
-            }
-            Outcome::SignalReady(ready) => self.signal_ready(tag.step, ready).await?,
-            Outcome::Attempted(Ok(out)) => {
-                if let Some(journal) = self.journal.as_deref_mut() {
-                    let item = def.for_each.map(|_| tag.item);
-                    journal
-                        .record_output(tag.step, item, &out)
-                        .await
-                        .map_err(Stop::Store)?;
-                }
-                self.deliver(tag.step, out)?;
-                if def.for_each.is_some() {
-                    self.launch_next_item(tag.step)?;
-                }
-            }
-            Outcome::Attempted(Err(error)) => {
-                if !error.is_permanent() && tag.attempt <= def.policy.retries {
-                    let pause = def.policy.backoff.pause(tag.attempt);
-                    tracing::warn!(step = def.name, attempt = tag.attempt, %error, ?pause, "step attempt failed; retrying");
-                    let task = if pause.is_zero() {
-                        self.attempt(tag.step, tag.item, tag.attempt + 1)?
-                    } else {
-                        Task::backoff(tag, pause)
-                    };
-                    self.in_flight.push(task);
-                    return Ok(());
-                }
-                self.steps[index].status = Status::Failed;
-                tracing::error!(step = def.name, attempts = tag.attempt, %error, "step failed");
-                return Err(Stop::StepFailed {
-                    step: tag.step,
-                    item: def.for_each.map(|_| tag.item),
-                    attempts: tag.attempt,
-                    error,
-                });
-            }
+    /// An attempt succeeded (and its output is committed, on a durable run).
+    fn succeeded(&mut self, tag: Tag, out: W::__Out) -> Result<(), Stop> {
+        self.deliver(tag.step, out)?;
+        if self.def.steps[tag.step as usize].for_each.is_some() {
+            self.launch_next_item(tag.step)?;
         }
         Ok(())
+    }
+
+    /// An attempt failed: retry it per the step's policy, or stop the run.
+    fn failed(&mut self, tag: Tag, error: crate::error::StepError) -> Result<(), Stop> {
+        let def = &self.def.steps[tag.step as usize];
+        if !error.is_permanent() && tag.attempt <= def.policy.retries {
+            let pause = def.policy.backoff.pause(tag.attempt);
+            tracing::warn!(step = def.name, attempt = tag.attempt, %error, ?pause, "step attempt failed; retrying");
+            let task = if pause.is_zero() {
+                self.attempt(tag.step, tag.item, tag.attempt + 1)?
+            } else {
+                Task::backoff(tag, pause)
+            };
+            self.in_flight.push(task);
+            return Ok(());
+        }
+        self.steps[tag.step as usize].status = Status::Failed;
+        tracing::error!(step = def.name, attempts = tag.attempt, %error, "step failed");
+        Err(Stop::StepFailed {
+            step: tag.step,
+            item: def.for_each.map(|_| tag.item),
+            attempts: tag.attempt,
+            error,
+        })
     }
 
     /// Hands a (live or replayed) output to the generated state; completes the step when it

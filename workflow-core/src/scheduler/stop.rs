@@ -40,7 +40,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let error = self.error(stop, FailureReport::default());
         if let Some(journal) = self.journal.as_deref_mut() {
             if !matches!(error, WorkflowError::Stopped { .. }) {
-                let cause = error.to_string().into_bytes();
+                let cause = error.cause().into_bytes();
                 if let Err(e) = journal.record(RecordKind::Stopped, 0, None, cause).await {
                     return Err(self.store_error(e));
                 }

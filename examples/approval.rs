@@ -1,0 +1,410 @@
+//! Expense approval: a durable workflow on a SQLite file that waits for a manager, survives a
+//! crash at any step, and releases the reserved budget when the expense is rejected.
+//!
+//! ```text
+//! draft ─▶ reserve_budget ─▶ manager_approval ─▶ book_payment ─▶ notify
+//!          (saga: release_budget)  ▲ waits for the        (saga: refund_payment)
+//!                                  │ `decision` signal, 48h
+//! ```
+//!
+//! The program plays both sides: it starts (or resumes) run `expense-42` and, as the
+//! manager, sends the `decision` signal once the run waits for it. Every side effect prints
+//! its idempotency key, stable across restarts, which a real payment or budget API would use
+//! to ignore a repeated request.
+//!
+//! ```text
+//! cargo run --example approval                                   # approves, finishes
+//! cargo run --example approval                                   # prints the stored result
+//! cargo run --example approval -- --fresh --reject               # rejected: budget released
+//! cargo run --example approval -- --fresh --crash-after reserve_budget
+//! cargo run --example approval                                   # resumes: draft and
+//!                                                                # reserve_budget restored
+//! ```
+//!
+//! Options:
+//! - `--db PATH`: the SQLite file (default: `workflow-approval.db` in the system temp dir);
+//! - `--fresh`: delete the file first, so the run starts from scratch;
+//! - `--reject`: the manager rejects (a permanent error: `release_budget` runs);
+//! - `--crash-after STEP`: exit abruptly (status 137, like `kill -9`) right after STEP's result
+//!   is committed to the journal. Run again without it to resume.
+//!
+//! A crash is simulated by a watcher task that polls the run's journal and exits the process
+//! the moment STEP's output record is there; meanwhile the step after STEP is held at its start,
+//! so the crash lands exactly between the two steps. (After `notify`, the last step, the run may
+//! already have been marked finished.)
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use workflow_core::prelude::*;
+use workflow_core::serde::{Deserialize, Serialize};
+use workflow_core::store::RecordKind;
+
+const RUN_ID: &str = "expense-42";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+struct ExpenseRequest {
+    employee: String,
+    description: String,
+    cents: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+struct Draft {
+    number: String,
+    employee: String,
+    cents: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+struct Reservation {
+    draft: Draft,
+    reservation_id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+enum Decision {
+    Approve { by: String },
+    Reject { by: String, reason: String },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+struct Approved {
+    reservation: Reservation,
+    by: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+struct Payment {
+    draft: Draft,
+    payment_id: String,
+}
+
+/// The step named by `--crash-after`, if any.
+static CRASH_AFTER: OnceLock<String> = OnceLock::new();
+
+/// Called at the start of the step that follows `upstream`: when the process is about to
+/// crash after `upstream`, hold this step so its side effect never happens (the journal
+/// watcher exits the process within milliseconds).
+async fn crash_gate(upstream: &str) {
+    if CRASH_AFTER.get().is_some_and(|s| s == upstream) {
+        std::future::pending::<()>().await;
+    }
+}
+
+struct Expense;
+
+#[workflow]
+impl Expense {
+    /// Turns the request into a numbered draft (no side effect).
+    #[step]
+    async fn draft(&self, request: ExpenseRequest) -> Result<Draft, StepError> {
+        if request.cents == 0 {
+            return Err(StepError::permanent(StepError::msg(
+                "an expense of 0 cents",
+            )));
+        }
+        println!(
+            "  [draft] {} wants {} cents for {:?}",
+            request.employee, request.cents, request.description
+        );
+        Ok(Draft {
+            number: "EXP-0042".into(),
+            employee: request.employee,
+            cents: request.cents,
+        })
+    }
+
+    /// Reserves the amount in the department's budget.
+    #[saga_step(after = draft, compensation = release_budget)]
+    async fn reserve_budget(&self, ctx: &StepContext, draft: Draft) -> Reservation {
+        crash_gate("draft").await;
+        println!(
+            "  [side effect] reserve {} cents of budget   key={}",
+            draft.cents,
+            ctx.idempotency_key()
+        );
+        Reservation {
+            reservation_id: format!("RES-{}", draft.number),
+            draft,
+        }
+    }
+
+    /// Waits up to 48h for the manager's `decision`. A rejection or a timeout is a permanent
+    /// error: the run stops and the budget reservation is released.
+    #[step(after = reserve_budget, deadline = "48h")]
+    async fn manager_approval(
+        &self,
+        reservation: Reservation,
+        decision: Signal<Decision>,
+    ) -> Result<Approved, StepError> {
+        crash_gate("reserve_budget").await;
+        match decision {
+            Signal::Received(Decision::Approve { by }) => {
+                println!("  [manager_approval] approved by {by}");
+                Ok(Approved { reservation, by })
+            }
+            Signal::Received(Decision::Reject { by, reason }) => {
+                Err(StepError::permanent(StepError::msg(format!(
+                    "{} rejected by {by}: {reason}",
+                    reservation.draft.number
+                ))))
+            }
+            Signal::TimedOut => Err(StepError::permanent(StepError::msg(format!(
+                "{} not decided within 48h",
+                reservation.draft.number
+            )))),
+        }
+    }
+
+    /// Books the payment to the employee.
+    #[saga_step(after = manager_approval, compensation = refund_payment)]
+    async fn book_payment(&self, ctx: &StepContext, approved: Approved) -> Payment {
+        crash_gate("manager_approval").await;
+        let draft = approved.reservation.draft;
+        println!(
+            "  [side effect] pay {} cents to {}   key={}",
+            draft.cents,
+            draft.employee,
+            ctx.idempotency_key()
+        );
+        Payment {
+            payment_id: format!("PAY-{}", draft.number),
+            draft,
+        }
+    }
+
+    /// Tells the employee.
+    #[step(after = book_payment)]
+    async fn notify(&self, ctx: &StepContext, payment: Payment) -> String {
+        crash_gate("book_payment").await;
+        println!(
+            "  [side effect] email {}   key={}",
+            payment.draft.employee,
+            ctx.idempotency_key()
+        );
+        format!(
+            "{} paid: {} cents to {} ({})",
+            payment.draft.number, payment.draft.cents, payment.draft.employee, payment.payment_id
+        )
+    }
+
+    /// Undoes `reserve_budget`.
+    async fn release_budget(&self, ctx: &StepContext, reservation: Reservation) {
+        println!(
+            "  [side effect] release reservation {} ({} cents)   key={}",
+            reservation.reservation_id,
+            reservation.draft.cents,
+            ctx.idempotency_key()
+        );
+    }
+
+    /// Undoes `book_payment`.
+    async fn refund_payment(&self, ctx: &StepContext, payment: Payment) {
+        println!(
+            "  [side effect] refund {}   key={}",
+            payment.payment_id,
+            ctx.idempotency_key()
+        );
+    }
+}
+
+struct Args {
+    db: PathBuf,
+    fresh: bool,
+    reject: bool,
+    crash_after: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        db: std::env::temp_dir().join("workflow-approval.db"),
+        fresh: false,
+        reject: false,
+        crash_after: None,
+    };
+    let steps: Vec<&str> = Expense::definition().steps.iter().map(|s| s.name).collect();
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--db" => args.db = it.next().ok_or("--db needs a path")?.into(),
+            "--fresh" => args.fresh = true,
+            "--reject" => args.reject = true,
+            "--crash-after" => {
+                let step = it.next().ok_or("--crash-after needs a step name")?;
+                if !steps.contains(&step.as_str()) {
+                    return Err(format!("unknown step `{step}`; expected one of: {}", steps.join(", ")));
+                }
+                args.crash_after = Some(step);
+            }
+            other => return Err(format!("unknown argument `{other}`; usage: approval [--db PATH] [--fresh] [--reject] [--crash-after STEP]")),
+        }
+    }
+    Ok(args)
+}
+
+/// Exits the process (status 137) as soon as `step`'s output is in the run's journal.
+fn spawn_crash_watcher(engine: DurableEngine, id: RunId, step: String) {
+    let index = Expense::definition()
+        .steps
+        .iter()
+        .position(|s| s.name == step)
+        .expect("checked in parse_args") as u16;
+    tokio::spawn(async move {
+        loop {
+            if let Ok(records) = engine.journal(&id).await {
+                if records
+                    .iter()
+                    .any(|r| r.kind == RecordKind::Output && r.step == index)
+                {
+                    println!("*** crash: `{step}` is committed; exiting abruptly (status 137) ***");
+                    println!("*** run the same command without --crash-after to resume ***");
+                    std::process::exit(137);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+}
+
+/// The manager: once the run waits for `decision`, sends it (once).
+fn spawn_manager(engine: DurableEngine, id: RunId, reject: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Ok(record) = engine.status(&id).await {
+                if record.status.is_finished() {
+                    return;
+                }
+                if record.status == RunStatus::Waiting
+                    && record
+                        .waiting_for
+                        .as_deref()
+                        .is_some_and(|w| w.split(',').any(|n| n == "decision"))
+                {
+                    let decision = if reject {
+                        Decision::Reject {
+                            by: "maria".into(),
+                            reason: "no receipt attached".into(),
+                        }
+                    } else {
+                        Decision::Approve { by: "maria".into() }
+                    };
+                    println!("  [manager] run waits for `decision`; sending {decision:?}");
+                    if let Err(e) = engine.signal(&id, "decision", &decision).await {
+                        eprintln!("  [manager] could not send the signal: {e}");
+                    }
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    if args.fresh {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = args.db.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    println!("store: {}", args.db.display());
+    let engine = Engine::sqlite(&args.db).await?;
+    let id = RunId::from(RUN_ID);
+
+    let before = engine.status(&id).await.ok();
+    match &before {
+        None => println!("starting run {id}"),
+        Some(record) if record.status.is_finished() => {
+            println!(
+                "run {id} already finished ({}); its stored result:",
+                record.status.as_str()
+            )
+        }
+        Some(record) => println!(
+            "resuming run {id} (it was {} when the last process stopped)",
+            record.status.as_str()
+        ),
+    }
+    let finished_before = before.as_ref().is_some_and(|r| r.status.is_finished());
+
+    if let Some(step) = &args.crash_after {
+        if finished_before {
+            println!("(no crash: the run already finished; add --fresh to start over)");
+        } else {
+            CRASH_AFTER.set(step.clone()).expect("set once");
+            spawn_crash_watcher(engine.clone(), id.clone(), step.clone());
+        }
+    }
+    // With a crash planned before the approval, the manager stays away: the run would otherwise
+    // consume the decision in the instant before the process dies.
+    let crash_before_approval = matches!(
+        args.crash_after.as_deref(),
+        Some("draft" | "reserve_budget")
+    );
+    let manager = (!finished_before && !crash_before_approval)
+        .then(|| spawn_manager(engine.clone(), id.clone(), args.reject));
+
+    let request = ExpenseRequest {
+        employee: "ada".into(),
+        description: "train ticket to the conference".into(),
+        cents: 12_900,
+    };
+    let finished = engine
+        .execute(&Expense, id.clone(), Some(request), RunOptions::default())
+        .await;
+    if let Some(manager) = manager {
+        manager.abort();
+    }
+    if args.crash_after.is_some() && !finished_before {
+        // The crash is due any moment (the watcher polls every 5 ms).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        println!(
+            "(no crash: `{}` never completed in this run)",
+            args.crash_after.as_deref().unwrap_or_default()
+        );
+    }
+
+    if !finished_before {
+        // `history.path` lists every completed step, restored ones included.
+        let mut ran_now = finished.history.path.clone();
+        for step in &finished.history.restored {
+            if let Some(i) = ran_now.iter().position(|s| s == step) {
+                ran_now.remove(i);
+            }
+        }
+        println!("restored from the journal: {:?}", finished.history.restored);
+        println!("ran in this process:       {ran_now:?}");
+    }
+    match finished.result {
+        Ok(message) => println!("result: {message}"),
+        // A run that failed before: print the error text stored with the run (the error
+        // `execute` rebuilds from it repeats the "workflow .. run .." prefix).
+        Err(_) if finished_before => println!(
+            "result: error: {}",
+            before.and_then(|r| r.error).unwrap_or_default()
+        ),
+        Err(error) => {
+            println!("result: error: {error}");
+            if let Some(report) = error.report() {
+                if !report.compensations.is_empty() {
+                    println!("compensated in this process: {:?}", report.compensated());
+                }
+            }
+        }
+    }
+    Ok(())
+}
