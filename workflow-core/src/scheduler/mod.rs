@@ -120,6 +120,7 @@ pub(crate) async fn drive<'r, W: Workflow + Sync>(
         signals: HashMap::new(),
         wait_started: HashMap::new(),
         replayed_items: HashMap::new(),
+        has_signals: def.steps.iter().any(|s| s.signal.is_some()),
         run,
         journal,
         recorder,
@@ -158,6 +159,8 @@ struct Driver<'a, 'r, W: Workflow> {
     wait_started: HashMap<StepIndex, SystemTime>,
     /// `for_each` items whose results were replayed from the journal.
     replayed_items: HashMap<StepIndex, HashSet<usize>>,
+    /// False for the many workflows without signal steps: no per-step signal lookups.
+    has_signals: bool,
     run: Arc<RunInfo>,
     journal: Option<&'r mut (dyn Journal<W::__Out> + 'r)>,
     recorder: Option<&'r mut Recorder>,
@@ -255,7 +258,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// True for a ready signal step whose signal has not been consumed yet.
     fn needs_signal(&self, step: StepIndex) -> bool {
         let index = step as usize;
-        self.def.steps[index].signal.is_some()
+        self.has_signals
+            && self.def.steps[index].signal.is_some()
             && self.steps[index].status == Status::Ready
             && !self.signals.contains_key(&step)
     }
@@ -320,7 +324,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         attempt: u32,
     ) -> Result<Task<'a, W::__Out>, Stop> {
         let def = &self.def.steps[step as usize];
-        let span = tracing::info_span!("step", step = def.name, attempt, item);
+        // Without any subscriber, skip the span: with tracing's `log` feature on (sqlx turns
+        // it on), even a disabled span costs more than the rest of a step.
+        let span = if tracing::dispatcher::has_been_set() {
+            tracing::info_span!("step", step = def.name, attempt, item)
+        } else {
+            tracing::Span::none()
+        };
         let signal = self.signal_for(step)?;
         let workflow: &'a W = self.workflow;
         let info = StartInfo {

@@ -100,6 +100,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// The boxed `Signal<T>` for an attempt of a signal step (`None` for other steps).
     pub(super) fn signal_for(&self, step: StepIndex) -> Result<Option<Box<dyn Any + Send>>, Stop> {
+        if !self.has_signals || self.def.steps[step as usize].signal.is_none() {
+            return Ok(None);
+        }
         let Some(bytes) = self.signals.get(&step) else {
             return Ok(None);
         };
