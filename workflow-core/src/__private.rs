@@ -8,6 +8,7 @@ pub use crate::definition::{
 pub use crate::error::StepError;
 pub use crate::for_each::ForEachSlot;
 pub use crate::signal::Signal;
+pub use crate::testing::StepHandle;
 pub use crate::workflow::{CodecError, Durable, StartInfo, StepFuture, Workflow};
 pub use serde::de::DeserializeOwned;
 pub use serde::Serialize;

@@ -220,6 +220,18 @@ pub enum WorkflowError {
         /// Definition hash of this program's definition.
         current_hash: u64,
     },
+    /// A test stopped the run right after `step`, as a crash would (see `workflow-testkit`).
+    #[error(
+        "workflow `{workflow}` run {run_id}: interrupted after step `{step}` (simulated crash)"
+    )]
+    Interrupted {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// The step after which the run stopped.
+        step: &'static str,
+    },
     /// The run had already finished without an output; `error` is its stored error.
     #[error("workflow `{workflow}` run {run_id}: already finished ({status}): {error}")]
     FinishedEarlier {
@@ -271,6 +283,7 @@ impl WorkflowError {
             | WorkflowError::VersionMismatch { run_id, .. }
             | WorkflowError::WrongWorkflow { run_id, .. }
             | WorkflowError::FinishedEarlier { run_id, .. }
+            | WorkflowError::Interrupted { run_id, .. }
             | WorkflowError::NoOutput { run_id, .. } => run_id,
         }
     }
@@ -316,6 +329,7 @@ impl WorkflowError {
             | WorkflowError::VersionMismatch { workflow, .. }
             | WorkflowError::WrongWorkflow { workflow, .. }
             | WorkflowError::FinishedEarlier { workflow, .. }
+            | WorkflowError::Interrupted { workflow, .. }
             | WorkflowError::NoOutput { workflow, .. } => workflow,
         }
     }

@@ -123,6 +123,7 @@ mod scheduler;
 mod signal;
 pub mod store;
 mod task;
+pub mod testing;
 mod workflow;
 
 #[doc(hidden)]

@@ -1,6 +1,9 @@
 //! [`RunOptions`]: per-run settings.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::testing::TestPlan;
 
 pub use tokio_util::sync::CancellationToken;
 
@@ -18,6 +21,7 @@ pub use tokio_util::sync::CancellationToken;
 pub struct RunOptions {
     pub(crate) deadline: Option<Duration>,
     pub(crate) cancel: Option<CancellationToken>,
+    pub(crate) plan: Option<Arc<TestPlan>>,
 }
 
 impl RunOptions {
@@ -38,6 +42,12 @@ impl RunOptions {
     /// compensated, and the run fails with [`crate::WorkflowError::Cancelled`].
     pub fn cancel_token(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
+        self
+    }
+
+    /// Runs with a test plan: mocks, injected faults, a crash point (see `workflow-testkit`).
+    pub fn test_plan(mut self, plan: Arc<TestPlan>) -> Self {
+        self.plan = Some(plan);
         self
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::context::RunInfo;
 use crate::definition::{Definition, StepIndex};
 use crate::error::StepError;
+use crate::testing::{MockFn, TestPlan};
 
 /// A future returned by a generated step dispatcher.
 #[doc(hidden)]
@@ -21,6 +22,15 @@ pub struct StartInfo<'r> {
     pub attempt: u32,
     /// For a signal step: its `Signal<T>`, boxed.
     pub signal: Option<Box<dyn Any + Send>>,
+    /// The run's test plan, if any.
+    pub plan: Option<&'r TestPlan>,
+}
+
+impl StartInfo<'_> {
+    /// The mock of `step` from the test plan, if there is one of these types.
+    pub fn mock<In: 'static, Out: 'static>(&self, step: StepIndex) -> Option<MockFn<In, Out>> {
+        self.plan.and_then(|plan| plan.mock_for(step))
+    }
 }
 
 /// An encoding or decoding failure of a journaled value.

@@ -82,6 +82,7 @@ pub fn expand(
         Some(quote!(#index => __wf::Some(__wf::Box::new(__wf::Signal::<#payload>::TimedOut)),))
     });
     let durable = cx.durable_impl(output_ty);
+    let handles = cx.step_handles();
 
     quote! {
         #block
@@ -175,6 +176,7 @@ pub fn expand(
             }
 
             #durable
+            #handles
         };
     }
 }
@@ -740,6 +742,18 @@ impl Cx<'_> {
             } else {
                 quote!(__Out::#variant)
             };
+            let mock_tys = self.handle_inputs(i);
+            let mock_args: Vec<TokenStream> = args
+                .iter()
+                .map(|a| quote!(#a))
+                .chain(step.signal.as_ref().map(|_| quote!(*__wf_signal)))
+                .collect();
+            let output = &step.output;
+            let mock = quote! {
+                if let __wf::Some(__wf_mock) = __wf_info.mock::<#mock_tys, #output>(#index) {
+                    return __wf::boxed(async move { __wf_mock((#(#mock_args,)*)).await.map(#wrap) });
+                }
+            };
             let call = quote!(self.#method(#context_arg #(#args),* #signal_arg).await);
             let result = if step.fallible {
                 let span = step.ret_span;
@@ -767,6 +781,7 @@ impl Cx<'_> {
                 #index => {
                     #signal_take
                     #take
+                    #mock
                     #context_let
                     __wf::boxed(async move { #result })
                 }

@@ -11,6 +11,7 @@ mod duration;
 mod expand;
 mod fallback;
 mod graph;
+mod handles;
 mod model;
 #[cfg(test)]
 mod snapshot_tests;

@@ -458,7 +458,7 @@ fn stored_result<W: Durable>(
                 .map_err(|e| StoreError::Database(format!("cannot encode the output: {e}")))?;
             Some((RunStatus::Completed, Some(bytes), None))
         }
-        Err(WorkflowError::Store { .. }) => None,
+        Err(WorkflowError::Store { .. } | WorkflowError::Interrupted { .. }) => None,
         Err(error @ WorkflowError::Cancelled { .. }) => {
             Some((RunStatus::Cancelled, None, Some(error.to_string())))
         }

@@ -30,6 +30,7 @@ use crate::error::WorkflowError;
 use crate::journal::{Journal, Replayed};
 use crate::options::{CancellationToken, RunOptions};
 use crate::task::{Outcome, Tag, Task};
+use crate::testing::{fault_future, TestPlan};
 use crate::workflow::{StartInfo, Workflow};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -121,6 +122,7 @@ pub(crate) async fn drive<'r, W: Workflow + Sync>(
         wait_started: HashMap::new(),
         replayed_items: HashMap::new(),
         has_signals: def.steps.iter().any(|s| s.signal.is_some()),
+        plan: options.plan.clone(),
         run,
         journal,
         recorder,
@@ -136,6 +138,11 @@ pub(crate) async fn drive<'r, W: Workflow + Sync>(
     let result = match outcome {
         Ok(()) => driver.output(),
         Err(Stop::Store(error)) => Err(driver.store_error(error)),
+        Err(Stop::Crash(step)) => Err(WorkflowError::Interrupted {
+            workflow: def.name,
+            run_id: driver.run.run_id.clone(),
+            step: def.steps[step as usize].name,
+        }),
         Err(stop) => driver.stop(stop).await,
     };
     driver.record_outcomes();
@@ -161,6 +168,8 @@ struct Driver<'a, 'r, W: Workflow> {
     replayed_items: HashMap<StepIndex, HashSet<usize>>,
     /// False for the many workflows without signal steps: no per-step signal lookups.
     has_signals: bool,
+    /// Mocks and faults of a test.
+    plan: Option<Arc<TestPlan>>,
     run: Arc<RunInfo>,
     journal: Option<&'r mut (dyn Journal<W::__Out> + 'r)>,
     recorder: Option<&'r mut Recorder>,
@@ -214,6 +223,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                             .map_err(Stop::Store)?;
                     }
                     self.succeeded(tag, out)?;
+                    let crash = self
+                        .plan
+                        .as_ref()
+                        .is_some_and(|p| p.crashes_after(tag.step));
+                    if crash && self.steps[tag.step as usize].status == Status::Done {
+                        return Err(Stop::Crash(tag.step));
+                    }
                 }
                 Outcome::Attempted(Err(error)) => self.failed(tag, error)?,
                 Outcome::RetryDue => {
@@ -333,12 +349,19 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         };
         let signal = self.signal_for(step)?;
         let workflow: &'a W = self.workflow;
-        let info = StartInfo {
-            run: &self.run,
-            attempt,
-            signal,
+        let plan = self.plan.as_deref();
+        let future = match plan.and_then(|plan| plan.fault_for(step, attempt)) {
+            Some(fault) => fault_future(def.name, attempt, fault),
+            None => {
+                let info = StartInfo {
+                    run: &self.run,
+                    attempt,
+                    signal,
+                    plan,
+                };
+                workflow.__start(&mut self.state, step, item, info)
+            }
         };
-        let future = workflow.__start(&mut self.state, step, item, info);
         let st = &mut self.steps[step as usize];
         st.attempts += 1;
         let tag = Tag {

@@ -83,6 +83,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
             run: &self.run,
             attempt: 1,
             signal,
+            plan: None,
         };
         drop(self.workflow.__start(&mut self.state, step, item, info));
     }

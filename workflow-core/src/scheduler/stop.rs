@@ -31,6 +31,8 @@ pub(super) enum Stop {
     Resumed(String),
     /// The store failed: the run stops where it is, to be resumed later.
     Store(StoreError),
+    /// A test plan's crash point: stop as a killed process would, after this step.
+    Crash(StepIndex),
 }
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
@@ -129,6 +131,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 run_id,
                 error,
             },
+            Stop::Crash(step) => WorkflowError::Interrupted {
+                workflow,
+                run_id,
+                step: name(step),
+            },
         }
     }
 
@@ -158,15 +165,29 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             };
             let mut attempt = 1;
             let error = loop {
+                let plan = self.plan.as_deref();
                 let info = StartInfo {
                     run: &self.run,
                     attempt,
                     signal: None,
+                    plan,
                 };
                 let workflow: &'a W = self.workflow;
-                let Some(future) = workflow.__compensate(&mut self.state, step, completion, info)
-                else {
-                    break Some(StepError::msg("internal error: compensation input missing"));
+                let future = if plan.is_some_and(|p| p.compensation_fails(step)) {
+                    crate::testing::fault_future(
+                        compensation.name,
+                        attempt,
+                        crate::testing::Fault::FailTimes(u32::MAX),
+                    )
+                } else {
+                    match workflow.__compensate(&mut self.state, step, completion, info) {
+                        Some(future) => future,
+                        None => {
+                            break Some(StepError::msg(
+                                "internal error: compensation input missing",
+                            ))
+                        }
+                    }
                 };
                 let span = tracing::info_span!(
                     "compensation",
