@@ -6,20 +6,31 @@
 //! Workloads:
 //! - `chain_1000`: one run of a 1,000-step chain (each step's output is committed before the
 //!   next step starts, so this is the sequential commit rate of a single run);
-//! - `runs_100x10`: 100 concurrent runs of a 10-step chain (group commit batches the commits
-//!   of many runs into one transaction).
+//! - `seq_100x10`: 100 runs of a 10-step chain, one after another (the sequential rate and
+//!   commit latency of the workflow an issue-6 target is set for);
+//! - `runs_100x10`: 100 concurrent runs of the same 10-step chain (group commit batches the
+//!   commits of many runs into one transaction).
 //!
 //! Engines: in memory; SQLite with group commit (default); SQLite without (one transaction
 //! per write). Baseline: a hand-written sqlx loop that inserts one row per step and commits
-//! each (WAL, `synchronous = FULL`), sequentially for the chain and from 100 tasks for the
-//! concurrent workload. Env `DURABLE_BENCH_DIR` picks the directory for the database files
-//! (default: the system temp dir).
+//! each (WAL, `synchronous = FULL`), sequentially for the chain and for `seq_100x10` (1,000
+//! inserts in a row) and from 100 tasks of 10 inserts for `runs_100x10`.
+//!
+//! Commit latency, from the workflow's view: every step of the 10-step chain pushes
+//! `Instant::now()` into its run's Vec when it starts. Step k+1 starts once step k's output is
+//! committed, so the gap between consecutive starts is the commit latency plus the step's own
+//! (tiny) cost and the scheduler's. Each run gives 9 gaps (the run's creation before step 0
+//! and the last commit after step 9 are not in them); the table prints their p50 and p99
+//! (nearest rank). The hand-written baseline records the start of each insert the same way.
+//!
+//! Env `DURABLE_BENCH_DIR` picks the directory for the database files (default: the system
+//! temp dir).
 
 #[path = "generated/chain_1000.rs"]
 mod chain_1000;
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -28,49 +39,74 @@ use workflow_core::store::{SqliteOptions, SqliteStore};
 
 use chain_1000::Chain1000;
 
-/// A 10-step chain.
-struct Ten;
+/// Start times of the steps of one run.
+type Starts = Arc<Mutex<Vec<Instant>>>;
+
+/// A 10-step chain; every step records its start time first.
+#[derive(Default)]
+struct Ten {
+    starts: Starts,
+}
+
+impl Ten {
+    fn mark(&self) {
+        self.starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Instant::now());
+    }
+}
 
 #[workflow]
 impl Ten {
     #[step]
     async fn s0(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
     #[step(after = s0)]
     async fn s1(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
     #[step(after = s1)]
     async fn s2(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
     #[step(after = s2)]
     async fn s3(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
     #[step(after = s3)]
     async fn s4(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
     #[step(after = s4)]
     async fn s5(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
     #[step(after = s5)]
     async fn s6(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
     #[step(after = s6)]
     async fn s7(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
     #[step(after = s7)]
     async fn s8(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
     #[step(after = s8)]
     async fn s9(&self, x: u64) -> u64 {
+        self.mark();
         x + 1
     }
 }
@@ -110,37 +146,78 @@ async fn chain_durable(engine: DurableEngine) -> Duration {
     started.elapsed()
 }
 
-async fn runs_in_memory() -> Duration {
-    let engine = Engine::in_memory();
-    let started = Instant::now();
-    let handles: Vec<_> = (0..RUNS)
-        .map(|i| {
-            let engine = engine.clone();
-            tokio::spawn(async move { engine.run(Ten, i).await })
-        })
-        .collect();
-    for handle in handles {
-        handle.await.expect("join").expect("run");
-    }
-    started.elapsed()
+/// The engine a `Ten` workload runs on.
+#[derive(Clone)]
+enum Runner {
+    InMemory(Engine),
+    Durable(DurableEngine),
 }
 
-async fn runs_durable(engine: DurableEngine) -> Duration {
-    let started = Instant::now();
-    let handles: Vec<_> = (0..RUNS)
-        .map(|i| {
-            let engine = engine.clone();
-            tokio::spawn(async move { engine.run(Ten, i).await })
-        })
-        .collect();
-    for handle in handles {
-        handle.await.expect("join").expect("run");
+impl Runner {
+    async fn run(&self, input: u64, starts: Starts) -> u64 {
+        let workflow = Ten { starts };
+        match self {
+            Runner::InMemory(engine) => engine.run(workflow, input).await,
+            Runner::Durable(engine) => engine.run(workflow, input).await,
+        }
+        .expect("run")
     }
-    started.elapsed()
 }
 
-/// Hand-written: one `INSERT` + commit per step, `tasks` tasks of `steps` steps each.
-async fn raw_sqlx(name: &str, tasks: u64, steps: u64) -> Duration {
+/// What a 10-step workload measured: total time and the gaps between consecutive step starts.
+struct Measured {
+    elapsed: Duration,
+    gaps: Vec<Duration>,
+}
+
+fn gaps_of(runs: &[Starts]) -> Vec<Duration> {
+    let mut gaps = Vec::new();
+    for starts in runs {
+        let starts = starts.lock().unwrap_or_else(|p| p.into_inner());
+        gaps.extend(starts.windows(2).map(|w| w[1] - w[0]));
+    }
+    gaps
+}
+
+/// `RUNS` runs of `Ten`, one after another.
+async fn ten_sequential(runner: Runner) -> Measured {
+    let runs: Vec<Starts> = (0..RUNS).map(|_| Starts::default()).collect();
+    let started = Instant::now();
+    for (i, starts) in runs.iter().enumerate() {
+        assert_eq!(runner.run(i as u64, starts.clone()).await, i as u64 + 10);
+    }
+    let elapsed = started.elapsed();
+    Measured {
+        elapsed,
+        gaps: gaps_of(&runs),
+    }
+}
+
+/// `RUNS` runs of `Ten`, all in flight at once (one task each).
+async fn ten_concurrent(runner: Runner) -> Measured {
+    let runs: Vec<Starts> = (0..RUNS).map(|_| Starts::default()).collect();
+    let started = Instant::now();
+    let handles: Vec<_> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, starts)| {
+            let (runner, starts) = (runner.clone(), starts.clone());
+            tokio::spawn(async move { runner.run(i as u64, starts).await })
+        })
+        .collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        assert_eq!(handle.await.expect("join"), i as u64 + 10);
+    }
+    let elapsed = started.elapsed();
+    Measured {
+        elapsed,
+        gaps: gaps_of(&runs),
+    }
+}
+
+/// Hand-written: one `INSERT` + commit per step, `tasks` tasks of `steps` steps each; each
+/// task records the start of each insert.
+async fn raw_sqlx(name: &str, tasks: u64, steps: u64) -> Measured {
     let options = SqliteConnectOptions::from_str("sqlite:")
         .expect("options")
         .filename(db_path(name))
@@ -157,13 +234,19 @@ async fn raw_sqlx(name: &str, tasks: u64, steps: u64) -> Duration {
         .await
         .expect("create");
     let pool = Arc::new(pool);
+    let runs: Vec<Starts> = (0..tasks).map(|_| Starts::default()).collect();
     let started = Instant::now();
     let handles: Vec<_> = (0..tasks)
-        .map(|run| {
-            let pool = pool.clone();
+        .zip(&runs)
+        .map(|(run, starts)| {
+            let (pool, starts) = (pool.clone(), starts.clone());
             tokio::spawn(async move {
                 let mut value = run;
                 for seq in 0..steps {
+                    starts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(Instant::now());
                     value += 1;
                     sqlx::query("INSERT INTO journal (run, seq, payload) VALUES (?, ?, ?)")
                         .bind(run as i64)
@@ -179,14 +262,46 @@ async fn raw_sqlx(name: &str, tasks: u64, steps: u64) -> Duration {
     for handle in handles {
         handle.await.expect("join");
     }
-    started.elapsed()
+    let elapsed = started.elapsed();
+    Measured {
+        elapsed,
+        gaps: gaps_of(&runs),
+    }
 }
 
-fn row(workload: &str, engine: &str, steps: u64, elapsed: Duration, reference: Duration) {
+/// Nearest-rank percentile, in µs.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
+}
+
+fn row(workload: &str, engine: &str, steps: u64, measured: &Measured, reference: &Measured) {
+    let elapsed = measured.elapsed;
     let rate = steps as f64 / elapsed.as_secs_f64();
     let per_step = elapsed.as_secs_f64() * 1e6 / steps as f64;
-    let ratio = elapsed.as_secs_f64() / reference.as_secs_f64();
-    println!("| {workload:<12} | {engine:<28} | {:>9.1} | {rate:>12.0} | {per_step:>10.2} | {ratio:>8.2}x |", elapsed.as_secs_f64() * 1e3);
+    let ratio = elapsed.as_secs_f64() / reference.elapsed.as_secs_f64();
+    let (p50, p99) = if measured.gaps.is_empty() {
+        ("–".to_owned(), "–".to_owned())
+    } else {
+        let mut gaps = measured.gaps.clone();
+        gaps.sort();
+        (
+            format!("{:.0}", percentile(&gaps, 50.0)),
+            format!("{:.0}", percentile(&gaps, 99.0)),
+        )
+    };
+    println!(
+        "| {workload:<12} | {engine:<28} | {:>9.1} | {rate:>12.0} | {per_step:>10.2} | {ratio:>10.2}x | {p50:>10} | {p99:>10} |",
+        elapsed.as_secs_f64() * 1e3
+    );
+}
+
+/// A workload without step start times (the 1,000-step chain).
+fn timed(elapsed: Duration) -> Measured {
+    Measured {
+        elapsed,
+        gaps: Vec::new(),
+    }
 }
 
 fn main() {
@@ -199,18 +314,37 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        println!("| workload     | engine                       |     ms    |    steps/s   |  µs/step   | vs raw sqlx |");
-        println!("|--------------|------------------------------|-----------|--------------|------------|-------------|");
+        println!("| workload     | engine                       |     ms    |    steps/s   |  µs/step   | vs raw sqlx | p50 gap µs | p99 gap µs |");
+        println!("|--------------|------------------------------|-----------|--------------|------------|-------------|------------|------------|");
         let raw = raw_sqlx("raw-chain", 1, 1000).await;
-        row("chain_1000", "hand-written sqlx (baseline)", 1000, raw, raw);
-        row("chain_1000", "in memory", 1000, chain_in_memory().await, raw);
-        row("chain_1000", "SQLite, group commit", 1000, chain_durable(sqlite_engine("chain-group", true).await).await, raw);
-        row("chain_1000", "SQLite, no group commit", 1000, chain_durable(sqlite_engine("chain-single", false).await).await, raw);
+        let raw = timed(raw.elapsed);
+        row("chain_1000", "hand-written sqlx (baseline)", 1000, &raw, &raw);
+        row("chain_1000", "in memory", 1000, &timed(chain_in_memory().await), &raw);
+        let group = chain_durable(sqlite_engine("chain-group", true).await).await;
+        row("chain_1000", "SQLite, group commit", 1000, &timed(group), &raw);
+        let single = chain_durable(sqlite_engine("chain-single", false).await).await;
+        row("chain_1000", "SQLite, no group commit", 1000, &timed(single), &raw);
+
         let steps = RUNS * 10;
+        let durable = |name: &'static str, group_commit: bool| async move {
+            Runner::Durable(sqlite_engine(name, group_commit).await)
+        };
+        let raw = raw_sqlx("raw-seq", 1, steps).await;
+        row("seq_100x10", "hand-written sqlx (baseline)", steps, &raw, &raw);
+        let m = ten_sequential(Runner::InMemory(Engine::in_memory())).await;
+        row("seq_100x10", "in memory", steps, &m, &raw);
+        let m = ten_sequential(durable("seq-group", true).await).await;
+        row("seq_100x10", "SQLite, group commit", steps, &m, &raw);
+        let m = ten_sequential(durable("seq-single", false).await).await;
+        row("seq_100x10", "SQLite, no group commit", steps, &m, &raw);
+
         let raw = raw_sqlx("raw-runs", RUNS, 10).await;
-        row("runs_100x10", "hand-written sqlx (baseline)", steps, raw, raw);
-        row("runs_100x10", "in memory", steps, runs_in_memory().await, raw);
-        row("runs_100x10", "SQLite, group commit", steps, runs_durable(sqlite_engine("runs-group", true).await).await, raw);
-        row("runs_100x10", "SQLite, no group commit", steps, runs_durable(sqlite_engine("runs-single", false).await).await, raw);
+        row("runs_100x10", "hand-written sqlx (baseline)", steps, &raw, &raw);
+        let m = ten_concurrent(Runner::InMemory(Engine::in_memory())).await;
+        row("runs_100x10", "in memory", steps, &m, &raw);
+        let m = ten_concurrent(durable("runs-group", true).await).await;
+        row("runs_100x10", "SQLite, group commit", steps, &m, &raw);
+        let m = ten_concurrent(durable("runs-single", false).await).await;
+        row("runs_100x10", "SQLite, no group commit", steps, &m, &raw);
     });
 }

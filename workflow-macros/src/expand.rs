@@ -749,8 +749,11 @@ impl Cx<'_> {
                 .chain(step.signal.as_ref().map(|_| quote!(*__wf_signal)))
                 .collect();
             let output = &step.output;
+            let find_mock = quote! {
+                let __wf_mock = __wf_info.mock::<#mock_tys, #output>(#index);
+            };
             let mock = quote! {
-                if let __wf::Some(__wf_mock) = __wf_info.mock::<#mock_tys, #output>(#index) {
+                if let __wf::Some(__wf_mock) = __wf_mock {
                     return __wf::boxed(async move { __wf_mock((#(#mock_args,)*)).await.map(#wrap) });
                 }
             };
@@ -779,6 +782,7 @@ impl Cx<'_> {
             };
             arms.extend(quote! {
                 #index => {
+                    #find_mock
                     #signal_take
                     #take
                     #mock

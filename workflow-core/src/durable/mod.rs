@@ -158,6 +158,10 @@ impl DurableEngine {
         let replay = decode_journal::<W>(&run_id, records).map_err(store_error)?;
         let token = options.cancel.clone().unwrap_or_default();
         self.lock_active().insert(run_id.clone(), token.clone());
+        let _active = ActiveRun {
+            engine: self,
+            run_id: &run_id,
+        };
         let bell = self.bell(&run_id);
         let mut journal =
             StoreJournal::<W>::new(self.inner.store.clone(), run_id.clone(), next_seq, bell);
@@ -185,13 +189,6 @@ impl DurableEngine {
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         };
-        self.lock_active().remove(&run_id);
-        self.inner
-            .signal_bells
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&run_id);
-        self.inner.finished.notify_waiters();
         saved.map_err(store_error)?;
         result
     }
@@ -287,15 +284,15 @@ impl DurableEngine {
 
     fn spawn<W: Durable + Send + Sync + 'static>(&self, workflow: W, run_id: RunId) {
         let engine = self.clone();
-        // Registered before the task starts, so a second start does not spawn it twice.
-        self.lock_active()
-            .insert(run_id.clone(), CancellationToken::new());
+        // Registered before the task starts, so a second start does not spawn it twice; the
+        // execution's guard unregisters it however it ends.
+        let token = CancellationToken::new();
+        self.lock_active().insert(run_id.clone(), token.clone());
         tokio::spawn(async move {
-            let token = engine
-                .lock_active()
-                .get(&run_id)
-                .cloned()
-                .unwrap_or_default();
+            let _active = ActiveRun {
+                engine: &engine,
+                run_id: &run_id,
+            };
             let options = RunOptions::new().cancel_token(token);
             let finished = engine
                 .execute(&workflow, run_id.clone(), None, options)
@@ -443,6 +440,26 @@ impl DurableEngine {
             .entry(run_id.clone())
             .or_default()
             .clone()
+    }
+}
+
+/// Unregisters a run executing in this engine when its execution ends, completes or is
+/// dropped (an aborted task, a caller's timeout), and wakes result waiters.
+struct ActiveRun<'e> {
+    engine: &'e DurableEngine,
+    run_id: &'e RunId,
+}
+
+impl Drop for ActiveRun<'_> {
+    fn drop(&mut self) {
+        self.engine.lock_active().remove(self.run_id);
+        self.engine
+            .inner
+            .signal_bells
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(self.run_id);
+        self.engine.inner.finished.notify_waiters();
     }
 }
 

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
@@ -27,9 +26,14 @@ const MAX_BATCH: usize = 512;
 /// The SQLite store. Create it with [`SqliteStore::open`] (or `Engine::sqlite`).
 pub struct SqliteStore {
     location: String,
-    reader: SqlitePool,
+    readers: Vec<tokio::sync::Mutex<SqliteConnection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
     writer: mpsc::Sender<Job>,
 }
+
+/// Read connections. Plain connections, not an `SqlitePool`: a pool arms a timer around every
+/// acquire, which paused test time (`tokio::time::pause`) fires at once.
+const READERS: usize = 4;
 
 /// Settings of [`SqliteStore::open_with`].
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +68,19 @@ struct Job {
     reply: oneshot::Sender<Result<Reply, StoreError>>,
 }
 
+/// An error opening `location`: "not a store" when SQLite says the file is no database.
+fn open_error(location: &str, error: sqlx::Error) -> StoreError {
+    let detail = error.to_string();
+    if detail.contains("not a database") {
+        StoreError::NotAStore {
+            location: location.to_owned(),
+            detail,
+        }
+    } else {
+        StoreError::Database(format!("cannot open `{location}`: {detail}"))
+    }
+}
+
 fn db(error: sqlx::Error) -> StoreError {
     StoreError::Database(error.to_string())
 }
@@ -80,10 +97,7 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> Result<Self, StoreError> {
         let location = path.as_ref().display().to_string();
-        let not_a_store = |e: sqlx::Error| StoreError::NotAStore {
-            location: location.clone(),
-            detail: e.to_string(),
-        };
+        let not_a_store = |e: sqlx::Error| open_error(&location, e);
         let connect = SqliteConnectOptions::from_str("sqlite:")
             .map_err(db)?
             .filename(path.as_ref())
@@ -95,17 +109,21 @@ impl SqliteStore {
             .await
             .map_err(not_a_store)?;
         migrate(&mut conn, &location).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(connect.read_only(true))
-            .await
-            .map_err(not_a_store)?;
+        let read_only = connect.read_only(true);
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = SqliteConnection::connect_with(&read_only)
+                .await
+                .map_err(not_a_store)?;
+            readers.push(tokio::sync::Mutex::new(reader));
+        }
         let (writer, jobs) = mpsc::channel(4096);
         let batch = if options.group_commit { MAX_BATCH } else { 1 };
         tokio::spawn(write_loop(conn, jobs, batch));
         Ok(SqliteStore {
             location,
-            reader,
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
             writer,
         })
     }
@@ -113,6 +131,17 @@ impl SqliteStore {
     /// The file this store lives in.
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// A free read connection, or the next one in turn.
+    async fn reader(&self) -> tokio::sync::MutexGuard<'_, SqliteConnection> {
+        if let Some(free) = self.readers.iter().find_map(|r| r.try_lock().ok()) {
+            return free;
+        }
+        let turn = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.readers[turn % self.readers.len()].lock().await
     }
 
     async fn write(&self, op: Op) -> Result<Reply, StoreError> {
@@ -411,7 +440,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let row = sqlx::query("SELECT * FROM wf_runs WHERE run_id = ?")
                 .bind(run_id.as_str())
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *self.reader().await)
                 .await
                 .map_err(db)?;
             row.as_ref().map(run_record).transpose()
@@ -425,7 +454,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let rows = sqlx::query("SELECT * FROM wf_journal WHERE run_id = ? ORDER BY seq")
                 .bind(run_id.as_str())
-                .fetch_all(&self.reader)
+                .fetch_all(&mut *self.reader().await)
                 .await
                 .map_err(db)?;
             let records = rows
@@ -491,12 +520,12 @@ impl Store for SqliteStore {
                 Some(status) => {
                     sqlx::query("SELECT * FROM wf_runs WHERE status = ? ORDER BY created_seq")
                         .bind(status.as_str())
-                        .fetch_all(&self.reader)
+                        .fetch_all(&mut *self.reader().await)
                         .await
                 }
                 None => {
                     sqlx::query("SELECT * FROM wf_runs ORDER BY created_seq")
-                        .fetch_all(&self.reader)
+                        .fetch_all(&mut *self.reader().await)
                         .await
                 }
             }
@@ -529,7 +558,7 @@ impl Store for SqliteStore {
             )
             .bind(run_id.as_str())
             .bind(name)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.reader().await)
             .await
             .map_err(db)?;
             Ok(found.is_some())

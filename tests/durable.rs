@@ -1,0 +1,1452 @@
+//! Durable runs on SQLite: the guarantees of `workflow_core::durable` (DESIGN.md section 5),
+//! each checked against a real store file.
+//!
+//! Crashes are simulated in-process: the task running `engine.execute(..)` is aborted while a
+//! step hangs, the engine is dropped, and a fresh engine opens the same file. Step invocations
+//! are counted with atomics held by the workflow value, so "never run again" is checked
+//! directly. Every wait on a background run is bounded, so a hang fails the test instead of
+//! blocking it.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::Notify;
+use workflow_core::prelude::*;
+use workflow_core::serde::{Deserialize, Serialize};
+use workflow_core::store::{JournalRecord, RecordKind, StoreError};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// A store file in the temp dir, removed (with its `-wal` and `-shm` files) on drop.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let file = format!(
+            "workflow-durable-{name}-{}-{}.db",
+            std::process::id(),
+            NEXT.fetch_add(1, SeqCst)
+        );
+        let db = TempDb(std::env::temp_dir().join(file));
+        db.remove();
+        db
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn sidecar(&self, suffix: &str) -> PathBuf {
+        PathBuf::from(format!("{}{suffix}", self.0.display()))
+    }
+
+    fn remove(&self) {
+        for path in [self.0.clone(), self.sidecar("-wal"), self.sidecar("-shm")] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// A plain SQLite connection to the file (no workflow store), for tampering.
+    async fn raw(&self) -> SqliteConnection {
+        let url = format!("sqlite://{}?mode=rwc", self.0.display());
+        SqliteConnection::connect(&url)
+            .await
+            .expect("open the file with sqlx")
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// Polls `check` until it holds; panics after 30 s of real time (with paused tokio time,
+/// tokio's clock races ahead while the store's threads work, so it cannot bound the wait).
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn until_status(engine: &DurableEngine, id: &RunId, status: RunStatus) {
+    until(&format!("run {id} is {status:?}"), || async {
+        matches!(engine.status(id).await, Ok(r) if r.status == status)
+    })
+    .await;
+}
+
+/// Waits for a background run's result, bounded.
+async fn wait_for<W: workflow_core::Durable>(
+    engine: &DurableEngine,
+    id: &RunId,
+) -> Result<W::Output, WorkflowError> {
+    tokio::time::timeout(Duration::from_secs(30), engine.wait::<W>(id))
+        .await
+        .unwrap_or_else(|_| panic!("run {id} did not finish"))
+}
+
+fn count(journal: &[JournalRecord], kind: RecordKind) -> usize {
+    journal.iter().filter(|r| r.kind == kind).count()
+}
+
+/// A comparable copy of a journal.
+/// A journal record's fields, for comparing journals.
+type RecordFields = (u64, RecordKind, u16, Option<u64>, Vec<u8>);
+
+fn snapshot(journal: &[JournalRecord]) -> Vec<RecordFields> {
+    journal
+        .iter()
+        .map(|r| (r.seq, r.kind, r.step, r.item, r.payload.clone()))
+        .collect()
+}
+
+fn json(text: &str) -> Vec<u8> {
+    text.as_bytes().to_vec()
+}
+
+/// Shared log of what ran, in order.
+#[derive(Default, Clone)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn push(&self, entry: impl Into<String>) {
+        self.0.lock().unwrap().push(entry.into());
+    }
+    fn entries(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+struct Approval {
+    by: String,
+    approved: bool,
+}
+
+fn approval(by: &str) -> Approval {
+    Approval {
+        by: by.to_owned(),
+        approved: true,
+    }
+}
+
+fn describe(amount: u32, signal: Signal<Approval>) -> String {
+    match signal {
+        Signal::Received(a) if a.approved => format!("{amount} approved by {}", a.by),
+        Signal::Received(a) => format!("{amount} rejected by {}", a.by),
+        Signal::TimedOut => format!("{amount} timed out"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workflows
+// ---------------------------------------------------------------------------------------------
+
+/// Three steps in a chain; counts every step invocation.
+#[derive(Clone, Default)]
+struct Chain {
+    calls: Arc<AtomicUsize>,
+}
+
+#[workflow]
+impl Chain {
+    #[step]
+    async fn parse(&self, text: String) -> u32 {
+        self.calls.fetch_add(1, SeqCst);
+        text.len() as u32
+    }
+    #[step(after = parse)]
+    async fn double(&self, n: u32) -> u64 {
+        self.calls.fetch_add(1, SeqCst);
+        u64::from(n) * 2
+    }
+    #[step(after = double)]
+    async fn render(&self, n: u64) -> String {
+        self.calls.fetch_add(1, SeqCst);
+        format!("doubled: {n}")
+    }
+}
+
+/// Counters and switches of [`Crashy`].
+#[derive(Default)]
+struct CrashState {
+    fetch: AtomicUsize,
+    enrich: AtomicUsize,
+    store: AtomicUsize,
+    /// While set, `store` hangs forever (the "crash" point).
+    hang: AtomicBool,
+    /// Notified when `store` starts hanging.
+    reached: Notify,
+}
+
+/// Three steps; the third hangs while `hang` is set.
+#[derive(Clone, Default)]
+struct Crashy(Arc<CrashState>);
+
+#[workflow]
+impl Crashy {
+    #[step]
+    async fn fetch(&self, n: u32) -> u32 {
+        self.0.fetch.fetch_add(1, SeqCst);
+        n + 1
+    }
+    #[step(after = fetch)]
+    async fn enrich(&self, n: u32) -> Vec<u32> {
+        self.0.enrich.fetch_add(1, SeqCst);
+        (0..n).collect()
+    }
+    #[step(after = enrich)]
+    async fn store(&self, items: Vec<u32>) -> String {
+        self.0.store.fetch_add(1, SeqCst);
+        if self.0.hang.load(SeqCst) {
+            self.0.reached.notify_one();
+            std::future::pending::<()>().await;
+        }
+        format!(
+            "stored {} items summing {}",
+            items.len(),
+            items.iter().sum::<u32>()
+        )
+    }
+}
+
+/// Counters and switches of [`Batch`].
+#[derive(Default)]
+struct BatchState {
+    items: AtomicUsize,
+    per_item: [AtomicUsize; 20],
+    /// Items from this index on hang forever.
+    hang_from: AtomicUsize,
+}
+
+/// A `for_each` over `0..n` with concurrency 4.
+#[derive(Clone)]
+struct Batch(Arc<BatchState>);
+
+#[workflow]
+impl Batch {
+    #[step]
+    async fn items(&self, n: u32) -> Vec<u32> {
+        self.0.items.fetch_add(1, SeqCst);
+        (0..n).collect()
+    }
+    #[step(after = items, for_each, concurrency = 4)]
+    async fn process(&self, x: u32) -> u64 {
+        self.0.per_item[x as usize].fetch_add(1, SeqCst);
+        if x as usize >= self.0.hang_from.load(SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        u64::from(x) * 10
+    }
+    #[step(after = process)]
+    async fn total(&self, results: Vec<u64>) -> u64 {
+        results.iter().sum()
+    }
+}
+
+/// Waits for signal `approval`; `prepare` waits for `gate` first, when there is one.
+#[derive(Clone, Default)]
+struct Approve {
+    gate: Option<Arc<Notify>>,
+    decided: Arc<AtomicUsize>,
+}
+
+#[workflow]
+impl Approve {
+    #[step]
+    async fn prepare(&self, amount: u32) -> u32 {
+        if let Some(gate) = &self.gate {
+            gate.notified().await;
+        }
+        amount
+    }
+    #[step(after = prepare)]
+    async fn decide(&self, amount: u32, approval: Signal<Approval>) -> String {
+        self.decided.fetch_add(1, SeqCst);
+        describe(amount, approval)
+    }
+}
+
+/// Waits at most an hour for signal `approval`.
+struct Deadline;
+
+#[workflow]
+impl Deadline {
+    #[step]
+    async fn prepare(&self, amount: u32) -> u32 {
+        amount
+    }
+    #[step(after = prepare, deadline = "1h")]
+    async fn decide(&self, amount: u32, approval: Signal<Approval>) -> String {
+        describe(amount, approval)
+    }
+}
+
+/// Receives signal `approval`, then hangs while `hang` is set (a crash after consumption).
+#[derive(Clone, Default)]
+struct HangAfterSignal {
+    hang: Arc<AtomicBool>,
+    reached: Arc<Notify>,
+}
+
+#[workflow]
+impl HangAfterSignal {
+    #[step]
+    async fn prepare(&self, amount: u32) -> u32 {
+        amount
+    }
+    #[step(after = prepare)]
+    async fn decide(&self, amount: u32, approval: Signal<Approval>) -> String {
+        if self.hang.load(SeqCst) {
+            self.reached.notify_one();
+            std::future::pending::<()>().await;
+        }
+        describe(amount, approval)
+    }
+}
+
+/// Version 1 of workflow `Expense`.
+#[derive(Clone, Default)]
+struct ExpenseV1 {
+    calls: Arc<AtomicUsize>,
+}
+
+#[workflow(name = "Expense")]
+impl ExpenseV1 {
+    #[step]
+    async fn prepare(&self, amount: u32) -> u32 {
+        self.calls.fetch_add(1, SeqCst);
+        amount
+    }
+    #[step(after = prepare)]
+    async fn decide(&self, amount: u32, approval: Signal<Approval>) -> String {
+        self.calls.fetch_add(1, SeqCst);
+        describe(amount, approval)
+    }
+}
+
+/// Version 2 of workflow `Expense`: a new deployment with an extra step.
+#[derive(Clone, Default)]
+struct ExpenseV2 {
+    calls: Arc<AtomicUsize>,
+}
+
+#[workflow(name = "Expense", version = 2)]
+impl ExpenseV2 {
+    #[step]
+    async fn prepare(&self, amount: u32) -> u32 {
+        self.calls.fetch_add(1, SeqCst);
+        amount
+    }
+    #[step(after = prepare)]
+    async fn audit(&self, amount: u32) -> u32 {
+        self.calls.fetch_add(1, SeqCst);
+        amount
+    }
+    #[step(after = audit)]
+    async fn decide(&self, amount: u32, approval: Signal<Approval>) -> String {
+        self.calls.fetch_add(1, SeqCst);
+        describe(amount, approval)
+    }
+}
+
+/// Counters and switches of [`Canary`].
+#[derive(Default)]
+struct CanaryState {
+    mint: AtomicUsize,
+    measure: AtomicUsize,
+    finish: AtomicUsize,
+    hang: AtomicBool,
+    reached: Notify,
+}
+
+/// Its first step's output holds a distinctive string, to find it in the database file.
+#[derive(Clone, Default)]
+struct Canary(Arc<CanaryState>);
+
+const CANARY: &str = "CANARY-1234";
+
+#[workflow]
+impl Canary {
+    #[step]
+    async fn mint(&self, n: u32) -> String {
+        self.0.mint.fetch_add(1, SeqCst);
+        format!("{CANARY} #{n}")
+    }
+    #[step(after = mint)]
+    async fn measure(&self, text: String) -> usize {
+        self.0.measure.fetch_add(1, SeqCst);
+        text.len()
+    }
+    #[step(after = measure)]
+    async fn finish(&self, len: usize) -> String {
+        self.0.finish.fetch_add(1, SeqCst);
+        if self.0.hang.load(SeqCst) {
+            self.0.reached.notify_one();
+            std::future::pending::<()>().await;
+        }
+        format!("{len} bytes")
+    }
+}
+
+/// Two saga steps, then a wait for signal `approval`.
+#[derive(Clone, Default)]
+struct Trip {
+    log: Log,
+}
+
+#[workflow]
+impl Trip {
+    #[saga_step(compensation = cancel_hotel)]
+    async fn book_hotel(&self, city: String) -> String {
+        self.log.push("book hotel");
+        format!("hotel in {city}")
+    }
+    #[saga_step(after = book_hotel, compensation = cancel_flight)]
+    async fn book_flight(&self, hotel: String) -> String {
+        self.log.push("book flight");
+        format!("{hotel}, flight")
+    }
+    #[step(after = book_flight)]
+    async fn confirm(&self, booking: String, approval: Signal<Approval>) -> String {
+        self.log.push("confirm");
+        format!("{booking}: {}", describe(0, approval))
+    }
+    async fn cancel_hotel(&self, _hotel: String) {
+        self.log.push("cancel hotel");
+    }
+    async fn cancel_flight(&self, _flight: String) {
+        self.log.push("cancel flight");
+    }
+}
+
+/// Runs `execute` of a fresh run in a task, waits for `reached`, then aborts the task: the
+/// in-process equivalent of killing the process while a step is in flight.
+async fn crash_while<W>(
+    engine: &DurableEngine,
+    workflow: W,
+    id: &RunId,
+    input: W::Input,
+    reached: impl Future<Output = ()>,
+) where
+    W: workflow_core::Durable + Send + Sync + 'static,
+    W::Input: 'static,
+    W::Output: 'static,
+{
+    let task = tokio::spawn({
+        let (engine, id) = (engine.clone(), id.clone());
+        async move {
+            engine
+                .execute(&workflow, id, Some(input), RunOptions::default())
+                .await
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), reached)
+        .await
+        .expect("the run reaches its crash point");
+    task.abort();
+    match task.await {
+        Err(aborted) => assert!(aborted.is_cancelled()),
+        Ok(_) => panic!("the run finished before the crash"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Completion, stored record and journal; executing a finished run again
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_run_completes_on_sqlite_and_executing_it_again_returns_the_stored_result() {
+    let db = TempDb::new("complete");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let wf = Chain::default();
+    let id = RunId::from("chain-1");
+
+    let first = engine
+        .execute(
+            &wf,
+            id.clone(),
+            Some("hello".to_owned()),
+            RunOptions::default(),
+        )
+        .await;
+    assert_eq!(first.result.unwrap(), "doubled: 10");
+    assert_eq!(wf.calls.load(SeqCst), 3);
+    assert_eq!(first.history.path, ["parse", "double", "render"]);
+    assert!(first.history.restored.is_empty());
+
+    let record = engine.status(&id).await.unwrap();
+    assert_eq!(record.run_id, id);
+    assert_eq!(record.status, RunStatus::Completed);
+    assert_eq!(record.workflow, "Chain");
+    assert_eq!(record.version, 1);
+    assert_eq!(record.definition_hash, Chain::definition().hash);
+    assert_eq!(record.input, json("\"hello\""));
+    assert_eq!(record.output, Some(json("\"doubled: 10\"")));
+    assert_eq!(record.error, None);
+    assert_eq!(record.waiting_for, None);
+
+    let journal = engine.journal(&id).await.unwrap();
+    let expected = [(0u16, "5"), (1, "10"), (2, "\"doubled: 10\"")];
+    assert_eq!(journal.len(), expected.len(), "{journal:?}");
+    for (i, (record, (step, payload))) in journal.iter().zip(expected).enumerate() {
+        assert_eq!(record.seq, i as u64);
+        assert_eq!(record.kind, RecordKind::Output);
+        assert_eq!(record.step, step);
+        assert_eq!(record.item, None);
+        assert_eq!(record.payload, json(payload));
+    }
+    let completed: Vec<RunId> = engine
+        .list(Some(RunStatus::Completed))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(completed, std::slice::from_ref(&id));
+    assert!(engine
+        .list(Some(RunStatus::Running))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The id is an idempotency key: the stored result comes back, no step runs, the input of
+    // the second call is ignored.
+    let again = engine
+        .execute(
+            &wf,
+            id.clone(),
+            Some("ignored".to_owned()),
+            RunOptions::default(),
+        )
+        .await;
+    assert_eq!(again.result.unwrap(), "doubled: 10");
+    assert_eq!(
+        wf.calls.load(SeqCst),
+        3,
+        "executing a finished run ran steps"
+    );
+    assert!(again.history.path.is_empty());
+
+    // Likewise after a restart, and through `wait`.
+    drop(engine);
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let again = engine
+        .execute(&wf, id.clone(), None, RunOptions::default())
+        .await;
+    assert_eq!(again.result.unwrap(), "doubled: 10");
+    assert_eq!(engine.wait::<Chain>(&id).await.unwrap(), "doubled: 10");
+    assert_eq!(
+        wf.calls.load(SeqCst),
+        3,
+        "executing a finished run ran steps"
+    );
+    assert_eq!(
+        engine.journal(&id).await.unwrap().len(),
+        3,
+        "the journal grew"
+    );
+
+    // `run` makes a new run each time.
+    assert_eq!(
+        engine.run(wf.clone(), "abc".to_owned()).await.unwrap(),
+        "doubled: 6"
+    );
+    assert_eq!(wf.calls.load(SeqCst), 6);
+    assert_eq!(engine.list(None).await.unwrap().len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Idempotent start with a caller-chosen id
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn starting_the_same_id_twice_runs_the_workflow_once() {
+    let db = TempDb::new("idempotent");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let wf = Chain::default();
+
+    let first = engine
+        .start_with_id("order-42", wf.clone(), "hello".to_owned())
+        .await
+        .unwrap();
+    let second = engine
+        .start_with_id("order-42", wf.clone(), "another input".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(first, second);
+    assert_eq!(first.as_str(), "order-42");
+    assert_eq!(
+        wait_for::<Chain>(&engine, &first).await.unwrap(),
+        "doubled: 10"
+    );
+    assert_eq!(wf.calls.load(SeqCst), 3, "the steps ran more than once");
+
+    // Once more after the end, from a fresh engine: nothing starts.
+    drop(engine);
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let third = engine
+        .start_with_id("order-42", wf.clone(), "yet another".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(third, first);
+    assert_eq!(
+        wait_for::<Chain>(&engine, &third).await.unwrap(),
+        "doubled: 10"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(wf.calls.load(SeqCst), 3, "the steps ran more than once");
+    assert_eq!(engine.list(None).await.unwrap().len(), 1);
+    assert_eq!(engine.journal(&first).await.unwrap().len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Resume after a crash
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_crashed_run_resumes_without_running_committed_steps_again() {
+    let db = TempDb::new("crash");
+    let state = Arc::new(CrashState::default());
+    state.hang.store(true, SeqCst);
+    let id = RunId::from("crash-1");
+
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    crash_while(
+        &engine,
+        Crashy(state.clone()),
+        &id,
+        4,
+        state.reached.notified(),
+    )
+    .await;
+    // What the crash left: a running run with two committed results.
+    assert_eq!(engine.status(&id).await.unwrap().status, RunStatus::Running);
+    let journal = engine.journal(&id).await.unwrap();
+    assert_eq!(count(&journal, RecordKind::Output), 2, "{journal:?}");
+    drop(engine);
+
+    state.hang.store(false, SeqCst);
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let finished = engine.resume(&Crashy(state.clone()), &id).await;
+    assert_eq!(finished.result.unwrap(), "stored 5 items summing 10");
+    assert_eq!(
+        state.fetch.load(SeqCst),
+        1,
+        "committed step `fetch` ran again"
+    );
+    assert_eq!(
+        state.enrich.load(SeqCst),
+        1,
+        "committed step `enrich` ran again"
+    );
+    assert_eq!(
+        state.store.load(SeqCst),
+        2,
+        "the step in flight at the crash runs again"
+    );
+    assert_eq!(finished.history.restored, ["fetch", "enrich"]);
+    assert_eq!(
+        engine.status(&id).await.unwrap().status,
+        RunStatus::Completed
+    );
+    let journal = engine.journal(&id).await.unwrap();
+    assert_eq!(count(&journal, RecordKind::Output), 3, "{journal:?}");
+    let steps: Vec<u16> = journal.iter().map(|r| r.step).collect();
+    assert_eq!(steps, [0, 1, 2], "each result is journaled once");
+}
+
+#[tokio::test]
+async fn a_crashed_for_each_reruns_only_the_unfinished_items() {
+    let db = TempDb::new("for-each-crash");
+    let state = Arc::new(BatchState::default());
+    state.hang_from.store(8, SeqCst);
+    let id = RunId::from("batch-1");
+
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let committed = async {
+        // `items` and items 0..8 commit; items 8..12 hang (concurrency 4), 12.. never start.
+        until("9 results are journaled", || async {
+            engine.journal(&id).await.map(|j| j.len()).unwrap_or(0) >= 9
+        })
+        .await;
+    };
+    crash_while(&engine, Batch(state.clone()), &id, 20, committed).await;
+    assert_eq!(engine.journal(&id).await.unwrap().len(), 9);
+    for x in 0..20 {
+        let expected = usize::from(x < 12);
+        assert_eq!(
+            state.per_item[x].load(SeqCst),
+            expected,
+            "item {x} before the crash"
+        );
+    }
+    drop(engine);
+
+    state.hang_from.store(usize::MAX, SeqCst);
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let finished = engine.resume(&Batch(state.clone()), &id).await;
+    assert_eq!(
+        finished.result.unwrap(),
+        (0..20u64).map(|x| x * 10).sum::<u64>()
+    );
+    assert_eq!(
+        state.items.load(SeqCst),
+        1,
+        "committed step `items` ran again"
+    );
+    for x in 0..20 {
+        let expected = if (8..12).contains(&x) { 2 } else { 1 };
+        assert_eq!(
+            state.per_item[x].load(SeqCst),
+            expected,
+            "item {x}: invocations"
+        );
+    }
+    let mut restored = vec!["items"];
+    restored.extend(["process"; 8]);
+    assert_eq!(finished.history.restored, restored);
+
+    // Each item's result is journaled exactly once.
+    let journal = engine.journal(&id).await.unwrap();
+    let mut items: Vec<u64> = journal
+        .iter()
+        .filter(|r| r.step == 1)
+        .map(|r| r.item.expect("a for_each record names its item"))
+        .collect();
+    items.sort_unstable();
+    assert_eq!(items, (0..20).collect::<Vec<u64>>());
+    assert_eq!(journal.len(), 22, "{journal:?}");
+}
+
+/// `recover` resumes every interrupted run of the workflow in the background.
+#[tokio::test]
+async fn recover_resumes_interrupted_runs_in_the_background() {
+    let db = TempDb::new("recover");
+    let state = Arc::new(CrashState::default());
+    state.hang.store(true, SeqCst);
+    let id = RunId::from("crash-recover");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    crash_while(
+        &engine,
+        Crashy(state.clone()),
+        &id,
+        2,
+        state.reached.notified(),
+    )
+    .await;
+    drop(engine);
+
+    state.hang.store(false, SeqCst);
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let recovery = engine.recover(Crashy(state.clone())).await.unwrap();
+    assert_eq!(recovery.resumed, std::slice::from_ref(&id));
+    assert!(recovery.refused.is_empty());
+    assert_eq!(
+        wait_for::<Crashy>(&engine, &id).await.unwrap(),
+        "stored 3 items summing 3"
+    );
+    assert_eq!(
+        (
+            state.fetch.load(SeqCst),
+            state.enrich.load(SeqCst),
+            state.store.load(SeqCst)
+        ),
+        (1, 1, 2)
+    );
+    // Nothing left to recover.
+    let recovery = engine.recover(Crashy(state.clone())).await.unwrap();
+    assert!(recovery.resumed.is_empty());
+}
+
+/// A run whose `execute` future is dropped (a caller's timeout, an aborted task) no longer
+/// executes: the same engine must be able to recover it (`recover` skips only runs "executing
+/// in this engine"), and `cancel` must say it is not executing here.
+#[tokio::test]
+async fn a_dropped_execute_leaves_the_run_recoverable_by_the_same_engine() {
+    let db = TempDb::new("dropped");
+    let state = Arc::new(CrashState::default());
+    state.hang.store(true, SeqCst);
+    let id = RunId::from("dropped-1");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    crash_while(
+        &engine,
+        Crashy(state.clone()),
+        &id,
+        2,
+        state.reached.notified(),
+    )
+    .await;
+    state.hang.store(false, SeqCst);
+
+    assert!(
+        !engine.cancel(&id),
+        "cancel claims a dropped run is executing in this engine"
+    );
+    let recovery = engine.recover(Crashy(state.clone())).await.unwrap();
+    assert_eq!(
+        recovery.resumed,
+        std::slice::from_ref(&id),
+        "the dropped run was not recovered"
+    );
+    assert_eq!(
+        wait_for::<Crashy>(&engine, &id).await.unwrap(),
+        "stored 3 items summing 3"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Signals
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_signal_sent_before_the_wait_is_kept_and_consumed() {
+    let db = TempDb::new("signal-early");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let gate = Arc::new(Notify::new());
+    let wf = Approve {
+        gate: Some(gate.clone()),
+        ..Approve::default()
+    };
+    let id = engine.start(wf.clone(), 100).await.unwrap();
+    engine
+        .signal(&id, "approval", &approval("ann"))
+        .await
+        .unwrap();
+    // `prepare` is held at the gate: the signal step has not been reached.
+    let record = engine.status(&id).await.unwrap();
+    assert_eq!(record.status, RunStatus::Running);
+    assert_eq!(wf.decided.load(SeqCst), 0);
+    gate.notify_one();
+
+    assert_eq!(
+        wait_for::<Approve>(&engine, &id).await.unwrap(),
+        "100 approved by ann"
+    );
+    let journal = engine.journal(&id).await.unwrap();
+    assert_eq!(count(&journal, RecordKind::Signal), 1, "{journal:?}");
+    let signal = journal
+        .iter()
+        .find(|r| r.kind == RecordKind::Signal)
+        .unwrap();
+    assert_eq!(signal.payload, json(r#"{"by":"ann","approved":true}"#));
+    assert_eq!(wf.decided.load(SeqCst), 1);
+}
+
+#[tokio::test]
+async fn of_two_signals_the_step_consumes_exactly_one() {
+    let db = TempDb::new("signal-twice");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let gate = Arc::new(Notify::new());
+    let wf = Approve {
+        gate: Some(gate.clone()),
+        ..Approve::default()
+    };
+    let id = engine.start(wf.clone(), 7).await.unwrap();
+    engine
+        .signal(&id, "approval", &approval("first"))
+        .await
+        .unwrap();
+    engine
+        .signal(&id, "approval", &approval("second"))
+        .await
+        .unwrap();
+    gate.notify_one();
+
+    assert_eq!(
+        wait_for::<Approve>(&engine, &id).await.unwrap(),
+        "7 approved by first"
+    );
+    assert_eq!(wf.decided.load(SeqCst), 1);
+    let journal = engine.journal(&id).await.unwrap();
+    assert_eq!(count(&journal, RecordKind::Signal), 1, "{journal:?}");
+
+    // A finished run takes no more signals.
+    match engine.signal(&id, "approval", &approval("late")).await {
+        Err(StoreError::RunFinished {
+            run_id,
+            status,
+            signal,
+        }) => {
+            assert_eq!(run_id, id);
+            assert_eq!(status, "completed");
+            assert_eq!(signal, "approval");
+        }
+        other => panic!("expected RunFinished, got {other:?}"),
+    }
+    // Nor does a run that does not exist.
+    let unknown = RunId::from("no-such-run");
+    match engine.signal(&unknown, "approval", &approval("x")).await {
+        Err(StoreError::UnknownRun(run_id)) => assert_eq!(run_id, unknown),
+        other => panic!("expected UnknownRun, got {other:?}"),
+    }
+    assert_eq!(
+        count(&engine.journal(&id).await.unwrap(), RecordKind::Signal),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_waiting_run_is_listed_as_waiting_for_its_signal() {
+    let db = TempDb::new("signal-wait");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let wf = Approve::default();
+    let id = engine.start(wf.clone(), 3).await.unwrap();
+    until_status(&engine, &id, RunStatus::Waiting).await;
+
+    let record = engine.status(&id).await.unwrap();
+    assert_eq!(record.waiting_for.as_deref(), Some("approval"));
+    let waiting: Vec<RunId> = engine
+        .list(Some(RunStatus::Waiting))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(waiting, std::slice::from_ref(&id));
+    let journal = engine.journal(&id).await.unwrap();
+    assert_eq!(count(&journal, RecordKind::WaitStarted), 1, "{journal:?}");
+    assert_eq!(count(&journal, RecordKind::Signal), 0, "{journal:?}");
+
+    // A signal of another name does not end the wait.
+    engine
+        .signal(&id, "rejection", &approval("bob"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(engine.status(&id).await.unwrap().status, RunStatus::Waiting);
+    assert_eq!(wf.decided.load(SeqCst), 0);
+
+    engine
+        .signal(&id, "approval", &approval("cy"))
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_for::<Approve>(&engine, &id).await.unwrap(),
+        "3 approved by cy"
+    );
+    let record = engine.status(&id).await.unwrap();
+    assert_eq!(record.status, RunStatus::Completed);
+    assert_eq!(record.waiting_for, None);
+}
+
+/// The signal consumption is journaled: a crash after it replays the same signal and does
+/// not consume another one.
+#[tokio::test]
+async fn a_signal_consumed_before_a_crash_is_replayed_not_consumed_again() {
+    let db = TempDb::new("signal-crash");
+    let wf = HangAfterSignal::default();
+    wf.hang.store(true, SeqCst);
+    let id = RunId::from("signal-crash-1");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let reached = wf.reached.clone();
+    let sender = engine.clone();
+    let signalled_id = id.clone();
+    let reached = async move {
+        until_status(&sender, &signalled_id, RunStatus::Waiting).await;
+        sender
+            .signal(&signalled_id, "approval", &approval("first"))
+            .await
+            .unwrap();
+        reached.notified().await;
+    };
+    crash_while(&engine, wf.clone(), &id, 5, reached).await;
+    engine
+        .signal(&id, "approval", &approval("second"))
+        .await
+        .unwrap();
+    drop(engine);
+
+    wf.hang.store(false, SeqCst);
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let finished = engine.resume(&wf, &id).await;
+    assert_eq!(finished.result.unwrap(), "5 approved by first");
+    let journal = engine.journal(&id).await.unwrap();
+    assert_eq!(count(&journal, RecordKind::Signal), 1, "{journal:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Deadlines
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_past_its_deadline_gets_timed_out() {
+    let db = TempDb::new("deadline");
+    let real = std::time::Instant::now();
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let id = RunId::from("deadline-1");
+    let finished = engine
+        .execute(&Deadline, id.clone(), Some(9), RunOptions::default())
+        .await;
+    assert_eq!(finished.result.unwrap(), "9 timed out");
+    // The deadline is wall-clock based (it survives restarts), so the few real milliseconds
+    // between the wait's start and its timer count against it.
+    assert!(
+        started.elapsed() >= Duration::from_secs(3590),
+        "ended after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        real.elapsed() < Duration::from_secs(60),
+        "took {:?} of real time",
+        real.elapsed()
+    );
+    let journal = engine.journal(&id).await.unwrap();
+    let signals: Vec<&JournalRecord> = journal
+        .iter()
+        .filter(|r| r.kind == RecordKind::Signal)
+        .collect();
+    assert_eq!(signals.len(), 1, "{journal:?}");
+    assert!(
+        signals[0].payload.is_empty(),
+        "a timeout is journaled with an empty payload"
+    );
+}
+
+/// In real time: with paused time, tokio's clock jumps to the next timer whenever the
+/// runtime waits for the store's threads, so "before the deadline" cannot be arranged.
+#[tokio::test]
+async fn a_signal_within_the_deadline_is_received() {
+    let db = TempDb::new("deadline-ok");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let id = engine.start(Deadline, 4).await.unwrap();
+    until_status(&engine, &id, RunStatus::Waiting).await;
+    engine
+        .signal(&id, "approval", &approval("dee"))
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_for::<Deadline>(&engine, &id).await.unwrap(),
+        "4 approved by dee"
+    );
+    let journal = engine.journal(&id).await.unwrap();
+    let signal = journal
+        .iter()
+        .find(|r| r.kind == RecordKind::Signal)
+        .expect("a Signal record");
+    assert!(!signal.payload.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Version mismatch
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_run_resumes_only_under_the_definition_it_started_with() {
+    assert_ne!(ExpenseV1::definition().hash, ExpenseV2::definition().hash);
+    let db = TempDb::new("version");
+    let v1 = ExpenseV1::default();
+    let v2 = ExpenseV2::default();
+    let id = RunId::from("expense-1");
+
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let waiting = async {
+        until_status(&engine, &id, RunStatus::Waiting).await;
+    };
+    crash_while(&engine, v1.clone(), &id, 50, waiting).await;
+    drop(engine);
+
+    // A new deployment: version 2 of `Expense`.
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let before = snapshot(&engine.journal(&id).await.unwrap());
+    let check = |error: &WorkflowError| match error {
+        WorkflowError::VersionMismatch {
+            workflow,
+            run_id,
+            stored_version,
+            stored_hash,
+            current_version,
+            current_hash,
+        } => {
+            assert_eq!(*workflow, "Expense");
+            assert_eq!(run_id, &id);
+            assert_eq!(*stored_version, 1);
+            assert_eq!(*stored_hash, ExpenseV1::definition().hash);
+            assert_eq!(*current_version, 2);
+            assert_eq!(*current_hash, ExpenseV2::definition().hash);
+            let message = error.to_string();
+            assert!(
+                message.contains("version 1") && message.contains("version 2"),
+                "{message}"
+            );
+        }
+        other => panic!("expected VersionMismatch, got {other}"),
+    };
+    let finished = engine.resume(&v2, &id).await;
+    check(&finished.result.unwrap_err());
+    assert!(finished.history.path.is_empty());
+    check(
+        &engine
+            .start_with_id(id.clone(), v2.clone(), 50)
+            .await
+            .unwrap_err(),
+    );
+    let recovery = engine.recover(v2.clone()).await.unwrap();
+    assert!(recovery.resumed.is_empty(), "{:?}", recovery.resumed);
+    assert_eq!(recovery.refused.len(), 1);
+    check(&recovery.refused[0]);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // The run is untouched.
+    assert_eq!(
+        v2.calls.load(SeqCst),
+        0,
+        "version 2 ran steps of a version 1 run"
+    );
+    let record = engine.status(&id).await.unwrap();
+    assert_eq!(record.status, RunStatus::Waiting);
+    assert_eq!(record.waiting_for.as_deref(), Some("approval"));
+    assert_eq!(record.version, 1);
+    assert_eq!(
+        snapshot(&engine.journal(&id).await.unwrap()),
+        before,
+        "the journal changed"
+    );
+
+    // A run id of another workflow is refused too.
+    match engine.resume(&Approve::default(), &id).await.result {
+        Err(WorkflowError::WrongWorkflow {
+            workflow,
+            run_id,
+            found,
+        }) => {
+            assert_eq!(
+                (workflow, run_id, found.as_str()),
+                ("Approve", id.clone(), "Expense")
+            );
+        }
+        other => panic!("expected WrongWorkflow, got {other:?}"),
+    }
+
+    // The deployment it started with can still finish it.
+    let recovery = engine.recover(v1.clone()).await.unwrap();
+    assert_eq!(recovery.resumed, std::slice::from_ref(&id));
+    engine
+        .signal(&id, "approval", &approval("eve"))
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_for::<ExpenseV1>(&engine, &id).await.unwrap(),
+        "50 approved by eve"
+    );
+    assert_eq!(
+        v1.calls.load(SeqCst),
+        2,
+        "prepare once before the restart, decide once after"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. A corrupt journal record
+// ---------------------------------------------------------------------------------------------
+
+/// Byte offsets of `needle` in `haystack`.
+fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_corrupt_journal_record_is_reported_and_nothing_runs_again() {
+    let db = TempDb::new("corrupt");
+    let state = Arc::new(CanaryState::default());
+    state.hang.store(true, SeqCst);
+    let id = RunId::from("corrupt-1");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    crash_while(
+        &engine,
+        Canary(state.clone()),
+        &id,
+        1,
+        state.reached.notified(),
+    )
+    .await;
+    assert_eq!(engine.journal(&id).await.unwrap().len(), 2);
+    drop(engine);
+
+    // Move everything into the main file, so the flipped byte is read (a flipped byte in
+    // the WAL fails the WAL's own frame checksum, and SQLite drops the frame: a torn write).
+    let mut raw = db.raw().await;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+    let wal = std::fs::read(db.sidecar("-wal")).unwrap_or_default();
+    assert!(
+        find_all(&wal, CANARY.as_bytes()).is_empty(),
+        "the canary is still in the WAL"
+    );
+    let mut bytes = std::fs::read(db.path()).unwrap();
+    let hits = find_all(&bytes, CANARY.as_bytes());
+    assert!(!hits.is_empty(), "the canary is not in the database file");
+    for at in hits {
+        // "CANARY-1234" -> "CANARY-9234": still valid JSON, only the checksum can tell.
+        bytes[at + 7] = b'9';
+    }
+    std::fs::write(db.path(), &bytes).unwrap();
+
+    state.hang.store(false, SeqCst);
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let finished = engine.resume(&Canary(state.clone()), &id).await;
+    match &finished.result {
+        Err(WorkflowError::Store {
+            workflow,
+            run_id,
+            error:
+                StoreError::Corrupt {
+                    run_id: corrupt_run,
+                    seq,
+                    detail,
+                },
+        }) => {
+            assert_eq!(*workflow, "Canary");
+            assert_eq!(run_id, &id);
+            assert_eq!(corrupt_run, &id);
+            assert_eq!(*seq, 0, "the first record holds the canary");
+            assert!(detail.contains("checksum"), "{detail}");
+        }
+        other => panic!("expected a Corrupt store error, got {other:?}"),
+    }
+    assert_eq!(
+        (
+            state.mint.load(SeqCst),
+            state.measure.load(SeqCst),
+            state.finish.load(SeqCst)
+        ),
+        (1, 1, 1),
+        "a step ran again after the corruption"
+    );
+    assert!(finished.history.path.is_empty());
+    assert!(matches!(
+        engine.journal(&id).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    // The run is left as it is, for an operator.
+    assert_eq!(engine.status(&id).await.unwrap().status, RunStatus::Running);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Concurrent signals
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_waiting_runs_signalled_concurrently_all_complete() {
+    let db = TempDb::new("hundred");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let wf = Approve::default();
+    let mut ids = Vec::new();
+    for amount in 0..100u32 {
+        ids.push(engine.start(wf.clone(), amount).await.unwrap());
+    }
+    until("all 100 runs wait", || async {
+        engine.list(Some(RunStatus::Waiting)).await.unwrap().len() == 100
+    })
+    .await;
+
+    let senders: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let (engine, id) = (engine.clone(), id.clone());
+            tokio::spawn(async move {
+                engine
+                    .signal(&id, "approval", &approval(&format!("user-{i}")))
+                    .await
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap().unwrap();
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let out = wait_for::<Approve>(&engine, id).await.unwrap();
+        assert_eq!(out, format!("{i} approved by user-{i}"));
+        let journal = engine.journal(id).await.unwrap();
+        assert_eq!(
+            count(&journal, RecordKind::Signal),
+            1,
+            "run {i}: {journal:?}"
+        );
+    }
+    assert_eq!(wf.decided.load(SeqCst), 100);
+    assert_eq!(
+        engine.list(Some(RunStatus::Completed)).await.unwrap().len(),
+        100
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Files that are not (usable) stores
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_file_that_is_not_a_store_is_refused_untouched() {
+    let db = TempDb::new("garbage");
+    // Pseudo-random bytes (xorshift), 8 KiB.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let garbage: Vec<u8> = (0..8192)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(db.path(), &garbage).unwrap();
+    match Engine::sqlite(db.path()).await {
+        Err(StoreError::NotAStore { location, detail }) => {
+            assert!(location.contains("garbage"), "{location}");
+            assert!(!detail.is_empty());
+        }
+        Err(other) => panic!("expected NotAStore, got {other:?}"),
+        Ok(_) => panic!("random bytes opened as a store"),
+    }
+    assert_eq!(
+        std::fs::read(db.path()).unwrap(),
+        garbage,
+        "the file was modified"
+    );
+
+    let text = TempDb::new("text");
+    std::fs::write(text.path(), "name,amount\nann,3\n".repeat(100)).unwrap();
+    assert!(matches!(
+        Engine::sqlite(text.path()).await,
+        Err(StoreError::NotAStore { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_sqlite_database_of_another_application_is_refused() {
+    let db = TempDb::new("other-app");
+    let mut raw = db.raw().await;
+    sqlx::query("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+
+    match Engine::sqlite(db.path()).await {
+        Err(StoreError::NotAStore { detail, .. }) => {
+            assert!(detail.contains("customers"), "{detail}")
+        }
+        Err(other) => panic!("expected NotAStore, got {other:?}"),
+        Ok(_) => panic!("another application's database opened as a store"),
+    }
+    let mut raw = db.raw().await;
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+    assert_eq!(
+        tables,
+        ["customers"],
+        "the store added tables to another application's database"
+    );
+    raw.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_store_with_a_newer_schema_is_refused() {
+    let db = TempDb::new("newer");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    engine.run(Chain::default(), "x".to_owned()).await.unwrap();
+    drop(engine);
+
+    let mut raw = db.raw().await;
+    let changed = sqlx::query("UPDATE wf_meta SET value = 99 WHERE key = 'schema_version'")
+        .execute(&mut raw)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(changed, 1);
+    raw.close().await.unwrap();
+
+    match Engine::sqlite(db.path()).await {
+        Err(
+            error @ StoreError::NewerSchema {
+                found, supported, ..
+            },
+        ) => {
+            assert_eq!(found, 99);
+            assert_eq!(supported, 1);
+            assert!(error.to_string().contains("upgrade"), "{error}");
+        }
+        Err(other) => panic!("expected NewerSchema, got {other:?}"),
+        Ok(_) => panic!("a newer schema opened"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Cancelling a waiting run
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
+    let db = TempDb::new("cancel");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let wf = Trip::default();
+    let id = engine.start(wf.clone(), "Oslo".to_owned()).await.unwrap();
+    until_status(&engine, &id, RunStatus::Waiting).await;
+
+    assert!(engine.cancel(&id));
+    let error = wait_for::<Trip>(&engine, &id).await.unwrap_err();
+    assert!(error.to_string().contains("cancelled"), "{error}");
+    assert_eq!(
+        wf.log.entries(),
+        ["book hotel", "book flight", "cancel flight", "cancel hotel"]
+    );
+    let record = engine.status(&id).await.unwrap();
+    assert_eq!(record.status, RunStatus::Cancelled);
+    assert_eq!(record.waiting_for, None);
+    assert!(
+        record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("cancelled")),
+        "{record:?}"
+    );
+    let journal = engine.journal(&id).await.unwrap();
+    assert_eq!(count(&journal, RecordKind::Stopped), 1, "{journal:?}");
+    assert_eq!(count(&journal, RecordKind::Compensated), 2, "{journal:?}");
+    assert_eq!(count(&journal, RecordKind::Signal), 0, "{journal:?}");
+
+    // It is over: no more cancels or signals, and executing it again compensates nothing.
+    assert!(!engine.cancel(&id));
+    assert!(!engine.cancel(&RunId::from("no-such-run")));
+    assert!(matches!(
+        engine.signal(&id, "approval", &approval("late")).await,
+        Err(StoreError::RunFinished {
+            status: "cancelled",
+            ..
+        })
+    ));
+    drop(engine);
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    assert!(engine.resume(&wf, &id).await.result.is_err());
+    assert_eq!(wf.log.entries().len(), 4, "{:?}", wf.log.entries());
+}
