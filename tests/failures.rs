@@ -4,8 +4,8 @@
 //! engine staying healthy afterwards.
 //!
 //! Patterns on `WorkflowError` use `..` so that new fields do not break these tests. Timeouts
-//! use real (short) durations: the crate's tokio has no `test-util`, so `start_paused` is not
-//! available. No assertion depends on how long anything took.
+//! run under virtual time (`start_paused`): a ten-minute timeout fires at once in real time.
+//! No assertion depends on how long anything took.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -577,7 +577,7 @@ struct Hang {
 
 #[workflow]
 impl Hang {
-    #[step(timeout = "1s")]
+    #[step(timeout = "10m")]
     async fn hang(&self, x: u32) -> u32 {
         let _guard = DropGuard(self.dropped.clone());
         std::future::pending::<()>().await;
@@ -585,20 +585,22 @@ impl Hang {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn timeout_fails_the_step_and_drops_its_future() {
     let dropped = Arc::new(AtomicBool::new(false));
-    let result = tokio::time::timeout(
-        DEADLOCK,
-        Engine::in_memory().run(
+    let started = tokio::time::Instant::now();
+    let result = Engine::in_memory()
+        .run(
             Hang {
                 dropped: dropped.clone(),
             },
             1,
-        ),
-    )
-    .await
-    .expect("the step's timeout never fired");
+        )
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(600),
+        "the attempt ran for its whole (virtual) timeout"
+    );
     match result {
         Err(WorkflowError::StepFailed {
             step,
@@ -626,7 +628,7 @@ struct HangOnce {
 
 #[workflow]
 impl HangOnce {
-    #[step(retry = 1, timeout = "200ms")]
+    #[step(retry = 1, timeout = "10m")]
     async fn call(&self, ctx: &StepContext, x: u32) -> (u32, bool) {
         if ctx.attempt() == 1 {
             let _guard = DropGuard(self.dropped.clone());
@@ -636,12 +638,12 @@ impl HangOnce {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn timed_out_attempt_is_dropped_before_the_retry() {
     let dropped = Arc::new(AtomicBool::new(false));
-    let out = tokio::time::timeout(DEADLOCK, Engine::in_memory().run(HangOnce { dropped }, 9))
+    let out = Engine::in_memory()
+        .run(HangOnce { dropped }, 9)
         .await
-        .expect("the step's timeout never fired")
         .unwrap();
     assert_eq!(
         out,
