@@ -41,7 +41,8 @@ pub(crate) enum Outcome<O> {
 /// Every field is `Unpin`, so the future is polled without pin projection.
 pub(crate) struct Task<'a, O> {
     tag: Tag,
-    span: tracing::Span,
+    /// Boxed, and only when tracing is on: a chain step moves its task several times.
+    span: Option<Box<tracing::Span>>,
     kind: TaskKind<'a, O>,
 }
 
@@ -57,14 +58,14 @@ enum TaskKind<'a, O> {
 impl<'a, O> Task<'a, O> {
     pub fn attempt(
         tag: Tag,
-        span: tracing::Span,
+        span: Option<tracing::Span>,
         future: StepFuture<'a, O>,
         timeout: Option<Duration>,
     ) -> Self {
         let deadline = timeout.map(|d| (Box::pin(tokio::time::sleep(d)), d));
         Task {
             tag,
-            span,
+            span: span.map(Box::new),
             kind: TaskKind::Attempt { future, deadline },
         }
     }
@@ -72,7 +73,7 @@ impl<'a, O> Task<'a, O> {
     pub fn backoff(tag: Tag, pause: Duration) -> Self {
         Task {
             tag,
-            span: tracing::Span::none(),
+            span: None,
             kind: TaskKind::Backoff(Box::pin(tokio::time::sleep(pause))),
         }
     }
@@ -82,7 +83,7 @@ impl<O> Task<'_, O> {
     pub fn wait(tag: Tag, wait: BoxFuture<'static, Result<bool, StoreError>>) -> Self {
         Task {
             tag,
-            span: tracing::Span::none(),
+            span: None,
             kind: TaskKind::Wait(wait),
         }
     }
@@ -94,7 +95,7 @@ impl<O> Future for Task<'_, O> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let tag = this.tag;
-        let _entered = this.span.enter();
+        let _entered = this.span.as_deref().map(tracing::Span::enter);
         match &mut this.kind {
             TaskKind::Backoff(sleep) => sleep.as_mut().poll(cx).map(|()| (tag, Outcome::RetryDue)),
             TaskKind::Wait(wait) => wait

@@ -342,11 +342,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let def = &self.def.steps[step as usize];
         // Without any subscriber, skip the span: with tracing's `log` feature on (sqlx turns
         // it on), even a disabled span costs more than the rest of a step.
-        let span = if tracing::dispatcher::has_been_set() {
-            tracing::info_span!("step", step = def.name, attempt, item)
-        } else {
-            tracing::Span::none()
-        };
+        let span = tracing::dispatcher::has_been_set()
+            .then(|| tracing::info_span!("step", step = def.name, attempt, item));
         let signal = self.signal_for(step)?;
         let workflow: &'a W = self.workflow;
         let plan = self.plan.as_deref();

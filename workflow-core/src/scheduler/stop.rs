@@ -201,7 +201,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     generation: 0,
                     attempt,
                 };
-                let task = Task::attempt(tag, span, future, compensation.policy.timeout);
+                let task = Task::attempt(tag, Some(span), future, compensation.policy.timeout);
                 match task.await.1 {
                     Outcome::Attempted(Err(error))
                         if !error.is_permanent() && attempt <= compensation.policy.retries =>
