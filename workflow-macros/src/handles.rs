@@ -2,7 +2,7 @@
 //! so `workflow-testkit` rejects a misspelled step or a mock of the wrong type at compile time.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 use crate::expand::Cx;
 
@@ -29,14 +29,16 @@ impl Cx<'_> {
             fields.extend(quote!(pub #ident: __wf::StepHandle<#self_ty, #inputs, #output>,));
             values.extend(quote!(#ident: __wf::StepHandle::new(#index, #name),));
         }
+        // Named after the workflow, as errors about a misspelled step show it.
+        let steps = format_ident!("{}Steps", self.model.type_name);
         quote! {
             #[doc(hidden)]
-            pub struct __Steps { #fields }
+            pub struct #steps { #fields }
             impl #self_ty {
                 /// Typed handles on this workflow's steps, for tests (`workflow-testkit`): a
                 /// misspelled step or a mock of the wrong type is a compile error.
-                pub fn steps() -> __Steps {
-                    __Steps { #values }
+                pub fn steps() -> #steps {
+                    #steps { #values }
                 }
             }
         }

@@ -9,6 +9,9 @@ use futures::future::BoxFuture;
 use tokio::sync::Notify;
 
 use super::POLL;
+
+/// Longest pause between two reads of the store by a signal wait.
+const MAX_POLL: Duration = Duration::from_secs(10);
 use crate::definition::StepIndex;
 use crate::journal::{Journal, Replayed};
 use crate::run_id::RunId;
@@ -93,6 +96,9 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
                 let left = at.duration_since(SystemTime::now()).unwrap_or_default();
                 tokio::time::Instant::now() + left
             });
+            // A signal sent in this process rings the bell at once; the store is also re-read,
+            // for signals sent by other processes, at intervals growing up to `MAX_POLL`.
+            let mut poll = POLL;
             loop {
                 let rung = bell.notified();
                 tokio::pin!(rung);
@@ -104,7 +110,8 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
                 if deadline.is_some_and(|at| at <= now) {
                     return Ok(false);
                 }
-                let wake = deadline.map_or(now + POLL, |at| at.min(now + POLL));
+                let wake = deadline.map_or(now + poll, |at| at.min(now + poll));
+                poll = (poll * 2).min(MAX_POLL);
                 tokio::select! {
                     () = &mut rung => {}
                     () = tokio::time::sleep_until(wake) => {}
