@@ -1,32 +1,21 @@
-//! The examples' workflows, tested with `workflow-testkit`. Examples are binaries, so their
-//! workflows are copied here (printing and the approval example's crash gate left out: the
-//! harness crashes runs itself).
+//! The examples' workflows, tested with `workflow-testkit`. Each example keeps its workflow in
+//! `examples/NAME/workflow.rs`, which is included here as a module (the example's `main.rs` is
+//! left out). The approval workflow runs with its crash gate off (`Expense::default()`): the
+//! harness crashes runs itself.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use workflow_core::prelude::*;
-use workflow_core::serde::{Deserialize, Serialize};
 use workflow_testkit::Harness;
 
 // =============================================================================================
-// examples/hello.rs
+// examples/hello
 // =============================================================================================
 
-struct Hello;
+#[path = "../examples/hello/workflow.rs"]
+mod hello;
 
-#[workflow]
-impl Hello {
-    #[step]
-    async fn greet(&self, name: String) -> String {
-        format!("hello, {name}")
-    }
-
-    #[step(after = greet)]
-    async fn shout(&self, greeting: String) -> Result<String, StepError> {
-        Ok(greeting.to_uppercase() + "!")
-    }
-}
+use hello::Hello;
 
 #[tokio::test(start_paused = true)]
 async fn hello_greets_then_shouts() {
@@ -61,100 +50,11 @@ async fn hello_fails_when_shout_fails() {
 }
 
 // =============================================================================================
-// examples/order_saga.rs
+// examples/order_saga
 // =============================================================================================
 
-mod order_saga {
-    use super::*;
-
-    #[derive(Clone, Debug)]
-    pub struct Order {
-        pub id: u32,
-        pub sku: String,
-        pub cents: u64,
-    }
-
-    #[derive(Clone, Debug)]
-    pub struct Reservation {
-        pub order: u32,
-        pub sku: String,
-    }
-
-    #[derive(Clone, Debug)]
-    pub struct Receipt {
-        pub order: u32,
-        pub cents: u64,
-    }
-
-    #[derive(Debug, thiserror::Error)]
-    pub enum CheckoutError {
-        #[error("order {0} has no items")]
-        Empty(u32),
-        #[error("carrier refused the parcel for order {0}")]
-        CarrierDown(u32),
-    }
-
-    pub struct Checkout {
-        pub fail_shipping: bool,
-    }
-
-    #[workflow]
-    impl Checkout {
-        #[step]
-        async fn validate(&self, order: Order) -> Result<Order, CheckoutError> {
-            if order.sku.is_empty() {
-                return Err(CheckoutError::Empty(order.id));
-            }
-            Ok(order)
-        }
-
-        #[saga_step(after = validate, compensation = release)]
-        async fn reserve(&self, order: Order) -> Reservation {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Reservation {
-                order: order.id,
-                sku: order.sku,
-            }
-        }
-
-        #[saga_step(after = validate, compensation = refund, retry = 3, timeout = "10s")]
-        async fn charge(&self, _ctx: &StepContext, order: Order) -> Receipt {
-            Receipt {
-                order: order.id,
-                cents: order.cents,
-            }
-        }
-
-        #[step(after = [reserve, charge])]
-        async fn ship(
-            &self,
-            reservation: Reservation,
-            receipt: Receipt,
-        ) -> Result<String, CheckoutError> {
-            if self.fail_shipping {
-                return Err(CheckoutError::CarrierDown(reservation.order));
-            }
-            Ok(format!(
-                "order {} shipped ({}, {} cents)",
-                receipt.order, reservation.sku, receipt.cents
-            ))
-        }
-
-        async fn release(&self, _reservation: Reservation) {}
-
-        async fn refund(&self, _receipt: Receipt) -> Result<(), CheckoutError> {
-            Ok(())
-        }
-    }
-
-    pub fn kettle() -> Order {
-        Order {
-            id: 42,
-            sku: "kettle".into(),
-            cents: 3_999,
-        }
-    }
-}
+#[path = "../examples/order_saga/workflow.rs"]
+mod order_saga;
 
 use order_saga::{Checkout, CheckoutError, Receipt};
 
@@ -282,140 +182,11 @@ async fn order_saga_reports_a_refund_that_fails() {
 }
 
 // =============================================================================================
-// examples/approval.rs (durable, with a signal)
+// examples/approval (durable, with a signal)
 // =============================================================================================
 
-mod approval {
-    use super::*;
-
-    #[derive(Clone, Debug, Serialize, Deserialize)]
-    #[serde(crate = "workflow_core::serde")]
-    pub struct ExpenseRequest {
-        pub employee: String,
-        pub description: String,
-        pub cents: u64,
-    }
-
-    #[derive(Clone, Debug, Serialize, Deserialize)]
-    #[serde(crate = "workflow_core::serde")]
-    pub struct Draft {
-        pub number: String,
-        pub employee: String,
-        pub cents: u64,
-    }
-
-    #[derive(Clone, Debug, Serialize, Deserialize)]
-    #[serde(crate = "workflow_core::serde")]
-    pub struct Reservation {
-        pub draft: Draft,
-        pub reservation_id: String,
-    }
-
-    #[derive(Clone, Debug, Serialize, Deserialize)]
-    #[serde(crate = "workflow_core::serde")]
-    pub enum Decision {
-        Approve { by: String },
-        Reject { by: String, reason: String },
-    }
-
-    #[derive(Clone, Debug, Serialize, Deserialize)]
-    #[serde(crate = "workflow_core::serde")]
-    pub struct Approved {
-        pub reservation: Reservation,
-        pub by: String,
-    }
-
-    #[derive(Clone, Debug, Serialize, Deserialize)]
-    #[serde(crate = "workflow_core::serde")]
-    pub struct Payment {
-        pub draft: Draft,
-        pub payment_id: String,
-    }
-
-    pub struct Expense;
-
-    #[workflow]
-    impl Expense {
-        #[step]
-        async fn draft(&self, request: ExpenseRequest) -> Result<Draft, StepError> {
-            if request.cents == 0 {
-                return Err(StepError::permanent(StepError::msg(
-                    "an expense of 0 cents",
-                )));
-            }
-            Ok(Draft {
-                number: "EXP-0042".into(),
-                employee: request.employee,
-                cents: request.cents,
-            })
-        }
-
-        #[saga_step(after = draft, compensation = release_budget)]
-        async fn reserve_budget(&self, _ctx: &StepContext, draft: Draft) -> Reservation {
-            Reservation {
-                reservation_id: format!("RES-{}", draft.number),
-                draft,
-            }
-        }
-
-        #[step(after = reserve_budget, deadline = "48h")]
-        async fn manager_approval(
-            &self,
-            reservation: Reservation,
-            decision: Signal<Decision>,
-        ) -> Result<Approved, StepError> {
-            match decision {
-                Signal::Received(Decision::Approve { by }) => Ok(Approved { reservation, by }),
-                Signal::Received(Decision::Reject { by, reason }) => {
-                    Err(StepError::permanent(StepError::msg(format!(
-                        "{} rejected by {by}: {reason}",
-                        reservation.draft.number
-                    ))))
-                }
-                Signal::TimedOut => Err(StepError::permanent(StepError::msg(format!(
-                    "{} not decided within 48h",
-                    reservation.draft.number
-                )))),
-            }
-        }
-
-        #[saga_step(after = manager_approval, compensation = refund_payment)]
-        async fn book_payment(&self, _ctx: &StepContext, approved: Approved) -> Payment {
-            let draft = approved.reservation.draft;
-            Payment {
-                payment_id: format!("PAY-{}", draft.number),
-                draft,
-            }
-        }
-
-        #[step(after = book_payment)]
-        async fn notify(&self, _ctx: &StepContext, payment: Payment) -> String {
-            format!(
-                "{} paid: {} cents to {} ({})",
-                payment.draft.number,
-                payment.draft.cents,
-                payment.draft.employee,
-                payment.payment_id
-            )
-        }
-
-        async fn release_budget(&self, _ctx: &StepContext, _reservation: Reservation) {}
-
-        async fn refund_payment(&self, _ctx: &StepContext, _payment: Payment) {}
-    }
-
-    pub fn ticket() -> ExpenseRequest {
-        ExpenseRequest {
-            employee: "ada".into(),
-            description: "train ticket to the conference".into(),
-            cents: 12_900,
-        }
-    }
-
-    pub fn approve() -> Decision {
-        Decision::Approve { by: "maria".into() }
-    }
-}
+#[path = "../examples/approval/workflow.rs"]
+mod approval;
 
 use approval::{Decision, Expense};
 
@@ -423,10 +194,10 @@ const PAID: &str = "EXP-0042 paid: 12900 cents to ada (PAY-EXP-0042)";
 
 #[tokio::test(start_paused = true)]
 async fn approval_pays_once_the_manager_approves() {
-    let run = Harness::sqlite_temp(Expense)
+    let run = Harness::sqlite_temp(Expense::default())
         .await
         .signal(Expense::steps().manager_approval, approval::approve())
-        .run(approval::ticket())
+        .run(approval::train_ticket())
         .await;
     assert_eq!(run.output(), PAID);
     run.assert_path([
@@ -440,7 +211,7 @@ async fn approval_pays_once_the_manager_approves() {
 
 #[tokio::test(start_paused = true)]
 async fn approval_releases_the_budget_when_rejected() {
-    let run = Harness::sqlite_temp(Expense)
+    let run = Harness::sqlite_temp(Expense::default())
         .await
         .signal(
             Expense::steps().manager_approval,
@@ -449,7 +220,7 @@ async fn approval_releases_the_budget_when_rejected() {
                 reason: "no receipt attached".into(),
             },
         )
-        .run(approval::ticket())
+        .run(approval::train_ticket())
         .await;
     assert!(run
         .error()
@@ -462,11 +233,11 @@ async fn approval_releases_the_budget_when_rejected() {
 
 #[tokio::test(start_paused = true)]
 async fn approval_resumes_after_a_crash_without_reserving_twice() {
-    let crashed = Harness::sqlite_temp(Expense)
+    let crashed = Harness::sqlite_temp(Expense::default())
         .await
         .crash_after(Expense::steps().reserve_budget)
         .signal(Expense::steps().manager_approval, approval::approve())
-        .run(approval::ticket())
+        .run(approval::train_ticket())
         .await;
     assert!(matches!(
         crashed.error(),
@@ -487,11 +258,11 @@ async fn approval_resumes_after_a_crash_without_reserving_twice() {
 #[tokio::test(start_paused = true)]
 async fn approval_crash_after_the_payment_does_not_pay_twice() {
     let steps = Expense::steps();
-    let crashed = Harness::sqlite_temp(Expense)
+    let crashed = Harness::sqlite_temp(Expense::default())
         .await
         .crash_after(steps.book_payment)
         .signal(steps.manager_approval, approval::approve())
-        .run(approval::ticket())
+        .run(approval::train_ticket())
         .await;
     let resumed = crashed.resume_fresh().await;
     assert_eq!(resumed.output(), PAID);
@@ -505,9 +276,9 @@ async fn approval_crash_after_the_payment_does_not_pay_twice() {
 #[tokio::test(start_paused = true)]
 async fn approval_times_out_after_48h_of_virtual_time() {
     let real = Instant::now();
-    let run = Harness::sqlite_temp(Expense)
+    let run = Harness::sqlite_temp(Expense::default())
         .await
-        .run(approval::ticket())
+        .run(approval::train_ticket())
         .await;
     assert!(
         run.error().to_string().contains("not decided within 48h"),
@@ -523,332 +294,11 @@ async fn approval_times_out_after_48h_of_virtual_time() {
 }
 
 // =============================================================================================
-// examples/triage.rs (branches, all/any joins, a bounded loop)
+// examples/triage (branches, all/any joins, a bounded loop)
 // =============================================================================================
 
-mod triage {
-    use super::*;
-
-    #[derive(Clone, Debug)]
-    pub struct Ticket {
-        pub id: u32,
-        pub customer: String,
-        pub subject: String,
-        pub body: String,
-    }
-
-    impl Ticket {
-        fn mentions(&self, words: &[&str]) -> bool {
-            let text = format!("{} {}", self.subject, self.body).to_lowercase();
-            words.iter().any(|w| text.contains(w))
-        }
-    }
-
-    #[derive(Clone, Debug)]
-    pub enum Category {
-        Bug(Ticket),
-        Feature(Ticket),
-        Question(Ticket),
-        Spam,
-    }
-
-    #[derive(Clone, Debug)]
-    pub struct Finding {
-        pub source: &'static str,
-        pub note: String,
-    }
-
-    #[derive(Clone, Debug)]
-    pub struct Answer {
-        pub ticket: Ticket,
-        pub source: &'static str,
-        pub text: String,
-    }
-
-    #[derive(Clone, Debug)]
-    pub struct Draft {
-        pub ticket: Ticket,
-        pub body: String,
-        pub revision: u32,
-    }
-
-    #[derive(Clone, Debug)]
-    pub enum Verdict {
-        Approved(Draft),
-        ChangesRequested(Draft, Vec<&'static str>),
-    }
-
-    #[derive(Debug)]
-    pub enum Resolution {
-        Replied {
-            ticket: u32,
-            to: String,
-            body: String,
-            revisions: u32,
-        },
-        Backlogged {
-            ticket: u32,
-            label: &'static str,
-        },
-        ClosedAsSpam,
-    }
-
-    impl fmt::Display for Resolution {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "{self:?}")
-        }
-    }
-
-    pub struct Triage {
-        pub owners: Vec<(&'static str, &'static str)>,
-        pub faq: Vec<(&'static str, &'static str)>,
-    }
-
-    #[workflow(name = "ticket-triage")]
-    impl Triage {
-        #[step]
-        async fn parse(&self, raw: String) -> Result<Ticket, StepError> {
-            let (headers, body) = raw
-                .split_once("\n\n")
-                .ok_or_else(|| StepError::msg("ticket has no blank line after its headers"))?;
-            let header = |name: &str| {
-                headers
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(|v| v.trim().to_string())
-                    .ok_or_else(|| StepError::msg(format!("ticket has no `{name}` header")))
-            };
-            Ok(Ticket {
-                id: header("Ticket:")?
-                    .parse()
-                    .map_err(|_| StepError::msg("`Ticket:` is not a number"))?,
-                customer: header("From:")?,
-                subject: header("Subject:")?,
-                body: body.trim().to_string(),
-            })
-        }
-
-        #[step(after = parse)]
-        async fn classify(&self, ticket: Ticket) -> Category {
-            if ticket.mentions(&["crypto", "winner", "click here"]) {
-                Category::Spam
-            } else if ticket.mentions(&["crash", "error", "broken", "fails"]) {
-                Category::Bug(ticket)
-            } else if ticket.mentions(&["would be nice", "please add", "feature"]) {
-                Category::Feature(ticket)
-            } else {
-                Category::Question(ticket)
-            }
-        }
-
-        #[step(after = classify, branch = Category::Bug(ticket))]
-        async fn open_bug(&self, ticket: Ticket) -> Ticket {
-            ticket
-        }
-
-        #[step(after = open_bug)]
-        async fn search_logs(&self, ticket: Ticket) -> Finding {
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            Finding {
-                source: "logs",
-                note: format!(
-                    "{} matching stack traces since the last deploy",
-                    ticket.id % 7 + 2
-                ),
-            }
-        }
-
-        #[step(after = open_bug)]
-        async fn search_issues(&self, ticket: Ticket) -> Finding {
-            tokio::time::sleep(Duration::from_millis(70)).await;
-            let note = if ticket.mentions(&["export"]) {
-                "known issue #4312, fix ships in 2.8.1".to_string()
-            } else {
-                "no known issue; opened a new one".to_string()
-            };
-            Finding {
-                source: "issues",
-                note,
-            }
-        }
-
-        #[step(after = open_bug)]
-        async fn ask_owner(&self, ticket: Ticket) -> Finding {
-            tokio::time::sleep(Duration::from_millis(120)).await;
-            let owner = self
-                .owners
-                .iter()
-                .find(|(component, _)| ticket.mentions(&[component]))
-                .map_or("the on-call engineer", |(_, owner)| owner);
-            Finding {
-                source: "owner",
-                note: format!("{owner} suggests the workaround: export as PNG, then convert"),
-            }
-        }
-
-        #[step(after = [open_bug, search_logs, search_issues, ask_owner])]
-        async fn diagnose(
-            &self,
-            ticket: Ticket,
-            logs: Finding,
-            issues: Finding,
-            owner: Finding,
-        ) -> Answer {
-            let findings: Vec<String> = [logs, issues, owner]
-                .iter()
-                .map(|f| format!("- {}: {}", f.source, f.note))
-                .collect();
-            let text = format!(
-                "Here is what we found on ticket #{}:\n{}",
-                ticket.id,
-                findings.join("\n")
-            );
-            Answer {
-                ticket,
-                source: "research",
-                text,
-            }
-        }
-
-        #[step(after = classify, branch = Category::Question(ticket))]
-        async fn open_question(&self, ticket: Ticket) -> Ticket {
-            ticket
-        }
-
-        #[step(after = open_question)]
-        async fn search_faq(&self, ticket: Ticket) -> Answer {
-            let hit = self.faq.iter().find(|(topic, _)| ticket.mentions(&[topic]));
-            let latency = if hit.is_some() { 15 } else { 150 };
-            tokio::time::sleep(Duration::from_millis(latency)).await;
-            let text = hit
-                .map_or("see the user guide", |(_, answer)| answer)
-                .to_string();
-            Answer {
-                ticket,
-                source: "faq",
-                text,
-            }
-        }
-
-        #[step(after = open_question)]
-        async fn search_docs(&self, ticket: Ticket) -> Answer {
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            let text = format!("the docs section on \"{}\" covers this", ticket.subject);
-            Answer {
-                ticket,
-                source: "docs",
-                text,
-            }
-        }
-
-        #[step(after = any(search_faq, search_docs))]
-        async fn first_answer(&self, answer: Answer) -> Answer {
-            answer
-        }
-
-        #[step(after = any(diagnose, first_answer))]
-        async fn draft_reply(&self, answer: Answer) -> Draft {
-            let body = match answer.source {
-                "research" => answer.text,
-                source => format!("{} (source: {source})", answer.text),
-            };
-            Draft {
-                body,
-                ticket: answer.ticket,
-                revision: 0,
-            }
-        }
-
-        #[step(after = any(draft_reply, revise), max_iterations = 3)]
-        async fn review(&self, draft: Draft) -> Verdict {
-            let mut notes = Vec::new();
-            if !draft.body.starts_with("Hi ") {
-                notes.push("greet the customer");
-            }
-            if !draft.body.contains(&format!("#{}", draft.ticket.id)) {
-                notes.push("reference the ticket number");
-            }
-            if notes.is_empty() {
-                Verdict::Approved(draft)
-            } else {
-                Verdict::ChangesRequested(draft, notes)
-            }
-        }
-
-        #[step(after = review, branch = Verdict::ChangesRequested(draft, notes))]
-        async fn revise(&self, draft: Draft, notes: Vec<&'static str>) -> Draft {
-            let Draft {
-                ticket,
-                mut body,
-                revision,
-            } = draft;
-            match notes.first().copied() {
-                Some("greet the customer") => {
-                    let name = ticket.customer.split(' ').next().unwrap_or("there");
-                    body = format!("Hi {name},\n{body}");
-                }
-                Some("reference the ticket number") => {
-                    body.push_str(&format!("\n-- support, re: ticket #{}", ticket.id));
-                }
-                _ => {}
-            }
-            Draft {
-                ticket,
-                body,
-                revision: revision + 1,
-            }
-        }
-
-        #[step(after = review, branch = Verdict::Approved(draft))]
-        async fn send_reply(&self, draft: Draft) -> Resolution {
-            Resolution::Replied {
-                ticket: draft.ticket.id,
-                to: draft.ticket.customer,
-                body: draft.body,
-                revisions: draft.revision,
-            }
-        }
-
-        #[step(after = classify, branch = Category::Feature(ticket))]
-        async fn add_to_backlog(&self, ticket: Ticket) -> Resolution {
-            Resolution::Backlogged {
-                ticket: ticket.id,
-                label: "customer-request",
-            }
-        }
-
-        #[step(after = classify, branch = Category::Spam)]
-        async fn close_as_spam(&self) -> Resolution {
-            Resolution::ClosedAsSpam
-        }
-    }
-
-    pub fn agent() -> Triage {
-        Triage {
-            owners: vec![
-                ("export", "Linus (exports team)"),
-                ("login", "Margaret (auth team)"),
-            ],
-            faq: vec![(
-                "password",
-                "use \"Forgot password\" on the login page; the link is valid for 1 hour",
-            )],
-        }
-    }
-
-    pub const BUG: &str = "Ticket: 101\nFrom: Ada Lovelace\nSubject: App crashes on PDF export\n\n\
-        Every time I export my report the app crashes.";
-    pub const PASSWORD: &str =
-        "Ticket: 102\nFrom: Grace Hopper\nSubject: How do I reset my password?\n\n\
-        I forgot my password and cannot log in.";
-    pub const SHORTCUTS: &str = "Ticket: 103\nFrom: Alan Turing\nSubject: Keyboard shortcuts\n\n\
-        Which shortcut opens the command palette?";
-    pub const DARK_MODE: &str = "Ticket: 104\nFrom: Edsger Dijkstra\nSubject: Dark mode\n\n\
-        It would be nice to have a dark mode.";
-    pub const SPAM: &str = "Ticket: 105\nFrom: Totally Legit Prizes\nSubject: You are a WINNER\n\n\
-        Click here to claim your crypto.";
-    pub const MALFORMED: &str = "From: someone\n\nno subject, no ticket number";
-}
+#[path = "../examples/triage/workflow.rs"]
+mod triage;
 
 use triage::{Resolution, Triage};
 

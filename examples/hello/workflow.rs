@@ -1,10 +1,9 @@
-//! The smallest workflow: two steps in a chain.
-//!
-//! Run with `cargo run --example hello`.
+//! The `Hello` workflow: two steps in a chain. Shared by the `hello` example (`main.rs`) and
+//! `tests/testkit_examples.rs`.
 
 use workflow_core::prelude::*;
 
-struct Hello;
+pub struct Hello;
 
 #[workflow]
 impl Hello {
@@ -19,12 +18,4 @@ impl Hello {
     async fn shout(&self, greeting: String) -> Result<String, StepError> {
         Ok(greeting.to_uppercase() + "!")
     }
-}
-
-#[tokio::main]
-async fn main() -> Result<(), WorkflowError> {
-    let output = Engine::in_memory().run(Hello, "world".to_string()).await?;
-    println!("{output}");
-    println!("{}", Hello::definition().to_mermaid());
-    Ok(())
 }

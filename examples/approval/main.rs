@@ -1,6 +1,8 @@
 //! Expense approval: a durable workflow on a SQLite file that waits for a manager, survives a
 //! crash at any step, and releases the reserved budget when the expense is rejected.
 //!
+//! The workflow (in `workflow.rs`):
+//!
 //! ```text
 //! draft ─▶ reserve_budget ─▶ manager_approval ─▶ book_payment ─▶ notify
 //!          (saga: release_budget)  ▲ waits for the        (saga: refund_payment)
@@ -29,192 +31,20 @@
 //!   is committed to the journal. Run again without it to resume.
 //!
 //! A crash is simulated by a watcher task that polls the run's journal and exits the process
-//! the moment STEP's output record is there; meanwhile the step after STEP is held at its start,
-//! so the crash lands exactly between the two steps. (After `notify`, the last step, the run may
-//! already have been marked finished.)
+//! the moment STEP's output record is there; meanwhile the step after STEP is held at its start
+//! (`Expense::crash_after`), so the crash lands exactly between the two steps. (After `notify`,
+//! the last step, the run may already have been marked finished.)
+
+mod workflow;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use workflow::{approve, train_ticket, Decision, Expense};
 use workflow_core::prelude::*;
-use workflow_core::serde::{Deserialize, Serialize};
 use workflow_core::store::RecordKind;
 
 const RUN_ID: &str = "expense-42";
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(crate = "workflow_core::serde")]
-struct ExpenseRequest {
-    employee: String,
-    description: String,
-    cents: u64,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(crate = "workflow_core::serde")]
-struct Draft {
-    number: String,
-    employee: String,
-    cents: u64,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(crate = "workflow_core::serde")]
-struct Reservation {
-    draft: Draft,
-    reservation_id: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(crate = "workflow_core::serde")]
-enum Decision {
-    Approve { by: String },
-    Reject { by: String, reason: String },
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(crate = "workflow_core::serde")]
-struct Approved {
-    reservation: Reservation,
-    by: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(crate = "workflow_core::serde")]
-struct Payment {
-    draft: Draft,
-    payment_id: String,
-}
-
-/// The step named by `--crash-after`, if any.
-static CRASH_AFTER: OnceLock<String> = OnceLock::new();
-
-/// Called at the start of the step that follows `upstream`: when the process is about to
-/// crash after `upstream`, hold this step so its side effect never happens (the journal
-/// watcher exits the process within milliseconds).
-async fn crash_gate(upstream: &str) {
-    if CRASH_AFTER.get().is_some_and(|s| s == upstream) {
-        std::future::pending::<()>().await;
-    }
-}
-
-struct Expense;
-
-#[workflow]
-impl Expense {
-    /// Turns the request into a numbered draft (no side effect).
-    #[step]
-    async fn draft(&self, request: ExpenseRequest) -> Result<Draft, StepError> {
-        if request.cents == 0 {
-            return Err(StepError::permanent(StepError::msg(
-                "an expense of 0 cents",
-            )));
-        }
-        println!(
-            "  [draft] {} wants {} cents for {:?}",
-            request.employee, request.cents, request.description
-        );
-        Ok(Draft {
-            number: "EXP-0042".into(),
-            employee: request.employee,
-            cents: request.cents,
-        })
-    }
-
-    /// Reserves the amount in the department's budget.
-    #[saga_step(after = draft, compensation = release_budget)]
-    async fn reserve_budget(&self, ctx: &StepContext, draft: Draft) -> Reservation {
-        crash_gate("draft").await;
-        println!(
-            "  [side effect] reserve {} cents of budget   key={}",
-            draft.cents,
-            ctx.idempotency_key()
-        );
-        Reservation {
-            reservation_id: format!("RES-{}", draft.number),
-            draft,
-        }
-    }
-
-    /// Waits up to 48h for the manager's `decision`. A rejection or a timeout is a permanent
-    /// error: the run stops and the budget reservation is released.
-    #[step(after = reserve_budget, deadline = "48h")]
-    async fn manager_approval(
-        &self,
-        reservation: Reservation,
-        decision: Signal<Decision>,
-    ) -> Result<Approved, StepError> {
-        crash_gate("reserve_budget").await;
-        match decision {
-            Signal::Received(Decision::Approve { by }) => {
-                println!("  [manager_approval] approved by {by}");
-                Ok(Approved { reservation, by })
-            }
-            Signal::Received(Decision::Reject { by, reason }) => {
-                Err(StepError::permanent(StepError::msg(format!(
-                    "{} rejected by {by}: {reason}",
-                    reservation.draft.number
-                ))))
-            }
-            Signal::TimedOut => Err(StepError::permanent(StepError::msg(format!(
-                "{} not decided within 48h",
-                reservation.draft.number
-            )))),
-        }
-    }
-
-    /// Books the payment to the employee.
-    #[saga_step(after = manager_approval, compensation = refund_payment)]
-    async fn book_payment(&self, ctx: &StepContext, approved: Approved) -> Payment {
-        crash_gate("manager_approval").await;
-        let draft = approved.reservation.draft;
-        println!(
-            "  [side effect] pay {} cents to {}   key={}",
-            draft.cents,
-            draft.employee,
-            ctx.idempotency_key()
-        );
-        Payment {
-            payment_id: format!("PAY-{}", draft.number),
-            draft,
-        }
-    }
-
-    /// Tells the employee.
-    #[step(after = book_payment)]
-    async fn notify(&self, ctx: &StepContext, payment: Payment) -> String {
-        crash_gate("book_payment").await;
-        println!(
-            "  [side effect] email {}   key={}",
-            payment.draft.employee,
-            ctx.idempotency_key()
-        );
-        format!(
-            "{} paid: {} cents to {} ({})",
-            payment.draft.number, payment.draft.cents, payment.draft.employee, payment.payment_id
-        )
-    }
-
-    /// Undoes `reserve_budget`.
-    async fn release_budget(&self, ctx: &StepContext, reservation: Reservation) {
-        println!(
-            "  [side effect] release reservation {} ({} cents)   key={}",
-            reservation.reservation_id,
-            reservation.draft.cents,
-            ctx.idempotency_key()
-        );
-    }
-
-    /// Undoes `book_payment`.
-    async fn refund_payment(&self, ctx: &StepContext, payment: Payment) {
-        println!(
-            "  [side effect] refund {}   key={}",
-            payment.payment_id,
-            ctx.idempotency_key()
-        );
-    }
-}
 
 struct Args {
     db: PathBuf,
@@ -294,7 +124,7 @@ fn spawn_manager(engine: DurableEngine, id: RunId, reject: bool) -> tokio::task:
                             reason: "no receipt attached".into(),
                         }
                     } else {
-                        Decision::Approve { by: "maria".into() }
+                        approve()
                     };
                     println!("  [manager] run waits for `decision`; sending {decision:?}");
                     if let Err(e) = engine.signal(&id, "decision", &decision).await {
@@ -341,11 +171,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let finished_before = before.as_ref().is_some_and(|r| r.status.is_finished());
 
+    let mut expense = Expense::default();
     if let Some(step) = &args.crash_after {
         if finished_before {
             println!("(no crash: the run already finished; add --fresh to start over)");
         } else {
-            CRASH_AFTER.set(step.clone()).expect("set once");
+            expense.crash_after = Some(step.clone());
             spawn_crash_watcher(engine.clone(), id.clone(), step.clone());
         }
     }
@@ -358,13 +189,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manager = (!finished_before && !crash_before_approval)
         .then(|| spawn_manager(engine.clone(), id.clone(), args.reject));
 
-    let request = ExpenseRequest {
-        employee: "ada".into(),
-        description: "train ticket to the conference".into(),
-        cents: 12_900,
-    };
     let finished = engine
-        .execute(&Expense, id.clone(), Some(request), RunOptions::default())
+        .execute(
+            &expense,
+            id.clone(),
+            Some(train_ticket()),
+            RunOptions::default(),
+        )
         .await;
     if let Some(manager) = manager {
         manager.abort();

@@ -1,27 +1,11 @@
-//! A support-ticket triage agent.
-//!
-//! Run with `cargo run --example triage`.
-//!
-//! Every incoming ticket is parsed and classified, then routed by its category:
-//!
-//! - **Bug**: three research steps run concurrently (server logs, the issue tracker, the
-//!   component's owner), an all-join (`after = [..]`) waits for all three, and a diagnosis
-//!   goes into the reply.
-//! - **Question**: the FAQ and the docs search race; an any-join (`after = any(..)`) takes
-//!   whichever answers first.
-//! - Bugs and questions then share a bounded review loop: a draft reply is reviewed, revised
-//!   and reviewed again (`max_iterations = 3`) until the reviewer approves it.
-//! - **Feature** requests go to the backlog; **Spam** (a unit variant) is closed.
-//!
-//! The branches of `classify` form one `match` over `Category`, so forgetting a category is a
-//! compile error. The terminal steps (`send_reply`, `add_to_backlog`, `close_as_spam`) are on
-//! mutually exclusive branches, so exactly one of them produces the workflow's output.
-//!
-//! Latency is simulated with `tokio::time::sleep`; the printed timings show that the research
-//! steps overlap (the run takes about as long as the slowest of them, not their sum).
+//! The ticket-triage workflow and its types: parse, classify, then one branch per category (a
+//! bug fans out to three research steps and an all-join, a question races two knowledge
+//! sources into an any-join, both share a bounded review loop; features are backlogged, spam
+//! closed). Also the agent's "services" (`agent`) and sample tickets. Shared by the `triage`
+//! example (`main.rs`, which documents the graph) and `tests/testkit_examples.rs`.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use workflow_core::prelude::*;
 
@@ -31,11 +15,11 @@ use workflow_core::prelude::*;
 
 /// A parsed support ticket.
 #[derive(Clone, Debug)]
-struct Ticket {
-    id: u32,
-    customer: String,
-    subject: String,
-    body: String,
+pub struct Ticket {
+    pub id: u32,
+    pub customer: String,
+    pub subject: String,
+    pub body: String,
 }
 
 impl Ticket {
@@ -47,7 +31,7 @@ impl Ticket {
 
 /// What `classify` decided. Each variant is one branch of the graph.
 #[derive(Clone, Debug)]
-enum Category {
+pub enum Category {
     Bug(Ticket),
     Feature(Ticket),
     Question(Ticket),
@@ -56,37 +40,37 @@ enum Category {
 
 /// What the research steps found out about a bug.
 #[derive(Clone, Debug)]
-struct Finding {
-    source: &'static str,
-    note: String,
+pub struct Finding {
+    pub source: &'static str,
+    pub note: String,
 }
 
 /// An answer to the customer's problem, from research or from a knowledge source.
 #[derive(Clone, Debug)]
-struct Answer {
-    ticket: Ticket,
-    source: &'static str,
-    text: String,
+pub struct Answer {
+    pub ticket: Ticket,
+    pub source: &'static str,
+    pub text: String,
 }
 
 /// A reply being written; `revision` counts the rounds of review feedback it went through.
 #[derive(Clone, Debug)]
-struct Draft {
-    ticket: Ticket,
-    body: String,
-    revision: u32,
+pub struct Draft {
+    pub ticket: Ticket,
+    pub body: String,
+    pub revision: u32,
 }
 
 /// The reviewer's decision on a draft.
 #[derive(Clone, Debug)]
-enum Verdict {
+pub enum Verdict {
     Approved(Draft),
     ChangesRequested(Draft, Vec<&'static str>),
 }
 
 /// How a ticket was resolved: the workflow's output.
 #[derive(Debug)]
-enum Resolution {
+pub enum Resolution {
     Replied {
         ticket: u32,
         to: String,
@@ -131,11 +115,11 @@ impl fmt::Display for Resolution {
 // ---------------------------------------------------------------------------------------------
 
 /// The triage agent. Its fields are the "services" the steps talk to.
-struct Triage {
+pub struct Triage {
     /// Component keyword -> the engineer who owns it.
-    owners: Vec<(&'static str, &'static str)>,
+    pub owners: Vec<(&'static str, &'static str)>,
     /// Topic keyword -> canned FAQ answer.
-    faq: Vec<(&'static str, &'static str)>,
+    pub faq: Vec<(&'static str, &'static str)>,
 }
 
 #[workflow(name = "ticket-triage")]
@@ -385,24 +369,11 @@ impl Triage {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Running it
+// The agent and sample tickets
 // ---------------------------------------------------------------------------------------------
 
-const TICKETS: &[&str] = &[
-    "Ticket: 101\nFrom: Ada Lovelace\nSubject: App crashes on PDF export\n\n\
-     Every time I export my report the app crashes.",
-    "Ticket: 102\nFrom: Grace Hopper\nSubject: How do I reset my password?\n\n\
-     I forgot my password and cannot log in.",
-    "Ticket: 103\nFrom: Alan Turing\nSubject: Keyboard shortcuts\n\n\
-     Which shortcut opens the command palette?",
-    "Ticket: 104\nFrom: Edsger Dijkstra\nSubject: Dark mode\n\n\
-     It would be nice to have a dark mode.",
-    "Ticket: 105\nFrom: Totally Legit Prizes\nSubject: You are a WINNER\n\n\
-     Click here to claim your crypto.",
-    "From: someone\n\nno subject, no ticket number",
-];
-
-fn agent() -> Triage {
+/// The agent with its owners and FAQ.
+pub fn agent() -> Triage {
     Triage {
         owners: vec![
             ("export", "Linus (exports team)"),
@@ -415,42 +386,16 @@ fn agent() -> Triage {
     }
 }
 
-#[tokio::main]
-async fn main() {
-    let engine = Engine::in_memory();
-
-    for raw in TICKETS {
-        let subject = raw
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or("(no subject)");
-        println!("== {subject}");
-
-        let started = Instant::now();
-        let finished = engine.run_with_history(agent(), raw.to_string()).await;
-        let took = started.elapsed();
-
-        let path = &finished.history.path;
-        if path.is_empty() {
-            println!("   path:    (no step completed)");
-        } else {
-            println!("   path:    {}", path.join(" -> "));
-        }
-        println!(
-            "   skipped: {}",
-            finished
-                .history
-                .with_outcome(StepOutcome::Skipped)
-                .join(", ")
-        );
-        match &finished.result {
-            Ok(resolution) => println!("   output:  {resolution}"),
-            Err(error) => println!("   error:   {error}"),
-        }
-        println!("   took:    {} ms", took.as_millis());
-        println!();
-    }
-
-    println!("The graph, as Mermaid (paste into https://mermaid.live):\n");
-    println!("{}", Triage::definition().to_mermaid());
-}
+// Sample tickets: one per category, and one that fails to parse.
+pub const BUG: &str = "Ticket: 101\nFrom: Ada Lovelace\nSubject: App crashes on PDF export\n\n\
+    Every time I export my report the app crashes.";
+pub const PASSWORD: &str =
+    "Ticket: 102\nFrom: Grace Hopper\nSubject: How do I reset my password?\n\n\
+    I forgot my password and cannot log in.";
+pub const SHORTCUTS: &str = "Ticket: 103\nFrom: Alan Turing\nSubject: Keyboard shortcuts\n\n\
+    Which shortcut opens the command palette?";
+pub const DARK_MODE: &str = "Ticket: 104\nFrom: Edsger Dijkstra\nSubject: Dark mode\n\n\
+    It would be nice to have a dark mode.";
+pub const SPAM: &str = "Ticket: 105\nFrom: Totally Legit Prizes\nSubject: You are a WINNER\n\n\
+    Click here to claim your crypto.";
+pub const MALFORMED: &str = "From: someone\n\nno subject, no ticket number";

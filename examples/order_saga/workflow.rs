@@ -1,44 +1,43 @@
-//! An order saga: validate, then reserve stock and charge payment in parallel, then ship.
-//!
-//! `reserve` and `charge` are saga steps: when shipping fails, the payment is refunded and the
-//! stock released, in reverse completion order, and the error report says so.
-//!
-//! Run with `cargo run --example order_saga` (ships) or
-//! `cargo run --example order_saga -- --fail-shipping` (compensates).
+//! The order saga's types and workflow: validate, then reserve stock and charge payment in
+//! parallel, then ship. `reserve` and `charge` are saga steps, undone by `release` and `refund`
+//! when a later step fails. Shared by the `order_saga` example (`main.rs`) and
+//! `tests/testkit_examples.rs`.
 
 use std::time::Duration;
 
 use workflow_core::prelude::*;
 
 #[derive(Clone, Debug)]
-struct Order {
-    id: u32,
-    sku: String,
-    cents: u64,
+pub struct Order {
+    pub id: u32,
+    pub sku: String,
+    pub cents: u64,
 }
 
 #[derive(Clone, Debug)]
-struct Reservation {
-    order: u32,
-    sku: String,
+pub struct Reservation {
+    pub order: u32,
+    pub sku: String,
 }
 
 #[derive(Clone, Debug)]
-struct Receipt {
-    order: u32,
-    cents: u64,
+pub struct Receipt {
+    pub order: u32,
+    pub cents: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
-enum CheckoutError {
+pub enum CheckoutError {
     #[error("order {0} has no items")]
     Empty(u32),
     #[error("carrier refused the parcel for order {0}")]
     CarrierDown(u32),
 }
 
-struct Checkout {
-    fail_shipping: bool,
+/// The checkout saga.
+pub struct Checkout {
+    /// Makes `ship` fail (the carrier refuses the parcel), so the saga compensates.
+    pub fail_shipping: bool,
 }
 
 #[workflow]
@@ -107,27 +106,11 @@ impl Checkout {
     }
 }
 
-#[tokio::main]
-async fn main() {
-    let fail_shipping = std::env::args().any(|a| a == "--fail-shipping");
-    let order = Order {
+/// The order both the example and the tests run: one kettle, 39.99.
+pub fn kettle() -> Order {
+    Order {
         id: 42,
         sku: "kettle".into(),
         cents: 3_999,
-    };
-    let engine = Engine::in_memory();
-    println!("running the order saga (fail_shipping = {fail_shipping}):");
-    let finished = engine
-        .run_with_history(Checkout { fail_shipping }, order)
-        .await;
-    match finished.result {
-        Ok(shipment) => println!("{shipment}"),
-        Err(error) => {
-            println!("error: {error}");
-            if let Some(report) = error.report() {
-                println!("compensated, in order: {:?}", report.compensated());
-            }
-        }
     }
-    println!("path: {:?}", finished.history.path);
 }
