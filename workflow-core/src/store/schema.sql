@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS wf_runs (
     created_seq     INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS wf_runs_status ON wf_runs (status, created_seq);
+-- `created_seq` of a new run is MAX + 1: without this index each start scans every run.
+CREATE INDEX IF NOT EXISTS wf_runs_created ON wf_runs (created_seq);
 CREATE TABLE IF NOT EXISTS wf_journal (
     run_id   TEXT NOT NULL,
     seq      INTEGER NOT NULL,
