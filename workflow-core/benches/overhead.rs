@@ -540,88 +540,87 @@ struct Row {
     baseline_ns: f64,
 }
 
+/// What one summary comparison measures: the engine and its baselines, one unit size.
+struct Comparison {
+    workload: String,
+    unit: &'static str,
+    units: u64,
+    engine: Workload,
+    baselines: Vec<(Workload, &'static str)>,
+}
+
+impl Comparison {
+    /// Measures the engine beside its baselines (interleaved) and adds a row per baseline.
+    fn measure_into(self, rt: &Runtime, rows: &mut Vec<Row>) {
+        let mut workloads = vec![self.engine];
+        workloads.extend(self.baselines.iter().map(|(f, _)| *f));
+        let m = measure(rt, &workloads);
+        for (k, (_, baseline)) in self.baselines.iter().enumerate() {
+            rows.push(Row {
+                workload: self.workload.clone(),
+                unit: self.unit,
+                units: self.units,
+                engine_ns: m[0],
+                baseline,
+                baseline_ns: m[k + 1],
+            });
+        }
+    }
+}
+
 fn summary(ct: &Runtime, mt: &Runtime) {
     let mut rows = Vec::new();
-
-    let m = measure(
-        ct,
-        &[
-            workload!(engine_chain),
-            workload!(baseline_chain_loop),
-            workload!(baseline_chain_boxed),
+    Comparison {
+        workload: "chain_1000 current_thread".into(),
+        unit: "step",
+        units: N,
+        engine: workload!(engine_chain),
+        baselines: vec![
+            (workload!(baseline_chain_loop), "async fn loop"),
+            (workload!(baseline_chain_boxed), "boxed futures"),
         ],
-    );
-    for (k, baseline) in [(1, "async fn loop"), (2, "boxed futures")] {
-        rows.push(Row {
-            workload: "chain_1000 current_thread".into(),
-            unit: "step",
+    }
+    .measure_into(ct, &mut rows);
+    for (label, rt) in [("current_thread", ct), ("multi_thread", mt)] {
+        Comparison {
+            workload: format!("fanout_1000 {label}"),
+            unit: "branch",
             units: N,
-            engine_ns: m[0],
-            baseline,
-            baseline_ns: m[k],
-        });
-    }
-    for (label, rt) in [("current_thread", ct), ("multi_thread", mt)] {
-        let m = measure(
-            rt,
-            &[
-                workload!(engine_fanout),
-                workload!(baseline_fanout_spawn),
-                workload!(baseline_fanout_join_all),
+            engine: workload!(engine_fanout),
+            baselines: vec![
+                (workload!(baseline_fanout_spawn), "spawn + join_all"),
+                (workload!(baseline_fanout_join_all), "join_all (no spawn)"),
             ],
-        );
-        for (k, baseline) in [(1, "spawn + join_all"), (2, "join_all (no spawn)")] {
-            rows.push(Row {
-                workload: format!("fanout_1000 {label}"),
-                unit: "branch",
-                units: N,
-                engine_ns: m[0],
-                baseline,
-                baseline_ns: m[k],
-            });
         }
-    }
-    for (label, rt) in [("current_thread", ct), ("multi_thread", mt)] {
-        let m = measure(
-            rt,
-            &[
-                workload!(engine_fanout8),
-                workload!(baseline_fanout8_join),
-                workload!(baseline_fanout8_spawn),
+        .measure_into(rt, &mut rows);
+        Comparison {
+            workload: format!("fanout_8 {label}"),
+            unit: "run",
+            units: 1,
+            engine: workload!(engine_fanout8),
+            baselines: vec![
+                (workload!(baseline_fanout8_join), "tokio::join! of 8"),
+                (workload!(baseline_fanout8_spawn), "8 spawns + join_all"),
             ],
-        );
-        for (k, baseline) in [(1, "tokio::join! of 8"), (2, "8 spawns + join_all")] {
-            rows.push(Row {
-                workload: format!("fanout_8 {label}"),
-                unit: "run",
-                units: 1,
-                engine_ns: m[0],
-                baseline,
-                baseline_ns: m[k],
-            });
         }
+        .measure_into(rt, &mut rows);
     }
-    let m = measure(
-        ct,
-        &[workload!(engine_ten_10k), workload!(baseline_ten_10k)],
-    );
-    rows.push(Row {
+    Comparison {
         workload: "run_10 x10000 current_thread".into(),
         unit: "run",
         units: RUNS_10,
-        engine_ns: m[0],
-        baseline: "10 awaited async fns",
-        baseline_ns: m[1],
-    });
-    let m = measure(ct, &[workload!(engine_single), workload!(baseline_single)]);
-    rows.push(Row {
+        engine: workload!(engine_ten_10k),
+        baselines: vec![(workload!(baseline_ten_10k), "10 awaited async fns")],
+    }
+    .measure_into(ct, &mut rows);
+    Comparison {
         workload: "run_1 current_thread".into(),
         unit: "run",
         units: 1,
-        engine_ns: m[0],
-        baseline: "direct call",
-        baseline_ns: m[1],
-    });
+        engine: workload!(engine_single),
+        baselines: vec![(workload!(baseline_single), "direct call")],
+    }
+    .measure_into(ct, &mut rows);
 
     println!();
     println!(
