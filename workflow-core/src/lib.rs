@@ -106,6 +106,8 @@
 //!   whole run and a [`CancellationToken`]. Timers (`timeout`, `backoff`, deadlines) need a tokio
 //!   runtime; a workflow without them runs on any executor.
 
+#![warn(missing_docs)]
+
 mod context;
 mod definition;
 mod diagram;

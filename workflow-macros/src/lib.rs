@@ -1,8 +1,8 @@
 //! Procedural macros of `workflow-core`: `#[workflow]`, `#[step]` and `#[saga_step]`.
 //!
 //! Use them through `workflow_core::prelude`; this crate holds no runtime logic. The pipeline
-//! is parse ([`model`], [`attr`]) -> check ([`graph`], [`valid`]) -> generate ([`expand`]);
-//! errors accumulate in [`ctxt::Errors`] and are all reported at once.
+//! is parse (`model`, `attr`) -> check (`graph`, `valid`) -> generate (`expand`, `durable`,
+//! `handles`); errors accumulate in `ctxt::Errors` and are all reported at once.
 
 mod attr;
 mod ctxt;
