@@ -173,7 +173,7 @@ impl Backoff {
 }
 
 /// A pseudo-random number in `[0, 1)`, from the standard library's per-process random keys.
-fn jitter_fraction() -> f64 {
+pub(crate) fn jitter_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u8(0);

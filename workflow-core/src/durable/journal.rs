@@ -12,7 +12,7 @@ use super::POLL;
 
 /// Longest pause between two reads of the store by a signal wait.
 const MAX_POLL: Duration = Duration::from_secs(10);
-use crate::definition::StepIndex;
+use crate::definition::{jitter_fraction, StepIndex};
 use crate::journal::{Journal, Replayed};
 use crate::run_id::RunId;
 use crate::store::{JournalRecord, RecordKind, Store, StoreError};
@@ -110,7 +110,9 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
                 if deadline.is_some_and(|at| at <= now) {
                     return Ok(false);
                 }
-                let wake = deadline.map_or(now + poll, |at| at.min(now + poll));
+                // Jitter spreads the reads of many waits (say, after a recovery) over time.
+                let pause = poll.mul_f64(0.5 + 0.5 * jitter_fraction());
+                let wake = deadline.map_or(now + pause, |at| at.min(now + pause));
                 poll = (poll * 2).min(MAX_POLL);
                 tokio::select! {
                     () = &mut rung => {}
