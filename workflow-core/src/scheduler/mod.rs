@@ -29,6 +29,7 @@ use crate::definition::{Definition, Join, StepIndex};
 use crate::error::WorkflowError;
 use crate::journal::{Journal, Replayed};
 use crate::options::{CancellationToken, RunOptions};
+use crate::report::FailureReport;
 use crate::task::{Outcome, Tag, Task};
 use crate::testing::{fault_future, TestPlan};
 use crate::workflow::{StartInfo, Workflow};
@@ -137,12 +138,7 @@ pub(crate) async fn drive<'r, W: Workflow + Sync>(
     };
     let result = match outcome {
         Ok(()) => driver.output(),
-        Err(Stop::Store(error)) => Err(driver.store_error(error)),
-        Err(Stop::Crash(step)) => Err(WorkflowError::Interrupted {
-            workflow: def.name,
-            run_id: driver.run.run_id.clone(),
-            step: def.steps[step as usize].name,
-        }),
+        Err(stop) if stop.leaves_run_as_is() => Err(driver.error(stop, FailureReport::default())),
         Err(stop) => driver.stop(stop).await,
     };
     driver.record_outcomes();

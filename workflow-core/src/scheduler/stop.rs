@@ -35,6 +35,13 @@ pub(super) enum Stop {
     Crash(StepIndex),
 }
 
+impl Stop {
+    /// True when the run must stay as it is (to be resumed): no compensation, nothing journaled.
+    pub(super) fn leaves_run_as_is(&self) -> bool {
+        matches!(self, Stop::Store(_) | Stop::Crash(_))
+    }
+}
+
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// Drops in-flight work, journals the stop, compensates, and returns the error.
     pub(super) async fn stop<T>(&mut self, stop: Stop) -> Result<T, WorkflowError> {
@@ -67,7 +74,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         }
     }
 
-    fn error(&self, stop: Stop, report: FailureReport) -> WorkflowError {
+    pub(super) fn error(&self, stop: Stop, report: FailureReport) -> WorkflowError {
         let report = Box::new(report);
         let workflow = self.def.name;
         let run_id = self.run.run_id.clone();
