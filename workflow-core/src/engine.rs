@@ -10,7 +10,7 @@ use crate::error::WorkflowError;
 use crate::history::RunHistory;
 use crate::options::RunOptions;
 use crate::run_id::RunId;
-use crate::scheduler::{drive, Drive, Recorder};
+use crate::scheduler::{drive, Recorder};
 #[cfg(feature = "sqlite")]
 use crate::store::{SqliteStore, StoreError};
 use crate::workflow::Workflow;
@@ -74,7 +74,7 @@ impl Engine {
             &workflow,
             input,
             run,
-            Drive::in_memory(RunOptions::default()),
+            RunOptions::default(),
             None,
         )
         .instrument(span)
@@ -106,7 +106,7 @@ impl Engine {
             &workflow,
             input,
             run,
-            Drive::in_memory(options),
+            options,
             Some(&mut recorder),
         )
         .instrument(span)

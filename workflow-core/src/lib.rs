@@ -126,6 +126,7 @@ mod signal;
 pub mod store;
 mod task;
 pub mod testing;
+mod worker;
 mod workflow;
 
 #[doc(hidden)]
@@ -137,6 +138,8 @@ pub use definition::{
     StepIndex,
 };
 pub use durable::{DurableEngine, Recovery};
+pub use journal::{EncodedEvent, EventDecodeError, JournalEvent};
+pub use worker::WorkerOptions;
 pub use engine::{Engine, Finished};
 pub use error::{StepError, WorkflowError};
 pub use history::{RunHistory, StepOutcome, StepRecord};

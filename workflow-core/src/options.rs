@@ -22,6 +22,9 @@ pub struct RunOptions {
     pub(crate) deadline: Option<Duration>,
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) plan: Option<Arc<TestPlan>>,
+    /// Cancelled when the worker lost the run's lease: stop at once, write nothing more.
+    pub(crate) fence: Option<CancellationToken>,
+    pub(crate) queue: Option<String>,
 }
 
 impl RunOptions {
@@ -42,6 +45,13 @@ impl RunOptions {
     /// compensated, and the run fails with [`crate::WorkflowError::Cancelled`].
     pub fn cancel_token(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
+        self
+    }
+
+    /// On a durable engine: start the run on the named queue, whose limits
+    /// ([`crate::store::QueueConfig`]) hold across all workers. The default queue is `"default"`.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
         self
     }
 

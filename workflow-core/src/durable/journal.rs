@@ -1,4 +1,6 @@
-//! The journal of a durable run over a [`Store`], and the decoding of a journal for replay.
+//! The journal of a claimed durable run over a [`Store`], and the decoding of a journal for
+//! replay. Every write carries the run's [`Claim`], so a worker that lost the run's lease
+//! writes nothing more.
 
 use std::any::Any;
 use std::marker::PhantomData;
@@ -9,52 +11,50 @@ use futures::future::BoxFuture;
 use tokio::sync::Notify;
 
 use super::POLL;
-
-/// Longest pause between two reads of the store by a signal wait.
-const MAX_POLL: Duration = Duration::from_secs(10);
-use crate::definition::{jitter_fraction, StepIndex};
-use crate::journal::{Journal, Replayed};
+use crate::definition::{jitter_fraction, Definition, StepIndex};
+use crate::journal::{Journal, JournalEvent, Replayed, SignalOutcome};
 use crate::run_id::RunId;
-use crate::store::{JournalRecord, RecordKind, Store, StoreError};
+use crate::store::{Claim, JournalRecord, Store, StoreError};
 use crate::workflow::Durable;
 
-/// Journals one run of `W`; records get consecutive sequence numbers.
+/// Longest pause between two reads of the store by a signal wait that is not parked.
+const MAX_POLL: Duration = Duration::from_secs(10);
+
+/// Journals one claimed run of `W`; records get consecutive sequence numbers.
 pub(super) struct StoreJournal<W> {
     store: Arc<dyn Store>,
-    run_id: RunId,
+    claim: Claim,
     next_seq: u64,
     bell: Arc<Notify>,
+    parks_waits: bool,
     workflow: PhantomData<fn() -> W>,
 }
 
 impl<W> StoreJournal<W> {
-    pub fn new(store: Arc<dyn Store>, run_id: RunId, next_seq: u64, bell: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        claim: Claim,
+        next_seq: u64,
+        bell: Arc<Notify>,
+        parks_waits: bool,
+    ) -> Self {
         StoreJournal {
             store,
-            run_id,
+            claim,
             next_seq,
             bell,
+            parks_waits,
             workflow: PhantomData,
         }
     }
 
-    fn next_record(
-        &mut self,
-        kind: RecordKind,
-        step: StepIndex,
-        item: Option<u64>,
-        payload: Vec<u8>,
-    ) -> JournalRecord {
-        let record = JournalRecord {
-            seq: self.next_seq,
-            kind,
-            step,
-            item,
-            payload,
-        };
-        self.next_seq += 1;
-        record
+    fn run_id(&self) -> &RunId {
+        &self.claim.run_id
     }
+}
+
+fn step_name<W: Durable>(step: StepIndex) -> String {
+    W::definition().steps[step as usize].name.to_owned()
 }
 
 impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
@@ -65,22 +65,41 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         out: &W::__Out,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         match W::__encode_out(out) {
-            Ok(payload) => self.record(RecordKind::Output, step, item.map(|i| i as u64), payload),
+            Ok(output) => {
+                let step = step_name::<W>(step);
+                let event = match item {
+                    Some(item) => JournalEvent::ItemCompleted {
+                        step,
+                        item: item as u64,
+                        output,
+                    },
+                    None => JournalEvent::StepCompleted { step, output },
+                };
+                self.record(event)
+            }
             Err(e) => Box::pin(std::future::ready(Err(StoreError::Database(format!(
-                "cannot encode an output: {e}"
+                "run {}: cannot encode the output of step `{}`: {e}",
+                self.run_id(),
+                step_name::<W>(step)
             ))))),
         }
     }
 
-    fn record(
-        &mut self,
-        kind: RecordKind,
-        step: StepIndex,
-        item: Option<u64>,
-        payload: Vec<u8>,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        let record = self.next_record(kind, step, item, payload);
-        Box::pin(async move { self.store.append(&self.run_id, vec![record]).await })
+    fn record(&mut self, event: JournalEvent) -> BoxFuture<'_, Result<(), StoreError>> {
+        let record = JournalRecord {
+            seq: self.next_seq,
+            event,
+        };
+        Box::pin(async move {
+            self.store.append(&self.claim, vec![record]).await?;
+            self.next_seq += 1;
+            Ok(())
+        })
+    }
+
+    fn has_signal(&self, name: &'static str) -> BoxFuture<'static, Result<bool, StoreError>> {
+        let (store, run_id) = (self.store.clone(), self.run_id().clone());
+        Box::pin(async move { store.has_signal(&run_id, name).await })
     }
 
     fn signal_ready(
@@ -88,7 +107,11 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         name: &'static str,
         deadline: Option<SystemTime>,
     ) -> BoxFuture<'static, Result<bool, StoreError>> {
-        let (store, run_id, bell) = (self.store.clone(), self.run_id.clone(), self.bell.clone());
+        let (store, run_id, bell) = (
+            self.store.clone(),
+            self.run_id().clone(),
+            self.bell.clone(),
+        );
         Box::pin(async move {
             // The deadline is wall-clock (it survives restarts); the wait itself runs on tokio's
             // clock, so paused test time skips it.
@@ -110,7 +133,7 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
                 if deadline.is_some_and(|at| at <= now) {
                     return Ok(false);
                 }
-                // Jitter spreads the reads of many waits (say, after a recovery) over time.
+                // Jitter spreads the reads of many waits over time.
                 let pause = poll.mul_f64(0.5 + 0.5 * jitter_fraction());
                 let wake = deadline.map_or(now + pause, |at| at.min(now + pause));
                 poll = (poll * 2).min(MAX_POLL);
@@ -127,17 +150,11 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         step: StepIndex,
         name: &'static str,
     ) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
-        let record = JournalRecord {
-            seq: self.next_seq,
-            kind: RecordKind::Signal,
-            step,
-            item: None,
-            payload: Vec::new(),
-        };
         Box::pin(async move {
+            let step = step_name::<W>(step);
             let payload = self
                 .store
-                .consume_signal(&self.run_id, name, record)
+                .consume_signal(&self.claim, self.next_seq, &step, name)
                 .await?;
             if payload.is_some() {
                 self.next_seq += 1;
@@ -152,17 +169,17 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         bytes: &[u8],
     ) -> Result<Box<dyn Any + Send>, StoreError> {
         W::__decode_signal(step, bytes).map_err(|e| StoreError::Corrupt {
-            run_id: self.run_id.clone(),
-            seq: 0,
-            detail: format!("a signal payload does not decode: {e}"),
+            run_id: self.run_id().clone(),
+            seq: None,
+            detail: format!(
+                "the signal payload of step `{}` does not decode: {e}",
+                step_name::<W>(step)
+            ),
         })
     }
 
-    fn set_waiting(
-        &mut self,
-        waiting_for: Option<String>,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move { self.store.set_waiting(&self.run_id, waiting_for).await })
+    fn parks_waits(&self) -> bool {
+        self.parks_waits
     }
 }
 
@@ -170,53 +187,78 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
 pub(super) fn decode_journal<W: Durable>(
     run_id: &RunId,
     records: Vec<JournalRecord>,
-) -> Result<Vec<Replayed<W::__Out>>, StoreError> {
-    let steps = W::definition().steps.len();
+) -> Result<Vec<(u64, Replayed<W::__Out>)>, StoreError> {
+    let def = W::definition();
     records
         .into_iter()
         .map(|record| {
+            let seq = record.seq;
             let corrupt = |detail: String| StoreError::Corrupt {
                 run_id: run_id.clone(),
-                seq: record.seq,
+                seq: Some(seq),
                 detail,
             };
-            let step = record.step;
-            if step as usize >= steps {
-                return Err(corrupt(format!(
-                    "step index {step} is not in the definition"
-                )));
-            }
-            Ok(match record.kind {
-                RecordKind::Output => {
-                    let item = record.item.map(|i| i as usize);
-                    let out =
-                        W::__decode_out(step, item.unwrap_or(0), &record.payload).map_err(|e| {
-                            corrupt(format!("the output of step #{step} does not decode: {e}"))
-                        })?;
-                    Replayed::Output { step, item, out }
+            let index = |name: &str| step_index(def, name).ok_or_else(|| {
+                corrupt(format!("step `{name}` is not in the definition of `{}`", def.name))
+            });
+            let output = |step: StepIndex, item: Option<usize>, bytes: &[u8]| {
+                W::__decode_out(step, item.unwrap_or(0), bytes).map_err(|e| {
+                    corrupt(format!(
+                        "the output of step `{}` does not decode: {e}",
+                        def.steps[step as usize].name
+                    ))
+                })
+            };
+            let replayed = match record.event {
+                JournalEvent::StepCompleted { step, output: bytes } => {
+                    let step = index(&step)?;
+                    Replayed::Output {
+                        step,
+                        item: None,
+                        out: output(step, None, &bytes)?,
+                    }
                 }
-                RecordKind::Signal => Replayed::Signal {
+                JournalEvent::ItemCompleted {
                     step,
-                    bytes: record.payload,
-                },
-                RecordKind::WaitStarted => {
-                    let millis: [u8; 8] = record
-                        .payload
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| corrupt("bad wait start time".into()))?;
-                    let at =
-                        SystemTime::UNIX_EPOCH + Duration::from_millis(u64::from_le_bytes(millis));
-                    Replayed::WaitStarted { step, at }
+                    item,
+                    output: bytes,
+                } => {
+                    let step = index(&step)?;
+                    let item = Some(item as usize);
+                    Replayed::Output {
+                        step,
+                        item,
+                        out: output(step, item, &bytes)?,
+                    }
                 }
-                RecordKind::Stopped => Replayed::Stopped {
-                    cause: String::from_utf8_lossy(&record.payload).into_owned(),
+                JournalEvent::WaitStarted { step, at } => Replayed::WaitStarted {
+                    step: index(&step)?,
+                    at,
                 },
-                RecordKind::Compensated => Replayed::Compensated {
-                    step,
-                    completion: record.item.unwrap_or(0) as usize,
+                JournalEvent::SignalConsumed { step, payload } => Replayed::Signal {
+                    step: index(&step)?,
+                    outcome: SignalOutcome::Received(payload),
                 },
-            })
+                JournalEvent::SignalTimedOut { step } => Replayed::Signal {
+                    step: index(&step)?,
+                    outcome: SignalOutcome::TimedOut,
+                },
+                JournalEvent::Stopped { cause } => Replayed::Stopped { cause },
+                JournalEvent::Compensated {
+                    step, completion, ..
+                } => Replayed::Compensated {
+                    step: index(&step)?,
+                    completion: completion as usize,
+                },
+            };
+            Ok((seq, replayed))
         })
         .collect()
+}
+
+fn step_index(def: &Definition, name: &str) -> Option<StepIndex> {
+    def.steps
+        .iter()
+        .position(|s| s.name == name)
+        .map(|i| i as StepIndex)
 }

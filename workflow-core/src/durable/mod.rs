@@ -1,41 +1,61 @@
-//! [`DurableEngine`]: runs journaled in a [`Store`], resumed after a crash without running
-//! again any step whose result was committed.
+//! [`DurableEngine`]: runs journaled in a [`Store`] that owns them, executed by workers that
+//! claim them, resumed after a crash or a takeover without running again any step whose
+//! result was committed.
 //!
-//! Guarantees (each has a test):
+//! Every durable engine is also a worker (see [`WorkerOptions`]): it registers with the store,
+//! heartbeats, claims ready runs of the workflows registered with it, and takes over runs of
+//! workers whose lease expired. Any number of engines, in any number of processes, may share
+//! one store: each run executes in exactly one place at a time.
+//!
+//! Guarantees (each has a test, named in brackets):
+//! - at most one live owner per run: every write of a run carries its claim's epoch and the
+//!   store rejects a stale one ([`StoreError::LeaseLost`]); the worker that gets it stops the
+//!   run at once and writes nothing more (`tests/ownership.rs`, `tests/fencing.rs`);
 //! - a step whose result was committed is never run again; each result is journaled once;
-//! - steps run at least once: a step in flight at a crash runs again, so pass
+//!   steps run at least once: a step in flight at a crash or a lost lease runs again, so pass
 //!   [`StepContext::idempotency_key`](crate::StepContext::idempotency_key) (stable per run,
-//!   step and item) to side effects;
+//!   step and item) to side effects (`tests/crash.rs`, `tests/fencing.rs`);
+//! - a run whose owner died is taken over within its lease plus one poll (`tests/ownership.rs`);
 //! - compensations run at least once, in reverse completion order, and each finished one is
-//!   journaled: a crash during compensation resumes compensation, not the forward path;
+//!   journaled: a crash during compensation resumes compensation, not the forward path
+//!   (`tests/crash.rs`);
 //! - signals are consumed exactly once (the consumption is journaled in the same
-//!   transaction), and a signal sent before the wait began is kept;
-//! - a run resumes only under the definition hash it started with
-//!   ([`WorkflowError::VersionMismatch`] otherwise, and the run is left untouched);
-//! - a corrupt or truncated journal record is detected by its checksum and reported
-//!   ([`WorkflowError::Store`] with [`StoreError::Corrupt`]), never silently re-run.
+//!   transaction), and a signal sent before the wait began is kept (`tests/durable.rs`);
+//! - a run waiting for a signal is parked: it holds no claim and no memory in any worker and
+//!   is claimed again when its signal arrives or its deadline passes (`tests/ownership.rs`);
+//! - start, signal and cancel are store writes any process can make; a cancel reaches a run
+//!   executing in another process within a second (`tests/ownership.rs`);
+//! - a run resumes only under the definition hash it started with: workers claim only runs of
+//!   definitions they registered, and [`WorkflowError::VersionMismatch`] reports the others,
+//!   which are left untouched (`tests/durable.rs`);
+//! - a corrupt or truncated journal record or run row is detected by its checksum and
+//!   reported ([`StoreError::Corrupt`] with its position), never silently re-run
+//!   (`tests/durable.rs`).
 
 mod journal;
+mod run;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
-use tracing::Instrument;
 
-use crate::context::RunInfo;
 use crate::engine::Finished;
 use crate::error::WorkflowError;
-use crate::options::{CancellationToken, RunOptions};
+use crate::options::RunOptions;
 use crate::run_id::RunId;
-use crate::scheduler::{drive, Drive, Recorder};
-use crate::store::{JournalRecord, NewRun, RunRecord, RunStatus, Store, StoreError};
+use crate::store::{
+    DefinitionKey, JournalRecord, NewRun, QueueConfig, RunFilter, RunPage, RunRecord, RunStatus,
+    Store, StoreError, WorkerId,
+};
+use crate::worker::{spawn_loops, Identity, Registry, Runner, WorkerOptions};
 use crate::workflow::Durable;
 
-use journal::{decode_journal, StoreJournal};
+use run::{finished_result, RunControl};
 
-/// How often a waiter re-reads the store, for changes made by other processes.
+/// How often a caller waiting for a run owned elsewhere re-reads the store.
 const POLL: Duration = Duration::from_millis(200);
 
 /// An engine whose runs are journaled in a [`Store`]. Cheap to clone.
@@ -46,35 +66,69 @@ pub struct DurableEngine {
     inner: Arc<Inner>,
 }
 
+/// A weak reference to an engine, held by its background loops.
+pub(crate) struct WeakEngine(Weak<Inner>);
+
+impl WeakEngine {
+    pub fn upgrade(&self) -> Option<DurableEngine> {
+        self.0.upgrade().map(|inner| DurableEngine { inner })
+    }
+}
+
 struct Inner {
     store: Arc<dyn Store>,
-    /// Runs executing in this process, with their cancellation tokens.
-    active: Mutex<HashMap<RunId, CancellationToken>>,
-    /// Wakes signal waiters of a run.
+    options: WorkerOptions,
+    identity: Identity,
+    registry: Registry,
+    /// Started the background loops.
+    loops: std::sync::Once,
+    shutting_down: AtomicBool,
+    /// Runs executing in this process.
+    active: Mutex<HashMap<RunId, RunControl>>,
+    /// Wakes signal waiters of a run executing here.
     signal_bells: Mutex<HashMap<RunId, Arc<Notify>>>,
-    /// Wakes result waiters when a run finishes.
+    /// Wakes result waiters when a run executing here ends.
     finished: Notify,
+    /// Wakes the claim loop (a run was started or signalled here).
+    claim_bell: Arc<Notify>,
 }
 
 /// What [`DurableEngine::recover`] did.
 #[derive(Debug, Default)]
 pub struct Recovery {
-    /// Interrupted runs now executing again (in background tasks).
+    /// Interrupted runs of the workflow, now claimable by this engine's worker (which executes
+    /// them in background tasks).
     pub resumed: Vec<RunId>,
-    /// Interrupted runs that cannot resume (e.g. [`WorkflowError::VersionMismatch`]); they are
-    /// left untouched in the store.
+    /// Unfinished runs that cannot resume here ([`WorkflowError::VersionMismatch`]); they are
+    /// left untouched in the store for a worker that has their definition.
     pub refused: Vec<WorkflowError>,
 }
 
 impl DurableEngine {
-    /// An engine over `store`.
+    /// An engine (and worker) over `store`, with default [`WorkerOptions`].
     pub fn new(store: impl Store) -> Self {
+        Self::with_options(store, WorkerOptions::default())
+    }
+
+    /// An engine over `store` whose worker has the given options.
+    pub fn with_options(store: impl Store, options: WorkerOptions) -> Self {
+        Self::from_arc(Arc::new(store), options)
+    }
+
+    /// An engine over a shared store.
+    pub fn from_arc(store: Arc<dyn Store>, options: WorkerOptions) -> Self {
         DurableEngine {
             inner: Arc::new(Inner {
-                store: Arc::new(store),
+                store,
+                options,
+                identity: Identity::new(),
+                registry: Registry::default(),
+                loops: std::sync::Once::new(),
+                shutting_down: AtomicBool::new(false),
                 active: Mutex::new(HashMap::new()),
                 signal_bells: Mutex::new(HashMap::new()),
                 finished: Notify::new(),
+                claim_bell: Arc::new(Notify::new()),
             }),
         }
     }
@@ -82,6 +136,51 @@ impl DurableEngine {
     /// The store.
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// This engine's worker id in the store (it changes if the worker ever loses its lease).
+    pub fn worker_id(&self) -> WorkerId {
+        self.inner.identity.current()
+    }
+
+    /// Registers `workflow` with this engine's worker: it claims and executes runs of its
+    /// definition (name and hash) in background tasks, including runs started by other
+    /// processes. Registering a definition again is a no-op.
+    pub async fn register<W>(&self, workflow: W) -> Result<(), StoreError>
+    where
+        W: Durable + Send + Sync + 'static,
+        W::Input: 'static,
+    {
+        self.ensure_worker().await?;
+        let def = W::definition();
+        let key = DefinitionKey {
+            workflow: def.name.to_owned(),
+            hash: def.hash,
+        };
+        let workflow = Arc::new(workflow);
+        let added = self.inner.registry.register(key, || -> Runner {
+            Arc::new(move |engine: DurableEngine, claimed| {
+                let workflow = workflow.clone();
+                Box::pin(async move {
+                    let run_id = claimed.claim.run_id.clone();
+                    let options = RunOptions::default();
+                    let (outcome, _) = engine.drive_claim(&*workflow, claimed, options, true).await;
+                    if let Ok(Err(error)) = outcome {
+                        tracing::warn!(%run_id, %error, "background run ended with an error");
+                    }
+                })
+            })
+        });
+        if added {
+            self.inner.claim_bell.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Sets the limits of a named queue (see [`RunOptions::queue`]); they hold across every
+    /// worker of the store.
+    pub async fn set_queue(&self, config: QueueConfig) -> Result<(), StoreError> {
+        self.inner.store.set_queue(&config).await
     }
 
     /// Runs `workflow` on `input` under a fresh id, to its end, in the current task.
@@ -103,8 +202,9 @@ impl DurableEngine {
     /// Runs (or resumes, or returns the result of) the run `run_id` in the current task.
     ///
     /// The id is an idempotency key: if the run exists, `input` is ignored and the stored run
-    /// continues (or its stored result is returned). The history lists the steps restored
-    /// from the journal.
+    /// continues (or its stored result is returned). If another worker (or task) owns the run,
+    /// this waits for its result, and takes the run over if that owner dies. The history lists
+    /// the steps restored from the journal.
     pub async fn execute<W: Durable + Sync>(
         &self,
         workflow: &W,
@@ -113,84 +213,38 @@ impl DurableEngine {
         options: RunOptions,
     ) -> Finished<W::Output> {
         let def = W::definition();
-        let mut recorder = Recorder::new(def);
-        let result = self
-            .execute_recorded(workflow, run_id, input, options, &mut recorder)
-            .await;
-        Finished {
-            result,
-            history: recorder.into_history(),
-        }
-    }
-
-    async fn execute_recorded<W: Durable + Sync>(
-        &self,
-        workflow: &W,
-        run_id: RunId,
-        input: Option<W::Input>,
-        options: RunOptions,
-        recorder: &mut Recorder,
-    ) -> Result<W::Output, WorkflowError> {
-        let def = W::definition();
-        let store_error = |error: StoreError| WorkflowError::Store {
-            workflow: def.name,
-            run_id: run_id.clone(),
-            error,
-        };
-        let record = self.open_run::<W>(&run_id, input).await?;
-        if record.status.is_finished() {
-            return finished_result::<W>(&record);
-        }
-        let input = W::__decode_input(&record.input).map_err(|e| {
-            store_error(StoreError::Corrupt {
-                run_id: run_id.clone(),
-                seq: 0,
-                detail: format!("the run's input does not decode: {e}"),
-            })
-        })?;
-        let records = self
-            .inner
-            .store
-            .journal(&run_id)
-            .await
-            .map_err(store_error)?;
-        let next_seq = records.len() as u64;
-        let replay = decode_journal::<W>(&run_id, records).map_err(store_error)?;
-        let token = options.cancel.clone().unwrap_or_default();
-        self.lock_active().insert(run_id.clone(), token.clone());
-        let _active = ActiveRun {
-            engine: self,
-            run_id: &run_id,
-        };
-        let bell = self.bell(&run_id);
-        let mut journal =
-            StoreJournal::<W>::new(self.inner.store.clone(), run_id.clone(), next_seq, bell);
-        let run = Arc::new(RunInfo {
-            workflow: def.name,
-            run_id: run_id.clone(),
-            engine: Some(self.clone()),
-        });
-        let span = tracing::info_span!("workflow_run", workflow = def.name, run_id = %run_id, durable = true);
-        let mode = Drive {
-            options: options.cancel_token(token),
-            journal: Some(&mut journal),
-            replay,
-        };
-        let result = drive(workflow, input, run, mode, Some(recorder))
-            .instrument(span)
-            .await;
-        let saved = match stored_result::<W>(&result) {
-            Ok(Some((status, output, error))) => {
-                self.inner
-                    .store
-                    .finish(&run_id, status, output, error)
-                    .await
+        let mut history = crate::scheduler::Recorder::new(def).into_history();
+        let result = async {
+            let mut record = self.open_run::<W>(&run_id, input, &options).await?;
+            loop {
+                if record.summary.status.is_finished() {
+                    return finished_result::<W>(&record);
+                }
+                if !self.is_active(&run_id) {
+                    let worker = self.ensure_worker().await.map_err(store_error::<W>(&run_id))?;
+                    let claimed = self
+                        .inner
+                        .store
+                        .claim_run(&worker, &run_id)
+                        .await
+                        .map_err(store_error::<W>(&run_id))?;
+                    if let Some(claimed) = claimed {
+                        let (outcome, recorded) = self
+                            .drive_claim(workflow, claimed, options.clone(), false)
+                            .await;
+                        history = recorded;
+                        if let Ok(result) = outcome {
+                            return result;
+                        }
+                        // Suspended (the lease was lost): wait for the run's new owner.
+                    }
+                }
+                self.wait_for_change(&run_id).await;
+                record = self.load::<W>(&run_id).await?;
             }
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
-        saved.map_err(store_error)?;
-        result
+        }
+        .await;
+        Finished { result, history }
     }
 
     /// Creates the run (idempotently) or loads it, and checks it belongs to `W`'s definition.
@@ -198,17 +252,13 @@ impl DurableEngine {
         &self,
         run_id: &RunId,
         input: Option<W::Input>,
+        options: &RunOptions,
     ) -> Result<RunRecord, WorkflowError> {
         let def = W::definition();
-        let store_error = |error: StoreError| WorkflowError::Store {
-            workflow: def.name,
-            run_id: run_id.clone(),
-            error,
-        };
         let record = match input {
             Some(input) => {
                 let input = W::__encode_input(&input).map_err(|e| {
-                    store_error(StoreError::Database(format!(
+                    store_error::<W>(run_id)(StoreError::Database(format!(
                         "cannot encode the input: {e}"
                     )))
                 })?;
@@ -217,53 +267,44 @@ impl DurableEngine {
                     workflow: def.name.to_owned(),
                     version: def.version,
                     definition_hash: def.hash,
+                    queue: options.queue.clone().unwrap_or_else(|| "default".into()),
+                    deadline_at: options.deadline.map(|d| SystemTime::now() + d),
                     input,
                 };
                 self.inner
                     .store
                     .create_run(&new)
                     .await
-                    .map_err(store_error)?
+                    .map_err(store_error::<W>(run_id))?
             }
-            None => self
-                .inner
-                .store
-                .load_run(run_id)
-                .await
-                .map_err(store_error)?
-                .ok_or_else(|| store_error(StoreError::UnknownRun(run_id.clone())))?,
+            None => self.load::<W>(run_id).await?,
         };
-        if record.workflow != def.name {
-            return Err(WorkflowError::WrongWorkflow {
-                workflow: def.name,
-                run_id: run_id.clone(),
-                found: record.workflow,
-            });
-        }
-        if record.definition_hash != def.hash && !record.status.is_finished() {
-            return Err(WorkflowError::VersionMismatch {
-                workflow: def.name,
-                run_id: run_id.clone(),
-                stored_version: record.version,
-                stored_hash: record.definition_hash,
-                current_version: def.version,
-                current_hash: def.hash,
-            });
-        }
+        check_definition::<W>(&record)?;
         Ok(record)
     }
 
-    /// Starts a run in a background task and returns its id once the run is stored.
+    async fn load<W: Durable>(&self, run_id: &RunId) -> Result<RunRecord, WorkflowError> {
+        self.inner
+            .store
+            .load_run(run_id)
+            .await
+            .map_err(store_error::<W>(run_id))?
+            .ok_or_else(|| store_error::<W>(run_id)(StoreError::UnknownRun(run_id.clone())))
+    }
+
+    /// Starts a run and returns its id once it is stored; this engine's worker (or any other
+    /// worker that registered the workflow) executes it.
     pub async fn start<W>(&self, workflow: W, input: W::Input) -> Result<RunId, WorkflowError>
     where
         W: Durable + Send + Sync + 'static,
         W::Input: 'static,
     {
-        self.start_with_id(RunId::generate(), workflow, input).await
+        self.start_with(RunId::generate(), workflow, input, RunOptions::default())
+            .await
     }
 
-    /// Starts the run `run_id` in a background task. Idempotent: if the run exists, nothing
-    /// new starts (an interrupted one is resumed) and the same id is returned.
+    /// Starts the run `run_id`. Idempotent: if the run exists, nothing new starts and the same
+    /// id is returned.
     pub async fn start_with_id<W>(
         &self,
         run_id: impl Into<RunId>,
@@ -274,92 +315,97 @@ impl DurableEngine {
         W: Durable + Send + Sync + 'static,
         W::Input: 'static,
     {
-        let run_id = run_id.into();
-        let record = self.open_run::<W>(&run_id, Some(input)).await?;
-        if !record.status.is_finished() && !self.lock_active().contains_key(&run_id) {
-            self.spawn(workflow, run_id.clone());
-        }
-        Ok(run_id)
+        self.start_with(run_id.into(), workflow, input, RunOptions::default())
+            .await
     }
 
-    fn spawn<W: Durable + Send + Sync + 'static>(&self, workflow: W, run_id: RunId) {
-        let engine = self.clone();
-        // Registered before the task starts, so a second start does not spawn it twice; the
-        // execution's guard unregisters it however it ends.
-        let token = CancellationToken::new();
-        self.lock_active().insert(run_id.clone(), token.clone());
-        tokio::spawn(async move {
-            let _active = ActiveRun {
-                engine: &engine,
-                run_id: &run_id,
-            };
-            let options = RunOptions::new().cancel_token(token);
-            let finished = engine
-                .execute(&workflow, run_id.clone(), None, options)
-                .await;
-            if let Err(error) = finished.result {
-                tracing::warn!(%error, "background run ended with an error");
-            }
-        });
+    /// Starts the run `run_id` with options: a queue, a deadline (stored with the run, so a
+    /// restart does not restart its clock).
+    pub async fn start_with<W>(
+        &self,
+        run_id: RunId,
+        workflow: W,
+        input: W::Input,
+        options: RunOptions,
+    ) -> Result<RunId, WorkflowError>
+    where
+        W: Durable + Send + Sync + 'static,
+        W::Input: 'static,
+    {
+        self.open_run::<W>(&run_id, Some(input), &options).await?;
+        if self.inner.options.claim {
+            self.register(workflow)
+                .await
+                .map_err(store_error::<W>(&run_id))?;
+        }
+        self.inner.claim_bell.notify_one();
+        Ok(run_id)
     }
 
     /// Waits until the run finishes and returns its result (decoded with `W`).
     pub async fn wait<W: Durable>(&self, run_id: &RunId) -> Result<W::Output, WorkflowError> {
-        let def = W::definition();
         loop {
-            let finished = self.inner.finished.notified();
-            let record = self
-                .inner
-                .store
-                .load_run(run_id)
-                .await
-                .map_err(|error| WorkflowError::Store {
-                    workflow: def.name,
-                    run_id: run_id.clone(),
-                    error,
-                })?
-                .ok_or_else(|| WorkflowError::Store {
-                    workflow: def.name,
-                    run_id: run_id.clone(),
-                    error: StoreError::UnknownRun(run_id.clone()),
-                })?;
-            if record.status.is_finished() {
+            let record = self.load::<W>(run_id).await?;
+            check_definition::<W>(&record)?;
+            if record.summary.status.is_finished() {
                 return finished_result::<W>(&record);
             }
-            let _ = tokio::time::timeout(POLL, finished).await;
+            self.wait_for_change(run_id).await;
         }
     }
 
-    /// Resumes every interrupted (running or waiting) run of `W` that is not executing in
-    /// this engine, each in a background task. Runs started by another definition are refused
-    /// and left untouched.
+    /// Waits a little for a run to change: its local end, or a poll interval.
+    async fn wait_for_change(&self, run_id: &RunId) {
+        let finished = self.inner.finished.notified();
+        let poll = if self.is_active(run_id) {
+            POLL * 5
+        } else {
+            POLL
+        };
+        let _ = tokio::time::timeout(poll, finished).await;
+    }
+
+    /// Registers `workflow` (see [`DurableEngine::register`]) so that this engine's worker
+    /// resumes its interrupted runs in background tasks, and reports them. Unfinished runs of
+    /// another definition of the workflow are refused and left untouched.
     pub async fn recover<W>(&self, workflow: W) -> Result<Recovery, StoreError>
     where
-        W: Durable + Clone + Send + Sync + 'static,
+        W: Durable + Send + Sync + 'static,
         W::Input: 'static,
     {
         let def = W::definition();
+        self.register(workflow).await?;
+        self.inner.store.reap_expired().await?;
         let mut recovery = Recovery::default();
-        for status in [RunStatus::Running, RunStatus::Waiting] {
-            for record in self.inner.store.list(Some(status)).await? {
-                if record.workflow != def.name || self.lock_active().contains_key(&record.run_id) {
+        let mut filter = RunFilter {
+            workflow: Some(def.name.to_owned()),
+            ..RunFilter::default()
+        };
+        loop {
+            let page = self.inner.store.list(&filter).await?;
+            for run in page.runs {
+                if run.status.is_finished() {
                     continue;
                 }
-                if record.definition_hash != def.hash {
+                if run.definition_hash != def.hash {
                     recovery.refused.push(WorkflowError::VersionMismatch {
                         workflow: def.name,
-                        run_id: record.run_id,
-                        stored_version: record.version,
-                        stored_hash: record.definition_hash,
+                        run_id: run.run_id,
+                        stored_version: run.version,
+                        stored_hash: run.definition_hash,
                         current_version: def.version,
                         current_hash: def.hash,
                     });
-                    continue;
+                } else {
+                    recovery.resumed.push(run.run_id);
                 }
-                self.spawn(workflow.clone(), record.run_id.clone());
-                recovery.resumed.push(record.run_id);
+            }
+            match page.next {
+                Some(next) => filter.after = Some(next),
+                None => break,
             }
         }
+        self.inner.claim_bell.notify_one();
         Ok(recovery)
     }
 
@@ -373,8 +419,9 @@ impl DurableEngine {
             .await
     }
 
-    /// Delivers signal `name` with `payload` to a run, from any task or process. A signal sent
-    /// before the run waits for it is kept; each signal is consumed by exactly one wait.
+    /// Delivers signal `name` with `payload` to a run, from any task or process; a parked run
+    /// is woken. A signal sent before the run waits for it is kept; each signal is consumed by
+    /// exactly one wait.
     pub async fn signal<T: serde::Serialize>(
         &self,
         run_id: &RunId,
@@ -384,31 +431,25 @@ impl DurableEngine {
         let bytes = serde_json::to_vec(payload)
             .map_err(|e| StoreError::Database(format!("cannot encode signal `{name}`: {e}")))?;
         self.inner.store.send_signal(run_id, name, bytes).await?;
-        if let Some(bell) = self
-            .inner
-            .signal_bells
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(run_id)
-        {
+        if let Some(bell) = lock(&self.inner.signal_bells).get(run_id) {
             bell.notify_waiters();
         }
+        self.inner.claim_bell.notify_one();
         Ok(())
     }
 
-    /// Cancels a run executing in this engine: in-flight steps are dropped and completed saga
-    /// steps compensated. Returns false if the run is not executing here.
-    pub fn cancel(&self, run_id: &RunId) -> bool {
-        match self.lock_active().get(run_id) {
-            Some(token) => {
-                token.cancel();
-                true
-            }
-            None => false,
-        }
+    /// Cancels a run, wherever it executes: the cancel is stored, the owning worker (in this
+    /// process or another) drops the run's in-flight steps within a second and compensates its
+    /// completed saga steps; a parked run is woken for that. Returns the run's status when the
+    /// cancel was stored (a finished run is left as it is).
+    pub async fn cancel(&self, run_id: &RunId) -> Result<RunStatus, StoreError> {
+        let status = self.inner.store.request_cancel(run_id).await?;
+        self.cancel_local(run_id);
+        self.inner.claim_bell.notify_one();
+        Ok(status)
     }
 
-    /// The stored record of a run: status, what it waits for, output or error.
+    /// The stored record of a run: status, owner, what it waits for, output or error.
     pub async fn status(&self, run_id: &RunId) -> Result<RunRecord, StoreError> {
         self.inner
             .store
@@ -417,9 +458,9 @@ impl DurableEngine {
             .ok_or_else(|| StoreError::UnknownRun(run_id.clone()))
     }
 
-    /// Runs with the given status (all with `None`), oldest first.
-    pub async fn list(&self, status: Option<RunStatus>) -> Result<Vec<RunRecord>, StoreError> {
-        self.inner.store.list(status).await
+    /// A page of runs, oldest first, without payloads.
+    pub async fn list(&self, filter: &RunFilter) -> Result<RunPage, StoreError> {
+        self.inner.store.list(filter).await
     }
 
     /// The run's journal, checksums verified: its history of completions, waits, signals
@@ -428,85 +469,170 @@ impl DurableEngine {
         self.inner.store.journal(run_id).await
     }
 
-    fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, CancellationToken>> {
-        self.inner.active.lock().unwrap_or_else(|p| p.into_inner())
+    /// Stops the worker gracefully: it claims nothing more, gives the runs it executes
+    /// `grace` to finish, then stops the others (nothing more is written for them) and
+    /// releases them to other workers, and leaves the store.
+    pub async fn shutdown(&self, grace: Duration) -> Result<(), StoreError> {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        let until = tokio::time::Instant::now() + grace;
+        while self.active_count() > 0 && tokio::time::Instant::now() < until {
+            let _ = tokio::time::timeout(POLL, self.inner.finished.notified()).await;
+        }
+        let worker = self.inner.identity.current();
+        self.lose_identity(&worker);
+        while self.active_count() > 0 {
+            self.inner.finished.notified().await;
+        }
+        self.inner.store.deregister_worker(&worker).await
+    }
+
+    // ---- for the worker loops and run drivers ----
+
+    pub(crate) fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.inner))
+    }
+
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub(crate) fn worker_options(&self) -> &WorkerOptions {
+        &self.inner.options
+    }
+
+    pub(crate) fn store_arc(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+
+    pub(crate) fn claim_bell(&self) -> Arc<Notify> {
+        self.inner.claim_bell.clone()
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn active_count(&self) -> usize {
+        lock(&self.inner.active).len()
+    }
+
+    fn is_active(&self, run_id: &RunId) -> bool {
+        lock(&self.inner.active).contains_key(run_id)
+    }
+
+    /// Registers this engine's worker and starts its loops, once.
+    async fn ensure_worker(&self) -> Result<WorkerId, StoreError> {
+        let worker = crate::worker::register(self).await?;
+        self.inner.loops.call_once(|| spawn_loops(self));
+        Ok(worker)
+    }
+
+    /// Cancels a run executing in this process (its compensations run).
+    pub(crate) fn cancel_local(&self, run_id: &RunId) {
+        if let Some(control) = lock(&self.inner.active).get(run_id) {
+            control.cancel.cancel();
+        }
+    }
+
+    /// The worker lost its lease (or fenced itself): stop every run it executes at once and
+    /// take a new identity.
+    pub(crate) fn lose_identity(&self, worker: &WorkerId) {
+        if self.inner.identity.replace(worker) {
+            for control in lock(&self.inner.active).values() {
+                control.fence.cancel();
+            }
+        }
+    }
+
+    /// Marks a run as executing here (cancelled with `cancel`, if given); `None` if it
+    /// already is.
+    fn activate(
+        &self,
+        run_id: &RunId,
+        cancel: Option<&crate::options::CancellationToken>,
+    ) -> Option<ActiveRun<'_>> {
+        let mut active = lock(&self.inner.active);
+        if active.contains_key(run_id) {
+            return None;
+        }
+        let control = RunControl {
+            cancel: cancel.map(|c| c.child_token()).unwrap_or_default(),
+            fence: Default::default(),
+        };
+        active.insert(run_id.clone(), control);
+        Some(ActiveRun {
+            engine: self,
+            run_id: run_id.clone(),
+        })
+    }
+
+    fn control(&self, run_id: &RunId) -> RunControl {
+        lock(&self.inner.active)
+            .get(run_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn bell(&self, run_id: &RunId) -> Arc<Notify> {
-        self.inner
-            .signal_bells
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner.signal_bells)
             .entry(run_id.clone())
             .or_default()
             .clone()
     }
 }
 
-/// Unregisters a run executing in this engine when its execution ends, completes or is
-/// dropped (an aborted task, a caller's timeout), and wakes result waiters.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Maps a store error of run `run_id` of `W` into a [`WorkflowError`].
+fn store_error<W: Durable>(run_id: &RunId) -> impl Fn(StoreError) -> WorkflowError + '_ {
+    move |error| WorkflowError::Store {
+        workflow: W::definition().name,
+        run_id: run_id.clone(),
+        error,
+    }
+}
+
+/// Refuses a run of another workflow, or an unfinished run of another definition.
+fn check_definition<W: Durable>(record: &RunRecord) -> Result<(), WorkflowError> {
+    let def = W::definition();
+    let run = &record.summary;
+    if run.workflow != def.name {
+        return Err(WorkflowError::WrongWorkflow {
+            workflow: def.name,
+            run_id: run.run_id.clone(),
+            found: run.workflow.clone(),
+        });
+    }
+    if run.definition_hash != def.hash && !run.status.is_finished() {
+        return Err(WorkflowError::VersionMismatch {
+            workflow: def.name,
+            run_id: run.run_id.clone(),
+            stored_version: run.version,
+            stored_hash: run.definition_hash,
+            current_version: def.version,
+            current_hash: def.hash,
+        });
+    }
+    Ok(())
+}
+
+/// A run executing in this engine; unregisters it however its execution ends (completed,
+/// suspended or dropped), and wakes result waiters.
 struct ActiveRun<'e> {
     engine: &'e DurableEngine,
-    run_id: &'e RunId,
+    run_id: RunId,
 }
 
 impl Drop for ActiveRun<'_> {
     fn drop(&mut self) {
-        self.engine.lock_active().remove(self.run_id);
-        self.engine
-            .inner
-            .signal_bells
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(self.run_id);
+        lock(&self.engine.inner.active).remove(&self.run_id);
+        lock(&self.engine.inner.signal_bells).remove(&self.run_id);
         self.engine.inner.finished.notify_waiters();
-    }
-}
-
-/// What to store at a run's end: status, encoded output, error text (`None`: leave the run as
-/// it is, after a store failure, to be resumed).
-#[allow(clippy::type_complexity)]
-fn stored_result<W: Durable>(
-    result: &Result<W::Output, WorkflowError>,
-) -> Result<Option<(RunStatus, Option<Vec<u8>>, Option<String>)>, StoreError> {
-    Ok(match result {
-        Ok(output) => {
-            let bytes = W::__encode_output(output)
-                .map_err(|e| StoreError::Database(format!("cannot encode the output: {e}")))?;
-            Some((RunStatus::Completed, Some(bytes), None))
-        }
-        Err(WorkflowError::Store { .. } | WorkflowError::Interrupted { .. }) => None,
-        Err(error @ WorkflowError::Cancelled { .. }) => {
-            Some((RunStatus::Cancelled, None, Some(error.to_string())))
-        }
-        Err(error) => Some((RunStatus::Failed, None, Some(error.to_string()))),
-    })
-}
-
-/// The result of a run that finished before: its decoded output, or its stored error.
-fn finished_result<W: Durable>(record: &RunRecord) -> Result<W::Output, WorkflowError> {
-    let def = W::definition();
-    let corrupt = |detail: String| WorkflowError::Store {
-        workflow: def.name,
-        run_id: record.run_id.clone(),
-        error: StoreError::Corrupt {
-            run_id: record.run_id.clone(),
-            seq: 0,
-            detail,
-        },
-    };
-    match (&record.status, &record.output) {
-        (RunStatus::Completed, Some(bytes)) => W::__decode_output(bytes)
-            .map_err(|e| corrupt(format!("the stored output does not decode: {e}"))),
-        (RunStatus::Completed, None) => Err(corrupt("completed without a stored output".into())),
-        _ => Err(WorkflowError::Stopped {
-            workflow: def.name,
-            run_id: record.run_id.clone(),
-            cause: record
-                .error
-                .clone()
-                .unwrap_or_else(|| record.status.as_str().to_owned()),
-            report: Box::default(),
-        }),
     }
 }

@@ -27,7 +27,7 @@ use stop::Stop;
 use crate::context::RunInfo;
 use crate::definition::{Definition, Join, StepIndex};
 use crate::error::WorkflowError;
-use crate::journal::{Journal, Replayed};
+use crate::journal::{Journal, Replayed, SignalOutcome};
 use crate::options::{CancellationToken, RunOptions};
 use crate::report::FailureReport;
 use crate::task::{Outcome, Tag, Task};
@@ -80,30 +80,61 @@ impl StepState {
 pub(crate) struct Drive<'j, O> {
     pub options: RunOptions,
     pub journal: Option<&'j mut (dyn Journal<O> + 'j)>,
-    pub replay: Vec<Replayed<O>>,
+    /// Journal records to replay first, with their positions.
+    pub replay: Vec<(u64, Replayed<O>)>,
 }
 
-impl<O> Drive<'_, O> {
-    /// An in-memory run.
-    pub fn in_memory(options: RunOptions) -> Self {
-        Drive {
-            options,
-            journal: None,
-            replay: Vec::new(),
-        }
+/// How a drive ended: the run finished (or failed), or it was suspended with nothing written
+/// after its last commit, to be continued by a later claim.
+pub(crate) enum Driven<O> {
+    Finished(Result<O, WorkflowError>),
+    /// Only signal waits are left: park the run until `wake_at` or a signal.
+    Park {
+        wake_at: Option<SystemTime>,
+        waiting_for: String,
+    },
+    /// The worker lost the run's lease (or fenced itself): it stopped at once.
+    Fenced,
+}
+
+
+/// Runs `workflow` on `input` in memory to its end (see [`drive_durable`]).
+pub(crate) async fn drive<'r, W: Workflow + Sync>(
+    workflow: &W,
+    input: W::Input,
+    run: Arc<RunInfo>,
+    options: RunOptions,
+    recorder: Option<&'r mut Recorder>,
+) -> Result<W::Output, WorkflowError> {
+    let mode = Drive {
+        options,
+        journal: None,
+        replay: Vec::new(),
+    };
+    match drive_durable(workflow, input, run.clone(), mode, recorder).await {
+        Driven::Finished(result) => result,
+        // Without a journal a run neither parks nor holds a lease.
+        Driven::Park { .. } | Driven::Fenced => Err(WorkflowError::Store {
+            workflow: W::definition().name,
+            run_id: run.run_id.clone(),
+            error: crate::store::StoreError::Database(
+                "internal error: an in-memory run was suspended".into(),
+            ),
+        }),
     }
 }
 
-/// Runs `workflow` on `input` to its end. When the run stops early (a step failed for good,
-/// a loop ran past its bound, cancellation, a deadline), in-flight steps are dropped and the
-/// completed saga steps are compensated in reverse completion order.
-pub(crate) async fn drive<'r, W: Workflow + Sync>(
+/// Runs `workflow` on `input` to its end, or until it must be suspended. When the run stops
+/// early (a step failed for good, a loop ran past its bound, cancellation, a deadline),
+/// in-flight steps are dropped and the completed saga steps are compensated in reverse
+/// completion order.
+pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
     workflow: &W,
     input: W::Input,
     run: Arc<RunInfo>,
     mode: Drive<'r, W::__Out>,
     recorder: Option<&'r mut Recorder>,
-) -> Result<W::Output, WorkflowError> {
+) -> Driven<W::Output> {
     let def = W::definition();
     let Drive {
         options,
@@ -121,6 +152,7 @@ pub(crate) async fn drive<'r, W: Workflow + Sync>(
         compensated: HashSet::new(),
         signals: HashMap::new(),
         wait_started: HashMap::new(),
+        parked: Vec::new(),
         replayed_items: HashMap::new(),
         has_signals: def.steps.iter().any(|s| s.signal.is_some()),
         plan: options.plan.clone(),
@@ -137,9 +169,27 @@ pub(crate) async fn drive<'r, W: Workflow + Sync>(
         Err(stop) => Err(stop),
     };
     let result = match outcome {
-        Ok(()) => driver.output(),
-        Err(stop) if stop.leaves_run_as_is() => Err(driver.error(stop, FailureReport::default())),
-        Err(stop) => driver.stop(stop).await,
+        Ok(()) => Driven::Finished(driver.output()),
+        Err(Stop::Park {
+            wake_at,
+            waiting_for,
+        }) => Driven::Park {
+            wake_at,
+            waiting_for,
+        },
+        Err(Stop::Fenced | Stop::Store(crate::store::StoreError::LeaseLost { .. })) => {
+            Driven::Fenced
+        }
+        Err(stop) if stop.leaves_run_as_is() => {
+            Driven::Finished(Err(driver.error(stop, FailureReport::default())))
+        }
+        Err(stop) => match driver.stop(stop).await {
+            Err(WorkflowError::Store {
+                error: crate::store::StoreError::LeaseLost { .. },
+                ..
+            }) => Driven::Fenced,
+            result => Driven::Finished(result),
+        },
     };
     driver.record_outcomes();
     result
@@ -156,10 +206,12 @@ struct Driver<'a, 'r, W: Workflow> {
     sagas: Vec<(StepIndex, usize)>,
     /// Saga completions already compensated before a restart.
     compensated: HashSet<(StepIndex, usize)>,
-    /// Signals consumed by steps (encoded; empty when the deadline passed).
-    signals: HashMap<StepIndex, Vec<u8>>,
+    /// What each signal step got.
+    signals: HashMap<StepIndex, SignalOutcome>,
     /// When each signal step began waiting.
     wait_started: HashMap<StepIndex, SystemTime>,
+    /// Signal waits left to the store (a parking engine), with their deadlines.
+    parked: Vec<(StepIndex, Option<SystemTime>)>,
     /// `for_each` items whose results were replayed from the journal.
     replayed_items: HashMap<StepIndex, HashSet<usize>>,
     /// False for the many workflows without signal steps: no per-step signal lookups.
@@ -192,18 +244,19 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     }
                 }
             }
-            let event = if deadline.is_none() && options.cancel.is_none() {
+            let event = if deadline.is_none() && options.cancel.is_none() && options.fence.is_none() {
                 self.next_event(&mut solo).await
             } else {
                 tokio::select! {
                     biased;
+                    () = cancelled(options.fence.as_ref()) => return Err(Stop::Fenced),
                     () = cancelled(options.cancel.as_ref()) => return Err(Stop::Cancelled),
                     after = expired(&mut deadline) => return Err(Stop::Deadline(after)),
                     event = self.next_event(&mut solo) => event,
                 }
             };
             let Some((tag, outcome)) = event else {
-                return Ok(());
+                return self.park().map_or(Ok(()), Err);
             };
             if tag.generation != self.steps[tag.step as usize].generation {
                 continue; // a result of an abandoned loop iteration

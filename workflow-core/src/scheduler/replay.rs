@@ -13,13 +13,13 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
     /// Replays journal records; returns the stop cause if the run had stopped before.
     pub(super) fn replay(
         &mut self,
-        records: Vec<Replayed<W::__Out>>,
+        records: Vec<(u64, Replayed<W::__Out>)>,
     ) -> Result<Option<String>, Stop> {
         let mut stopped = None;
-        for record in records {
+        for (seq, record) in records {
             match record {
                 Replayed::Output { step, item, out } => {
-                    self.replay_launch(step)?;
+                    self.replay_launch(step, seq)?;
                     if let Some(item) = item {
                         self.replayed_items.entry(step).or_default().insert(item);
                         self.discard_inputs(step, item);
@@ -29,8 +29,8 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                     }
                     self.deliver(step, out)?;
                 }
-                Replayed::Signal { step, bytes } => {
-                    self.signals.insert(step, bytes);
+                Replayed::Signal { step, outcome } => {
+                    self.signals.insert(step, outcome);
                 }
                 Replayed::WaitStarted { step, at } => {
                     self.wait_started.insert(step, at);
@@ -45,7 +45,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
     }
 
     /// Marks a replayed step running, as if launched, taking its inputs.
-    fn replay_launch(&mut self, step: StepIndex) -> Result<(), Stop> {
+    fn replay_launch(&mut self, step: StepIndex, seq: u64) -> Result<(), Stop> {
         let index = step as usize;
         let for_each = self.def.steps[index].for_each.is_some();
         match self.steps[index].status {
@@ -67,7 +67,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
             }
             _ => Err(Stop::Store(StoreError::Corrupt {
                 run_id: self.run.run_id.clone(),
-                seq: 0,
+                seq: Some(seq),
                 detail: format!(
                     "the journal does not fit the graph: step `{}` completed but was never ready",
                     self.def.steps[index].name

@@ -1,18 +1,21 @@
 //! Steps that wait for a signal: the wait is journaled (with its start time, so a deadline
 //! survives a restart), the signal is consumed exactly once (journaled in the same
-//! transaction), and every attempt of the step gets the same signal.
+//! transaction), and every attempt of the step gets the same signal. When a run's only work
+//! left is waiting, a worker-driven durable run is parked: its claim is released and the store
+//! wakes it when a signal arrives or a deadline passes.
 
 use std::any::Any;
 use std::time::SystemTime;
 
 use super::{Driver, Status, Stop};
 use crate::definition::StepIndex;
-use crate::store::RecordKind;
+use crate::journal::{JournalEvent, SignalOutcome};
 use crate::task::{Tag, Task};
 use crate::workflow::Workflow;
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
-    /// A signal step became ready without its signal: journal the wait and start waiting.
+    /// A signal step became ready without its signal: journal the wait and start waiting
+    /// (or, on a parking engine, note the wait for the park).
     pub(super) async fn wait_for_signal(&mut self, step: StepIndex) -> Result<(), Stop> {
         let def = &self.def.steps[step as usize];
         let Some(signal) = def.signal else {
@@ -24,31 +27,31 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let started = match self.wait_started.get(&step) {
             Some(at) => *at,
             None => {
-                let now = SystemTime::now();
-                let millis = now
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
-                journal
-                    .record(
-                        RecordKind::WaitStarted,
-                        step,
-                        None,
-                        millis.to_le_bytes().to_vec(),
-                    )
-                    .await
-                    .map_err(Stop::Store)?;
-                self.wait_started.insert(step, now);
-                now
+                let at = SystemTime::now();
+                let event = JournalEvent::WaitStarted {
+                    step: def.name.to_owned(),
+                    at,
+                };
+                journal.record(event).await.map_err(Stop::Store)?;
+                self.wait_started.insert(step, at);
+                at
             }
         };
-        journal
-            .set_waiting(Some(signal.name.to_owned()))
-            .await
-            .map_err(Stop::Store)?;
         let deadline = signal.deadline.map(|d| started + d);
-        let wait = journal.signal_ready(signal.name, deadline);
         let st = &mut self.steps[step as usize];
         st.status = Status::Signalled;
+        if journal.parks_waits() {
+            // Look once now (the claim's view of the run is fresh); park later if nothing came.
+            if deadline.is_some_and(|at| at <= SystemTime::now()) {
+                return self.signal_ready(step, Ok(false)).await;
+            }
+            if journal.has_signal(signal.name).await.map_err(Stop::Store)? {
+                return self.signal_ready(step, Ok(true)).await;
+            }
+            self.parked.push((step, deadline));
+            return Ok(());
+        }
+        let wait = journal.signal_ready(signal.name, deadline);
         let tag = Tag {
             step,
             item: 0,
@@ -65,19 +68,20 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         step: StepIndex,
         ready: Result<bool, crate::store::StoreError>,
     ) -> Result<(), Stop> {
-        let Some(signal) = self.def.steps[step as usize].signal else {
+        let def = &self.def.steps[step as usize];
+        let Some(signal) = def.signal else {
             return Ok(());
         };
         let Some(journal) = self.journal.as_deref_mut() else {
             return Err(Stop::NoSignals { step });
         };
-        let bytes = if ready.map_err(Stop::Store)? {
+        let outcome = if ready.map_err(Stop::Store)? {
             match journal
                 .consume_signal(step, signal.name)
                 .await
                 .map_err(Stop::Store)?
             {
-                Some(bytes) => bytes,
+                Some(bytes) => SignalOutcome::Received(bytes),
                 None => {
                     // Consumed elsewhere meanwhile: wait again.
                     self.steps[step as usize].status = Status::Ready;
@@ -86,16 +90,33 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
             }
         } else {
-            journal
-                .record(RecordKind::Signal, step, None, Vec::new())
-                .await
-                .map_err(Stop::Store)?;
-            Vec::new()
+            let event = JournalEvent::SignalTimedOut {
+                step: def.name.to_owned(),
+            };
+            journal.record(event).await.map_err(Stop::Store)?;
+            SignalOutcome::TimedOut
         };
-        journal.set_waiting(None).await.map_err(Stop::Store)?;
-        self.signals.insert(step, bytes);
+        self.signals.insert(step, outcome);
         self.mark_ready(step);
         Ok(())
+    }
+
+    /// Nothing is left to run but parked waits: the stop that parks the run until the first
+    /// deadline (or a signal).
+    pub(super) fn park(&self) -> Option<Stop> {
+        if self.parked.is_empty() {
+            return None;
+        }
+        let wake_at = self.parked.iter().filter_map(|(_, at)| *at).min();
+        let names: Vec<&str> = self
+            .parked
+            .iter()
+            .filter_map(|(step, _)| self.def.steps[*step as usize].signal.map(|s| s.name))
+            .collect();
+        Some(Stop::Park {
+            wake_at,
+            waiting_for: names.join(","),
+        })
     }
 
     /// The boxed `Signal<T>` for an attempt of a signal step (`None` for other steps).
@@ -103,18 +124,16 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if !self.has_signals || self.def.steps[step as usize].signal.is_none() {
             return Ok(None);
         }
-        let Some(bytes) = self.signals.get(&step) else {
-            return Ok(None);
-        };
-        if bytes.is_empty() {
-            return Ok(W::__signal_timed_out(step));
-        }
-        match self.journal.as_deref() {
-            Some(journal) => journal
-                .decode_signal(step, bytes)
-                .map(Some)
-                .map_err(Stop::Store),
-            None => Err(Stop::NoSignals { step }),
+        match self.signals.get(&step) {
+            None => Ok(None),
+            Some(SignalOutcome::TimedOut) => Ok(W::__signal_timed_out(step)),
+            Some(SignalOutcome::Received(bytes)) => match self.journal.as_deref() {
+                Some(journal) => journal
+                    .decode_signal(step, bytes)
+                    .map(Some)
+                    .map_err(Stop::Store),
+                None => Err(Stop::NoSignals { step }),
+            },
         }
     }
 }

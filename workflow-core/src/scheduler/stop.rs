@@ -5,7 +5,8 @@ use super::{Driver, Status};
 use crate::definition::StepIndex;
 use crate::error::{StepError, WorkflowError};
 use crate::report::{CompensationRecord, FailureReport};
-use crate::store::{RecordKind, StoreError};
+use crate::journal::JournalEvent;
+use crate::store::StoreError;
 use crate::task::{Outcome, Tag, Task};
 use crate::workflow::{StartInfo, Workflow};
 
@@ -33,12 +34,22 @@ pub(super) enum Stop {
     Store(StoreError),
     /// A test plan's crash point: stop as a killed process would, after this step.
     Crash(StepIndex),
+    /// Only parked signal waits are left: suspend the run in the store.
+    Park {
+        wake_at: Option<std::time::SystemTime>,
+        waiting_for: String,
+    },
+    /// The worker lost the run's lease: stop at once and write nothing more.
+    Fenced,
 }
 
 impl Stop {
     /// True when the run must stay as it is (to be resumed): no compensation, nothing journaled.
     pub(super) fn leaves_run_as_is(&self) -> bool {
-        matches!(self, Stop::Store(_) | Stop::Crash(_))
+        matches!(
+            self,
+            Stop::Store(_) | Stop::Crash(_) | Stop::Park { .. } | Stop::Fenced
+        )
     }
 }
 
@@ -49,8 +60,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let error = self.error(stop, FailureReport::default());
         if let Some(journal) = self.journal.as_deref_mut() {
             if !matches!(error, WorkflowError::Stopped { .. }) {
-                let cause = error.cause().into_bytes();
-                if let Err(e) = journal.record(RecordKind::Stopped, 0, None, cause).await {
+                let event = JournalEvent::Stopped {
+                    cause: error.cause(),
+                };
+                if let Err(e) = journal.record(event).await {
                     return Err(self.store_error(e));
                 }
             }
@@ -143,6 +156,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 run_id,
                 step: name(step),
             },
+            // Never errors: `drive_durable` turns these into `Driven::Park` / `Driven::Fenced`.
+            Stop::Park { .. } | Stop::Fenced => WorkflowError::Interrupted {
+                workflow,
+                run_id,
+                step: "",
+            },
         }
     }
 
@@ -227,15 +246,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
             };
             if let Some(journal) = self.journal.as_deref_mut() {
-                let payload = error.as_ref().map(|e| e.to_string()).unwrap_or_default();
-                journal
-                    .record(
-                        RecordKind::Compensated,
-                        step,
-                        Some(completion as u64),
-                        payload.into_bytes(),
-                    )
-                    .await?;
+                let event = JournalEvent::Compensated {
+                    step: def.name.to_owned(),
+                    completion: completion as u64,
+                    error: error.as_ref().map(|e| e.to_string()),
+                };
+                journal.record(event).await?;
             }
             records.push(CompensationRecord {
                 step: def.name,

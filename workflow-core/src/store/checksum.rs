@@ -1,4 +1,8 @@
-//! Checksums of journal records.
+//! Checksums of stored rows: journal records, and the fixed and final fields of run rows.
+
+use super::{JournalRecord, NewRun, RunStatus};
+use crate::journal::EncodedEvent;
+use crate::run_id::RunId;
 
 /// 64-bit FNV-1a over the parts, with their lengths, so moved bytes change the sum too.
 pub fn checksum(parts: &[&[u8]]) -> i64 {
@@ -9,4 +13,67 @@ pub fn checksum(parts: &[&[u8]]) -> i64 {
         }
     }
     hash as i64
+}
+
+fn opt_u64(value: Option<u64>) -> [u8; 9] {
+    let mut bytes = [0; 9];
+    if let Some(v) = value {
+        bytes[0] = 1;
+        bytes[1..].copy_from_slice(&v.to_le_bytes());
+    }
+    bytes
+}
+
+fn opt_bytes(value: Option<&[u8]>) -> Vec<u8> {
+    match value {
+        None => vec![0],
+        Some(bytes) => [&[1], bytes].concat(),
+    }
+}
+
+/// The checksum of a journal row: the run, the position and every column of the event.
+pub(crate) fn record_checksum(run_id: &RunId, seq: u64, row: &EncodedEvent) -> i64 {
+    checksum(&[
+        run_id.as_str().as_bytes(),
+        &seq.to_le_bytes(),
+        row.kind.as_bytes(),
+        &opt_bytes(row.step.as_deref().map(str::as_bytes)),
+        &opt_u64(row.item),
+        &row.payload,
+    ])
+}
+
+impl JournalRecord {
+    /// The checksum stored beside the record.
+    pub fn checksum(&self, run_id: &RunId) -> i64 {
+        record_checksum(run_id, self.seq, &self.event.encode())
+    }
+}
+
+/// The checksum of the fields of a run row fixed at creation, its input included.
+pub(crate) fn run_checksum(run: &NewRun, deadline_ms: Option<u64>) -> i64 {
+    checksum(&[
+        run.run_id.as_str().as_bytes(),
+        run.workflow.as_bytes(),
+        &run.version.to_le_bytes(),
+        &run.definition_hash.to_le_bytes(),
+        run.queue.as_bytes(),
+        &opt_u64(deadline_ms),
+        &run.input,
+    ])
+}
+
+/// The checksum of a finished run's result.
+pub(crate) fn result_checksum(
+    run_id: &RunId,
+    status: RunStatus,
+    output: Option<&[u8]>,
+    error: Option<&str>,
+) -> i64 {
+    checksum(&[
+        run_id.as_str().as_bytes(),
+        status.as_str().as_bytes(),
+        &opt_bytes(output),
+        &opt_bytes(error.map(str::as_bytes)),
+    ])
 }

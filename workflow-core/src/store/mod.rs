@@ -1,177 +1,34 @@
-//! Durable storage of runs: the [`Store`] trait the engine talks to, and its records.
+//! Durable storage of runs: the [`Store`] trait the engine and workers talk to, and its records.
 //!
-//! The engine assumes nothing SQL-specific: a store keeps runs, an append-only journal per
-//! run, and signals. The SQLite store implements it with one schema that a PostgreSQL store
-//! (many workers, `FOR UPDATE SKIP LOCKED` claims, leases with a fencing epoch) can share.
+//! The store owns every run. Commands (create, signal, cancel) are plain writes any process
+//! can make. A worker [`Store::claim`]s runs and gets a [`Claim`] with a fencing epoch; every
+//! write of a claimed run (append, consume a signal, park, finish, release) carries that claim
+//! and is rejected with [`StoreError::LeaseLost`] once the epoch moved on, which happens when
+//! the worker's lease expired and the run was taken over ([`Store::reap_expired`]). A parked
+//! run ([`Store::park`]) is held by no worker and becomes claimable at its `wake_at`, or at
+//! once when a signal or a cancel arrives. SQLite and PostgreSQL implement the same trait
+//! over one schema.
 
 mod checksum;
+mod queue;
+mod records;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use checksum::checksum;
+pub use records::{
+    Claim, ClaimRequest, ClaimedRun, DefinitionKey, JournalRecord, NewRun, Park, Parked,
+    QueueConfig, RunEnd, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, WorkerId,
+    WorkerRegistration,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
+
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use crate::run_id::RunId;
-
-/// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RunStatus {
-    /// Started and not finished: running now, or interrupted and waiting to be recovered.
-    Running,
-    /// Waiting for a signal (see [`RunRecord::waiting_for`]).
-    Waiting,
-    /// Finished with an output.
-    Completed,
-    /// Finished with an error (compensations, if any, ran).
-    Failed,
-    /// Cancelled from outside (compensations, if any, ran).
-    Cancelled,
-}
-
-impl RunStatus {
-    /// The name stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Waiting => "waiting",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// Parses a stored status name.
-    pub fn parse(text: &str) -> Option<RunStatus> {
-        [
-            RunStatus::Running,
-            RunStatus::Waiting,
-            RunStatus::Completed,
-            RunStatus::Failed,
-            RunStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
-    /// True once the run can no longer change.
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
-        )
-    }
-}
-
-/// A run as stored.
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    /// The run.
-    pub run_id: RunId,
-    /// Workflow name.
-    pub workflow: String,
-    /// Workflow version the run started with.
-    pub version: u32,
-    /// Definition hash the run started with.
-    pub definition_hash: u64,
-    /// Where it stands.
-    pub status: RunStatus,
-    /// The encoded input.
-    pub input: Vec<u8>,
-    /// The encoded output, once completed.
-    pub output: Option<Vec<u8>>,
-    /// The error message, once failed or cancelled.
-    pub error: Option<String>,
-    /// The signals a waiting run waits for (comma-separated names).
-    pub waiting_for: Option<String>,
-}
-
-/// What kind of fact a journal record holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordKind {
-    /// A step (or a `for_each` item) completed; the payload is its encoded output.
-    Output,
-    /// A signal was consumed by a step; the payload is the encoded signal.
-    Signal,
-    /// A step began waiting for a signal; the payload is the start time (ms since the epoch).
-    WaitStarted,
-    /// The run stopped early and compensation began; the payload is the error message.
-    Stopped,
-    /// A compensation finished (succeeded or gave up); `item` is the saga completion number.
-    Compensated,
-}
-
-impl RecordKind {
-    /// The name stored in the `kind` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Output => "output",
-            RecordKind::Signal => "signal",
-            RecordKind::WaitStarted => "wait",
-            RecordKind::Stopped => "stopped",
-            RecordKind::Compensated => "compensated",
-        }
-    }
-
-    /// Parses a stored kind.
-    pub fn parse(text: &str) -> Option<RecordKind> {
-        [
-            RecordKind::Output,
-            RecordKind::Signal,
-            RecordKind::WaitStarted,
-            RecordKind::Stopped,
-            RecordKind::Compensated,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
-    }
-}
-
-/// One journal record of a run. `seq` orders the records of a run from 0.
-#[derive(Debug, Clone)]
-pub struct JournalRecord {
-    /// Position in the run's journal.
-    pub seq: u64,
-    /// What the record says.
-    pub kind: RecordKind,
-    /// Step index in the definition.
-    pub step: u16,
-    /// `for_each` item, or saga completion number.
-    pub item: Option<u64>,
-    /// Encoded payload.
-    pub payload: Vec<u8>,
-}
-
-impl JournalRecord {
-    /// The checksum stored beside the record; covers every field and the run id.
-    pub fn checksum(&self, run_id: &RunId) -> i64 {
-        checksum(&[
-            run_id.as_str().as_bytes(),
-            &self.seq.to_le_bytes(),
-            self.kind.as_str().as_bytes(),
-            &self.step.to_le_bytes(),
-            &self.item.map_or(u64::MAX, |i| i).to_le_bytes(),
-            &self.payload,
-        ])
-    }
-}
-
-/// A new run to store.
-#[derive(Debug, Clone)]
-pub struct NewRun {
-    /// The run's id (caller-chosen or generated).
-    pub run_id: RunId,
-    /// Workflow name.
-    pub workflow: String,
-    /// Workflow version.
-    pub version: u32,
-    /// Definition hash.
-    pub definition_hash: u64,
-    /// Encoded input.
-    pub input: Vec<u8>,
-}
 
 /// Errors of a store.
 #[derive(Debug, thiserror::Error)]
@@ -194,13 +51,13 @@ pub enum StoreError {
         /// Highest version this build reads.
         supported: i64,
     },
-    /// A stored record does not match its checksum or cannot be decoded.
-    #[error("run {run_id}: corrupt journal record #{seq}: {detail}")]
+    /// A stored journal record or run row does not match its checksum or cannot be decoded.
+    #[error("run {run_id}: corrupt {}: {detail}", match .seq { Some(seq) => format!("journal record #{seq}"), None => "run row".to_owned() })]
     Corrupt {
         /// The run.
         run_id: RunId,
-        /// Journal position of the bad record.
-        seq: u64,
+        /// Journal position of the bad record (`None`: the run's own row).
+        seq: Option<u64>,
         /// What is wrong.
         detail: String,
     },
@@ -213,55 +70,49 @@ pub enum StoreError {
         /// The run.
         run_id: RunId,
         /// Its final status.
-        status: &'static str,
+        status: RunStatus,
         /// The signal.
         signal: String,
     },
+    /// The write carried a claim whose epoch is no longer the run's: another worker took the
+    /// run over. The writer must stop the run at once and write nothing more.
+    #[error("run {run_id}: lease lost (claim epoch {epoch} is stale); another worker owns the run")]
+    LeaseLost {
+        /// The run.
+        run_id: RunId,
+        /// The stale epoch.
+        epoch: u64,
+    },
+    /// The worker's registration is gone (its lease expired and its runs were taken over).
+    #[error("worker {0} lost its lease: its runs were taken over")]
+    WorkerLost(WorkerId),
     /// The database failed.
     #[error("store failure: {0}")]
     Database(String),
 }
 
-/// Durable storage of runs, journals and signals. See the module docs.
+/// Durable storage of runs, journals, signals, workers and queues. See the module docs.
+///
+/// Every method resolves once its write is committed (durably, for a durable store).
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new run, or returns the existing one with that id (idempotent start).
+    // ---- commands: any process ----
+
+    /// Stores a new run as ready, or returns the existing one with that id (idempotent start).
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>>;
-    /// Loads a run.
+    /// Loads a run, payloads included.
     fn load_run<'a>(
         &'a self,
         run_id: &'a RunId,
     ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>>;
-    /// The run's journal in order, checksums verified.
+    /// One page of runs, oldest first, without their payloads.
+    fn list<'a>(&'a self, filter: &'a RunFilter) -> BoxFuture<'a, Result<RunPage, StoreError>>;
+    /// The run's journal in order, checksums verified and events decoded.
     fn journal<'a>(
         &'a self,
         run_id: &'a RunId,
     ) -> BoxFuture<'a, Result<Vec<JournalRecord>, StoreError>>;
-    /// Appends records durably (committed when the future resolves).
-    fn append<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        records: Vec<JournalRecord>,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Marks a run running or waiting (with the signals it waits for).
-    fn set_waiting<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        waiting_for: Option<String>,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Records a run's end.
-    fn finish<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        status: RunStatus,
-        output: Option<Vec<u8>>,
-        error: Option<String>,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Runs with the given status (all runs with `None`), oldest first.
-    fn list<'a>(
-        &'a self,
-        status: Option<RunStatus>,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>>;
-    /// Stores a signal for a run; it waits there until a step consumes it.
+    /// Stores a signal for a run (it waits there until a step consumes it) and wakes the run
+    /// if it is parked.
     fn send_signal<'a>(
         &'a self,
         run_id: &'a RunId,
@@ -274,12 +125,76 @@ pub trait Store: Send + Sync + 'static {
         run_id: &'a RunId,
         name: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// Consumes the oldest unconsumed signal `name` of a run, if any, appending `record`
-    /// (with the payload filled in) to the journal in the same transaction: exactly once.
-    fn consume_signal<'a>(
+    /// Asks for a run to be cancelled: its owner stops it and compensates; a parked run is
+    /// woken for that. Returns the run's status (a finished run is left as it is).
+    fn request_cancel<'a>(
         &'a self,
         run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<RunStatus, StoreError>>;
+    /// Sets (or replaces) the limits of a queue.
+    fn set_queue<'a>(&'a self, config: &'a QueueConfig) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    // ---- workers ----
+
+    /// Registers a worker with a lease that starts now.
+    fn register_worker<'a>(
+        &'a self,
+        registration: &'a WorkerRegistration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Extends the worker's lease; returns the runs it owns whose cancel was requested.
+    /// [`StoreError::WorkerLost`] when the worker's registration is gone.
+    fn heartbeat<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<RunId>, StoreError>>;
+    /// Removes a worker; its claimed runs become ready (with a new epoch).
+    fn deregister_worker<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The takeover sweep: removes workers whose lease expired and makes their runs ready with
+    /// a new epoch (and runs claimed by a worker that no longer exists). Returns how many runs
+    /// were taken back. Idempotent; any worker may run it at any time.
+    fn reap_expired(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Claims up to `request.limit` claimable runs (ready, or parked and due) of the given
+    /// definitions, within every queue's limits.
+    fn claim<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+        request: &'a ClaimRequest,
+    ) -> BoxFuture<'a, Result<Vec<ClaimedRun>, StoreError>>;
+    /// Claims one run, if it is claimable now.
+    fn claim_run<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<ClaimedRun>, StoreError>>;
+
+    // ---- writes of a claimed run: fenced by the claim's epoch ----
+
+    /// Appends records to the run's journal.
+    fn append<'a>(
+        &'a self,
+        claim: &'a Claim,
+        records: Vec<JournalRecord>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Consumes the oldest unconsumed signal `name`, if any, journaling it at `seq` as
+    /// consumed by `step` in the same transaction (exactly once); returns its payload.
+    fn consume_signal<'a>(
+        &'a self,
+        claim: &'a Claim,
+        seq: u64,
+        step: &'a str,
         name: &'a str,
-        record: JournalRecord,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+    /// Parks the run (releases the claim), unless a signal or cancel arrived since
+    /// `park.seen_signal_seq`.
+    fn park<'a>(&'a self, claim: &'a Claim, park: &'a Park)
+        -> BoxFuture<'a, Result<Parked, StoreError>>;
+    /// Gives the run back (ready, new epoch), e.g. at a graceful shutdown.
+    fn release<'a>(&'a self, claim: &'a Claim) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Records the run's end and releases it.
+    fn finish<'a>(&'a self, claim: &'a Claim, end: &'a RunEnd)
+        -> BoxFuture<'a, Result<(), StoreError>>;
 }

@@ -1,12 +1,15 @@
 //! The embedded SQLite store: WAL, `synchronous = FULL`, one writer task with group commit.
 //!
 //! Every write goes to a single writer task. It takes the first waiting request and every
-//! other request already queued (up to [`MAX_BATCH`]), runs them in one transaction and
-//! commits once: one fsync for the whole batch. Reads use a small pool of connections, which
-//! WAL lets run beside the writer.
+//! other request already queued (up to [`MAX_BATCH`]), runs them in one `BEGIN IMMEDIATE`
+//! transaction, each inside its own savepoint (so one request's failure never fails another's),
+//! and commits once: one fsync for the whole batch. A busy or locked database (another process
+//! writing) is retried. Reads use a few connections of their own, which WAL runs beside the
+//! writer. Any number of processes may open one file: the fencing checks run inside the
+//! writer's exclusive transaction, so they are exact.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use sqlx::sqlite::{
@@ -15,13 +18,27 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{JournalRecord, NewRun, RecordKind, RunRecord, RunStatus, Store, StoreError};
+use super::checksum::{record_checksum, result_checksum, run_checksum};
+use super::queue::gcra_allow;
+use super::{
+    Claim, ClaimRequest, ClaimedRun, JournalRecord, NewRun, Park, Parked, QueueConfig, RunEnd,
+    RunFilter, RunPage, RunRecord, RunStatus, RunSummary, Store, StoreError, WorkerId,
+    WorkerRegistration,
+};
+use crate::journal::{EncodedEvent, JournalEvent};
 use crate::run_id::RunId;
 
 /// Schema version this build writes and reads.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Most write requests committed in one transaction.
 const MAX_BATCH: usize = 512;
+/// Attempts of a batch whose transaction found the database busy or locked.
+const BUSY_ATTEMPTS: u32 = 8;
+/// Read connections. Plain connections, not an `SqlitePool`: a pool arms a timer around every
+/// acquire, which paused test time (`tokio::time::pause`) fires at once.
+const READERS: usize = 4;
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
 
 /// The SQLite store. Create it with [`SqliteStore::open`] (or `Engine::sqlite`).
 pub struct SqliteStore {
@@ -30,10 +47,6 @@ pub struct SqliteStore {
     next_reader: std::sync::atomic::AtomicUsize,
     writer: mpsc::Sender<Job>,
 }
-
-/// Read connections. Plain connections, not an `SqlitePool`: a pool arms a timer around every
-/// acquire, which paused test time (`tokio::time::pause`) fires at once.
-const READERS: usize = 4;
 
 /// Settings of [`SqliteStore::open_with`].
 #[derive(Debug, Clone, Copy)]
@@ -50,17 +63,31 @@ impl Default for SqliteOptions {
 
 enum Op {
     CreateRun(NewRun),
-    Append(RunId, Vec<JournalRecord>),
-    SetWaiting(RunId, Option<String>),
-    Finish(RunId, RunStatus, Option<Vec<u8>>, Option<String>),
     SendSignal(RunId, String, Vec<u8>),
-    ConsumeSignal(RunId, String, JournalRecord),
+    RequestCancel(RunId),
+    SetQueue(QueueConfig),
+    RegisterWorker(WorkerRegistration),
+    Heartbeat(WorkerId, Duration),
+    DeregisterWorker(WorkerId),
+    Reap,
+    Claim(WorkerId, ClaimRequest),
+    ClaimRun(WorkerId, RunId),
+    Append(Claim, Vec<JournalRecord>),
+    ConsumeSignal(Claim, u64, String, String),
+    Park(Claim, Park),
+    Release(Claim),
+    Finish(Claim, RunEnd),
 }
 
 enum Reply {
-    Run(RunRecord),
+    Run(Box<RunRecord>),
     Done,
-    Signal(Option<Vec<u8>>),
+    Payload(Option<Vec<u8>>),
+    Status(RunStatus),
+    RunIds(Vec<RunId>),
+    Count(u64),
+    Claimed(Vec<ClaimedRun>),
+    Parked(Parked),
 }
 
 struct Job {
@@ -68,21 +95,37 @@ struct Job {
     reply: oneshot::Sender<Result<Reply, StoreError>>,
 }
 
-/// An error opening `location`: "not a store" when SQLite says the file is no database.
-fn open_error(location: &str, error: sqlx::Error) -> StoreError {
-    let detail = error.to_string();
-    if detail.contains("not a database") {
-        StoreError::NotAStore {
-            location: location.to_owned(),
-            detail,
+fn db(error: sqlx::Error) -> StoreError {
+    StoreError::Database(error.to_string())
+}
+
+/// True for errors that go away on their own: another connection holds the write lock.
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            let code = e.code();
+            let code = code.as_deref().unwrap_or("");
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+            matches!(code.parse::<i64>(), Ok(c) if c & 0xff == 5 || c & 0xff == 6)
         }
-    } else {
-        StoreError::Database(format!("cannot open `{location}`: {detail}"))
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
     }
 }
 
-fn db(error: sqlx::Error) -> StoreError {
-    StoreError::Database(error.to_string())
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn to_ms(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(i64::MAX as u128) as i64)
+}
+
+fn from_ms(ms: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
 impl SqliteStore {
@@ -91,13 +134,25 @@ impl SqliteStore {
         Self::open_with(path, SqliteOptions::default()).await
     }
 
-    /// Opens (creating if missing) the store at `path`.
+    /// Opens (creating if missing) the store at `path`. A file that exists and is not a
+    /// workflow store is refused and left untouched.
     pub async fn open_with(
         path: impl AsRef<std::path::Path>,
         options: SqliteOptions,
     ) -> Result<Self, StoreError> {
         let location = path.as_ref().display().to_string();
-        let not_a_store = |e: sqlx::Error| open_error(&location, e);
+        refuse_foreign_file(path.as_ref(), &location)?;
+        let open_error = |e: sqlx::Error| {
+            let detail = e.to_string();
+            if detail.contains("not a database") {
+                StoreError::NotAStore {
+                    location: location.clone(),
+                    detail,
+                }
+            } else {
+                StoreError::Database(format!("cannot open `{location}`: {detail}"))
+            }
+        };
         let connect = SqliteConnectOptions::from_str("sqlite:")
             .map_err(db)?
             .filename(path.as_ref())
@@ -107,14 +162,14 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30));
         let mut conn = SqliteConnection::connect_with(&connect)
             .await
-            .map_err(not_a_store)?;
+            .map_err(open_error)?;
         migrate(&mut conn, &location).await?;
         let read_only = connect.read_only(true);
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let reader = SqliteConnection::connect_with(&read_only)
                 .await
-                .map_err(not_a_store)?;
+                .map_err(open_error)?;
             readers.push(tokio::sync::Mutex::new(reader));
         }
         let (writer, jobs) = mpsc::channel(4096);
@@ -155,25 +210,44 @@ impl SqliteStore {
     }
 }
 
-/// Creates the schema in a new file; checks the version of an existing one.
+/// Refuses a file that exists, is not empty and is not an SQLite database, before SQLite
+/// touches it.
+fn refuse_foreign_file(path: &std::path::Path, location: &str) -> Result<(), StoreError> {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Ok(()); // missing: created below
+    };
+    let mut header = Vec::with_capacity(SQLITE_HEADER.len());
+    (&mut file)
+        .take(SQLITE_HEADER.len() as u64)
+        .read_to_end(&mut header)
+        .map_err(|e| StoreError::Database(format!("cannot read `{location}`: {e}")))?;
+    if header.is_empty() || header == SQLITE_HEADER {
+        return Ok(());
+    }
+    Err(StoreError::NotAStore {
+        location: location.to_owned(),
+        detail: "the file is not an SQLite database; it was left untouched".into(),
+    })
+}
+
+/// Creates the schema in a new file; checks the version of an existing one. Runs in an
+/// immediate transaction, so processes creating one new file at once do not collide.
 async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), StoreError> {
     let not_a_store = |detail: String| StoreError::NotAStore {
         location: location.to_owned(),
         detail,
     };
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| not_a_store(e.to_string()))?;
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *tx)
             .await
             .map_err(|e| not_a_store(e.to_string()))?;
-    if !tables.is_empty() && !tables.iter().any(|t| t == "wf_meta") {
-        return Err(not_a_store(format!(
-            "it is an SQLite database with other tables ({})",
-            tables.join(", ")
-        )));
-    }
     if tables.is_empty() {
-        let mut tx = conn.begin().await.map_err(db)?;
         sqlx::raw_sql(include_str!("schema.sql"))
             .execute(&mut *tx)
             .await
@@ -183,14 +257,19 @@ async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), Stor
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        return Ok(());
+        return tx.commit().await.map_err(db);
+    }
+    if !tables.iter().any(|t| t == "wf_meta") {
+        return Err(not_a_store(format!(
+            "it is an SQLite database with other tables ({})",
+            tables.join(", ")
+        )));
     }
     let found: Option<i64> =
         sqlx::query_scalar("SELECT value FROM wf_meta WHERE key = 'schema_version'")
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(|e| not_a_store(e.to_string()))?;
     match found {
         Some(SCHEMA_VERSION) => Ok(()),
         Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
@@ -198,7 +277,9 @@ async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), Stor
             found,
             supported: SCHEMA_VERSION,
         }),
-        other => Err(not_a_store(format!("unexpected schema version {other:?}"))),
+        other => Err(not_a_store(format!(
+            "schema version {other:?} is not the {SCHEMA_VERSION} this build reads"
+        ))),
     }
 }
 
@@ -206,189 +287,707 @@ async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), Stor
 async fn write_loop(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     while jobs.recv_many(&mut batch, max_batch).await > 0 {
-        let results = run_batch(&mut conn, &mut batch).await;
+        let results = run_batch(&mut conn, &batch).await;
         for (job, result) in batch.drain(..).zip(results) {
             let _ = job.reply.send(result);
         }
     }
 }
 
-/// Runs a batch in one transaction. A database error fails the whole batch (nothing of it is
-/// committed); a logical error (unknown run, finished run) fails only its own request.
-async fn run_batch(
-    conn: &mut SqliteConnection,
-    batch: &mut [Job],
-) -> Vec<Result<Reply, StoreError>> {
-    let outcome: Result<Vec<Result<Reply, StoreError>>, sqlx::Error> = async {
-        let mut tx = conn.begin().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for job in batch.iter() {
-            results.push(apply(&mut tx, &job.op).await?);
+/// Runs a batch in one transaction, retrying it while the database is busy. Each request runs
+/// in a savepoint: a request that fails is rolled back alone and the others still commit.
+async fn run_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Vec<Result<Reply, StoreError>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_batch(conn, batch).await {
+            Ok(results) => return results,
+            Err(e) if is_transient(&e) && attempt < BUSY_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+            }
+            Err(e) => {
+                let text = e.to_string();
+                return batch
+                    .iter()
+                    .map(|_| Err(StoreError::Database(text.clone())))
+                    .collect();
+            }
         }
-        tx.commit().await?;
-        Ok(results)
-    }
-    .await;
-    match outcome {
-        Ok(results) => results,
-        Err(e) => batch.iter().map(|_| Err(db(clone_error(&e)))).collect(),
     }
 }
 
-fn clone_error(e: &sqlx::Error) -> sqlx::Error {
-    sqlx::Error::Protocol(e.to_string())
+async fn try_batch(
+    conn: &mut SqliteConnection,
+    batch: &[Job],
+) -> Result<Vec<Result<Reply, StoreError>>, sqlx::Error> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+        let result = match apply(&mut tx, &job.op).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(logical)) => Err(logical),
+            Err(e) if is_transient(&e) => return Err(e),
+            Err(e) => Err(db(e)),
+        };
+        if result.is_err() {
+            sqlx::query("ROLLBACK TO job").execute(&mut *tx).await?;
+        }
+        sqlx::query("RELEASE job").execute(&mut *tx).await?;
+        results.push(result);
+    }
+    tx.commit().await?;
+    Ok(results)
 }
+
+type Applied = Result<Result<Reply, StoreError>, sqlx::Error>;
 
 /// Applies one write inside the batch's transaction.
-async fn apply(
-    tx: &mut SqliteConnection,
-    op: &Op,
-) -> Result<Result<Reply, StoreError>, sqlx::Error> {
-    Ok(match op {
-        Op::CreateRun(run) => {
+async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
+    match op {
+        Op::CreateRun(run) => create_run(tx, run).await,
+        Op::SendSignal(run_id, name, payload) => send_signal(tx, run_id, name, payload).await,
+        Op::RequestCancel(run_id) => request_cancel(tx, run_id).await,
+        Op::SetQueue(config) => {
             sqlx::query(
-                "INSERT INTO wf_runs (run_id, workflow, version, definition_hash, status, input, created_seq)
-                 VALUES (?, ?, ?, ?, 'running', ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM wf_runs))
-                 ON CONFLICT (run_id) DO NOTHING",
+                "INSERT INTO wf_queues (queue, concurrency, rate_per_sec, burst) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (queue) DO UPDATE SET concurrency = excluded.concurrency,
+                   rate_per_sec = excluded.rate_per_sec, burst = excluded.burst",
             )
-            .bind(run.run_id.as_str())
-            .bind(&run.workflow)
-            .bind(i64::from(run.version))
-            .bind(run.definition_hash as i64)
-            .bind(&run.input)
+            .bind(&config.queue)
+            .bind(config.concurrency.map(i64::from))
+            .bind(config.rate_per_sec)
+            .bind(i64::from(config.burst.max(1)))
             .execute(&mut *tx)
             .await?;
-            let row = sqlx::query("SELECT * FROM wf_runs WHERE run_id = ?")
-                .bind(run.run_id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            run_record(&row).map(Reply::Run)
+            Ok(Ok(Reply::Done))
         }
-        Op::Append(run_id, records) => {
+        Op::RegisterWorker(registration) => {
+            let now = now_ms();
+            sqlx::query("INSERT OR REPLACE INTO wf_workers (worker_id, lease_expires, started_at) VALUES (?, ?, ?)")
+                .bind(registration.worker.as_str())
+                .bind(now + registration.lease.as_millis() as i64)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            Ok(Ok(Reply::Done))
+        }
+        Op::Heartbeat(worker, lease) => heartbeat(tx, worker, *lease).await,
+        Op::DeregisterWorker(worker) => {
+            sqlx::query("DELETE FROM wf_workers WHERE worker_id = ?")
+                .bind(worker.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1 WHERE owner = ? AND status = 'claimed'")
+                .bind(worker.as_str())
+                .execute(&mut *tx)
+                .await?;
+            Ok(Ok(Reply::Done))
+        }
+        Op::Reap => reap(tx).await,
+        Op::Claim(worker, request) => claim(tx, worker, request).await,
+        Op::ClaimRun(worker, run_id) => claim_run(tx, worker, run_id).await,
+        Op::Append(claim, records) => {
+            if let Err(lost) = fence(tx, claim).await? {
+                return Ok(Err(lost));
+            }
             for record in records {
-                insert_record(tx, run_id, record).await?;
+                insert_record(tx, claim, record).await?;
             }
-            Ok(Reply::Done)
+            Ok(Ok(Reply::Done))
         }
-        Op::SetWaiting(run_id, waiting_for) => {
-            let status = if waiting_for.is_some() {
-                "waiting"
-            } else {
-                "running"
-            };
-            sqlx::query("UPDATE wf_runs SET status = ?, waiting_for = ? WHERE run_id = ? AND status IN ('running', 'waiting')")
-                .bind(status)
-                .bind(waiting_for)
-                .bind(run_id.as_str())
+        Op::ConsumeSignal(claim, seq, step, name) => {
+            consume_signal(tx, claim, *seq, step, name).await
+        }
+        Op::Park(claim, park) => park_run(tx, claim, park).await,
+        Op::Release(claim) => {
+            if let Err(lost) = fence(tx, claim).await? {
+                return Ok(Err(lost));
+            }
+            sqlx::query("UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1 WHERE run_id = ?")
+                .bind(claim.run_id.as_str())
                 .execute(&mut *tx)
                 .await?;
-            Ok(Reply::Done)
+            Ok(Ok(Reply::Done))
         }
-        Op::Finish(run_id, status, output, error) => {
-            sqlx::query("UPDATE wf_runs SET status = ?, output = ?, error = ?, waiting_for = NULL WHERE run_id = ?")
-                .bind(status.as_str())
-                .bind(output)
-                .bind(error)
-                .bind(run_id.as_str())
+        Op::Finish(claim, end) => {
+            if let Err(lost) = fence(tx, claim).await? {
+                return Ok(Err(lost));
+            }
+            let sum = result_checksum(
+                &claim.run_id,
+                end.status,
+                end.output.as_deref(),
+                end.error.as_deref(),
+            );
+            sqlx::query(
+                "UPDATE wf_runs SET status = ?, output = ?, error = ?, result_checksum = ?, owner = NULL,
+                   epoch = epoch + 1, wake_at = NULL, waiting_for = NULL WHERE run_id = ?",
+            )
+            .bind(end.status.as_str())
+            .bind(&end.output)
+            .bind(&end.error)
+            .bind(sum)
+            .bind(claim.run_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            Ok(Ok(Reply::Done))
+        }
+    }
+}
+
+async fn create_run(tx: &mut SqliteConnection, run: &NewRun) -> Applied {
+    let deadline = run.deadline_at.map(to_ms);
+    sqlx::query(
+        "INSERT INTO wf_runs (run_id, workflow, version, definition_hash, queue, status, deadline_at,
+           input, checksum, created_seq)
+         VALUES (?, ?, ?, ?, ?, 'ready', ?, ?, ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM wf_runs))
+         ON CONFLICT (run_id) DO NOTHING",
+    )
+    .bind(run.run_id.as_str())
+    .bind(&run.workflow)
+    .bind(i64::from(run.version))
+    .bind(run.definition_hash as i64)
+    .bind(&run.queue)
+    .bind(deadline)
+    .bind(&run.input)
+    .bind(run_checksum(run, deadline.map(|d| d as u64)))
+    .execute(&mut *tx)
+    .await?;
+    let row = sqlx::query("SELECT * FROM wf_runs WHERE run_id = ?")
+        .bind(run.run_id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(run_record(&row).map(|r| Reply::Run(Box::new(r))))
+}
+
+/// The status of a run, read inside the transaction (`None`: no such run).
+async fn status_of(
+    tx: &mut SqliteConnection,
+    run_id: &RunId,
+) -> Result<Option<Result<RunStatus, StoreError>>, sqlx::Error> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM wf_runs WHERE run_id = ?")
+        .bind(run_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(status.map(|text| {
+        RunStatus::parse(&text).ok_or_else(|| StoreError::Corrupt {
+            run_id: run_id.clone(),
+            seq: None,
+            detail: format!("unknown run status `{text}`"),
+        })
+    }))
+}
+
+/// Bumps the run's signal sequence and makes a parked run claimable now.
+async fn wake(tx: &mut SqliteConnection, run_id: &RunId) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE wf_runs SET signal_seq = signal_seq + 1,
+           wake_at = CASE WHEN status = 'waiting' THEN ? ELSE wake_at END WHERE run_id = ?",
+    )
+    .bind(now_ms())
+    .bind(run_id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn send_signal(
+    tx: &mut SqliteConnection,
+    run_id: &RunId,
+    name: &str,
+    payload: &[u8],
+) -> Applied {
+    match status_of(tx, run_id).await? {
+        None => return Ok(Err(StoreError::UnknownRun(run_id.clone()))),
+        Some(Err(e)) => return Ok(Err(e)),
+        Some(Ok(status)) if status.is_finished() => {
+            return Ok(Err(StoreError::RunFinished {
+                run_id: run_id.clone(),
+                status,
+                signal: name.to_owned(),
+            }))
+        }
+        Some(Ok(_)) => {}
+    }
+    sqlx::query(
+        "INSERT INTO wf_signals (run_id, name, seq, payload)
+         VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM wf_signals WHERE run_id = ? AND name = ?), ?)",
+    )
+    .bind(run_id.as_str())
+    .bind(name)
+    .bind(run_id.as_str())
+    .bind(name)
+    .bind(payload)
+    .execute(&mut *tx)
+    .await?;
+    wake(tx, run_id).await?;
+    Ok(Ok(Reply::Done))
+}
+
+async fn request_cancel(tx: &mut SqliteConnection, run_id: &RunId) -> Applied {
+    let status = match status_of(tx, run_id).await? {
+        None => return Ok(Err(StoreError::UnknownRun(run_id.clone()))),
+        Some(Err(e)) => return Ok(Err(e)),
+        Some(Ok(status)) => status,
+    };
+    if !status.is_finished() {
+        sqlx::query("UPDATE wf_runs SET cancel_requested = 1 WHERE run_id = ?")
+            .bind(run_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        wake(tx, run_id).await?;
+    }
+    Ok(Ok(Reply::Status(status)))
+}
+
+async fn heartbeat(tx: &mut SqliteConnection, worker: &WorkerId, lease: Duration) -> Applied {
+    let updated = sqlx::query("UPDATE wf_workers SET lease_expires = ? WHERE worker_id = ?")
+        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(worker.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if updated == 0 {
+        return Ok(Err(StoreError::WorkerLost(worker.clone())));
+    }
+    let cancelled: Vec<String> = sqlx::query_scalar(
+        "SELECT run_id FROM wf_runs WHERE owner = ? AND status = 'claimed' AND cancel_requested = 1",
+    )
+    .bind(worker.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(Ok(Reply::RunIds(
+        cancelled.into_iter().map(RunId::from).collect(),
+    )))
+}
+
+async fn reap(tx: &mut SqliteConnection) -> Applied {
+    sqlx::query("DELETE FROM wf_workers WHERE lease_expires < ?")
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    let taken = sqlx::query(
+        "UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1
+         WHERE status = 'claimed'
+           AND NOT EXISTS (SELECT 1 FROM wf_workers w WHERE w.worker_id = wf_runs.owner)",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(Ok(Reply::Count(taken)))
+}
+
+/// Claimable now: ready, or parked and due.
+const CLAIMABLE: &str =
+    "(status = 'ready' OR (status = 'waiting' AND wake_at IS NOT NULL AND wake_at <= ?))";
+
+async fn claim(tx: &mut SqliteConnection, worker: &WorkerId, request: &ClaimRequest) -> Applied {
+    if request.definitions.is_empty() || request.limit == 0 {
+        return Ok(Ok(Reply::Claimed(Vec::new())));
+    }
+    let now = now_ms();
+    let pairs = vec!["(?, ?)"; request.definitions.len()].join(", ");
+    let sql = format!(
+        "SELECT run_id, queue FROM wf_runs WHERE {CLAIMABLE}
+           AND (workflow, definition_hash) IN (VALUES {pairs})
+         ORDER BY created_seq LIMIT ?"
+    );
+    let mut query = sqlx::query(&sql).bind(now);
+    for def in &request.definitions {
+        query = query.bind(&def.workflow).bind(def.hash as i64);
+    }
+    // Look past runs a full queue holds back, but not without bound.
+    let rows = query
+        .bind(i64::from(request.limit) * 4 + 16)
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut budget = QueueBudget::default();
+    let mut claimed = Vec::new();
+    for row in rows {
+        if claimed.len() >= request.limit as usize {
+            break;
+        }
+        let run_id: String = row.try_get("run_id")?;
+        let queue: String = row.try_get("queue")?;
+        if !budget.take(tx, &queue, now).await? {
+            continue;
+        }
+        match take_claim(tx, worker, &RunId::from(run_id)).await? {
+            Ok(run) => claimed.push(run),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    budget.save(tx).await?;
+    Ok(Ok(Reply::Claimed(claimed)))
+}
+
+async fn claim_run(tx: &mut SqliteConnection, worker: &WorkerId, run_id: &RunId) -> Applied {
+    let now = now_ms();
+    let sql = format!("SELECT queue FROM wf_runs WHERE run_id = ? AND {CLAIMABLE}");
+    let queue: Option<String> = sqlx::query_scalar(&sql)
+        .bind(run_id.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(queue) = queue else {
+        return Ok(Ok(Reply::Claimed(Vec::new())));
+    };
+    let mut budget = QueueBudget::default();
+    if !budget.take(tx, &queue, now).await? {
+        return Ok(Ok(Reply::Claimed(Vec::new())));
+    }
+    budget.save(tx).await?;
+    Ok(take_claim(tx, worker, run_id)
+        .await?
+        .map(|run| Reply::Claimed(vec![run])))
+}
+
+/// Marks one claimable run claimed by `worker` under a new epoch.
+async fn take_claim(
+    tx: &mut SqliteConnection,
+    worker: &WorkerId,
+    run_id: &RunId,
+) -> Result<Result<ClaimedRun, StoreError>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE wf_runs SET status = 'claimed', owner = ?, epoch = epoch + 1, claims = claims + 1,
+           wake_at = NULL WHERE run_id = ? RETURNING *",
+    )
+    .bind(worker.as_str())
+    .bind(run_id.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(run_record(&row).map(|run| ClaimedRun {
+        claim: Claim {
+            run_id: run_id.clone(),
+            worker: worker.clone(),
+            epoch: run.summary.epoch,
+        },
+        run,
+    }))
+}
+
+/// What the queues touched by one claim still allow: concurrency slots and GCRA tokens.
+#[derive(Default)]
+struct QueueBudget {
+    queues: std::collections::HashMap<String, QueueLimits>,
+}
+
+/// One queue's budget during a claim (`None`: unlimited).
+struct QueueLimits {
+    slots_left: Option<i64>,
+    rate: Option<RateBudget>,
+}
+
+/// A rate-limited queue: its stored GCRA state and the claims taken so far.
+struct RateBudget {
+    rate: f64,
+    burst: u32,
+    tat: f64,
+    now: f64,
+    allowed: u32,
+    used: u32,
+}
+
+impl QueueBudget {
+    /// Takes one run's worth of the queue's budget; false when the queue is full.
+    async fn take(
+        &mut self,
+        tx: &mut SqliteConnection,
+        queue: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        if !self.queues.contains_key(queue) {
+            let limits = load_limits(tx, queue, now).await?;
+            self.queues.insert(queue.to_owned(), limits);
+        }
+        let Some(limits) = self.queues.get_mut(queue) else {
+            return Ok(true);
+        };
+        let full = limits.slots_left.is_some_and(|s| s <= 0)
+            || limits.rate.as_ref().is_some_and(|r| r.used >= r.allowed);
+        if full {
+            return Ok(false);
+        }
+        if let Some(slots) = &mut limits.slots_left {
+            *slots -= 1;
+        }
+        if let Some(rate) = &mut limits.rate {
+            rate.used += 1;
+        }
+        Ok(true)
+    }
+
+    /// Stores the GCRA time of every rate-limited queue, advanced by the claims it allowed.
+    async fn save(&self, tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        for (queue, limits) in &self.queues {
+            let Some(rate) = &limits.rate else { continue };
+            let (_, tat) = gcra_allow(rate.now, rate.tat, rate.rate, rate.burst, rate.used);
+            sqlx::query("UPDATE wf_queues SET tat = ? WHERE queue = ?")
+                .bind(tat.ceil() as i64)
+                .bind(queue)
                 .execute(&mut *tx)
                 .await?;
-            Ok(Reply::Done)
         }
-        Op::SendSignal(run_id, name, payload) => {
-            let status: Option<String> =
-                sqlx::query_scalar("SELECT status FROM wf_runs WHERE run_id = ?")
-                    .bind(run_id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            match status.as_deref().map(RunStatus::parse) {
-                None => Err(StoreError::UnknownRun(run_id.clone())),
-                Some(Some(status)) if status.is_finished() => Err(StoreError::RunFinished {
-                    run_id: run_id.clone(),
-                    status: status.as_str(),
-                    signal: name.clone(),
-                }),
-                Some(_) => {
-                    sqlx::query(
-                        "INSERT INTO wf_signals (run_id, name, seq, payload)
-                         VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM wf_signals WHERE run_id = ? AND name = ?), ?)",
-                    )
-                    .bind(run_id.as_str())
-                    .bind(name)
-                    .bind(run_id.as_str())
-                    .bind(name)
-                    .bind(payload)
-                    .execute(&mut *tx)
-                    .await?;
-                    Ok(Reply::Done)
-                }
-            }
+        Ok(())
+    }
+}
+
+/// Reads a queue's limits and how much of them is in use now.
+async fn load_limits(
+    tx: &mut SqliteConnection,
+    queue: &str,
+    now: i64,
+) -> Result<QueueLimits, sqlx::Error> {
+    let row = sqlx::query("SELECT concurrency, rate_per_sec, burst, tat FROM wf_queues WHERE queue = ?")
+        .bind(queue)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        return Ok(QueueLimits {
+            slots_left: None,
+            rate: None,
+        });
+    };
+    let slots_left = match row.try_get::<Option<i64>, _>("concurrency")? {
+        Some(limit) => {
+            let busy: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM wf_runs WHERE queue = ? AND status = 'claimed'",
+            )
+            .bind(queue)
+            .fetch_one(&mut *tx)
+            .await?;
+            Some(limit - busy)
         }
-        Op::ConsumeSignal(run_id, name, record) => {
-            let next = sqlx::query("SELECT seq, payload FROM wf_signals WHERE run_id = ? AND name = ? AND consumed = 0 ORDER BY seq LIMIT 1")
-                .bind(run_id.as_str())
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match next {
-                None => Ok(Reply::Signal(None)),
-                Some(row) => {
-                    let seq: i64 = row.try_get("seq")?;
-                    let payload: Vec<u8> = row.try_get("payload")?;
-                    sqlx::query("UPDATE wf_signals SET consumed = 1 WHERE run_id = ? AND name = ? AND seq = ?")
-                        .bind(run_id.as_str())
-                        .bind(name)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
-                    let record = JournalRecord {
-                        payload: payload.clone(),
-                        ..record.clone()
-                    };
-                    insert_record(tx, run_id, &record).await?;
-                    Ok(Reply::Signal(Some(payload)))
-                }
-            }
+        None => None,
+    };
+    let rate = match row.try_get::<Option<f64>, _>("rate_per_sec")? {
+        Some(rate) => {
+            let burst = row.try_get::<i64, _>("burst")?.max(1) as u32;
+            let tat = row.try_get::<i64, _>("tat")? as f64;
+            let now = now as f64;
+            let (allowed, _) = gcra_allow(now, tat, rate, burst, u32::MAX);
+            Some(RateBudget {
+                rate,
+                burst,
+                tat,
+                now,
+                allowed,
+                used: 0,
+            })
         }
+        None => None,
+    };
+    Ok(QueueLimits { slots_left, rate })
+}
+
+/// Checks that `claim` still owns its run; `Err(LeaseLost)` when the epoch moved on.
+async fn fence(
+    tx: &mut SqliteConnection,
+    claim: &Claim,
+) -> Result<Result<FenceRow, StoreError>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT signal_seq, cancel_requested FROM wf_runs
+         WHERE run_id = ? AND epoch = ? AND owner = ? AND status = 'claimed'",
+    )
+    .bind(claim.run_id.as_str())
+    .bind(claim.epoch as i64)
+    .bind(claim.worker.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(match row {
+        Some(row) => Ok(FenceRow {
+            signal_seq: row.try_get::<i64, _>("signal_seq")? as u64,
+            cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        }),
+        None => Err(StoreError::LeaseLost {
+            run_id: claim.run_id.clone(),
+            epoch: claim.epoch,
+        }),
     })
+}
+
+struct FenceRow {
+    signal_seq: u64,
+    cancel_requested: bool,
 }
 
 async fn insert_record(
     tx: &mut SqliteConnection,
-    run_id: &RunId,
+    claim: &Claim,
     record: &JournalRecord,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .bind(run_id.as_str())
+    let row = record.event.encode();
+    sqlx::query("INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(claim.run_id.as_str())
         .bind(record.seq as i64)
-        .bind(record.kind.as_str())
-        .bind(i64::from(record.step))
-        .bind(record.item.map(|i| i as i64))
-        .bind(&record.payload)
-        .bind(record.checksum(run_id))
+        .bind(&row.kind)
+        .bind(&row.step)
+        .bind(row.item.map(|i| i as i64))
+        .bind(&row.payload)
+        .bind(claim.epoch as i64)
+        .bind(record_checksum(&claim.run_id, record.seq, &row))
         .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
-fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
-    let get = |e: sqlx::Error| StoreError::Database(e.to_string());
-    let run_id: String = row.try_get("run_id").map_err(get)?;
-    let status: String = row.try_get("status").map_err(get)?;
-    Ok(RunRecord {
-        status: RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
-            run_id: RunId::from(run_id.as_str()),
-            seq: 0,
-            detail: format!("unknown run status `{status}`"),
-        })?,
-        run_id: RunId::from(run_id),
-        workflow: row.try_get("workflow").map_err(get)?,
-        version: row.try_get::<i64, _>("version").map_err(get)? as u32,
-        definition_hash: row.try_get::<i64, _>("definition_hash").map_err(get)? as u64,
-        input: row.try_get("input").map_err(get)?,
-        output: row.try_get("output").map_err(get)?,
-        error: row.try_get("error").map_err(get)?,
-        waiting_for: row.try_get("waiting_for").map_err(get)?,
+async fn consume_signal(
+    tx: &mut SqliteConnection,
+    claim: &Claim,
+    seq: u64,
+    step: &str,
+    name: &str,
+) -> Applied {
+    if let Err(lost) = fence(tx, claim).await? {
+        return Ok(Err(lost));
+    }
+    let next = sqlx::query("SELECT seq, payload FROM wf_signals WHERE run_id = ? AND name = ? AND consumed = 0 ORDER BY seq LIMIT 1")
+        .bind(claim.run_id.as_str())
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = next else {
+        return Ok(Ok(Reply::Payload(None)));
+    };
+    let signal_seq: i64 = row.try_get("seq")?;
+    let payload: Vec<u8> = row.try_get("payload")?;
+    sqlx::query("UPDATE wf_signals SET consumed = 1 WHERE run_id = ? AND name = ? AND seq = ?")
+        .bind(claim.run_id.as_str())
+        .bind(name)
+        .bind(signal_seq)
+        .execute(&mut *tx)
+        .await?;
+    let record = JournalRecord {
+        seq,
+        event: JournalEvent::SignalConsumed {
+            step: step.to_owned(),
+            payload: payload.clone(),
+        },
+    };
+    insert_record(tx, claim, &record).await?;
+    Ok(Ok(Reply::Payload(Some(payload))))
+}
+
+async fn park_run(tx: &mut SqliteConnection, claim: &Claim, park: &Park) -> Applied {
+    let fenced = match fence(tx, claim).await? {
+        Ok(row) => row,
+        Err(lost) => return Ok(Err(lost)),
+    };
+    if fenced.signal_seq != park.seen_signal_seq || fenced.cancel_requested {
+        return Ok(Ok(Reply::Parked(Parked::Woken {
+            signal_seq: fenced.signal_seq,
+        })));
+    }
+    sqlx::query(
+        "UPDATE wf_runs SET status = 'waiting', owner = NULL, epoch = epoch + 1, wake_at = ?,
+           waiting_for = ? WHERE run_id = ?",
+    )
+    .bind(park.wake_at.map(to_ms))
+    .bind(&park.waiting_for)
+    .bind(claim.run_id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    Ok(Ok(Reply::Parked(Parked::Parked)))
+}
+
+/// Reads a column, reporting an undecodable value as a corrupt run row.
+fn column<'r, T>(row: &'r SqliteRow, run_id: &RunId, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| StoreError::Corrupt {
+        run_id: run_id.clone(),
+        seq: None,
+        detail: format!("column `{name}`: {e}"),
     })
+}
+
+fn run_summary(row: &SqliteRow) -> Result<(RunSummary, i64), StoreError> {
+    let run_id = match row.try_get::<String, _>("run_id") {
+        Ok(id) => RunId::from(id),
+        Err(e) => {
+            let raw: Vec<u8> = row.try_get_unchecked("run_id").unwrap_or_default();
+            return Err(StoreError::Corrupt {
+                run_id: RunId::from(String::from_utf8_lossy(&raw).into_owned()),
+                seq: None,
+                detail: format!("the run id does not decode: {e}"),
+            });
+        }
+    };
+    let status: String = column(row, &run_id, "status")?;
+    let status = RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
+        run_id: run_id.clone(),
+        seq: None,
+        detail: format!("unknown run status `{status}`"),
+    })?;
+    let owner: Option<String> = column(row, &run_id, "owner")?;
+    let summary = RunSummary {
+        workflow: column(row, &run_id, "workflow")?,
+        version: column::<i64>(row, &run_id, "version")? as u32,
+        definition_hash: column::<i64>(row, &run_id, "definition_hash")? as u64,
+        queue: column(row, &run_id, "queue")?,
+        status,
+        owner: owner.map(WorkerId::from),
+        epoch: column::<i64>(row, &run_id, "epoch")? as u64,
+        wake_at: column::<Option<i64>>(row, &run_id, "wake_at")?.map(from_ms),
+        waiting_for: column(row, &run_id, "waiting_for")?,
+        signal_seq: column::<i64>(row, &run_id, "signal_seq")? as u64,
+        cancel_requested: column::<i64>(row, &run_id, "cancel_requested")? != 0,
+        deadline_at: column::<Option<i64>>(row, &run_id, "deadline_at")?.map(from_ms),
+        claims: column::<i64>(row, &run_id, "claims")? as u32,
+        created_seq: column::<i64>(row, &run_id, "created_seq")? as u64,
+        run_id,
+    };
+    let deadline: Option<i64> = column(row, &summary.run_id, "deadline_at")?;
+    Ok((summary, deadline.unwrap_or(-1)))
+}
+
+/// A run row with its payloads, both checksums verified.
+fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+    let (summary, _) = run_summary(row)?;
+    let run_id = summary.run_id.clone();
+    let corrupt = |detail: &str| StoreError::Corrupt {
+        run_id: run_id.clone(),
+        seq: None,
+        detail: detail.to_owned(),
+    };
+    let record = RunRecord {
+        input: column(row, &run_id, "input")?,
+        output: column(row, &run_id, "output")?,
+        error: column(row, &run_id, "error")?,
+        summary,
+    };
+    let new = NewRun {
+        run_id: run_id.clone(),
+        workflow: record.summary.workflow.clone(),
+        version: record.summary.version,
+        definition_hash: record.summary.definition_hash,
+        queue: record.summary.queue.clone(),
+        deadline_at: None,
+        input: record.input.clone(),
+    };
+    let deadline = column::<Option<i64>>(row, &run_id, "deadline_at")?.map(|d| d as u64);
+    if column::<i64>(row, &run_id, "checksum")? != run_checksum(&new, deadline) {
+        return Err(corrupt(
+            "checksum mismatch: the run's input or identity was altered",
+        ));
+    }
+    if record.summary.status.is_finished() {
+        let stored: Option<i64> = column(row, &run_id, "result_checksum")?;
+        let expected = result_checksum(
+            &run_id,
+            record.summary.status,
+            record.output.as_deref(),
+            record.error.as_deref(),
+        );
+        if stored != Some(expected) {
+            return Err(corrupt(
+                "checksum mismatch: the run's result was altered",
+            ));
+        }
+    }
+    Ok(record)
 }
 
 fn journal_record(run_id: &RunId, row: &SqliteRow) -> Result<JournalRecord, StoreError> {
@@ -396,39 +995,35 @@ fn journal_record(run_id: &RunId, row: &SqliteRow) -> Result<JournalRecord, Stor
     let seq = row.try_get::<i64, _>("seq").map_err(get)? as u64;
     let corrupt = |detail: String| StoreError::Corrupt {
         run_id: run_id.clone(),
-        seq,
+        seq: Some(seq),
         detail,
     };
-    let kind: String = row.try_get("kind").map_err(get)?;
-    let record = JournalRecord {
-        seq,
-        kind: RecordKind::parse(&kind)
-            .ok_or_else(|| corrupt(format!("unknown record kind `{kind}`")))?,
-        step: u16::try_from(row.try_get::<i64, _>("step").map_err(get)?)
-            .map_err(|_| corrupt("step index out of range".into()))?,
+    let column_error = |e: sqlx::Error| corrupt(e.to_string());
+    let encoded = EncodedEvent {
+        kind: row.try_get("kind").map_err(column_error)?,
+        step: row.try_get("step").map_err(column_error)?,
         item: row
             .try_get::<Option<i64>, _>("item")
-            .map_err(get)?
+            .map_err(column_error)?
             .map(|i| i as u64),
-        payload: row.try_get("payload").map_err(get)?,
+        payload: row.try_get("payload").map_err(column_error)?,
     };
-    let stored: i64 = row.try_get("checksum").map_err(get)?;
-    if stored != record.checksum(run_id) {
+    let stored: i64 = row.try_get("checksum").map_err(column_error)?;
+    if stored != record_checksum(run_id, seq, &encoded) {
         return Err(corrupt(
             "checksum mismatch: the record was altered or truncated".into(),
         ));
     }
-    Ok(record)
+    let event = JournalEvent::decode(encoded).map_err(|e| corrupt(e.0))?;
+    Ok(JournalRecord { seq, event })
 }
 
 impl Store for SqliteStore {
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>> {
         Box::pin(async move {
             match self.write(Op::CreateRun(run.clone())).await? {
-                Reply::Run(record) => Ok(record),
-                _ => Err(StoreError::Database(
-                    "unexpected reply to create_run".into(),
-                )),
+                Reply::Run(record) => Ok(*record),
+                _ => Err(unexpected("create_run")),
             }
         })
     }
@@ -444,6 +1039,39 @@ impl Store for SqliteStore {
                 .await
                 .map_err(db)?;
             row.as_ref().map(run_record).transpose()
+        })
+    }
+
+    fn list<'a>(&'a self, filter: &'a RunFilter) -> BoxFuture<'a, Result<RunPage, StoreError>> {
+        Box::pin(async move {
+            let limit = if filter.limit == 0 { 1000 } else { filter.limit };
+            let rows = sqlx::query(
+                "SELECT run_id, workflow, version, definition_hash, queue, status, owner, epoch,
+                   wake_at, waiting_for, signal_seq, cancel_requested, deadline_at, claims, created_seq
+                 FROM wf_runs
+                 WHERE created_seq > ? AND (? IS NULL OR status = ?) AND (? IS NULL OR workflow = ?)
+                   AND (? IS NULL OR queue = ?)
+                 ORDER BY created_seq LIMIT ?",
+            )
+            .bind(filter.after.map_or(0, |a| a as i64))
+            .bind(filter.status.map(RunStatus::as_str))
+            .bind(filter.status.map(RunStatus::as_str))
+            .bind(&filter.workflow)
+            .bind(&filter.workflow)
+            .bind(&filter.queue)
+            .bind(&filter.queue)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.reader().await)
+            .await
+            .map_err(db)?;
+            let runs = rows
+                .iter()
+                .map(|row| run_summary(row).map(|(s, _)| s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = (runs.len() == limit as usize)
+                .then(|| runs.last().map(|r| r.created_seq))
+                .flatten();
+            Ok(RunPage { runs, next })
         })
     }
 
@@ -465,72 +1093,11 @@ impl Store for SqliteStore {
             {
                 return Err(StoreError::Corrupt {
                     run_id: run_id.clone(),
-                    seq: record.seq,
+                    seq: Some(record.seq),
                     detail: format!("journal gap: expected record #{i}"),
                 });
             }
             Ok(records)
-        })
-    }
-
-    fn append<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        records: Vec<JournalRecord>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.write(Op::Append(run_id.clone(), records))
-                .await
-                .map(drop)
-        })
-    }
-
-    fn set_waiting<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        waiting_for: Option<String>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.write(Op::SetWaiting(run_id.clone(), waiting_for))
-                .await
-                .map(drop)
-        })
-    }
-
-    fn finish<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        status: RunStatus,
-        output: Option<Vec<u8>>,
-        error: Option<String>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.write(Op::Finish(run_id.clone(), status, output, error))
-                .await
-                .map(drop)
-        })
-    }
-
-    fn list<'a>(
-        &'a self,
-        status: Option<RunStatus>,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
-        Box::pin(async move {
-            let rows = match status {
-                Some(status) => {
-                    sqlx::query("SELECT * FROM wf_runs WHERE status = ? ORDER BY created_seq")
-                        .bind(status.as_str())
-                        .fetch_all(&mut *self.reader().await)
-                        .await
-                }
-                None => {
-                    sqlx::query("SELECT * FROM wf_runs ORDER BY created_seq")
-                        .fetch_all(&mut *self.reader().await)
-                        .await
-                }
-            }
-            .map_err(db)?;
-            rows.iter().map(run_record).collect()
         })
     }
 
@@ -565,22 +1132,166 @@ impl Store for SqliteStore {
         })
     }
 
-    fn consume_signal<'a>(
+    fn request_cancel<'a>(
         &'a self,
         run_id: &'a RunId,
-        name: &'a str,
-        record: JournalRecord,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+    ) -> BoxFuture<'a, Result<RunStatus, StoreError>> {
         Box::pin(async move {
-            match self
-                .write(Op::ConsumeSignal(run_id.clone(), name.to_owned(), record))
-                .await?
-            {
-                Reply::Signal(payload) => Ok(payload),
-                _ => Err(StoreError::Database(
-                    "unexpected reply to consume_signal".into(),
-                )),
+            match self.write(Op::RequestCancel(run_id.clone())).await? {
+                Reply::Status(status) => Ok(status),
+                _ => Err(unexpected("request_cancel")),
             }
         })
     }
+
+    fn set_queue<'a>(&'a self, config: &'a QueueConfig) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { self.write(Op::SetQueue(config.clone())).await.map(drop) })
+    }
+
+    fn register_worker<'a>(
+        &'a self,
+        registration: &'a WorkerRegistration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.write(Op::RegisterWorker(registration.clone()))
+                .await
+                .map(drop)
+        })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<RunId>, StoreError>> {
+        Box::pin(async move {
+            match self.write(Op::Heartbeat(worker.clone(), lease)).await? {
+                Reply::RunIds(ids) => Ok(ids),
+                _ => Err(unexpected("heartbeat")),
+            }
+        })
+    }
+
+    fn deregister_worker<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.write(Op::DeregisterWorker(worker.clone()))
+                .await
+                .map(drop)
+        })
+    }
+
+    fn reap_expired(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            match self.write(Op::Reap).await? {
+                Reply::Count(n) => Ok(n),
+                _ => Err(unexpected("reap_expired")),
+            }
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+        request: &'a ClaimRequest,
+    ) -> BoxFuture<'a, Result<Vec<ClaimedRun>, StoreError>> {
+        Box::pin(async move {
+            // A read first: an idle worker polling an empty store takes no write lock.
+            let sql = format!("SELECT 1 FROM wf_runs WHERE {CLAIMABLE} LIMIT 1");
+            let any: Option<i64> = sqlx::query_scalar(&sql)
+                .bind(now_ms())
+                .fetch_optional(&mut *self.reader().await)
+                .await
+                .map_err(db)?;
+            if any.is_none() {
+                return Ok(Vec::new());
+            }
+            match self
+                .write(Op::Claim(worker.clone(), request.clone()))
+                .await?
+            {
+                Reply::Claimed(runs) => Ok(runs),
+                _ => Err(unexpected("claim")),
+            }
+        })
+    }
+
+    fn claim_run<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<ClaimedRun>, StoreError>> {
+        Box::pin(async move {
+            match self
+                .write(Op::ClaimRun(worker.clone(), run_id.clone()))
+                .await?
+            {
+                Reply::Claimed(runs) => Ok(runs.into_iter().next()),
+                _ => Err(unexpected("claim_run")),
+            }
+        })
+    }
+
+    fn append<'a>(
+        &'a self,
+        claim: &'a Claim,
+        records: Vec<JournalRecord>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.write(Op::Append(claim.clone(), records))
+                .await
+                .map(drop)
+        })
+    }
+
+    fn consume_signal<'a>(
+        &'a self,
+        claim: &'a Claim,
+        seq: u64,
+        step: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let op = Op::ConsumeSignal(claim.clone(), seq, step.to_owned(), name.to_owned());
+            match self.write(op).await? {
+                Reply::Payload(payload) => Ok(payload),
+                _ => Err(unexpected("consume_signal")),
+            }
+        })
+    }
+
+    fn park<'a>(
+        &'a self,
+        claim: &'a Claim,
+        park: &'a Park,
+    ) -> BoxFuture<'a, Result<Parked, StoreError>> {
+        Box::pin(async move {
+            match self.write(Op::Park(claim.clone(), park.clone())).await? {
+                Reply::Parked(parked) => Ok(parked),
+                _ => Err(unexpected("park")),
+            }
+        })
+    }
+
+    fn release<'a>(&'a self, claim: &'a Claim) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { self.write(Op::Release(claim.clone())).await.map(drop) })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        claim: &'a Claim,
+        end: &'a RunEnd,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.write(Op::Finish(claim.clone(), end.clone()))
+                .await
+                .map(drop)
+        })
+    }
+}
+
+fn unexpected(what: &str) -> StoreError {
+    StoreError::Database(format!("internal error: unexpected reply to {what}"))
 }

@@ -1,6 +1,11 @@
-//! The scheduler's view of durability: what it journals while a run goes, and what a resumed
-//! run replays. Implemented by the durable engine over a [`crate::store::Store`]; the
-//! in-memory engine has no journal.
+//! The journal of a durable run: [`JournalEvent`], the one typed enum of journaled facts with
+//! its codec, and the scheduler's view of durability (what it journals while a run goes, what a
+//! resumed run replays). The durable engine implements [`Journal`] over a
+//! [`crate::store::Store`]; the in-memory engine has no journal.
+
+mod event;
+
+pub use event::{EncodedEvent, EventDecodeError, JournalEvent};
 
 use std::any::Any;
 use std::time::SystemTime;
@@ -8,7 +13,14 @@ use std::time::SystemTime;
 use futures::future::BoxFuture;
 
 use crate::definition::StepIndex;
-use crate::store::{RecordKind, StoreError};
+use crate::store::StoreError;
+
+/// What a signal step got: its signal's encoded payload, or the end of its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SignalOutcome {
+    Received(Vec<u8>),
+    TimedOut,
+}
 
 /// A journal record decoded for replay, in journal order.
 pub(crate) enum Replayed<O> {
@@ -18,8 +30,11 @@ pub(crate) enum Replayed<O> {
         item: Option<usize>,
         out: O,
     },
-    /// A step consumed this signal (empty bytes: its deadline passed).
-    Signal { step: StepIndex, bytes: Vec<u8> },
+    /// A signal step's wait ended.
+    Signal {
+        step: StepIndex,
+        outcome: SignalOutcome,
+    },
     /// A step began waiting for its signal at this time.
     WaitStarted { step: StepIndex, at: SystemTime },
     /// The run stopped early for this reason; compensation began.
@@ -28,7 +43,8 @@ pub(crate) enum Replayed<O> {
     Compensated { step: StepIndex, completion: usize },
 }
 
-/// Journaling of one run. Every write is committed when its future resolves.
+/// Journaling of one run. Every write is committed when its future resolves; a write the
+/// store refuses because the run's lease moved on fails with [`StoreError::LeaseLost`].
 pub(crate) trait Journal<O>: Send {
     /// Commits a step's output before it is handed downstream.
     fn record_output(
@@ -38,14 +54,11 @@ pub(crate) trait Journal<O>: Send {
         out: &O,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// Commits any other record.
-    fn record(
-        &mut self,
-        kind: RecordKind,
-        step: StepIndex,
-        item: Option<u64>,
-        payload: Vec<u8>,
-    ) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Commits any other event.
+    fn record(&mut self, event: JournalEvent) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// True when an unconsumed signal `name` is stored for the run.
+    fn has_signal(&self, name: &'static str) -> BoxFuture<'static, Result<bool, StoreError>>;
 
     /// Resolves with `true` once signal `name` is stored for the run, or `false` at `deadline`.
     fn signal_ready(
@@ -69,7 +82,7 @@ pub(crate) trait Journal<O>: Send {
         bytes: &[u8],
     ) -> Result<Box<dyn Any + Send>, StoreError>;
 
-    /// Marks the run waiting for the named signals (`None`: running again).
-    fn set_waiting(&mut self, waiting_for: Option<String>)
-        -> BoxFuture<'_, Result<(), StoreError>>;
+    /// True when a run whose only work left is waiting for signals should be parked (its
+    /// claim released, nothing kept in memory) rather than wait in this process.
+    fn parks_waits(&self) -> bool;
 }

@@ -1,0 +1,310 @@
+//! What a store keeps: runs (with their ownership), journal records, and the requests that
+//! create or change them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::journal::JournalEvent;
+use crate::run_id::RunId;
+
+/// Where a run stands. The store is the owner of every run: a run is executed only by the
+/// worker that holds its claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    /// Ready to be claimed by a worker that has its definition.
+    Ready,
+    /// Claimed by a worker (see [`RunSummary::owner`]) and executing there.
+    Claimed,
+    /// Parked: waiting for a signal or a timer (see [`RunSummary::wake_at`]); no worker holds it.
+    Waiting,
+    /// Finished with an output.
+    Completed,
+    /// Finished with an error (compensations, if any, ran).
+    Failed,
+    /// Cancelled (compensations, if any, ran).
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Ready,
+        RunStatus::Claimed,
+        RunStatus::Waiting,
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
+
+    /// The name stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ready => "ready",
+            RunStatus::Claimed => "claimed",
+            RunStatus::Waiting => "waiting",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored status name.
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// True once the run can no longer change.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies one worker process for as long as it lives: new at every start, never reused.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerId(Arc<str>);
+
+impl WorkerId {
+    /// A fresh id: host, process id and a random part.
+    pub fn generate() -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        let random = RunId::generate();
+        WorkerId(format!("{host}:{}:{random}", std::process::id()).into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for WorkerId {
+    fn from(id: &str) -> Self {
+        WorkerId(id.into())
+    }
+}
+
+impl From<String> for WorkerId {
+    fn from(id: String) -> Self {
+        WorkerId(id.into())
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WorkerId({})", self.0)
+    }
+}
+
+/// A worker's right to execute one run: every write of the run carries it, and the store
+/// rejects it with [`super::StoreError::LeaseLost`] once the run's epoch moved on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The run.
+    pub run_id: RunId,
+    /// The worker holding it.
+    pub worker: WorkerId,
+    /// The fencing epoch: bumped at every change of ownership.
+    pub epoch: u64,
+}
+
+/// A run a worker just claimed, with everything it needs to resume it.
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    /// The claim to write with.
+    pub claim: Claim,
+    /// The run as stored at the claim.
+    pub run: RunRecord,
+}
+
+/// A workflow definition a worker can execute: claims only return runs of these.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DefinitionKey {
+    /// Workflow name.
+    pub workflow: String,
+    /// Definition hash.
+    pub hash: u64,
+}
+
+/// A worker announcing itself.
+#[derive(Debug, Clone)]
+pub struct WorkerRegistration {
+    /// Its id.
+    pub worker: WorkerId,
+    /// How long its claims last without a heartbeat.
+    pub lease: Duration,
+}
+
+/// What a worker asks for when it claims.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// Only runs of these definitions.
+    pub definitions: Vec<DefinitionKey>,
+    /// At most this many runs.
+    pub limit: u32,
+}
+
+/// Limits of a named queue, enforced across all workers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    /// The queue's name.
+    pub queue: String,
+    /// At most this many runs of the queue are claimed at once (parked runs do not count).
+    pub concurrency: Option<u32>,
+    /// At most this many claims per second on average...
+    pub rate_per_sec: Option<f64>,
+    /// ...with bursts of up to this many.
+    pub burst: u32,
+}
+
+/// Why a run is parked and when it must wake up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Park {
+    /// When the run becomes claimable again without a signal (`None`: only a signal or a
+    /// cancel wakes it).
+    pub wake_at: Option<SystemTime>,
+    /// The signals it waits for (comma-separated names), for listings.
+    pub waiting_for: Option<String>,
+    /// The run's [`RunSummary::signal_seq`] the worker last saw: if a signal or a cancel
+    /// arrived since, the run is not parked.
+    pub seen_signal_seq: u64,
+}
+
+/// The answer to [`super::Store::park`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parked {
+    /// The claim is released; the run waits in the store.
+    Parked,
+    /// A signal or cancel arrived since the worker looked: it keeps the claim and goes on,
+    /// having now seen this `signal_seq`.
+    Woken {
+        /// The run's current signal sequence.
+        signal_seq: u64,
+    },
+}
+
+/// How a run ended, for [`super::Store::finish`].
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    /// `Completed`, `Failed` or `Cancelled`.
+    pub status: RunStatus,
+    /// The encoded output of a completed run.
+    pub output: Option<Vec<u8>>,
+    /// The error of a failed or cancelled run.
+    pub error: Option<String>,
+}
+
+/// A run as listed: everything but its payloads.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The run.
+    pub run_id: RunId,
+    /// Workflow name.
+    pub workflow: String,
+    /// Workflow version the run started with.
+    pub version: u32,
+    /// Definition hash the run started with.
+    pub definition_hash: u64,
+    /// The queue it was started on.
+    pub queue: String,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// The worker holding its claim (status `Claimed`).
+    pub owner: Option<WorkerId>,
+    /// The fencing epoch.
+    pub epoch: u64,
+    /// When a parked run becomes claimable again (`None` with status `Waiting`: on a signal).
+    pub wake_at: Option<SystemTime>,
+    /// The signals a parked run waits for.
+    pub waiting_for: Option<String>,
+    /// Bumped by every signal and cancel sent to the run.
+    pub signal_seq: u64,
+    /// A cancel was requested; the owner (or the next one) stops the run and compensates.
+    pub cancel_requested: bool,
+    /// The run must finish by then (stored with the run: a restart does not restart the clock).
+    pub deadline_at: Option<SystemTime>,
+    /// Times the run was claimed.
+    pub claims: u32,
+    /// Creation order (the cursor of paged listings).
+    pub created_seq: u64,
+}
+
+/// A run as stored, with its payloads.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// Everything but the payloads.
+    pub summary: RunSummary,
+    /// The encoded input.
+    pub input: Vec<u8>,
+    /// The encoded output, once completed.
+    pub output: Option<Vec<u8>>,
+    /// The error, once failed or cancelled.
+    pub error: Option<String>,
+}
+
+/// A new run to store.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// The run's id (caller-chosen or generated): an idempotency key.
+    pub run_id: RunId,
+    /// Workflow name.
+    pub workflow: String,
+    /// Workflow version.
+    pub version: u32,
+    /// Definition hash.
+    pub definition_hash: u64,
+    /// The queue (`"default"` unless chosen).
+    pub queue: String,
+    /// The run's deadline, if any.
+    pub deadline_at: Option<SystemTime>,
+    /// Encoded input.
+    pub input: Vec<u8>,
+}
+
+/// Which runs [`super::Store::list`] returns: a page, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// Only runs of this workflow.
+    pub workflow: Option<String>,
+    /// Only runs on this queue.
+    pub queue: Option<String>,
+    /// Only runs created after this cursor ([`RunPage::next`] of the previous page).
+    pub after: Option<u64>,
+    /// At most this many runs (0: a default of 1,000).
+    pub limit: u32,
+}
+
+/// One page of [`super::Store::list`].
+#[derive(Debug, Clone)]
+pub struct RunPage {
+    /// The runs, oldest first.
+    pub runs: Vec<RunSummary>,
+    /// The cursor of the next page, when there may be more.
+    pub next: Option<u64>,
+}
+
+/// One journal record of a run. `seq` orders the records of a run from 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRecord {
+    /// Position in the run's journal.
+    pub seq: u64,
+    /// What it says.
+    pub event: JournalEvent,
+}

@@ -1,0 +1,229 @@
+//! The worker's identity and its two background loops: heartbeat (with takeover sweep and
+//! self-fencing) and claim.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::definition::jitter_fraction;
+use crate::durable::{DurableEngine, WeakEngine};
+use crate::store::{ClaimRequest, StoreError, WorkerId, WorkerRegistration};
+
+/// Shortest and longest pause of the claim loop between two empty claims.
+const MIN_POLL: Duration = Duration::from_millis(50);
+const MAX_POLL: Duration = Duration::from_secs(1);
+/// Most runs claimed in one round trip.
+const CLAIM_BATCH: usize = 64;
+
+/// Who this worker is in the store right now. A worker that lost its lease never uses its
+/// old id again.
+pub(crate) struct Identity {
+    state: Mutex<IdentityState>,
+}
+
+struct IdentityState {
+    worker: WorkerId,
+    registered: bool,
+    /// The last successful heartbeat (or registration), by the monotonic clock.
+    last_ok: Instant,
+}
+
+impl Identity {
+    pub fn new() -> Self {
+        Identity {
+            state: Mutex::new(IdentityState {
+                worker: WorkerId::generate(),
+                registered: false,
+                last_ok: Instant::now(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdentityState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current id, if it is registered.
+    pub fn registered(&self) -> Option<WorkerId> {
+        let state = self.lock();
+        state.registered.then(|| state.worker.clone())
+    }
+
+    /// The current id, registered or not.
+    pub fn current(&self) -> WorkerId {
+        self.lock().worker.clone()
+    }
+
+    fn mark_ok(&self, worker: &WorkerId) {
+        let mut state = self.lock();
+        if &state.worker == worker {
+            state.registered = true;
+            state.last_ok = Instant::now();
+        }
+    }
+
+    /// Drops the id for good and takes a new, unregistered one. True if `worker` was current.
+    pub fn replace(&self, worker: &WorkerId) -> bool {
+        let mut state = self.lock();
+        if &state.worker != worker {
+            return false;
+        }
+        state.worker = WorkerId::generate();
+        state.registered = false;
+        true
+    }
+
+    fn since_ok(&self) -> Duration {
+        self.lock().last_ok.elapsed()
+    }
+}
+
+/// Registers the current id in the store (a no-op when it is registered).
+pub(crate) async fn register(engine: &DurableEngine) -> Result<WorkerId, StoreError> {
+    let identity = engine.identity();
+    if let Some(worker) = identity.registered() {
+        return Ok(worker);
+    }
+    let worker = identity.current();
+    let registration = WorkerRegistration {
+        worker: worker.clone(),
+        lease: engine.worker_options().lease,
+    };
+    engine.store().register_worker(&registration).await?;
+    identity.mark_ok(&worker);
+    Ok(worker)
+}
+
+/// Starts the heartbeat and claim loops of `engine`.
+pub(crate) fn spawn_loops(engine: &DurableEngine) {
+    tokio::spawn(heartbeat_loop(engine.downgrade()));
+    if engine.worker_options().claim {
+        tokio::spawn(claim_loop(engine.downgrade()));
+    }
+}
+
+/// Sleeps by the real clock. Leases are wall-clock facts in the store, so the worker's timers
+/// must not follow a paused test clock (`tokio::time::pause`).
+async fn real_sleep(pause: Duration) {
+    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(pause)).await;
+}
+
+async fn heartbeat_loop(weak: WeakEngine) {
+    loop {
+        let interval = match weak.upgrade() {
+            Some(engine) => engine.worker_options().heartbeat_interval(),
+            None => return,
+        };
+        real_sleep(interval).await;
+        let Some(engine) = weak.upgrade() else { return };
+        heartbeat_once(&engine).await;
+    }
+}
+
+/// One heartbeat: extend the lease, react to cancels, fence on trouble, sweep expired leases.
+async fn heartbeat_once(engine: &DurableEngine) {
+    let options = engine.worker_options().clone();
+    let identity = engine.identity();
+    match identity.registered() {
+        None => {
+            if let Err(error) = register(engine).await {
+                tracing::warn!(%error, "worker cannot register; retrying");
+            }
+        }
+        Some(worker) => match engine.store().heartbeat(&worker, options.lease).await {
+            Ok(cancelled) => {
+                identity.mark_ok(&worker);
+                for run_id in cancelled {
+                    engine.cancel_local(&run_id);
+                }
+            }
+            Err(StoreError::WorkerLost(_)) => {
+                tracing::warn!(%worker, "worker lost its lease; its runs were taken over");
+                engine.lose_identity(&worker);
+            }
+            Err(error) => {
+                tracing::warn!(%worker, %error, "heartbeat failed");
+                if identity.since_ok() >= options.fence_after() {
+                    tracing::error!(%worker, "no heartbeat within the lease: fencing this worker");
+                    engine.lose_identity(&worker);
+                }
+            }
+        },
+    }
+    if let Err(error) = engine.store().reap_expired().await {
+        tracing::debug!(%error, "takeover sweep failed");
+    }
+}
+
+async fn claim_loop(weak: WeakEngine) {
+    let mut poll = MIN_POLL;
+    loop {
+        let Some(engine) = weak.upgrade() else { return };
+        if engine.is_shutting_down() {
+            return;
+        }
+        // Listen before claiming, so a start or signal during the claim is not missed.
+        let bell = engine.claim_bell();
+        let listen = bell.notified();
+        tokio::pin!(listen);
+        listen.as_mut().enable();
+        let full = match claim_once(&engine).await {
+            Ok((claimed, full)) => {
+                if claimed > 0 {
+                    poll = MIN_POLL;
+                }
+                full
+            }
+            Err(error) => {
+                tracing::warn!(%error, "claim failed");
+                false
+            }
+        };
+        drop(engine);
+        if full {
+            continue;
+        }
+        let pause = poll.mul_f64(0.9 + 0.2 * jitter_fraction());
+        tokio::select! {
+            () = listen => poll = MIN_POLL,
+            () = real_sleep(pause) => poll = (poll * 2).min(MAX_POLL),
+        }
+    }
+}
+
+/// Claims what this worker has room for and starts each run; returns how many runs were
+/// claimed and whether the batch was full.
+async fn claim_once(engine: &DurableEngine) -> Result<(usize, bool), StoreError> {
+    let Some(worker) = engine.identity().registered() else {
+        return Ok((0, false));
+    };
+    let definitions = engine.registry().definitions();
+    let room = engine
+        .worker_options()
+        .max_runs
+        .saturating_sub(engine.active_count());
+    if definitions.is_empty() || room == 0 {
+        return Ok((0, false));
+    }
+    let limit = room.min(CLAIM_BATCH);
+    let request = ClaimRequest {
+        definitions,
+        limit: limit as u32,
+    };
+    let claimed = engine.store().claim(&worker, &request).await?;
+    let count = claimed.len();
+    for run in claimed {
+        let summary = &run.run.summary;
+        match engine
+            .registry()
+            .runner(&summary.workflow, summary.definition_hash)
+        {
+            Some(runner) => {
+                tokio::spawn(runner(engine.clone(), run));
+            }
+            None => {
+                let _ = engine.store().release(&run.claim).await;
+            }
+        }
+    }
+    Ok((count, count == limit))
+}
