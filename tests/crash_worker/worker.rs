@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use workflow_core::prelude::*;
 use workflow_core::serde::{Deserialize, Serialize};
-use workflow_core::store::RecordKind;
+use workflow_core::JournalEvent;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(crate = "workflow_core::serde")]
@@ -195,15 +195,15 @@ impl Crashy {
     }
 }
 
-fn compensation_name(step: u16) -> &'static str {
-    Crashy::definition().steps[step as usize]
-        .compensation
+fn compensation_name(step: &str) -> &'static str {
+    Crashy::definition()
+        .step(step)
+        .and_then(|s| s.compensation)
         .map_or("?", |c| c.name)
 }
 
 /// The key a step's (or item's) output record must carry.
-fn expected_key(run: &str, step: u16, item: Option<u64>) -> String {
-    let name = Crashy::definition().steps[step as usize].name;
+fn expected_key(run: &str, name: &str, item: Option<u64>) -> String {
     match item {
         Some(i) => format!("{run}/{name}/{i}"),
         None => format!("{run}/{name}"),
@@ -233,11 +233,13 @@ async fn main() -> ExitCode {
         let records = engine.journal(id).await.unwrap_or_default();
         let mut snapshot = String::new();
         for record in &records {
-            match record.kind {
-                RecordKind::Stopped => snapshot.push_str(&format!("{inc} snap-stopped {id}\n")),
-                RecordKind::Compensated => snapshot.push_str(&format!(
+            match &record.event {
+                JournalEvent::Stopped { .. } => {
+                    snapshot.push_str(&format!("{inc} snap-stopped {id}\n"))
+                }
+                JournalEvent::Compensated { step, .. } => snapshot.push_str(&format!(
                     "{inc} snap-comp {id}/{}\n",
-                    compensation_name(record.step)
+                    compensation_name(step)
                 )),
                 _ => {}
             }
@@ -267,19 +269,21 @@ async fn main() -> ExitCode {
         let result = task.await.expect("run task panicked");
         let record = engine.status(id).await.expect("status");
         let journal = engine.journal(id).await.expect("journal");
-        if !record.status.is_finished() {
+        if !record.summary.status.is_finished() {
             all_finished = false;
             eprintln!("run {id} not finished: {result:?}");
         }
-        match (&result, record.status) {
+        match (&result, record.summary.status) {
             (Ok(mark), RunStatus::Completed) => {
                 out.push_str(&format!("result {id} ok {}\n", mark.value))
             }
             (Err(error), RunStatus::Failed) => {
                 let causes: Vec<String> = journal
                     .iter()
-                    .filter(|r| r.kind == RecordKind::Stopped)
-                    .map(|r| String::from_utf8_lossy(&r.payload).into_owned())
+                    .filter_map(|r| match &r.event {
+                        JournalEvent::Stopped { cause } => Some(cause.clone()),
+                        _ => None,
+                    })
                     .collect();
                 match causes.as_slice() {
                     [cause] => out.push_str(&format!("result {id} failed {cause}\n")),
@@ -296,29 +300,32 @@ async fn main() -> ExitCode {
         let mut sagas = Vec::new();
         let mut compensated = Vec::new();
         for record in &journal {
-            match record.kind {
-                RecordKind::Output => {
-                    let value: serde_json::Value =
-                        serde_json::from_slice(&record.payload).expect("an output record is JSON");
-                    let key = value["key"].as_str().unwrap_or("?");
-                    let committed_by = value["inc"].as_u64().unwrap_or(u64::MAX);
-                    let expected = expected_key(id.as_str(), record.step, record.item);
-                    if key != expected {
-                        out.push_str(&format!(
-                            "mismatch {id} record #{} holds {key}, expected {expected}\n",
-                            record.seq
-                        ));
-                    }
-                    out.push_str(&format!("commit {key} {committed_by}\n"));
-                    if Crashy::definition().steps[record.step as usize]
-                        .compensation
-                        .is_some()
-                    {
-                        sagas.push(Crashy::definition().steps[record.step as usize].name);
-                    }
+            let (step, item, output) = match &record.event {
+                JournalEvent::StepCompleted { step, output } => (step, None, output),
+                JournalEvent::ItemCompleted { step, item, output } => (step, Some(*item), output),
+                JournalEvent::Compensated { step, .. } => {
+                    compensated.push(compensation_name(step));
+                    continue;
                 }
-                RecordKind::Compensated => compensated.push(compensation_name(record.step)),
-                _ => {}
+                _ => continue,
+            };
+            let value: serde_json::Value =
+                serde_json::from_slice(output).expect("an output record is JSON");
+            let key = value["key"].as_str().unwrap_or("?");
+            let committed_by = value["inc"].as_u64().unwrap_or(u64::MAX);
+            let expected = expected_key(id.as_str(), step, item);
+            if key != expected {
+                out.push_str(&format!(
+                    "mismatch {id} record #{} holds {key}, expected {expected}\n",
+                    record.seq
+                ));
+            }
+            out.push_str(&format!("commit {key} {committed_by}\n"));
+            if let Some(def) = Crashy::definition()
+                .step(step)
+                .filter(|s| s.compensation.is_some())
+            {
+                sagas.push(def.name);
             }
         }
         out.push_str(&format!("sagas {id} {}\n", sagas.join(",")));

@@ -70,15 +70,9 @@ impl Engine {
     {
         let run = new_run::<W>();
         let span = run_span(&run);
-        drive(
-            &workflow,
-            input,
-            run,
-            RunOptions::default(),
-            None,
-        )
-        .instrument(span)
-        .await
+        drive(&workflow, input, run, RunOptions::default(), None)
+            .instrument(span)
+            .await
     }
 
     /// Like [`Engine::run`], and also returns the run's [`RunHistory`].
@@ -102,15 +96,9 @@ impl Engine {
         let run = new_run::<W>();
         let span = run_span(&run);
         let mut recorder = Recorder::new(W::definition());
-        let result = drive(
-            &workflow,
-            input,
-            run,
-            options,
-            Some(&mut recorder),
-        )
-        .instrument(span)
-        .await;
+        let result = drive(&workflow, input, run, options, Some(&mut recorder))
+            .instrument(span)
+            .await;
         Finished {
             result,
             history: recorder.into_history(),

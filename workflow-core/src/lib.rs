@@ -138,15 +138,15 @@ pub use definition::{
     StepIndex,
 };
 pub use durable::{DurableEngine, Recovery};
-pub use journal::{EncodedEvent, EventDecodeError, JournalEvent};
-pub use worker::WorkerOptions;
 pub use engine::{Engine, Finished};
 pub use error::{StepError, WorkflowError};
 pub use history::{RunHistory, StepOutcome, StepRecord};
+pub use journal::{EncodedEvent, EventDecodeError, JournalEvent};
 pub use options::{CancellationToken, RunOptions};
 pub use report::{CompensationRecord, FailureReport};
 pub use run_id::RunId;
 pub use signal::Signal;
+pub use worker::WorkerOptions;
 pub use workflow::Workflow;
 pub use workflow::{CodecError, Durable};
 pub use workflow_macros::{saga_step, step, workflow};

@@ -107,11 +107,7 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         name: &'static str,
         deadline: Option<SystemTime>,
     ) -> BoxFuture<'static, Result<bool, StoreError>> {
-        let (store, run_id, bell) = (
-            self.store.clone(),
-            self.run_id().clone(),
-            self.bell.clone(),
-        );
+        let (store, run_id, bell) = (self.store.clone(), self.run_id().clone(), self.bell.clone());
         Box::pin(async move {
             // The deadline is wall-clock (it survives restarts); the wait itself runs on tokio's
             // clock, so paused test time skips it.
@@ -198,9 +194,14 @@ pub(super) fn decode_journal<W: Durable>(
                 seq: Some(seq),
                 detail,
             };
-            let index = |name: &str| step_index(def, name).ok_or_else(|| {
-                corrupt(format!("step `{name}` is not in the definition of `{}`", def.name))
-            });
+            let index = |name: &str| {
+                step_index(def, name).ok_or_else(|| {
+                    corrupt(format!(
+                        "step `{name}` is not in the definition of `{}`",
+                        def.name
+                    ))
+                })
+            };
             let output = |step: StepIndex, item: Option<usize>, bytes: &[u8]| {
                 W::__decode_out(step, item.unwrap_or(0), bytes).map_err(|e| {
                     corrupt(format!(
@@ -210,7 +211,10 @@ pub(super) fn decode_journal<W: Durable>(
                 })
             };
             let replayed = match record.event {
-                JournalEvent::StepCompleted { step, output: bytes } => {
+                JournalEvent::StepCompleted {
+                    step,
+                    output: bytes,
+                } => {
                     let step = index(&step)?;
                     Replayed::Output {
                         step,

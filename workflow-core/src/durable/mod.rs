@@ -221,7 +221,10 @@ impl DurableEngine {
                     return finished_result::<W>(&record);
                 }
                 if !self.is_active(&run_id) {
-                    let worker = self.ensure_worker().await.map_err(store_error::<W>(&run_id))?;
+                    let worker = self
+                        .ensure_worker()
+                        .await
+                        .map_err(store_error::<W>(&run_id))?;
                     let claimed = self
                         .inner
                         .store
@@ -375,7 +378,7 @@ impl DurableEngine {
     {
         let def = W::definition();
         self.register(workflow).await?;
-        self.inner.store.reap_expired().await?;
+        crate::worker::sweep(self).await;
         let mut recovery = Recovery::default();
         let mut filter = RunFilter {
             workflow: Some(def.name.to_owned()),
@@ -526,8 +529,13 @@ impl DurableEngine {
 
     /// Registers this engine's worker and starts its loops, once.
     async fn ensure_worker(&self) -> Result<WorkerId, StoreError> {
+        let first = !self.inner.loops.is_completed();
         let worker = crate::worker::register(self).await?;
         self.inner.loops.call_once(|| spawn_loops(self));
+        if first {
+            // A process restarted after a crash takes its predecessor's runs over at once.
+            crate::worker::sweep(self).await;
+        }
         Ok(worker)
     }
 

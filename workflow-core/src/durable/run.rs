@@ -67,7 +67,15 @@ impl DurableEngine {
         loop {
             let mut recorder = Recorder::new(W::definition());
             let driven = self
-                .drive_once(workflow, &claim, &run, &control, &options, parks, &mut recorder)
+                .drive_once(
+                    workflow,
+                    &claim,
+                    &run,
+                    &control,
+                    &options,
+                    parks,
+                    &mut recorder,
+                )
                 .await;
             history = recorder.into_history();
             let outcome = match driven {

@@ -156,9 +156,8 @@ impl JournalEvent {
             None => Ok(()),
             Some(_) => Err(bad("unexpected item number")),
         };
-        let utf8 = |bytes: &[u8]| {
-            String::from_utf8(bytes.to_vec()).map_err(|_| bad("text is not UTF-8"))
-        };
+        let utf8 =
+            |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| bad("text is not UTF-8"));
         let event = match kind.as_str() {
             "step" => {
                 no_item()?;
@@ -292,18 +291,27 @@ mod tests {
         kinds.dedup();
         assert_eq!(
             kinds,
-            ["step", "item", "wait", "signal", "timeout", "stopped", "compensated"]
+            [
+                "step",
+                "item",
+                "wait",
+                "signal",
+                "timeout",
+                "stopped",
+                "compensated"
+            ]
         );
     }
 
     #[test]
     fn malformed_rows_are_errors() {
-        let row = |kind: &str, step: Option<&str>, item: Option<u64>, payload: &[u8]| EncodedEvent {
-            kind: kind.to_owned(),
-            step: step.map(str::to_owned),
-            item,
-            payload: payload.to_vec(),
-        };
+        let row =
+            |kind: &str, step: Option<&str>, item: Option<u64>, payload: &[u8]| EncodedEvent {
+                kind: kind.to_owned(),
+                step: step.map(str::to_owned),
+                item,
+                payload: payload.to_vec(),
+            };
         for bad in [
             row("output", Some("a"), None, b""),
             row("step", None, None, b"1"),

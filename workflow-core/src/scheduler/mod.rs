@@ -97,7 +97,6 @@ pub(crate) enum Driven<O> {
     Fenced,
 }
 
-
 /// Runs `workflow` on `input` in memory to its end (see [`drive_durable`]).
 pub(crate) async fn drive<'r, W: Workflow + Sync>(
     workflow: &W,
@@ -244,7 +243,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     }
                 }
             }
-            let event = if deadline.is_none() && options.cancel.is_none() && options.fence.is_none() {
+            let event = if deadline.is_none() && options.cancel.is_none() && options.fence.is_none()
+            {
                 self.next_event(&mut solo).await
             } else {
                 tokio::select! {

@@ -4,8 +4,8 @@
 use super::{Driver, Status};
 use crate::definition::StepIndex;
 use crate::error::{StepError, WorkflowError};
-use crate::report::{CompensationRecord, FailureReport};
 use crate::journal::JournalEvent;
+use crate::report::{CompensationRecord, FailureReport};
 use crate::store::StoreError;
 use crate::task::{Outcome, Tag, Task};
 use crate::workflow::{StartInfo, Workflow};

@@ -76,7 +76,9 @@ pub enum StoreError {
     },
     /// The write carried a claim whose epoch is no longer the run's: another worker took the
     /// run over. The writer must stop the run at once and write nothing more.
-    #[error("run {run_id}: lease lost (claim epoch {epoch} is stale); another worker owns the run")]
+    #[error(
+        "run {run_id}: lease lost (claim epoch {epoch} is stale); another worker owns the run"
+    )]
     LeaseLost {
         /// The run.
         run_id: RunId,
@@ -153,6 +155,8 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         worker: &'a WorkerId,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The registered workers.
+    fn list_workers(&self) -> BoxFuture<'_, Result<Vec<WorkerId>, StoreError>>;
     /// The takeover sweep: removes workers whose lease expired and makes their runs ready with
     /// a new epoch (and runs claimed by a worker that no longer exists). Returns how many runs
     /// were taken back. Idempotent; any worker may run it at any time.
@@ -190,11 +194,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
     /// Parks the run (releases the claim), unless a signal or cancel arrived since
     /// `park.seen_signal_seq`.
-    fn park<'a>(&'a self, claim: &'a Claim, park: &'a Park)
-        -> BoxFuture<'a, Result<Parked, StoreError>>;
+    fn park<'a>(
+        &'a self,
+        claim: &'a Claim,
+        park: &'a Park,
+    ) -> BoxFuture<'a, Result<Parked, StoreError>>;
     /// Gives the run back (ready, new epoch), e.g. at a graceful shutdown.
     fn release<'a>(&'a self, claim: &'a Claim) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Records the run's end and releases it.
-    fn finish<'a>(&'a self, claim: &'a Claim, end: &'a RunEnd)
-        -> BoxFuture<'a, Result<(), StoreError>>;
+    fn finish<'a>(
+        &'a self,
+        claim: &'a Claim,
+        end: &'a RunEnd,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 }

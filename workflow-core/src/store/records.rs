@@ -74,17 +74,48 @@ impl fmt::Display for RunStatus {
 pub struct WorkerId(Arc<str>);
 
 impl WorkerId {
-    /// A fresh id: host, process id and a random part.
+    /// A fresh id: `host/pid/random/locality`, where the locality (on Linux: the boot id
+    /// and the pid namespace) tells whether another worker's pid can be checked from here.
     pub fn generate() -> Self {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        let host = read_trimmed("/proc/sys/kernel/hostname")
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "host".into())
+            .replace('/', "_");
         let random = RunId::generate();
-        WorkerId(format!("{host}:{}:{random}", std::process::id()).into())
+        let locality = locality().unwrap_or_default();
+        WorkerId(format!("{host}/{}/{random}/{locality}", std::process::id()).into())
+    }
+
+    /// The process id of a worker of the same machine and pid namespace as this process
+    /// (`None` for another machine, or where that cannot be known).
+    pub fn local_pid(&self) -> Option<u32> {
+        let mut parts = self.0.rsplitn(4, '/');
+        let theirs = parts.next()?;
+        let _random = parts.next()?;
+        let pid = parts.next()?.parse().ok()?;
+        let ours = locality()?;
+        (theirs == ours).then_some(pid)
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// This process's machine boot and pid namespace, on Linux.
+fn locality() -> Option<String> {
+    let boot = read_trimmed("/proc/sys/kernel/random/boot_id")?;
+    let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let namespace = namespace.to_string_lossy();
+    let digits: String = namespace.chars().filter(char::is_ascii_digit).collect();
+    Some(format!("{boot}.{digits}"))
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 impl From<&str> for WorkerId {

@@ -739,10 +739,11 @@ async fn load_limits(
     queue: &str,
     now: i64,
 ) -> Result<QueueLimits, sqlx::Error> {
-    let row = sqlx::query("SELECT concurrency, rate_per_sec, burst, tat FROM wf_queues WHERE queue = ?")
-        .bind(queue)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row =
+        sqlx::query("SELECT concurrency, rate_per_sec, burst, tat FROM wf_queues WHERE queue = ?")
+            .bind(queue)
+            .fetch_optional(&mut *tx)
+            .await?;
     let Some(row) = row else {
         return Ok(QueueLimits {
             slots_left: None,
@@ -982,9 +983,7 @@ fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
             record.error.as_deref(),
         );
         if stored != Some(expected) {
-            return Err(corrupt(
-                "checksum mismatch: the run's result was altered",
-            ));
+            return Err(corrupt("checksum mismatch: the run's result was altered"));
         }
     }
     Ok(record)
@@ -1044,7 +1043,11 @@ impl Store for SqliteStore {
 
     fn list<'a>(&'a self, filter: &'a RunFilter) -> BoxFuture<'a, Result<RunPage, StoreError>> {
         Box::pin(async move {
-            let limit = if filter.limit == 0 { 1000 } else { filter.limit };
+            let limit = if filter.limit == 0 {
+                1000
+            } else {
+                filter.limit
+            };
             let rows = sqlx::query(
                 "SELECT run_id, workflow, version, definition_hash, queue, status, owner, epoch,
                    wake_at, waiting_for, signal_seq, cancel_requested, deadline_at, claims, created_seq
@@ -1180,6 +1183,16 @@ impl Store for SqliteStore {
             self.write(Op::DeregisterWorker(worker.clone()))
                 .await
                 .map(drop)
+        })
+    }
+
+    fn list_workers(&self) -> BoxFuture<'_, Result<Vec<WorkerId>, StoreError>> {
+        Box::pin(async move {
+            let ids: Vec<String> = sqlx::query_scalar("SELECT worker_id FROM wf_workers")
+                .fetch_all(&mut *self.reader().await)
+                .await
+                .map_err(db)?;
+            Ok(ids.into_iter().map(WorkerId::from).collect())
         })
     }
 

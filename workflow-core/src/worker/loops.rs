@@ -149,9 +149,39 @@ async fn heartbeat_once(engine: &DurableEngine) {
             }
         },
     }
+    sweep(engine).await;
+}
+
+/// The takeover sweep: workers of this machine whose process is gone are removed at once
+/// (their runs become ready), the others when their lease expires.
+pub(crate) async fn sweep(engine: &DurableEngine) {
+    if let Ok(workers) = engine.store().list_workers().await {
+        let me = std::process::id();
+        for worker in workers {
+            let dead = worker
+                .local_pid()
+                .is_some_and(|pid| pid != me && !process_exists(pid));
+            if dead {
+                tracing::info!(%worker, "worker process is gone; taking its runs over");
+                let _ = engine.store().deregister_worker(&worker).await;
+            }
+        }
+    }
     if let Err(error) = engine.store().reap_expired().await {
         tracing::debug!(%error, "takeover sweep failed");
     }
+}
+
+/// True when a live (not zombie) process with this id exists in this pid namespace.
+fn process_exists(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) S ...`: the state follows the last parenthesis.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X'))
 }
 
 async fn claim_loop(weak: WeakEngine) {

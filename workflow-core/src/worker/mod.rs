@@ -15,6 +15,6 @@ mod loops;
 mod options;
 mod registry;
 
+pub(crate) use loops::{register, spawn_loops, sweep, Identity};
 pub use options::WorkerOptions;
-pub(crate) use loops::{register, spawn_loops, Identity};
 pub(crate) use registry::{Registry, Runner};

@@ -9,7 +9,8 @@ use crate::durable::DurableEngine;
 use crate::store::{ClaimedRun, DefinitionKey};
 
 /// Executes a claimed run of one registered workflow.
-pub(crate) type Runner = Arc<dyn Fn(DurableEngine, ClaimedRun) -> BoxFuture<'static, ()> + Send + Sync>;
+pub(crate) type Runner =
+    Arc<dyn Fn(DurableEngine, ClaimedRun) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Registered workflows: claims only return runs of these definitions.
 #[derive(Default)]
