@@ -17,7 +17,8 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::Notify;
 use workflow_core::prelude::*;
 use workflow_core::serde::{Deserialize, Serialize};
-use workflow_core::store::{JournalRecord, RecordKind, StoreError};
+use workflow_core::store::{JournalRecord, RunFilter, StoreError};
+use workflow_core::JournalEvent;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -87,7 +88,15 @@ where
 
 async fn until_status(engine: &DurableEngine, id: &RunId, status: RunStatus) {
     until(&format!("run {id} is {status:?}"), || async {
-        matches!(engine.status(id).await, Ok(r) if r.status == status)
+        matches!(engine.status(id).await, Ok(r) if r.summary.status == status)
+    })
+    .await;
+}
+
+/// Waits until the run waits for signal `name` (parked, or in the memory of `execute`).
+async fn until_waiting(engine: &DurableEngine, id: &RunId, name: &str) {
+    until(&format!("run {id} waits for `{name}`"), || async {
+        matches!(engine.status(id).await, Ok(r) if r.summary.waiting_for.as_deref() == Some(name))
     })
     .await;
 }
@@ -102,19 +111,27 @@ async fn wait_for<W: workflow_core::Durable>(
         .unwrap_or_else(|_| panic!("run {id} did not finish"))
 }
 
-fn count(journal: &[JournalRecord], kind: RecordKind) -> usize {
-    journal.iter().filter(|r| r.kind == kind).count()
+/// Journal records of one kind (`step`, `item`, `wait`, `signal`, `timeout`, `stopped`,
+/// `compensated`).
+fn count(journal: &[JournalRecord], kind: &str) -> usize {
+    journal.iter().filter(|r| r.event.kind() == kind).count()
+}
+
+/// Runs of the store with this status.
+async fn runs_with(
+    engine: &DurableEngine,
+    status: RunStatus,
+) -> Vec<workflow_core::store::RunSummary> {
+    let filter = RunFilter {
+        status: Some(status),
+        ..RunFilter::default()
+    };
+    engine.list(&filter).await.expect("list runs").runs
 }
 
 /// A comparable copy of a journal.
-/// A journal record's fields, for comparing journals.
-type RecordFields = (u64, RecordKind, u16, Option<u64>, Vec<u8>);
-
-fn snapshot(journal: &[JournalRecord]) -> Vec<RecordFields> {
-    journal
-        .iter()
-        .map(|r| (r.seq, r.kind, r.step, r.item, r.payload.clone()))
-        .collect()
+fn snapshot(journal: &[JournalRecord]) -> Vec<JournalRecord> {
+    journal.to_vec()
 }
 
 fn json(text: &str) -> Vec<u8> {
@@ -494,39 +511,42 @@ async fn a_run_completes_on_sqlite_and_executing_it_again_returns_the_stored_res
     assert!(first.history.restored.is_empty());
 
     let record = engine.status(&id).await.unwrap();
-    assert_eq!(record.run_id, id);
-    assert_eq!(record.status, RunStatus::Completed);
-    assert_eq!(record.workflow, "Chain");
-    assert_eq!(record.version, 1);
-    assert_eq!(record.definition_hash, Chain::definition().hash);
+    assert_eq!(record.summary.run_id, id);
+    assert_eq!(record.summary.status, RunStatus::Completed);
+    assert_eq!(record.summary.workflow, "Chain");
+    assert_eq!(record.summary.version, 1);
+    assert_eq!(record.summary.definition_hash, Chain::definition().hash);
     assert_eq!(record.input, json("\"hello\""));
     assert_eq!(record.output, Some(json("\"doubled: 10\"")));
     assert_eq!(record.error, None);
-    assert_eq!(record.waiting_for, None);
+    assert_eq!(record.summary.waiting_for, None);
 
     let journal = engine.journal(&id).await.unwrap();
-    let expected = [(0u16, "5"), (1, "10"), (2, "\"doubled: 10\"")];
+    let expected = [
+        ("parse", "5"),
+        ("double", "10"),
+        ("render", "\"doubled: 10\""),
+    ];
     assert_eq!(journal.len(), expected.len(), "{journal:?}");
     for (i, (record, (step, payload))) in journal.iter().zip(expected).enumerate() {
         assert_eq!(record.seq, i as u64);
-        assert_eq!(record.kind, RecordKind::Output);
-        assert_eq!(record.step, step);
-        assert_eq!(record.item, None);
-        assert_eq!(record.payload, json(payload));
+        assert_eq!(
+            record.event,
+            JournalEvent::StepCompleted {
+                step: step.to_owned(),
+                output: json(payload)
+            }
+        );
     }
-    let completed: Vec<RunId> = engine
-        .list(Some(RunStatus::Completed))
+    let completed: Vec<RunId> = runs_with(&engine, RunStatus::Completed)
         .await
-        .unwrap()
         .into_iter()
         .map(|r| r.run_id)
         .collect();
     assert_eq!(completed, std::slice::from_ref(&id));
-    assert!(engine
-        .list(Some(RunStatus::Running))
-        .await
-        .unwrap()
-        .is_empty());
+    for status in [RunStatus::Ready, RunStatus::Claimed, RunStatus::Waiting] {
+        assert!(runs_with(&engine, status).await.is_empty());
+    }
 
     // The id is an idempotency key: the stored result comes back, no step runs, the input of
     // the second call is ignored.
@@ -571,7 +591,10 @@ async fn a_run_completes_on_sqlite_and_executing_it_again_returns_the_stored_res
         "doubled: 6"
     );
     assert_eq!(wf.calls.load(SeqCst), 6);
-    assert_eq!(engine.list(None).await.unwrap().len(), 2);
+    assert_eq!(
+        engine.list(&RunFilter::default()).await.unwrap().runs.len(),
+        2
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -614,7 +637,10 @@ async fn starting_the_same_id_twice_runs_the_workflow_once() {
     );
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(wf.calls.load(SeqCst), 3, "the steps ran more than once");
-    assert_eq!(engine.list(None).await.unwrap().len(), 1);
+    assert_eq!(
+        engine.list(&RunFilter::default()).await.unwrap().runs.len(),
+        1
+    );
     assert_eq!(engine.journal(&first).await.unwrap().len(), 3);
 }
 
@@ -639,9 +665,12 @@ async fn a_crashed_run_resumes_without_running_committed_steps_again() {
     )
     .await;
     // What the crash left: a running run with two committed results.
-    assert_eq!(engine.status(&id).await.unwrap().status, RunStatus::Running);
+    assert_eq!(
+        engine.status(&id).await.unwrap().summary.status,
+        RunStatus::Claimed
+    );
     let journal = engine.journal(&id).await.unwrap();
-    assert_eq!(count(&journal, RecordKind::Output), 2, "{journal:?}");
+    assert_eq!(count(&journal, "step"), 2, "{journal:?}");
     drop(engine);
 
     state.hang.store(false, SeqCst);
@@ -665,13 +694,17 @@ async fn a_crashed_run_resumes_without_running_committed_steps_again() {
     );
     assert_eq!(finished.history.restored, ["fetch", "enrich"]);
     assert_eq!(
-        engine.status(&id).await.unwrap().status,
+        engine.status(&id).await.unwrap().summary.status,
         RunStatus::Completed
     );
     let journal = engine.journal(&id).await.unwrap();
-    assert_eq!(count(&journal, RecordKind::Output), 3, "{journal:?}");
-    let steps: Vec<u16> = journal.iter().map(|r| r.step).collect();
-    assert_eq!(steps, [0, 1, 2], "each result is journaled once");
+    assert_eq!(count(&journal, "step"), 3, "{journal:?}");
+    let steps: Vec<&str> = journal.iter().filter_map(|r| r.event.step()).collect();
+    assert_eq!(
+        steps,
+        ["fetch", "enrich", "store"],
+        "each result is journaled once"
+    );
 }
 
 #[tokio::test]
@@ -729,8 +762,10 @@ async fn a_crashed_for_each_reruns_only_the_unfinished_items() {
     let journal = engine.journal(&id).await.unwrap();
     let mut items: Vec<u64> = journal
         .iter()
-        .filter(|r| r.step == 1)
-        .map(|r| r.item.expect("a for_each record names its item"))
+        .filter_map(|r| match &r.event {
+            JournalEvent::ItemCompleted { step, item, .. } if step == "process" => Some(*item),
+            _ => None,
+        })
         .collect();
     items.sort_unstable();
     assert_eq!(items, (0..20).collect::<Vec<u64>>());
@@ -797,10 +832,6 @@ async fn a_dropped_execute_leaves_the_run_recoverable_by_the_same_engine() {
     .await;
     state.hang.store(false, SeqCst);
 
-    assert!(
-        !engine.cancel(&id),
-        "cancel claims a dropped run is executing in this engine"
-    );
     let recovery = engine.recover(Crashy(state.clone())).await.unwrap();
     assert_eq!(
         recovery.resumed,
@@ -833,7 +864,7 @@ async fn a_signal_sent_before_the_wait_is_kept_and_consumed() {
         .unwrap();
     // `prepare` is held at the gate: the signal step has not been reached.
     let record = engine.status(&id).await.unwrap();
-    assert_eq!(record.status, RunStatus::Running);
+    assert!(!record.summary.status.is_finished(), "{record:?}");
     assert_eq!(wf.decided.load(SeqCst), 0);
     gate.notify_one();
 
@@ -842,12 +873,15 @@ async fn a_signal_sent_before_the_wait_is_kept_and_consumed() {
         "100 approved by ann"
     );
     let journal = engine.journal(&id).await.unwrap();
-    assert_eq!(count(&journal, RecordKind::Signal), 1, "{journal:?}");
-    let signal = journal
-        .iter()
-        .find(|r| r.kind == RecordKind::Signal)
-        .unwrap();
-    assert_eq!(signal.payload, json(r#"{"by":"ann","approved":true}"#));
+    assert_eq!(count(&journal, "signal"), 1, "{journal:?}");
+    let consumed = journal.iter().find_map(|r| match &r.event {
+        JournalEvent::SignalConsumed { step, payload } => Some((step.as_str(), payload.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        consumed,
+        Some(("decide", json(r#"{"by":"ann","approved":true}"#)))
+    );
     assert_eq!(wf.decided.load(SeqCst), 1);
 }
 
@@ -877,7 +911,7 @@ async fn of_two_signals_the_step_consumes_exactly_one() {
     );
     assert_eq!(wf.decided.load(SeqCst), 1);
     let journal = engine.journal(&id).await.unwrap();
-    assert_eq!(count(&journal, RecordKind::Signal), 1, "{journal:?}");
+    assert_eq!(count(&journal, "signal"), 1, "{journal:?}");
 
     // A finished run takes no more signals.
     match engine.signal(&id, "approval", &approval("late")).await {
@@ -887,7 +921,7 @@ async fn of_two_signals_the_step_consumes_exactly_one() {
             signal,
         }) => {
             assert_eq!(run_id, id);
-            assert_eq!(status, "completed");
+            assert_eq!(status, RunStatus::Completed);
             assert_eq!(signal, "approval");
         }
         other => panic!("expected RunFinished, got {other:?}"),
@@ -898,10 +932,7 @@ async fn of_two_signals_the_step_consumes_exactly_one() {
         Err(StoreError::UnknownRun(run_id)) => assert_eq!(run_id, unknown),
         other => panic!("expected UnknownRun, got {other:?}"),
     }
-    assert_eq!(
-        count(&engine.journal(&id).await.unwrap(), RecordKind::Signal),
-        1
-    );
+    assert_eq!(count(&engine.journal(&id).await.unwrap(), "signal"), 1);
 }
 
 #[tokio::test]
@@ -913,18 +944,16 @@ async fn a_waiting_run_is_listed_as_waiting_for_its_signal() {
     until_status(&engine, &id, RunStatus::Waiting).await;
 
     let record = engine.status(&id).await.unwrap();
-    assert_eq!(record.waiting_for.as_deref(), Some("approval"));
-    let waiting: Vec<RunId> = engine
-        .list(Some(RunStatus::Waiting))
+    assert_eq!(record.summary.waiting_for.as_deref(), Some("approval"));
+    let waiting: Vec<RunId> = runs_with(&engine, RunStatus::Waiting)
         .await
-        .unwrap()
         .into_iter()
         .map(|r| r.run_id)
         .collect();
     assert_eq!(waiting, std::slice::from_ref(&id));
     let journal = engine.journal(&id).await.unwrap();
-    assert_eq!(count(&journal, RecordKind::WaitStarted), 1, "{journal:?}");
-    assert_eq!(count(&journal, RecordKind::Signal), 0, "{journal:?}");
+    assert_eq!(count(&journal, "wait"), 1, "{journal:?}");
+    assert_eq!(count(&journal, "signal"), 0, "{journal:?}");
 
     // A signal of another name does not end the wait.
     engine
@@ -932,7 +961,10 @@ async fn a_waiting_run_is_listed_as_waiting_for_its_signal() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(engine.status(&id).await.unwrap().status, RunStatus::Waiting);
+    assert_eq!(
+        engine.status(&id).await.unwrap().summary.status,
+        RunStatus::Waiting
+    );
     assert_eq!(wf.decided.load(SeqCst), 0);
 
     engine
@@ -944,8 +976,8 @@ async fn a_waiting_run_is_listed_as_waiting_for_its_signal() {
         "3 approved by cy"
     );
     let record = engine.status(&id).await.unwrap();
-    assert_eq!(record.status, RunStatus::Completed);
-    assert_eq!(record.waiting_for, None);
+    assert_eq!(record.summary.status, RunStatus::Completed);
+    assert_eq!(record.summary.waiting_for, None);
 }
 
 /// The signal consumption is journaled: a crash after it replays the same signal and does
@@ -961,7 +993,7 @@ async fn a_signal_consumed_before_a_crash_is_replayed_not_consumed_again() {
     let sender = engine.clone();
     let signalled_id = id.clone();
     let reached = async move {
-        until_status(&sender, &signalled_id, RunStatus::Waiting).await;
+        until_waiting(&sender, &signalled_id, "approval").await;
         sender
             .signal(&signalled_id, "approval", &approval("first"))
             .await
@@ -980,7 +1012,7 @@ async fn a_signal_consumed_before_a_crash_is_replayed_not_consumed_again() {
     let finished = engine.resume(&wf, &id).await;
     assert_eq!(finished.result.unwrap(), "5 approved by first");
     let journal = engine.journal(&id).await.unwrap();
-    assert_eq!(count(&journal, RecordKind::Signal), 1, "{journal:?}");
+    assert_eq!(count(&journal, "signal"), 1, "{journal:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1011,15 +1043,8 @@ async fn a_wait_past_its_deadline_gets_timed_out() {
         real.elapsed()
     );
     let journal = engine.journal(&id).await.unwrap();
-    let signals: Vec<&JournalRecord> = journal
-        .iter()
-        .filter(|r| r.kind == RecordKind::Signal)
-        .collect();
-    assert_eq!(signals.len(), 1, "{journal:?}");
-    assert!(
-        signals[0].payload.is_empty(),
-        "a timeout is journaled with an empty payload"
-    );
+    assert_eq!(count(&journal, "timeout"), 1, "{journal:?}");
+    assert_eq!(count(&journal, "signal"), 0, "{journal:?}");
 }
 
 /// In real time: with paused time, tokio's clock jumps to the next timer whenever the
@@ -1039,11 +1064,8 @@ async fn a_signal_within_the_deadline_is_received() {
         "4 approved by dee"
     );
     let journal = engine.journal(&id).await.unwrap();
-    let signal = journal
-        .iter()
-        .find(|r| r.kind == RecordKind::Signal)
-        .expect("a Signal record");
-    assert!(!signal.payload.is_empty());
+    assert_eq!(count(&journal, "signal"), 1, "{journal:?}");
+    assert_eq!(count(&journal, "timeout"), 0, "{journal:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1060,7 +1082,7 @@ async fn a_run_resumes_only_under_the_definition_it_started_with() {
 
     let engine = Engine::sqlite(db.path()).await.unwrap();
     let waiting = async {
-        until_status(&engine, &id, RunStatus::Waiting).await;
+        until_waiting(&engine, &id, "approval").await;
     };
     crash_while(&engine, v1.clone(), &id, 50, waiting).await;
     drop(engine);
@@ -1112,10 +1134,12 @@ async fn a_run_resumes_only_under_the_definition_it_started_with() {
         0,
         "version 2 ran steps of a version 1 run"
     );
+    // Left for a worker that has version 1: claimable, never claimed by version 2.
     let record = engine.status(&id).await.unwrap();
-    assert_eq!(record.status, RunStatus::Waiting);
-    assert_eq!(record.waiting_for.as_deref(), Some("approval"));
-    assert_eq!(record.version, 1);
+    assert_eq!(record.summary.status, RunStatus::Ready);
+    assert_eq!(record.summary.owner, None);
+    assert_eq!(record.summary.waiting_for.as_deref(), Some("approval"));
+    assert_eq!(record.summary.version, 1);
     assert_eq!(
         snapshot(&engine.journal(&id).await.unwrap()),
         before,
@@ -1226,7 +1250,7 @@ async fn a_corrupt_journal_record_is_reported_and_nothing_runs_again() {
             assert_eq!(*workflow, "Canary");
             assert_eq!(run_id, &id);
             assert_eq!(corrupt_run, &id);
-            assert_eq!(*seq, 0, "the first record holds the canary");
+            assert_eq!(*seq, Some(0), "the first record holds the canary");
             assert!(detail.contains("checksum"), "{detail}");
         }
         other => panic!("expected a Corrupt store error, got {other:?}"),
@@ -1245,8 +1269,11 @@ async fn a_corrupt_journal_record_is_reported_and_nothing_runs_again() {
         engine.journal(&id).await,
         Err(StoreError::Corrupt { .. })
     ));
-    // The run is left as it is, for an operator.
-    assert_eq!(engine.status(&id).await.unwrap().status, RunStatus::Running);
+    // The run is left unfinished, for an operator (given back to the store, not failed).
+    assert_eq!(
+        engine.status(&id).await.unwrap().summary.status,
+        RunStatus::Ready
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1263,7 +1290,7 @@ async fn a_hundred_waiting_runs_signalled_concurrently_all_complete() {
         ids.push(engine.start(wf.clone(), amount).await.unwrap());
     }
     until("all 100 runs wait", || async {
-        engine.list(Some(RunStatus::Waiting)).await.unwrap().len() == 100
+        runs_with(&engine, RunStatus::Waiting).await.len() == 100
     })
     .await;
 
@@ -1286,17 +1313,10 @@ async fn a_hundred_waiting_runs_signalled_concurrently_all_complete() {
         let out = wait_for::<Approve>(&engine, id).await.unwrap();
         assert_eq!(out, format!("{i} approved by user-{i}"));
         let journal = engine.journal(id).await.unwrap();
-        assert_eq!(
-            count(&journal, RecordKind::Signal),
-            1,
-            "run {i}: {journal:?}"
-        );
+        assert_eq!(count(&journal, "signal"), 1, "run {i}: {journal:?}");
     }
     assert_eq!(wf.decided.load(SeqCst), 100);
-    assert_eq!(
-        engine.list(Some(RunStatus::Completed)).await.unwrap().len(),
-        100
-    );
+    assert_eq!(runs_with(&engine, RunStatus::Completed).await.len(), 100);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1393,7 +1413,7 @@ async fn a_store_with_a_newer_schema_is_refused() {
             },
         ) => {
             assert_eq!(found, 99);
-            assert_eq!(supported, 1);
+            assert_eq!(supported, 2);
             assert!(error.to_string().contains("upgrade"), "{error}");
         }
         Err(other) => panic!("expected NewerSchema, got {other:?}"),
@@ -1413,7 +1433,7 @@ async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
     let id = engine.start(wf.clone(), "Oslo".to_owned()).await.unwrap();
     until_status(&engine, &id, RunStatus::Waiting).await;
 
-    assert!(engine.cancel(&id));
+    assert_eq!(engine.cancel(&id).await.unwrap(), RunStatus::Waiting);
     let error = wait_for::<Trip>(&engine, &id).await.unwrap_err();
     assert!(error.to_string().contains("cancelled"), "{error}");
     assert_eq!(
@@ -1421,8 +1441,8 @@ async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
         ["book hotel", "book flight", "cancel flight", "cancel hotel"]
     );
     let record = engine.status(&id).await.unwrap();
-    assert_eq!(record.status, RunStatus::Cancelled);
-    assert_eq!(record.waiting_for, None);
+    assert_eq!(record.summary.status, RunStatus::Cancelled);
+    assert_eq!(record.summary.waiting_for, None);
     assert!(
         record
             .error
@@ -1431,17 +1451,20 @@ async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
         "{record:?}"
     );
     let journal = engine.journal(&id).await.unwrap();
-    assert_eq!(count(&journal, RecordKind::Stopped), 1, "{journal:?}");
-    assert_eq!(count(&journal, RecordKind::Compensated), 2, "{journal:?}");
-    assert_eq!(count(&journal, RecordKind::Signal), 0, "{journal:?}");
+    assert_eq!(count(&journal, "stopped"), 1, "{journal:?}");
+    assert_eq!(count(&journal, "compensated"), 2, "{journal:?}");
+    assert_eq!(count(&journal, "signal"), 0, "{journal:?}");
 
     // It is over: no more cancels or signals, and executing it again compensates nothing.
-    assert!(!engine.cancel(&id));
-    assert!(!engine.cancel(&RunId::from("no-such-run")));
+    assert_eq!(engine.cancel(&id).await.unwrap(), RunStatus::Cancelled);
+    assert!(matches!(
+        engine.cancel(&RunId::from("no-such-run")).await,
+        Err(StoreError::UnknownRun(_))
+    ));
     assert!(matches!(
         engine.signal(&id, "approval", &approval("late")).await,
         Err(StoreError::RunFinished {
-            status: "cancelled",
+            status: RunStatus::Cancelled,
             ..
         })
     ));

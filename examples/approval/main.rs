@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use workflow::{approve, train_ticket, Decision, Expense};
 use workflow_core::prelude::*;
-use workflow_core::store::RecordKind;
+use workflow_core::JournalEvent;
 
 const RUN_ID: &str = "expense-42";
 
@@ -82,17 +82,12 @@ fn parse_args() -> Result<Args, String> {
 
 /// Exits the process (status 137) as soon as `step`'s output is in the run's journal.
 fn spawn_crash_watcher(engine: DurableEngine, id: RunId, step: String) {
-    let index = Expense::definition()
-        .steps
-        .iter()
-        .position(|s| s.name == step)
-        .expect("checked in parse_args") as u16;
     tokio::spawn(async move {
         loop {
             if let Ok(records) = engine.journal(&id).await {
                 if records
                     .iter()
-                    .any(|r| r.kind == RecordKind::Output && r.step == index)
+                    .any(|r| matches!(&r.event, JournalEvent::StepCompleted { step: s, .. } if *s == step))
                 {
                     println!("*** crash: `{step}` is committed; exiting abruptly (status 137) ***");
                     println!("*** run the same command without --crash-after to resume ***");
@@ -109,14 +104,14 @@ fn spawn_manager(engine: DurableEngine, id: RunId, reject: bool) -> tokio::task:
     tokio::spawn(async move {
         loop {
             if let Ok(record) = engine.status(&id).await {
-                if record.status.is_finished() {
+                if record.summary.status.is_finished() {
                     return;
                 }
-                if record.status == RunStatus::Waiting
-                    && record
-                        .waiting_for
-                        .as_deref()
-                        .is_some_and(|w| w.split(',').any(|n| n == "decision"))
+                if record
+                    .summary
+                    .waiting_for
+                    .as_deref()
+                    .is_some_and(|w| w.split(',').any(|n| n == "decision"))
                 {
                     let decision = if reject {
                         Decision::Reject {
@@ -158,18 +153,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let before = engine.status(&id).await.ok();
     match &before {
         None => println!("starting run {id}"),
-        Some(record) if record.status.is_finished() => {
+        Some(record) if record.summary.status.is_finished() => {
             println!(
                 "run {id} already finished ({}); its stored result:",
-                record.status.as_str()
+                record.summary.status.as_str()
             )
         }
         Some(record) => println!(
             "resuming run {id} (it was {} when the last process stopped)",
-            record.status.as_str()
+            record.summary.status.as_str()
         ),
     }
-    let finished_before = before.as_ref().is_some_and(|r| r.status.is_finished());
+    let finished_before = before
+        .as_ref()
+        .is_some_and(|r| r.summary.status.is_finished());
 
     let mut expense = Expense::default();
     if let Some(step) = &args.crash_after {

@@ -174,6 +174,13 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         })
     }
 
+    fn set_waiting(
+        &mut self,
+        waiting_for: Option<String>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.store.set_waiting(&self.claim, waiting_for).await })
+    }
+
     fn parks_waits(&self) -> bool {
         self.parks_waits
     }

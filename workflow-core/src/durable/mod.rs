@@ -93,6 +93,24 @@ struct Inner {
     claim_bell: Arc<Notify>,
 }
 
+impl Drop for Inner {
+    /// The last handle to the engine is gone (and with it every run it executed): leave the
+    /// store, so other workers take this worker's runs over at once instead of after its
+    /// lease.
+    fn drop(&mut self) {
+        let (Some(worker), Ok(runtime)) = (
+            self.identity.registered(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        let store = self.store.clone();
+        runtime.spawn(async move {
+            let _ = store.deregister_worker(&worker).await;
+        });
+    }
+}
+
 /// What [`DurableEngine::recover`] did.
 #[derive(Debug, Default)]
 pub struct Recovery {

@@ -63,6 +63,10 @@ impl DurableEngine {
         if run.summary.cancel_requested {
             control.cancel.cancel();
         }
+        let mut guard = ClaimGuard {
+            engine: self,
+            claim: Some(claim.clone()),
+        };
         let mut seen = run.summary.signal_seq;
         loop {
             let mut recorder = Recorder::new(W::definition());
@@ -83,7 +87,12 @@ impl DurableEngine {
                 Err(error) => self.refuse::<W>(&claim, error, parks).await,
             };
             match outcome {
-                Settled::Done(outcome) => return (outcome, history),
+                Settled::Done(outcome) => {
+                    if !matches!(outcome, Ok(Err(WorkflowError::Interrupted { .. }))) {
+                        guard.claim = None;
+                    }
+                    return (outcome, history);
+                }
                 Settled::Woken(signal_seq) => seen = signal_seq,
             }
         }
@@ -223,6 +232,27 @@ impl DurableEngine {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let _ = self.store().release(claim).await;
         Suspended::StoreFailed
+    }
+}
+
+/// Gives a claim back when its drive is dropped before it settled (the caller's future was
+/// dropped, or a test crash point stopped the run), so the run does not wait for this
+/// worker's lease to expire.
+struct ClaimGuard<'e> {
+    engine: &'e DurableEngine,
+    claim: Option<Claim>,
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        let (Some(claim), Ok(runtime)) = (self.claim.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let store = self.engine.store_arc();
+        runtime.spawn(async move {
+            let _ = store.release(&claim).await;
+        });
     }
 }
 

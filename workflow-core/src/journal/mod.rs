@@ -82,6 +82,10 @@ pub(crate) trait Journal<O>: Send {
         bytes: &[u8],
     ) -> Result<Box<dyn Any + Send>, StoreError>;
 
+    /// Notes in the store which signals the run waits for (`None`: none any more).
+    fn set_waiting(&mut self, waiting_for: Option<String>)
+        -> BoxFuture<'_, Result<(), StoreError>>;
+
     /// True when a run whose only work left is waiting for signals should be parked (its
     /// claim released, nothing kept in memory) rather than wait in this process.
     fn parks_waits(&self) -> bool;

@@ -51,6 +51,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             self.parked.push((step, deadline));
             return Ok(());
         }
+        journal
+            .set_waiting(Some(signal.name.to_owned()))
+            .await
+            .map_err(Stop::Store)?;
         let wait = journal.signal_ready(signal.name, deadline);
         let tag = Tag {
             step,
@@ -96,6 +100,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             journal.record(event).await.map_err(Stop::Store)?;
             SignalOutcome::TimedOut
         };
+        if !journal.parks_waits() {
+            journal.set_waiting(None).await.map_err(Stop::Store)?;
+        }
         self.signals.insert(step, outcome);
         self.mark_ready(step);
         Ok(())

@@ -192,6 +192,13 @@ pub trait Store: Send + Sync + 'static {
         step: &'a str,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+    /// Notes which signals a claimed run waits for while it waits in its worker's memory
+    /// (`None`: no longer waiting); listings show it.
+    fn set_waiting<'a>(
+        &'a self,
+        claim: &'a Claim,
+        waiting_for: Option<String>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Parks the run (releases the claim), unless a signal or cancel arrived since
     /// `park.seen_signal_seq`.
     fn park<'a>(

@@ -74,6 +74,7 @@ enum Op {
     ClaimRun(WorkerId, RunId),
     Append(Claim, Vec<JournalRecord>),
     ConsumeSignal(Claim, u64, String, String),
+    SetWaiting(Claim, Option<String>),
     Park(Claim, Park),
     Release(Claim),
     Finish(Claim, RunEnd),
@@ -399,6 +400,17 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
         Op::ConsumeSignal(claim, seq, step, name) => {
             consume_signal(tx, claim, *seq, step, name).await
         }
+        Op::SetWaiting(claim, waiting_for) => {
+            if let Err(lost) = fence(tx, claim).await? {
+                return Ok(Err(lost));
+            }
+            sqlx::query("UPDATE wf_runs SET waiting_for = ? WHERE run_id = ?")
+                .bind(waiting_for)
+                .bind(claim.run_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            Ok(Ok(Reply::Done))
+        }
         Op::Park(claim, park) => park_run(tx, claim, park).await,
         Op::Release(claim) => {
             if let Err(lost) = fence(tx, claim).await? {
@@ -651,7 +663,7 @@ async fn take_claim(
 ) -> Result<Result<ClaimedRun, StoreError>, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE wf_runs SET status = 'claimed', owner = ?, epoch = epoch + 1, claims = claims + 1,
-           wake_at = NULL WHERE run_id = ? RETURNING *",
+           wake_at = NULL, waiting_for = NULL WHERE run_id = ? RETURNING *",
     )
     .bind(worker.as_str())
     .bind(run_id.as_str())
@@ -1272,6 +1284,18 @@ impl Store for SqliteStore {
                 Reply::Payload(payload) => Ok(payload),
                 _ => Err(unexpected("consume_signal")),
             }
+        })
+    }
+
+    fn set_waiting<'a>(
+        &'a self,
+        claim: &'a Claim,
+        waiting_for: Option<String>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.write(Op::SetWaiting(claim.clone(), waiting_for))
+                .await
+                .map(drop)
         })
     }
 

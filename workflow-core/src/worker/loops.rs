@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::real_clock::real_sleep;
 use crate::definition::jitter_fraction;
 use crate::durable::{DurableEngine, WeakEngine};
 use crate::store::{ClaimRequest, StoreError, WorkerId, WorkerRegistration};
@@ -99,12 +100,6 @@ pub(crate) fn spawn_loops(engine: &DurableEngine) {
     if engine.worker_options().claim {
         tokio::spawn(claim_loop(engine.downgrade()));
     }
-}
-
-/// Sleeps by the real clock. Leases are wall-clock facts in the store, so the worker's timers
-/// must not follow a paused test clock (`tokio::time::pause`).
-async fn real_sleep(pause: Duration) {
-    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(pause)).await;
 }
 
 async fn heartbeat_loop(weak: WeakEngine) {

@@ -13,6 +13,7 @@
 
 mod loops;
 mod options;
+mod real_clock;
 mod registry;
 
 pub(crate) use loops::{register, spawn_loops, sweep, Identity};
