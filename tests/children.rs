@@ -122,7 +122,7 @@ async fn a_resumed_parent_reuses_its_finished_child_instead_of_starting_it_again
         "the child's committed steps did not run again"
     );
     let child = engine.status(&RunId::from("order-7/ship")).await.unwrap();
-    assert_eq!(child.status, RunStatus::Completed);
-    assert_eq!(child.workflow, "Ship");
+    assert_eq!(child.summary.status, RunStatus::Completed);
+    assert_eq!(child.summary.workflow, "Ship");
     let _ = std::fs::remove_file(&path);
 }
