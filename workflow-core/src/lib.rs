@@ -137,7 +137,7 @@ pub use definition::{
     Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef, StepDef,
     StepIndex,
 };
-pub use durable::{DurableEngine, Recovery};
+pub use durable::{DurableEngine, Fencing, Recovery};
 pub use engine::{Engine, Finished};
 pub use error::{StepError, WorkflowError};
 pub use history::{RunHistory, StepOutcome, StepRecord};

@@ -36,7 +36,7 @@ mod journal;
 mod run;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -91,6 +91,20 @@ struct Inner {
     finished: Notify,
     /// Wakes the claim loop (a run was started or signalled here).
     claim_bell: Arc<Notify>,
+    /// Writes the store rejected because another worker owned the run.
+    rejected_writes: AtomicU64,
+    /// Runs stopped because this worker fenced itself before writing.
+    fenced_runs: AtomicU64,
+}
+
+/// What this engine's worker saw of lost leases (see [`DurableEngine::fencing`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fencing {
+    /// Writes the store rejected ([`StoreError::LeaseLost`]): each stopped its run at once.
+    pub rejected_writes: u64,
+    /// Runs this worker stopped on its own, before any write, because it could not heartbeat
+    /// within its lease (or the store said it was reaped).
+    pub self_fenced_runs: u64,
 }
 
 impl Drop for Inner {
@@ -147,6 +161,8 @@ impl DurableEngine {
                 signal_bells: Mutex::new(HashMap::new()),
                 finished: Notify::new(),
                 claim_bell: Arc::new(Notify::new()),
+                rejected_writes: AtomicU64::new(0),
+                fenced_runs: AtomicU64::new(0),
             }),
         }
     }
@@ -507,7 +523,24 @@ impl DurableEngine {
         self.inner.store.deregister_worker(&worker).await
     }
 
+    /// How often this engine's worker lost a run's lease, since it was created.
+    pub fn fencing(&self) -> Fencing {
+        Fencing {
+            rejected_writes: self.inner.rejected_writes.load(Ordering::Relaxed),
+            self_fenced_runs: self.inner.fenced_runs.load(Ordering::Relaxed),
+        }
+    }
+
     // ---- for the worker loops and run drivers ----
+
+    pub(crate) fn count_fenced(&self, rejected: bool) {
+        let counter = if rejected {
+            &self.inner.rejected_writes
+        } else {
+            &self.inner.fenced_runs
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 
     pub(crate) fn downgrade(&self) -> WeakEngine {
         WeakEngine(Arc::downgrade(&self.inner))

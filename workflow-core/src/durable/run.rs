@@ -154,7 +154,10 @@ impl DurableEngine {
         seen: u64,
     ) -> Settled<W::Output> {
         match driven {
-            Driven::Fenced => Settled::Done(Err(Suspended::LeaseLost)),
+            Driven::Fenced { rejected } => {
+                self.count_fenced(rejected);
+                Settled::Done(Err(Suspended::LeaseLost))
+            }
             Driven::Park {
                 wake_at,
                 waiting_for,
@@ -226,6 +229,7 @@ impl DurableEngine {
     /// After a store failure: give the run back (best effort) so it is claimed again.
     async fn give_back(&self, claim: &Claim, error: StoreError) -> Suspended {
         if matches!(error, StoreError::LeaseLost { .. }) {
+            self.count_fenced(true);
             return Suspended::LeaseLost;
         }
         tracing::warn!(run_id = %claim.run_id, %error, "store failure; the run is given back");

@@ -93,8 +93,9 @@ pub(crate) enum Driven<O> {
         wake_at: Option<SystemTime>,
         waiting_for: String,
     },
-    /// The worker lost the run's lease (or fenced itself): it stopped at once.
-    Fenced,
+    /// The worker lost the run's lease: it stopped at once. `rejected`: the store refused a
+    /// write (another worker owns the run); otherwise the worker fenced itself first.
+    Fenced { rejected: bool },
 }
 
 /// Runs `workflow` on `input` in memory to its end (see [`drive_durable`]).
@@ -113,7 +114,7 @@ pub(crate) async fn drive<'r, W: Workflow + Sync>(
     match drive_durable(workflow, input, run.clone(), mode, recorder).await {
         Driven::Finished(result) => result,
         // Without a journal a run neither parks nor holds a lease.
-        Driven::Park { .. } | Driven::Fenced => Err(WorkflowError::Store {
+        Driven::Park { .. } | Driven::Fenced { .. } => Err(WorkflowError::Store {
             workflow: W::definition().name,
             run_id: run.run_id.clone(),
             error: crate::store::StoreError::Database(
@@ -176,8 +177,9 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
             wake_at,
             waiting_for,
         },
-        Err(Stop::Fenced | Stop::Store(crate::store::StoreError::LeaseLost { .. })) => {
-            Driven::Fenced
+        Err(Stop::Fenced) => Driven::Fenced { rejected: false },
+        Err(Stop::Store(crate::store::StoreError::LeaseLost { .. })) => {
+            Driven::Fenced { rejected: true }
         }
         Err(stop) if stop.leaves_run_as_is() => {
             Driven::Finished(Err(driver.error(stop, FailureReport::default())))
@@ -186,7 +188,7 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
             Err(WorkflowError::Store {
                 error: crate::store::StoreError::LeaseLost { .. },
                 ..
-            }) => Driven::Fenced,
+            }) => Driven::Fenced { rejected: true },
             result => Driven::Finished(result),
         },
     };
