@@ -1,0 +1,422 @@
+//! Runs owned through the store, with real worker processes on one SQLite file
+//! (`tests/ownership_worker/worker.rs`): a run executes in one place at a time, a killed
+//! worker's runs are taken over after its lease, a worker paused past its lease writes
+//! nothing more, and a cancel from another process reaches a run executing in a worker.
+//!
+//! Every step appends `<pid> <event> <key>` to a side-effect log outside the store, so the
+//! tests count executions per process. Timings are printed, never asserted.
+
+#[path = "ownership_worker/workflows.rs"]
+mod workflows;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use workflow_core::prelude::*;
+use workflow_core::store::SqliteStore;
+use workflow_core::{JournalEvent, WorkerOptions};
+use workflows::{Hold, Trip};
+
+/// Lease of the worker processes.
+const LEASE_MS: u64 = 1000;
+
+/// A store file and a side-effect log in the temp dir, removed on drop.
+struct Scratch {
+    db: PathBuf,
+    log: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let base = std::env::temp_dir().join(format!(
+            "workflow-ownership-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, SeqCst)
+        ));
+        let scratch = Scratch {
+            db: base.with_extension("db"),
+            log: base.with_extension("log"),
+        };
+        scratch.remove();
+        scratch
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        }
+        let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(self.stop_file());
+    }
+
+    fn stop_file(&self) -> PathBuf {
+        PathBuf::from(format!("{}.stop", self.log.display()))
+    }
+
+    fn effects(&self) -> Vec<Effect> {
+        effects(&self.log)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// One line of the side-effect log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Effect {
+    pid: u32,
+    event: String,
+    key: String,
+}
+
+fn effects(path: &Path) -> Vec<Effect> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ' ');
+            Some(Effect {
+                pid: parts.next()?.parse().ok()?,
+                event: parts.next()?.to_owned(),
+                key: parts.next()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// A worker process, killed on drop if still running.
+struct Worker {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Worker {
+    /// Starts a worker and waits until it is registered.
+    fn start(scratch: &Scratch, hold_ms: u64) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ownership-worker"))
+            .arg(&scratch.db)
+            .arg(&scratch.log)
+            .arg(LEASE_MS.to_string())
+            .arg(hold_ms.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the ownership worker");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("read the worker's output");
+        assert!(line.starts_with("ready "), "worker said: {line:?}");
+        Worker { child, stdout }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// SIGKILL, and reap the process.
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL the worker");
+        let _ = self.child.wait();
+    }
+
+    /// Stops the worker through its stop file; returns its fencing counts.
+    fn stop(mut self, scratch: &Scratch) -> (u64, u64) {
+        std::fs::write(scratch.stop_file(), b"").expect("write the stop file");
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("read the worker's fencing line");
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(scratch.stop_file());
+        let numbers: Vec<u64> = line
+            .strip_prefix("fencing ")
+            .unwrap_or_else(|| panic!("worker said: {line:?}"))
+            .split_whitespace()
+            .map(|n| n.parse().expect("a count"))
+            .collect();
+        (numbers[0], numbers[1])
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An engine of the test process that only sends commands: it claims nothing.
+async fn client(scratch: &Scratch) -> DurableEngine {
+    let store = SqliteStore::open(&scratch.db)
+        .await
+        .expect("open the store");
+    DurableEngine::with_options(store, WorkerOptions::default().claim_runs(false))
+}
+
+/// Polls `check` every 10 ms until it holds; panics after `limit`.
+async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn status(engine: &DurableEngine, id: &RunId) -> RunStatus {
+    engine.status(id).await.expect("status").summary.status
+}
+
+fn hold(scratch: &Scratch, hold_ms: u64) -> Hold {
+    Hold {
+        log: scratch.log.clone(),
+        hold_ms,
+    }
+}
+
+/// The process that committed `step` of run `id`, from the pid its output carries.
+async fn committed_by(engine: &DurableEngine, id: &RunId, step: &str) -> Vec<String> {
+    engine
+        .journal(id)
+        .await
+        .expect("journal")
+        .into_iter()
+        .filter_map(|r| match r.event {
+            JournalEvent::StepCompleted { step: s, output } if s == step => {
+                Some(String::from_utf8_lossy(&output).into_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_a_file_a_killed_ones_runs_are_taken_over_and_none_runs_twice() {
+    let scratch = Scratch::new("takeover");
+    let hold_ms = 300;
+    let first = Worker::start(&scratch, hold_ms);
+    let second = Worker::start(&scratch, hold_ms);
+    let engine = client(&scratch).await;
+    let ids: Vec<RunId> = (0..30).map(|i| RunId::from(format!("run-{i}"))).collect();
+    for (i, id) in ids.iter().enumerate() {
+        engine
+            .start_with(
+                id.clone(),
+                hold(&scratch, hold_ms),
+                i as u64,
+                RunOptions::new(),
+            )
+            .await
+            .unwrap();
+    }
+    // Kill the first worker while it holds runs in the middle of `hold`.
+    let victim = first.pid();
+    until(
+        "the first worker is inside `hold`",
+        Duration::from_secs(30),
+        || async {
+            scratch
+                .effects()
+                .iter()
+                .any(|e| e.pid == victim && e.event == "start")
+        },
+    )
+    .await;
+    let killed_at = Instant::now();
+    first.kill();
+    for id in &ids {
+        let id = id.clone();
+        until(&format!("{id} completes"), Duration::from_secs(60), || {
+            let (engine, id) = (&engine, id.clone());
+            async move { status(engine, &id).await == RunStatus::Completed }
+        })
+        .await;
+    }
+    let survivor = second.pid();
+    let effects = scratch.effects();
+    // The killed worker's interrupted steps ran again in the survivor; the first of those
+    // re-executions measures the takeover.
+    let interrupted: Vec<&str> = effects
+        .iter()
+        .filter(|e| e.pid == victim && e.event == "start")
+        .filter(|e| {
+            !effects
+                .iter()
+                .any(|f| f.pid == victim && f.event == "end" && f.key == e.key)
+        })
+        .map(|e| e.key.as_str())
+        .collect();
+    assert!(!interrupted.is_empty(), "the kill interrupted no step");
+    println!(
+        "takeover: {} steps interrupted by the kill; all runs done {:?} after it (lease {LEASE_MS} ms)",
+        interrupted.len(),
+        killed_at.elapsed()
+    );
+    let mut starts: HashMap<&str, Vec<u32>> = HashMap::new();
+    for e in effects.iter().filter(|e| e.event == "start") {
+        starts.entry(e.key.as_str()).or_default().push(e.pid);
+    }
+    for (key, pids) in &starts {
+        match pids.as_slice() {
+            [_] => {}
+            // At least once: a step in flight at the kill runs again, in the survivor only.
+            [first, again] => {
+                assert_eq!(*first, victim, "{key} ran twice, first in {first}");
+                assert_eq!(*again, survivor, "{key} ran again in {again}");
+                assert!(interrupted.contains(key), "{key} ran again after it ended");
+            }
+            _ => panic!("{key} ran {} times: {pids:?}", pids.len()),
+        }
+    }
+    for id in &ids {
+        let outputs = committed_by(&engine, id, "hold").await;
+        assert_eq!(outputs.len(), 1, "{id}: `hold` journaled {outputs:?}");
+        let key = format!("{id}/hold");
+        let pids = &starts[key.as_str()];
+        let committer = *pids.last().expect("ran");
+        assert!(
+            outputs[0].contains(&committer.to_string()),
+            "{id}: committed {} but the last execution was in {committer}",
+            outputs[0]
+        );
+    }
+    let (rejected, fenced) = second.stop(&scratch);
+    assert_eq!((rejected, fenced), (0, 0), "the survivor lost no lease");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_paused_past_its_lease_writes_nothing_more() {
+    let scratch = Scratch::new("fencing");
+    let hold_ms = 2500;
+    let paused = Worker::start(&scratch, hold_ms);
+    let engine = client(&scratch).await;
+    let id = RunId::from("fenced-1");
+    engine
+        .start_with(id.clone(), hold(&scratch, hold_ms), 7, RunOptions::new())
+        .await
+        .unwrap();
+    let victim = paused.pid();
+    until(
+        "the worker is inside `hold`",
+        Duration::from_secs(30),
+        || async { scratch.effects().iter().any(|e| e.event == "start") },
+    )
+    .await;
+    paused.signal("STOP");
+    let stopped_at = Instant::now();
+    let other = Worker::start(&scratch, hold_ms);
+    until(
+        "the run completes elsewhere",
+        Duration::from_secs(60),
+        || async { status(&engine, &id).await == RunStatus::Completed },
+    )
+    .await;
+    let taken_over_in = stopped_at.elapsed();
+    let journal_before = engine.journal(&id).await.unwrap();
+    paused.signal("CONT");
+    // Long enough for its step's sleep to end and its commit to be tried.
+    tokio::time::sleep(Duration::from_millis(hold_ms + 1000)).await;
+    let (rejected, self_fenced) = paused.stop(&scratch);
+    other.stop(&scratch);
+
+    assert_eq!(
+        engine.journal(&id).await.unwrap(),
+        journal_before,
+        "the paused worker wrote to the journal after it resumed"
+    );
+    let outputs = committed_by(&engine, &id, "hold").await;
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    assert!(
+        !outputs[0].contains(&victim.to_string()),
+        "the paused worker's result was committed: {outputs:?}"
+    );
+    assert_eq!(
+        rejected + self_fenced,
+        1,
+        "the paused worker's one run was not fenced (rejected writes {rejected}, self-fenced {self_fenced})"
+    );
+    let starts: Vec<u32> = scratch
+        .effects()
+        .iter()
+        .filter(|e| e.event == "start" && e.key == "fenced-1/hold")
+        .map(|e| e.pid)
+        .collect();
+    // At least once, and one extra execution for the step in flight when the lease was lost.
+    assert_eq!(starts.len(), 2, "`hold` executions: {starts:?}");
+    assert_eq!(starts[0], victim);
+    println!(
+        "fencing: taken over {taken_over_in:?} after SIGSTOP (lease {LEASE_MS} ms); late writes \
+         rejected {rejected}, runs self-fenced {self_fenced}; `hold` ran twice (once per owner)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_from_another_process_reaches_a_running_run_and_compensates() {
+    let scratch = Scratch::new("cancel");
+    let travel_ms = 20_000;
+    let worker = Worker::start(&scratch, travel_ms);
+    let engine = client(&scratch).await;
+    let id = RunId::from("trip-1");
+    let trip = Trip {
+        log: scratch.log.clone(),
+        travel_ms,
+    };
+    engine
+        .start_with(id.clone(), trip, 1, RunOptions::new())
+        .await
+        .unwrap();
+    until(
+        "the trip is travelling",
+        Duration::from_secs(30),
+        || async { scratch.effects().iter().any(|e| e.event == "start") },
+    )
+    .await;
+    let sent = Instant::now();
+    assert_eq!(engine.cancel(&id).await.unwrap(), RunStatus::Claimed);
+    until("the run is cancelled", Duration::from_secs(10), || async {
+        status(&engine, &id).await == RunStatus::Cancelled
+    })
+    .await;
+    println!(
+        "cancel reached the worker and finished the run in {:?}",
+        sent.elapsed()
+    );
+    let effects = scratch.effects();
+    let events: Vec<(&str, &str)> = effects
+        .iter()
+        .map(|e| (e.event.as_str(), e.key.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("run", "trip-1/book"),
+            ("start", "trip-1/travel"),
+            ("compensate", "trip-1/unbook")
+        ]
+    );
+    assert!(effects.iter().all(|e| e.pid == worker.pid()));
+    worker.stop(&scratch);
+}
