@@ -420,3 +420,169 @@ async fn a_cancel_from_another_process_reaches_a_running_run_and_compensates() {
     assert!(effects.iter().all(|e| e.pid == worker.pid()));
     worker.stop(&scratch);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_cannot_heartbeat_fences_itself_and_its_step_runs_again_once() {
+    use sqlx::Connection;
+
+    let scratch = Scratch::new("self-fence");
+    let hold_ms = 3000;
+    let worker = Worker::start(&scratch, hold_ms);
+    let engine = client(&scratch).await;
+    let id = RunId::from("blocked-1");
+    engine
+        .start_with(id.clone(), hold(&scratch, hold_ms), 3, RunOptions::new())
+        .await
+        .unwrap();
+    until(
+        "the worker is inside `hold`",
+        Duration::from_secs(30),
+        || async { scratch.effects().iter().any(|e| e.event == "start") },
+    )
+    .await;
+    // Another connection holds the write lock for twice the lease: no heartbeat gets through.
+    let url = format!("sqlite://{}", scratch.db.display());
+    let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2 * LEASE_MS)).await;
+    sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+    until("the run completes", Duration::from_secs(60), || async {
+        status(&engine, &id).await == RunStatus::Completed
+    })
+    .await;
+    let (rejected, self_fenced) = worker.stop(&scratch);
+    assert_eq!(
+        (rejected, self_fenced),
+        (0, 1),
+        "(rejected writes, self-fenced runs)"
+    );
+    let effects = scratch.effects();
+    let executions: Vec<&str> = effects
+        .iter()
+        .filter(|e| e.key == "blocked-1/hold")
+        .map(|e| e.event.as_str())
+        .collect();
+    // The fenced execution was dropped before its end; the run's next claim ran it again.
+    assert_eq!(executions, ["start", "start", "end"]);
+    assert_eq!(committed_by(&engine, &id, "hold").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_limit_holds_across_three_workers() {
+    use workflow_core::store::QueueConfig;
+
+    let scratch = Scratch::new("queue");
+    let hold_ms = 150;
+    let workers: Vec<Worker> = (0..3).map(|_| Worker::start(&scratch, hold_ms)).collect();
+    let engine = client(&scratch).await;
+    let limit = 2;
+    engine
+        .set_queue(QueueConfig {
+            queue: "limited".into(),
+            concurrency: Some(limit),
+            rate_per_sec: None,
+            burst: 1,
+        })
+        .await
+        .unwrap();
+    let ids: Vec<RunId> = (0..24).map(|i| RunId::from(format!("q-{i}"))).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let options = RunOptions::new().queue("limited");
+        engine
+            .start_with(id.clone(), hold(&scratch, hold_ms), i as u64, options)
+            .await
+            .unwrap();
+    }
+    for id in &ids {
+        let id = id.clone();
+        until(&format!("{id} completes"), Duration::from_secs(60), || {
+            let (engine, id) = (&engine, id.clone());
+            async move { status(engine, &id).await == RunStatus::Completed }
+        })
+        .await;
+    }
+    // The log is in global order: count `hold` bodies between their start and end.
+    let (mut running, mut most) = (0usize, 0usize);
+    let mut pids = std::collections::HashSet::new();
+    for effect in scratch.effects() {
+        match effect.event.as_str() {
+            "start" => {
+                running += 1;
+                most = most.max(running);
+                pids.insert(effect.pid);
+            }
+            "end" => running -= 1,
+            _ => {}
+        }
+    }
+    println!(
+        "queue limit {limit}: at most {most} runs in `hold` at once, over {} workers",
+        pids.len()
+    );
+    assert!(
+        most <= limit as usize,
+        "{most} runs of the queue ran at once"
+    );
+    assert_eq!(
+        most, limit as usize,
+        "the limit was never reached: the test tested little"
+    );
+    for worker in workers {
+        worker.stop(&scratch);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_that_passes_while_no_worker_runs_is_enforced_on_takeover() {
+    let scratch = Scratch::new("deadline");
+    let travel_ms = 20_000;
+    let first = Worker::start(&scratch, travel_ms);
+    let engine = client(&scratch).await;
+    let id = RunId::from("late-1");
+    let trip = Trip {
+        log: scratch.log.clone(),
+        travel_ms,
+    };
+    let options = RunOptions::new().deadline(Duration::from_millis(1500));
+    engine
+        .start_with(id.clone(), trip, 1, options)
+        .await
+        .unwrap();
+    until(
+        "the trip is travelling",
+        Duration::from_secs(30),
+        || async { scratch.effects().iter().any(|e| e.event == "start") },
+    )
+    .await;
+    first.kill();
+    // Nobody runs the workflow while its deadline passes.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let second = Worker::start(&scratch, travel_ms);
+    until("the run ends", Duration::from_secs(30), || async {
+        status(&engine, &id).await.is_finished()
+    })
+    .await;
+    let record = engine.status(&id).await.unwrap();
+    assert_eq!(record.summary.status, RunStatus::Failed);
+    let error = record.error.unwrap_or_default();
+    assert!(error.contains("deadline"), "{error}");
+    let events: Vec<(u32, String)> = scratch
+        .effects()
+        .into_iter()
+        .map(|e| (e.pid, format!("{} {}", e.event, e.key)))
+        .collect();
+    let takeover = second.pid();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(pid, _)| *pid == takeover)
+            .map(|(_, e)| e.as_str())
+            .collect::<Vec<_>>(),
+        ["compensate late-1/unbook"],
+        "after the deadline, the new owner only compensates: {events:?}"
+    );
+    second.stop(&scratch);
+}

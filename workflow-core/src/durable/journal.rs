@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use super::POLL;
 use crate::definition::{jitter_fraction, Definition, StepIndex};
-use crate::journal::{Journal, JournalEvent, Replayed, SignalOutcome};
+use crate::journal::{Journal, JournalEvent, Replay, Replayed, SignalOutcome};
 use crate::run_id::RunId;
 use crate::store::{Claim, JournalRecord, Store, StoreError};
 use crate::workflow::Durable;
@@ -190,7 +190,7 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
 pub(super) fn decode_journal<W: Durable>(
     run_id: &RunId,
     records: Vec<JournalRecord>,
-) -> Result<Vec<(u64, Replayed<W::__Out>)>, StoreError> {
+) -> Result<Replay<W::__Out>, StoreError> {
     let def = W::definition();
     records
         .into_iter()

@@ -43,6 +43,9 @@ pub(crate) enum Replayed<O> {
     Compensated { step: StepIndex, completion: usize },
 }
 
+/// A journal decoded for replay: each record with its position.
+pub(crate) type Replay<O> = Vec<(u64, Replayed<O>)>;
+
 /// Journaling of one run. Every write is committed when its future resolves; a write the
 /// store refuses because the run's lease moved on fails with [`StoreError::LeaseLost`].
 pub(crate) trait Journal<O>: Send {

@@ -27,7 +27,7 @@ use stop::Stop;
 use crate::context::RunInfo;
 use crate::definition::{Definition, Join, StepIndex};
 use crate::error::WorkflowError;
-use crate::journal::{Journal, Replayed, SignalOutcome};
+use crate::journal::{Journal, Replay, SignalOutcome};
 use crate::options::{CancellationToken, RunOptions};
 use crate::report::FailureReport;
 use crate::task::{Outcome, Tag, Task};
@@ -81,7 +81,7 @@ pub(crate) struct Drive<'j, O> {
     pub options: RunOptions,
     pub journal: Option<&'j mut (dyn Journal<O> + 'j)>,
     /// Journal records to replay first, with their positions.
-    pub replay: Vec<(u64, Replayed<O>)>,
+    pub replay: Replay<O>,
 }
 
 /// How a drive ended: the run finished (or failed), or it was suspended with nothing written
@@ -95,16 +95,18 @@ pub(crate) enum Driven<O> {
     },
     /// The worker lost the run's lease: it stopped at once. `rejected`: the store refused a
     /// write (another worker owns the run); otherwise the worker fenced itself first.
-    Fenced { rejected: bool },
+    Fenced {
+        rejected: bool,
+    },
 }
 
 /// Runs `workflow` on `input` in memory to its end (see [`drive_durable`]).
-pub(crate) async fn drive<'r, W: Workflow + Sync>(
+pub(crate) async fn drive<W: Workflow + Sync>(
     workflow: &W,
     input: W::Input,
     run: Arc<RunInfo>,
     options: RunOptions,
-    recorder: Option<&'r mut Recorder>,
+    recorder: Option<&mut Recorder>,
 ) -> Result<W::Output, WorkflowError> {
     let mode = Drive {
         options,
@@ -226,6 +228,10 @@ struct Driver<'a, 'r, W: Workflow> {
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     async fn event_loop(&mut self, options: &RunOptions) -> Result<(), Stop> {
+        if let Some(passed) = options.deadline.filter(|d| d.is_zero()) {
+            // Passed already (a durable run's stored deadline, while no worker ran it).
+            return Err(Stop::Deadline(passed));
+        }
         let mut deadline = options
             .deadline
             .map(|d| (Box::pin(tokio::time::sleep(d)), d));

@@ -5,16 +5,13 @@
 
 use super::{Driver, Status, Stop};
 use crate::definition::StepIndex;
-use crate::journal::Replayed;
+use crate::journal::{Replay, Replayed};
 use crate::store::StoreError;
 use crate::workflow::{StartInfo, Workflow};
 
 impl<W: Workflow + Sync> Driver<'_, '_, W> {
     /// Replays journal records; returns the stop cause if the run had stopped before.
-    pub(super) fn replay(
-        &mut self,
-        records: Vec<(u64, Replayed<W::__Out>)>,
-    ) -> Result<Option<String>, Stop> {
+    pub(super) fn replay(&mut self, records: Replay<W::__Out>) -> Result<Option<String>, Stop> {
         let mut stopped = None;
         for (seq, record) in records {
             match record {

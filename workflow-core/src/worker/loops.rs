@@ -124,25 +124,34 @@ async fn heartbeat_once(engine: &DurableEngine) {
                 tracing::warn!(%error, "worker cannot register; retrying");
             }
         }
-        Some(worker) => match engine.store().heartbeat(&worker, options.lease).await {
-            Ok(cancelled) => {
-                identity.mark_ok(&worker);
-                for run_id in cancelled {
-                    engine.cancel_local(&run_id);
+        Some(worker) => {
+            // However long the store takes to answer, the worker fences itself in time.
+            let left = options.fence_after().saturating_sub(identity.since_ok());
+            let beat = tokio::select! {
+                result = engine.store().heartbeat(&worker, options.lease) => Some(result),
+                () = real_sleep(left) => None,
+            };
+            match beat {
+                Some(Ok(cancelled)) => {
+                    identity.mark_ok(&worker);
+                    for run_id in cancelled {
+                        engine.cancel_local(&run_id);
+                    }
                 }
-            }
-            Err(StoreError::WorkerLost(_)) => {
-                tracing::warn!(%worker, "worker lost its lease; its runs were taken over");
-                engine.lose_identity(&worker);
-            }
-            Err(error) => {
-                tracing::warn!(%worker, %error, "heartbeat failed");
-                if identity.since_ok() >= options.fence_after() {
-                    tracing::error!(%worker, "no heartbeat within the lease: fencing this worker");
+                Some(Err(StoreError::WorkerLost(_))) => {
+                    tracing::warn!(%worker, "worker lost its lease; its runs were taken over");
                     engine.lose_identity(&worker);
                 }
+                Some(Err(error)) if identity.since_ok() < options.fence_after() => {
+                    tracing::warn!(%worker, %error, "heartbeat failed");
+                }
+                Some(Err(_)) | None => {
+                    tracing::error!(%worker, "no heartbeat within the lease: fencing this worker");
+                    engine.lose_identity(&worker);
+                    return;
+                }
             }
-        },
+        }
     }
     sweep(engine).await;
 }
