@@ -71,6 +71,46 @@
 //! `#[serde(crate = "workflow_core::serde")]`, or depend on serde yourself. See
 //! [`DurableEngine`] for the guarantees.
 //!
+//! ## Workers: runs owned through the store
+//!
+//! The store owns every run; every [`DurableEngine`] is also a worker ([`WorkerOptions`]).
+//! [`DurableEngine::register`] (or `start`/`recover`) tells the worker which workflows it can
+//! execute; it then claims ready runs of those definitions with a lease and a fencing epoch,
+//! heartbeats, and takes over the runs of workers whose lease expired. Any number of
+//! processes may share one SQLite file (or, with the `postgres` feature, one PostgreSQL
+//! database from many machines): each run executes in exactly one place at a time, and a
+//! worker that lost a run's lease writes nothing more for it. A run waiting for a signal is
+//! parked in the store (no claim, no memory) until the signal, its deadline or a cancel wakes
+//! it. Runs may be started on named queues whose concurrency and rate limits
+//! ([`store::QueueConfig`]) hold across all workers.
+//!
+//! ```no_run
+//! use workflow_core::prelude::*;
+//!
+//! #[derive(Clone)]
+//! struct Report;
+//!
+//! #[workflow]
+//! impl Report {
+//!     #[step]
+//!     async fn render(&self, n: u32) -> String { format!("report {n}") }
+//! }
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A worker process: executes runs of `Report`, whichever process started them.
+//! let worker = Engine::sqlite("runs.db").await?;
+//! worker.register(Report).await?;
+//!
+//! // A client process: starts a run and waits for its result.
+//! let client = DurableEngine::with_options(
+//!     workflow_core::store::SqliteStore::open("runs.db").await?,
+//!     WorkerOptions::default().claim_runs(false),
+//! );
+//! let id = client.start_with(RunId::from("report-1"), Report, 7, RunOptions::new()).await?;
+//! assert_eq!(client.wait::<Report>(&id).await?, "report 7");
+//! # Ok(()) }
+//! ```
+//!
 //! ## Semantics
 //!
 //! - Scheduling is eager: no superstep barrier. The steps of one run are polled concurrently

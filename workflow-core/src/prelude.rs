@@ -2,6 +2,7 @@
 
 pub use crate::context::StepContext;
 pub use crate::durable::DurableEngine;
+pub use crate::worker::WorkerOptions;
 pub use crate::engine::{Engine, Finished};
 pub use crate::error::{StepError, WorkflowError};
 pub use crate::history::{RunHistory, StepOutcome};

@@ -7,30 +7,51 @@
 //! workers whose lease expired. Any number of engines, in any number of processes, may share
 //! one store: each run executes in exactly one place at a time.
 //!
-//! Guarantees (each has a test, named in brackets):
-//! - at most one live owner per run: every write of a run carries its claim's epoch and the
-//!   store rejects a stale one ([`StoreError::LeaseLost`]); the worker that gets it stops the
-//!   run at once and writes nothing more (`tests/ownership.rs`, `tests/fencing.rs`);
-//! - a step whose result was committed is never run again; each result is journaled once;
-//!   steps run at least once: a step in flight at a crash or a lost lease runs again, so pass
+//! Guarantees (each with the test that would catch its violation):
+//! - **one owner at a time**: every write of a run carries its claim's epoch and the store
+//!   rejects a stale one ([`StoreError::LeaseLost`]); the worker that gets it stops the run at
+//!   once and writes nothing more. A worker that cannot heartbeat within its lease minus two
+//!   heartbeats fences itself: it stops its runs before any further write
+//!   (`tests/ownership.rs`: `a_worker_paused_past_its_lease_writes_nothing_more`,
+//!   `a_worker_that_cannot_heartbeat_fences_itself_and_its_step_runs_again_once`);
+//! - **committed work is never redone**: a step whose result was committed is never run again
+//!   and each result is journaled once. Steps run at least once: a step in flight at a crash
+//!   or a lost lease runs again (once per owner), so pass
 //!   [`StepContext::idempotency_key`](crate::StepContext::idempotency_key) (stable per run,
-//!   step and item) to side effects (`tests/crash.rs`, `tests/fencing.rs`);
-//! - a run whose owner died is taken over within its lease plus one poll (`tests/ownership.rs`);
-//! - compensations run at least once, in reverse completion order, and each finished one is
-//!   journaled: a crash during compensation resumes compensation, not the forward path
+//!   step and item) to side effects (`tests/crash.rs`, 100+ SIGKILLs;
+//!   `tests/ownership.rs`: `two_workers_share_a_file_a_killed_ones_runs_are_taken_over_and_none_runs_twice`);
+//! - **no run is stranded**: a run whose owner died is taken over by any worker with its
+//!   definition, after the owner's lease (at once when the owner was a process of this
+//!   machine that is gone); a run whose drive was dropped or hit a store failure is given
+//!   back to the store (`tests/ownership.rs`, `tests/durable.rs`:
+//!   `a_dropped_execute_leaves_the_run_recoverable_by_the_same_engine`);
+//! - **compensations** run at least once, in reverse completion order, and each finished one
+//!   is journaled: a crash during compensation resumes compensation, not the forward path
 //!   (`tests/crash.rs`);
-//! - signals are consumed exactly once (the consumption is journaled in the same
+//! - **signals** are consumed exactly once (the consumption is journaled in the same
 //!   transaction), and a signal sent before the wait began is kept (`tests/durable.rs`);
-//! - a run waiting for a signal is parked: it holds no claim and no memory in any worker and
-//!   is claimed again when its signal arrives or its deadline passes (`tests/ownership.rs`);
-//! - start, signal and cancel are store writes any process can make; a cancel reaches a run
-//!   executing in another process within a second (`tests/ownership.rs`);
-//! - a run resumes only under the definition hash it started with: workers claim only runs of
-//!   definitions they registered, and [`WorkflowError::VersionMismatch`] reports the others,
-//!   which are left untouched (`tests/durable.rs`);
-//! - a corrupt or truncated journal record or run row is detected by its checksum and
-//!   reported ([`StoreError::Corrupt`] with its position), never silently re-run
-//!   (`tests/durable.rs`).
+//! - **parked runs**: a run started with [`DurableEngine::start`] whose only work left is
+//!   waiting for signals holds no claim and no memory in any worker; its signal, its
+//!   deadline or a cancel makes it claimable again (`tests/durable.rs`:
+//!   `a_waiting_run_is_listed_as_waiting_for_its_signal`; `benches/waiting.rs` measures the
+//!   memory). Runs driven by [`DurableEngine::execute`] wait in the caller's task instead,
+//!   since the caller awaits them anyway;
+//! - **commands from anywhere**: start, signal and cancel are store writes any process can
+//!   make; a cancel reaches a run executing in another process within a second and its saga
+//!   steps are compensated (`tests/ownership.rs`:
+//!   `a_cancel_from_another_process_reaches_a_running_run_and_compensates`);
+//! - **deadlines are stored with the run**: a deadline that passed while no worker ran the
+//!   run is enforced before any further step (`tests/ownership.rs`:
+//!   `a_deadline_that_passes_while_no_worker_runs_is_enforced_on_takeover`);
+//! - **queue limits** hold across every worker of a store (`tests/ownership.rs`:
+//!   `a_queue_limit_holds_across_three_workers`);
+//! - **definitions**: a run resumes only under the definition hash it started with: workers
+//!   claim only runs of definitions they registered, and [`WorkflowError::VersionMismatch`]
+//!   reports the others, which are left for a worker that has their definition
+//!   (`tests/durable.rs`: `a_run_resumes_only_under_the_definition_it_started_with`);
+//! - **damage is reported**: a corrupt or truncated journal record or run row is detected by
+//!   its checksum and reported ([`StoreError::Corrupt`] with its position), never silently
+//!   re-run (`tests/durable.rs`: `a_corrupt_journal_record_is_reported_and_nothing_runs_again`).
 
 mod journal;
 mod run;
