@@ -54,8 +54,18 @@ where
 }
 
 /// Encodes a journaled value.
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    serde_json::to_vec(value).map_err(|e| CodecError(e.to_string()))
+///
+/// The journal accepts only what it can read back: a value whose encoding does not decode
+/// (`f64::NAN` becomes `null`; a value nested deeper than the decoder's recursion limit) is
+/// refused here, when it is committed, never discovered at the next resume.
+pub fn encode<T: Serialize + DeserializeOwned>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| CodecError(e.to_string()))?;
+    match serde_json::from_slice::<T>(&bytes) {
+        Ok(_) => Ok(bytes),
+        Err(e) => Err(CodecError(format!(
+            "the value cannot be stored: its encoding does not read back ({e})"
+        ))),
+    }
 }
 
 /// Decodes a journaled value.

@@ -244,6 +244,15 @@ pub enum WorkflowError {
         /// The stored error, without the workflow and run prefix.
         error: String,
     },
+    /// A run with this id exists with another input: the id is an idempotency key, so the
+    /// stored run was left as it is. Start the new input under a new id.
+    #[error("workflow `{workflow}` run {run_id} already exists with another input; a run id is an idempotency key: use a new id for a new input")]
+    InputConflict {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+    },
     /// The run id belongs to another workflow.
     #[error("run {run_id} belongs to workflow `{found}`, not `{workflow}`")]
     WrongWorkflow {
@@ -282,6 +291,7 @@ impl WorkflowError {
             | WorkflowError::Store { run_id, .. }
             | WorkflowError::VersionMismatch { run_id, .. }
             | WorkflowError::WrongWorkflow { run_id, .. }
+            | WorkflowError::InputConflict { run_id, .. }
             | WorkflowError::FinishedEarlier { run_id, .. }
             | WorkflowError::Interrupted { run_id, .. }
             | WorkflowError::NoOutput { run_id, .. } => run_id,
@@ -328,6 +338,7 @@ impl WorkflowError {
             | WorkflowError::Store { workflow, .. }
             | WorkflowError::VersionMismatch { workflow, .. }
             | WorkflowError::WrongWorkflow { workflow, .. }
+            | WorkflowError::InputConflict { workflow, .. }
             | WorkflowError::FinishedEarlier { workflow, .. }
             | WorkflowError::Interrupted { workflow, .. }
             | WorkflowError::NoOutput { workflow, .. } => workflow,

@@ -2,7 +2,6 @@
 
 pub use crate::context::StepContext;
 pub use crate::durable::DurableEngine;
-pub use crate::worker::WorkerOptions;
 pub use crate::engine::{Engine, Finished};
 pub use crate::error::{StepError, WorkflowError};
 pub use crate::history::{RunHistory, StepOutcome};
@@ -11,5 +10,6 @@ pub use crate::report::FailureReport;
 pub use crate::run_id::RunId;
 pub use crate::signal::Signal;
 pub use crate::store::RunStatus;
+pub use crate::worker::WorkerOptions;
 pub use crate::workflow::Workflow;
 pub use workflow_macros::{saga_step, step, workflow};

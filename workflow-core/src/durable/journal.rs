@@ -77,9 +77,8 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
                 };
                 self.record(event)
             }
-            Err(e) => Box::pin(std::future::ready(Err(StoreError::Database(format!(
-                "run {}: cannot encode the output of step `{}`: {e}",
-                self.run_id(),
+            Err(e) => Box::pin(std::future::ready(Err(StoreError::Unstorable(format!(
+                "the output of step `{}` cannot be journaled: {e}",
                 step_name::<W>(step)
             ))))),
         }

@@ -329,11 +329,19 @@ impl DurableEngine {
                     deadline_at: options.deadline.map(|d| SystemTime::now() + d),
                     input,
                 };
-                self.inner
+                let record = self
+                    .inner
                     .store
                     .create_run(&new)
                     .await
-                    .map_err(store_error::<W>(run_id))?
+                    .map_err(store_error::<W>(run_id))?;
+                if record.summary.workflow == def.name && !same_json(&record.input, &new.input) {
+                    return Err(WorkflowError::InputConflict {
+                        workflow: def.name,
+                        run_id: run_id.clone(),
+                    });
+                }
+                record
             }
             None => self.load::<W>(run_id).await?,
         };
@@ -676,6 +684,18 @@ fn store_error<W: Durable>(run_id: &RunId) -> impl Fn(StoreError) -> WorkflowErr
         run_id: run_id.clone(),
         error,
     }
+}
+
+/// True when two encoded values are the same value (maps compare whatever their key order).
+fn same_json(a: &[u8], b: &[u8]) -> bool {
+    a == b
+        || matches!(
+            (
+                serde_json::from_slice::<serde_json::Value>(a),
+                serde_json::from_slice::<serde_json::Value>(b),
+            ),
+            (Ok(x), Ok(y)) if x == y
+        )
 }
 
 /// Refuses a run of another workflow, or an unfinished run of another definition.

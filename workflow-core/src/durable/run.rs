@@ -83,7 +83,7 @@ impl DurableEngine {
                 .await;
             history = recorder.into_history();
             let outcome = match driven {
-                Ok(driven) => self.settle::<W>(&claim, &run, driven, seen).await,
+                Ok(driven) => self.settle::<W>(&claim, &run, driven, seen, parks).await,
                 Err(error) => self.refuse::<W>(&claim, error, parks).await,
             };
             match outcome {
@@ -152,6 +152,7 @@ impl DurableEngine {
         run: &RunRecord,
         driven: Driven<W::Output>,
         seen: u64,
+        parks: bool,
     ) -> Settled<W::Output> {
         match driven {
             Driven::Fenced { rejected } => {
@@ -177,10 +178,8 @@ impl DurableEngine {
                     Err(error) => Settled::Done(Err(self.give_back(claim, error).await)),
                 }
             }
-            Driven::Finished(Err(WorkflowError::Store { error, .. }))
-                if !matches!(error, StoreError::Corrupt { .. }) =>
-            {
-                Settled::Done(Err(self.give_back(claim, error).await))
+            Driven::Finished(Err(WorkflowError::Store { error, .. })) => {
+                self.refuse::<W>(claim, error, parks).await
             }
             Driven::Finished(result) => {
                 let end = match run_end::<W>(&result) {
@@ -198,9 +197,10 @@ impl DurableEngine {
         }
     }
 
-    /// The run cannot be replayed here (a corrupt record, an input that does not decode):
-    /// report it and leave the run as it is. A background worker parks it until an operator
-    /// acts, so it is not claimed again and again.
+    /// A store error stopped the run. A store failure gives the run back to be claimed
+    /// again; damage (a corrupt record, an input that does not decode) is reported and the run
+    /// left as it is: a background worker parks it until an operator acts, so it is not
+    /// claimed again and again.
     async fn refuse<W: Durable>(
         &self,
         claim: &Claim,

@@ -26,7 +26,7 @@ use stop::Stop;
 
 use crate::context::RunInfo;
 use crate::definition::{Definition, Join, StepIndex};
-use crate::error::WorkflowError;
+use crate::error::{StepError, WorkflowError};
 use crate::journal::{Journal, Replay, SignalOutcome};
 use crate::options::{CancellationToken, RunOptions};
 use crate::report::FailureReport;
@@ -274,10 +274,16 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 Outcome::Attempted(Ok(out)) => {
                     if let Some(journal) = self.journal.as_deref_mut() {
                         let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
-                        journal
-                            .record_output(tag.step, item, &out)
-                            .await
-                            .map_err(Stop::Store)?;
+                        match journal.record_output(tag.step, item, &out).await {
+                            Ok(()) => {}
+                            // The value itself cannot be stored: the step fails, for good.
+                            Err(crate::store::StoreError::Unstorable(detail)) => {
+                                let error = StepError::permanent(StepError::msg(detail));
+                                self.failed(tag, error)?;
+                                continue;
+                            }
+                            Err(error) => return Err(Stop::Store(error)),
+                        }
                     }
                     self.succeeded(tag, out)?;
                     let crash = self

@@ -135,10 +135,19 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             None => Ok(None),
             Some(SignalOutcome::TimedOut) => Ok(W::__signal_timed_out(step)),
             Some(SignalOutcome::Received(bytes)) => match self.journal.as_deref() {
-                Some(journal) => journal
-                    .decode_signal(step, bytes)
-                    .map(Some)
-                    .map_err(Stop::Store),
+                // A payload that does not decode (sent through an untyped entry point, or
+                // altered) fails the step for good, naming the signal: the run never hangs on it.
+                Some(journal) => journal.decode_signal(step, bytes).map(Some).map_err(|e| {
+                    let signal = self.def.steps[step as usize].signal.map_or("?", |s| s.name);
+                    Stop::StepFailed {
+                        step,
+                        item: None,
+                        attempts: 1,
+                        error: crate::error::StepError::permanent(crate::error::StepError::msg(
+                            format!("the payload of signal `{signal}` cannot be read: {e}"),
+                        )),
+                    }
+                }),
                 None => Err(Stop::NoSignals { step }),
             },
         }

@@ -88,6 +88,10 @@ pub enum StoreError {
     /// The worker's registration is gone (its lease expired and its runs were taken over).
     #[error("worker {0} lost its lease: its runs were taken over")]
     WorkerLost(WorkerId),
+    /// A value the journal would not read back (e.g. `f64::NAN`, or nesting deeper than the
+    /// decoder's limit): refused when it is committed, so it fails its step instead.
+    #[error("{0}")]
+    Unstorable(String),
     /// The database failed.
     #[error("store failure: {0}")]
     Database(String),

@@ -1,0 +1,245 @@
+//! Faults and bad input never strand a run and never re-run committed work: values the
+//! journal cannot read back, signal payloads that do not decode, a run id reused with another
+//! input, unreadable rows, one request's failure inside a shared group commit.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
+
+use sqlx::Connection;
+use workflow_core::prelude::*;
+use workflow_core::serde::{Deserialize, Serialize};
+use workflow_core::store::{Claim, JournalRecord, NewRun, SqliteStore, Store, WorkerId};
+use workflow_core::JournalEvent;
+
+/// A store file in the temp dir, removed (with its WAL files) on drop.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        TempDb(std::env::temp_dir().join(format!(
+            "workflow-faults-{name}-{}-{}.db",
+            std::process::id(),
+            NEXT.fetch_add(1, SeqCst)
+        )))
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+struct Measure;
+
+#[workflow]
+impl Measure {
+    #[step]
+    async fn ratio(&self, x: f64) -> f64 {
+        x / 0.0 * 0.0 // NaN for every x
+    }
+
+    #[step(after = ratio)]
+    async fn report(&self, r: f64) -> String {
+        format!("{r}")
+    }
+}
+
+#[tokio::test]
+async fn a_value_the_journal_cannot_read_back_is_refused_naming_the_step() {
+    let db = TempDb::new("nan");
+    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let error = engine.run(Measure, 1.0).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("`ratio`"), "{text}");
+    assert!(text.contains("cannot be stored"), "{text}");
+    // Nothing unreadable was committed: the journal holds the stop only.
+    let id = error.run_id().clone();
+    let journal = engine.journal(&id).await.unwrap();
+    let kinds: Vec<&str> = journal.iter().map(|r| r.event.kind()).collect();
+    assert_eq!(kinds, ["stopped"]);
+    assert_eq!(
+        engine.status(&id).await.unwrap().summary.status,
+        RunStatus::Failed
+    );
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+enum Decision {
+    Approve,
+    Reject,
+}
+
+struct Gate;
+
+#[workflow]
+impl Gate {
+    #[step]
+    async fn ask(&self, n: u32) -> u32 {
+        n
+    }
+
+    #[step(after = ask)]
+    async fn decide(&self, n: u32, decision: Signal<Decision>) -> String {
+        format!("{n}: {:?}", decision.received())
+    }
+}
+
+#[tokio::test]
+async fn a_signal_payload_that_does_not_decode_fails_the_run_naming_the_signal() {
+    let db = TempDb::new("bad-signal");
+    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let id = engine.start(Gate, 5).await.unwrap();
+    // The wrong type, stored through the untyped entry point.
+    engine.signal(&id, "decision", &42u32).await.unwrap();
+    let error = tokio::time::timeout(Duration::from_secs(30), engine.wait::<Gate>(&id))
+        .await
+        .expect("the run ended")
+        .unwrap_err();
+    let stored = engine.status(&id).await.unwrap();
+    assert_eq!(stored.summary.status, RunStatus::Failed, "{error}");
+    let text = stored.error.unwrap_or_default();
+    assert!(text.contains("signal `decision`"), "{text}");
+    assert!(text.contains("`decide`"), "{text}");
+}
+
+#[tokio::test]
+async fn a_run_id_reused_with_another_input_is_a_typed_conflict() {
+    let db = TempDb::new("conflict");
+    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let id = RunId::from("gate-1");
+    engine
+        .start_with_id(id.clone(), Gate, 1)
+        .await
+        .expect("first start");
+    // The same input again: idempotent.
+    engine
+        .start_with_id(id.clone(), Gate, 1)
+        .await
+        .expect("same input");
+    match engine.start_with_id(id.clone(), Gate, 2).await {
+        Err(WorkflowError::InputConflict { run_id, .. }) => assert_eq!(run_id, id),
+        other => panic!("expected InputConflict, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn one_requests_failure_in_a_group_commit_fails_no_other_request() {
+    let db = TempDb::new("isolation");
+    let store = SqliteStore::open(&db.0).await.unwrap();
+    let worker = WorkerId::from("test-worker");
+    store
+        .register_worker(&workflow_core::store::WorkerRegistration {
+            worker: worker.clone(),
+            lease: Duration::from_secs(60),
+        })
+        .await
+        .unwrap();
+    let mut claims = Vec::new();
+    for i in 0..30 {
+        let run_id = RunId::from(format!("r{i}"));
+        store
+            .create_run(&NewRun {
+                run_id: run_id.clone(),
+                workflow: "W".into(),
+                version: 1,
+                definition_hash: 1,
+                queue: "default".into(),
+                deadline_at: None,
+                input: b"1".to_vec(),
+            })
+            .await
+            .unwrap();
+        let claimed = store.claim_run(&worker, &run_id).await.unwrap().unwrap();
+        claims.push(claimed.claim);
+    }
+    let record = |seq| JournalRecord {
+        seq,
+        event: JournalEvent::StepCompleted {
+            step: "a".into(),
+            output: b"1".to_vec(),
+        },
+    };
+    store.append(&claims[0], vec![record(0)]).await.unwrap();
+    // One conflicting write (seq 0 again) queued with 29 good ones: one group commit.
+    let stale = Claim {
+        epoch: claims[1].epoch + 7,
+        ..claims[1].clone()
+    };
+    let writes = claims.iter().enumerate().map(|(i, claim)| {
+        let store = &store;
+        let stale = &stale;
+        async move {
+            match i {
+                0 => store.append(claim, vec![record(0)]).await,
+                1 => store.append(stale, vec![record(0)]).await,
+                _ => store.append(claim, vec![record(0)]).await,
+            }
+        }
+    });
+    let results = futures::future::join_all(writes).await;
+    assert!(results[0].is_err(), "a duplicate record was accepted");
+    assert!(
+        matches!(
+            results[1],
+            Err(workflow_core::store::StoreError::LeaseLost { .. })
+        ),
+        "{:?}",
+        results[1]
+    );
+    for (i, result) in results.iter().enumerate().skip(2) {
+        assert!(result.is_ok(), "run r{i}: {result:?}");
+        let journal = store.journal(&claims[i].run_id).await.unwrap();
+        assert_eq!(journal.len(), 1);
+    }
+}
+
+struct Echo;
+
+#[workflow]
+impl Echo {
+    #[step]
+    async fn echo(&self, n: u32) -> String {
+        format!("{n}: None")
+    }
+}
+
+#[tokio::test]
+async fn a_flipped_byte_in_a_stored_input_or_output_is_detected() {
+    let db = TempDb::new("flip");
+    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let done = RunId::from("done");
+    engine
+        .execute(&Echo, done.clone(), Some(7), RunOptions::default())
+        .await
+        .result
+        .unwrap();
+    let waiting = engine.start_with_id("waiting", Gate, 8).await.unwrap();
+    let url = format!("sqlite://{}", db.0.display());
+    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE wf_runs SET input = CAST('9' AS BLOB) WHERE run_id = ?")
+        .bind(waiting.as_str())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE wf_runs SET output = CAST('\"1: None\"' AS BLOB) WHERE run_id = ?")
+        .bind(done.as_str())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+    for id in [&waiting, &done] {
+        match engine.status(id).await {
+            Err(workflow_core::store::StoreError::Corrupt { run_id, seq, .. }) => {
+                assert_eq!(&run_id, id);
+                assert_eq!(seq, None, "a run row, not a journal record");
+            }
+            other => panic!("{id}: expected Corrupt, got {other:?}"),
+        }
+    }
+}
