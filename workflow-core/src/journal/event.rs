@@ -330,3 +330,68 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_row() -> impl Strategy<Value = EncodedEvent> {
+        let kind = prop_oneof![
+            Just("step".to_owned()),
+            Just("item".to_owned()),
+            Just("wait".to_owned()),
+            Just("signal".to_owned()),
+            Just("timeout".to_owned()),
+            Just("stopped".to_owned()),
+            Just("compensated".to_owned()),
+            ".{0,12}",
+        ];
+        (
+            kind,
+            proptest::option::of(".{0,16}"),
+            proptest::option::of(any::<u64>()),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(kind, step, item, payload)| EncodedEvent {
+                kind,
+                step,
+                item,
+                payload,
+            })
+    }
+
+    proptest! {
+        /// Any stored row decodes to an error or to an event that encodes back to that row.
+        #[test]
+        fn any_row_is_an_error_or_round_trips(row in any_row()) {
+            if let Ok(event) = JournalEvent::decode(row.clone()) {
+                prop_assert_eq!(event.encode(), row);
+            }
+        }
+
+        /// Any event round-trips.
+        #[test]
+        fn any_event_round_trips(
+            step in ".{0,16}",
+            item in any::<u64>(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            text in ".{0,32}",
+            millis in 0u64..(1 << 45),
+            error in proptest::option::of(".{0,32}"),
+        ) {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_millis(millis);
+            for event in [
+                JournalEvent::StepCompleted { step: step.clone(), output: bytes.clone() },
+                JournalEvent::ItemCompleted { step: step.clone(), item, output: bytes.clone() },
+                JournalEvent::WaitStarted { step: step.clone(), at },
+                JournalEvent::SignalConsumed { step: step.clone(), payload: bytes.clone() },
+                JournalEvent::SignalTimedOut { step: step.clone() },
+                JournalEvent::Stopped { cause: text.clone() },
+                JournalEvent::Compensated { step: step.clone(), completion: item, error: error.clone() },
+            ] {
+                prop_assert_eq!(JournalEvent::decode(event.encode()), Ok(event));
+            }
+        }
+    }
+}
