@@ -10,7 +10,7 @@ use sqlx::Connection;
 use workflow_core::prelude::*;
 use workflow_core::serde::{Deserialize, Serialize};
 use workflow_core::store::{Claim, JournalRecord, NewRun, SqliteStore, Store, WorkerId};
-use workflow_core::JournalEvent;
+use workflow_core::{JournalEvent, WorkerOptions};
 
 /// A store file in the temp dir, removed (with its WAL files) on drop.
 struct TempDb(PathBuf);
@@ -241,5 +241,45 @@ async fn a_flipped_byte_in_a_stored_input_or_output_is_detected() {
             }
             other => panic!("{id}: expected Corrupt, got {other:?}"),
         }
+    }
+}
+
+#[tokio::test]
+async fn unreadable_run_rows_are_reported_and_the_other_runs_recover() {
+    let db = TempDb::new("bad-rows");
+    {
+        // Three runs, never executed (a client that claims nothing).
+        let store = SqliteStore::open(&db.0).await.unwrap();
+        let client = DurableEngine::with_options(store, WorkerOptions::default().claim_runs(false));
+        for id in ["good-1", "bad-version", "bad-id", "good-2"] {
+            client.start_with_id(id, Echo, 3).await.unwrap();
+        }
+    }
+    let url = format!("sqlite://{}", db.0.display());
+    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE wf_runs SET version = 'one' WHERE run_id = 'bad-version'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE wf_runs SET run_id = CAST(X'FFFE00' AS BLOB) WHERE run_id = 'bad-id'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+
+    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let recovery = engine.recover(Echo).await.unwrap();
+    assert_eq!(recovery.unreadable.len(), 2, "{:?}", recovery.unreadable);
+    assert!(recovery
+        .unreadable
+        .iter()
+        .any(|e| e.to_string().contains("bad-version")));
+    for id in ["good-1", "good-2"] {
+        let id = RunId::from(id);
+        let output = tokio::time::timeout(Duration::from_secs(30), engine.wait::<Echo>(&id))
+            .await
+            .expect("a healthy run recovers")
+            .unwrap();
+        assert_eq!(output, "3: None");
     }
 }

@@ -155,6 +155,8 @@ pub struct Recovery {
     /// Unfinished runs that cannot resume here ([`WorkflowError::VersionMismatch`]); they are
     /// left untouched in the store for a worker that has their definition.
     pub refused: Vec<WorkflowError>,
+    /// Run rows that cannot be read ([`StoreError::Corrupt`]); the other runs recover.
+    pub unreadable: Vec<StoreError>,
 }
 
 impl DurableEngine {
@@ -449,6 +451,7 @@ impl DurableEngine {
         };
         loop {
             let page = self.inner.store.list(&filter).await?;
+            recovery.unreadable.extend(page.unreadable);
             for run in page.runs {
                 if run.status.is_finished() {
                     continue;

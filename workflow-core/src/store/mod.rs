@@ -31,7 +31,7 @@ use futures::future::BoxFuture;
 use crate::run_id::RunId;
 
 /// Errors of a store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The file or database is not a workflow store.
     #[error("`{location}` is not a workflow store: {detail}")]

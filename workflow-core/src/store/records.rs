@@ -329,6 +329,9 @@ pub struct RunPage {
     pub runs: Vec<RunSummary>,
     /// The cursor of the next page, when there may be more.
     pub next: Option<u64>,
+    /// Rows of this page that cannot be read ([`super::StoreError::Corrupt`], naming the run
+    /// where its id is readable): reported, never a reason to fail the whole listing.
+    pub unreadable: Vec<super::StoreError>,
 }
 
 /// One journal record of a run. `seq` orders the records of a run from 0.

@@ -601,7 +601,7 @@ async fn claim(tx: &mut SqliteConnection, worker: &WorkerId, request: &ClaimRequ
     let now = now_ms();
     let pairs = vec!["(?, ?)"; request.definitions.len()].join(", ");
     let sql = format!(
-        "SELECT run_id, queue FROM wf_runs WHERE {CLAIMABLE}
+        "SELECT rowid, run_id, queue FROM wf_runs WHERE {CLAIMABLE}
            AND (workflow, definition_hash) IN (VALUES {pairs})
          ORDER BY created_seq LIMIT ?"
     );
@@ -620,14 +620,20 @@ async fn claim(tx: &mut SqliteConnection, worker: &WorkerId, request: &ClaimRequ
         if claimed.len() >= request.limit as usize {
             break;
         }
-        let run_id: String = row.try_get("run_id")?;
-        let queue: String = row.try_get("queue")?;
+        let rowid: i64 = row.try_get("rowid")?;
+        let (Ok(run_id), Ok(queue)) = (
+            row.try_get::<String, _>("run_id"),
+            row.try_get::<String, _>("queue"),
+        ) else {
+            quarantine(tx, rowid, "the run id or queue does not decode").await?;
+            continue;
+        };
         if !budget.take(tx, &queue, now).await? {
             continue;
         }
         match take_claim(tx, worker, &RunId::from(run_id)).await? {
             Ok(run) => claimed.push(run),
-            Err(e) => return Ok(Err(e)),
+            Err(error) => quarantine(tx, rowid, &error.to_string()).await?,
         }
     }
     budget.save(tx).await?;
@@ -653,6 +659,30 @@ async fn claim_run(tx: &mut SqliteConnection, worker: &WorkerId, run_id: &RunId)
     Ok(take_claim(tx, worker, run_id)
         .await?
         .map(|run| Reply::Claimed(vec![run])))
+}
+
+/// Takes a run whose row cannot be read out of the claimable set, for good: it is marked
+/// failed with what is wrong (and no result checksum, so reading it still reports the damage)
+/// instead of blocking every claim behind it.
+async fn quarantine(
+    tx: &mut SqliteConnection,
+    rowid: i64,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    tracing::error!(
+        rowid,
+        detail,
+        "unreadable run row taken out of the claimable runs"
+    );
+    sqlx::query(
+        "UPDATE wf_runs SET status = 'failed', owner = NULL, result_checksum = NULL,
+           error = ? WHERE rowid = ?",
+    )
+    .bind(format!("unreadable run row: {detail}"))
+    .bind(rowid)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Marks one claimable run claimed by `worker` under a new epoch.
@@ -1079,14 +1109,23 @@ impl Store for SqliteStore {
             .fetch_all(&mut *self.reader().await)
             .await
             .map_err(db)?;
-            let runs = rows
-                .iter()
-                .map(|row| run_summary(row).map(|(s, _)| s))
-                .collect::<Result<Vec<_>, _>>()?;
-            let next = (runs.len() == limit as usize)
-                .then(|| runs.last().map(|r| r.created_seq))
+            let (mut runs, mut unreadable) = (Vec::new(), Vec::new());
+            let mut last_seq = None;
+            for row in &rows {
+                last_seq = row.try_get::<i64, _>("created_seq").ok().or(last_seq);
+                match run_summary(row) {
+                    Ok((summary, _)) => runs.push(summary),
+                    Err(error) => unreadable.push(error),
+                }
+            }
+            let next = (rows.len() == limit as usize)
+                .then(|| last_seq.map(|s| s as u64))
                 .flatten();
-            Ok(RunPage { runs, next })
+            Ok(RunPage {
+                runs,
+                next,
+                unreadable,
+            })
         })
     }
 
