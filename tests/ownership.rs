@@ -586,3 +586,58 @@ async fn a_deadline_that_passes_while_no_worker_runs_is_enforced_on_takeover() {
     );
     second.stop(&scratch);
 }
+
+#[test]
+fn four_processes_creating_one_new_store_at_once_all_open_it() {
+    let scratch = Scratch::new("create");
+    for _ in 0..5 {
+        scratch.remove();
+        let workers: Vec<Worker> = (0..4).map(|_| spawn_unready(&scratch)).collect();
+        for worker in workers {
+            let mut worker = worker;
+            let mut line = String::new();
+            worker.stdout.read_line(&mut line).expect("read the worker");
+            if !line.starts_with("ready ") {
+                let mut said = String::new();
+                if let Some(stderr) = worker.child.stderr.as_mut() {
+                    let _ = std::io::Read::read_to_string(stderr, &mut said);
+                }
+                let status = worker.child.wait();
+                panic!("a worker failed to open: {line:?} {said} {status:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_one_byte_file_is_refused_and_left_untouched() {
+    let scratch = Scratch::new("one-byte");
+    std::fs::write(&scratch.db, b"x").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ownership-worker"))
+        .arg(&scratch.db)
+        .arg(&scratch.log)
+        .arg("1000")
+        .arg("10")
+        .output()
+        .expect("run the worker");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("not a workflow store"), "{said}");
+    assert_eq!(std::fs::read(&scratch.db).unwrap(), b"x");
+    assert!(!Path::new(&format!("{}-wal", scratch.db.display())).exists());
+}
+
+/// Starts a worker without waiting for it.
+fn spawn_unready(scratch: &Scratch) -> Worker {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ownership-worker"))
+        .arg(&scratch.db)
+        .arg(&scratch.log)
+        .arg(LEASE_MS.to_string())
+        .arg("10")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the ownership worker");
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    Worker { child, stdout }
+}

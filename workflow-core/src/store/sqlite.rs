@@ -161,16 +161,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30));
-        let mut conn = SqliteConnection::connect_with(&connect)
-            .await
-            .map_err(open_error)?;
+        let mut conn = connect_retrying(&connect).await.map_err(open_error)?;
         migrate(&mut conn, &location).await?;
         let read_only = connect.read_only(true);
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let reader = SqliteConnection::connect_with(&read_only)
-                .await
-                .map_err(open_error)?;
+            let reader = connect_retrying(&read_only).await.map_err(open_error)?;
             readers.push(tokio::sync::Mutex::new(reader));
         }
         let (writer, jobs) = mpsc::channel(4096);
@@ -208,6 +204,21 @@ impl SqliteStore {
             .await
             .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
+    }
+}
+
+/// Connects, retrying while another process holds the lock a new file's first connection
+/// needs (switching it to WAL): several processes may create one store at once.
+async fn connect_retrying(connect: &SqliteConnectOptions) -> Result<SqliteConnection, sqlx::Error> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match SqliteConnection::connect_with(connect).await {
+            Err(e) if is_transient(&e) && attempt < BUSY_ATTEMPTS * 4 => {
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+            }
+            result => return result,
+        }
     }
 }
 
