@@ -641,3 +641,90 @@ fn spawn_unready(scratch: &Scratch) -> Worker {
     let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
     Worker { child, stdout }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_nothing() {
+    use workflow_core::store::StoreError;
+
+    let seconds: u64 = std::env::var("OWNERSHIP_POUND_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let scratch = Scratch::new("pound");
+    let hold_ms = 50;
+    let worker = Worker::start(&scratch, hold_ms);
+    let engine = client(&scratch).await;
+    let mut ids = Vec::new();
+    for i in 0..100u64 {
+        let id = RunId::from(format!("base-{i}"));
+        engine
+            .start_with(id.clone(), hold(&scratch, hold_ms), i, RunOptions::new())
+            .await
+            .unwrap();
+        ids.push((id, i));
+    }
+    let (mut sends, mut refused, mut cancelled) = (0u64, Vec::new(), Vec::new());
+    let until_at = Instant::now() + Duration::from_secs(seconds);
+    let mut n = 100u64;
+    while Instant::now() < until_at {
+        let id = RunId::from(format!("more-{n}"));
+        let started = engine
+            .start_with(id.clone(), hold(&scratch, hold_ms), n, RunOptions::new())
+            .await;
+        sends += 1;
+        match started {
+            Ok(_) => ids.push((id.clone(), n)),
+            Err(error) => refused.push(error.to_string()),
+        }
+        let (target, _) = &ids[(n as usize * 7) % ids.len()];
+        sends += 1;
+        match engine.signal(target, "nudge", &n).await {
+            Ok(()) | Err(StoreError::RunFinished { .. }) => {}
+            Err(error) => refused.push(error.to_string()),
+        }
+        if n % 10 == 0 {
+            sends += 1;
+            match engine.cancel(&id).await {
+                Ok(_) => cancelled.push(id),
+                Err(error) => refused.push(error.to_string()),
+            }
+        }
+        n += 1;
+    }
+    assert!(
+        refused.is_empty(),
+        "{} of {sends} sends refused: {:?}",
+        refused.len(),
+        &refused[..refused.len().min(5)]
+    );
+    let mut changed = Vec::new();
+    for (id, input) in &ids {
+        let id = id.clone();
+        until(&format!("{id} ends"), Duration::from_secs(120), || {
+            let (engine, id) = (&engine, id.clone());
+            async move { status(engine, &id).await.is_finished() }
+        })
+        .await;
+        let record = engine.status(&id).await.unwrap();
+        let expected_cancel = cancelled.contains(&id);
+        match record.summary.status {
+            RunStatus::Completed => {
+                let output = String::from_utf8_lossy(record.output.as_deref().unwrap_or_default())
+                    .into_owned();
+                if !output.starts_with(&format!("\"{input} held by")) {
+                    changed.push(format!("{id}: {output}"));
+                }
+            }
+            // A cancel that reached the run before its end.
+            RunStatus::Cancelled if expected_cancel => {}
+            other => changed.push(format!("{id}: {other:?} {:?}", record.error)),
+        }
+    }
+    println!(
+        "{sends} sends in {seconds} s from a second process, {} runs: 0 refused, 0 stranded, {} cancelled",
+        ids.len(),
+        cancelled.len()
+    );
+    assert!(changed.is_empty(), "outcomes changed: {changed:?}");
+    worker.stop(&scratch);
+}
