@@ -548,13 +548,25 @@ async fn a_run_completes_on_sqlite_and_executing_it_again_returns_the_stored_res
         assert!(runs_with(&engine, status).await.is_empty());
     }
 
-    // The id is an idempotency key: the stored result comes back, no step runs, the input of
-    // the second call is ignored.
+    // The id is an idempotency key: the stored result comes back and no step runs; the same
+    // id with another input is a conflict, never silently ignored.
+    let conflict = engine
+        .execute(
+            &wf,
+            id.clone(),
+            Some("another".to_owned()),
+            RunOptions::default(),
+        )
+        .await;
+    assert!(matches!(
+        conflict.result,
+        Err(WorkflowError::InputConflict { .. })
+    ));
     let again = engine
         .execute(
             &wf,
             id.clone(),
-            Some("ignored".to_owned()),
+            Some("hello".to_owned()),
             RunOptions::default(),
         )
         .await;
@@ -612,9 +624,15 @@ async fn starting_the_same_id_twice_runs_the_workflow_once() {
         .await
         .unwrap();
     let second = engine
-        .start_with_id("order-42", wf.clone(), "another input".to_owned())
+        .start_with_id("order-42", wf.clone(), "hello".to_owned())
         .await
         .unwrap();
+    assert!(matches!(
+        engine
+            .start_with_id("order-42", wf.clone(), "another input".to_owned())
+            .await,
+        Err(WorkflowError::InputConflict { .. })
+    ));
     assert_eq!(first, second);
     assert_eq!(first.as_str(), "order-42");
     assert_eq!(
@@ -627,7 +645,7 @@ async fn starting_the_same_id_twice_runs_the_workflow_once() {
     drop(engine);
     let engine = Engine::sqlite(db.path()).await.unwrap();
     let third = engine
-        .start_with_id("order-42", wf.clone(), "yet another".to_owned())
+        .start_with_id("order-42", wf.clone(), "hello".to_owned())
         .await
         .unwrap();
     assert_eq!(third, first);
