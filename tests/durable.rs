@@ -1491,3 +1491,49 @@ async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
     assert!(engine.resume(&wf, &id).await.result.is_err());
     assert_eq!(wf.log.entries().len(), 4, "{:?}", wf.log.entries());
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. A long retry backoff parks the run
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default, Clone)]
+struct Flaky {
+    attempts: Arc<AtomicUsize>,
+}
+
+#[workflow]
+impl Flaky {
+    #[step(retry = 2, backoff = "6s")]
+    async fn call(&self, ctx: &StepContext, n: u32) -> Result<u32, StepError> {
+        self.attempts.fetch_add(1, SeqCst);
+        if ctx.attempt() == 1 {
+            Err(StepError::msg("the service is down"))
+        } else {
+            Ok(n * 2)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_long_retry_backoff_parks_the_run_and_the_retry_runs_when_due() {
+    let db = TempDb::new("retry-park");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let wf = Flaky::default();
+    let id = engine.start(wf.clone(), 21).await.unwrap();
+    until_status(&engine, &id, RunStatus::Waiting).await;
+    let parked = engine.status(&id).await.unwrap().summary;
+    assert_eq!(parked.owner, None, "a parked run holds no claim");
+    assert_eq!(parked.waiting_for.as_deref(), Some("retry of `call`"));
+    assert!(parked.wake_at.is_some());
+    assert_eq!(wf.attempts.load(SeqCst), 1);
+    let journal = engine.journal(&id).await.unwrap();
+    assert!(matches!(
+        &journal[..],
+        [JournalRecord {
+            event: JournalEvent::RetryScheduled { attempt: 2, .. },
+            ..
+        }]
+    ));
+    assert_eq!(wait_for::<Flaky>(&engine, &id).await.unwrap(), 42);
+    assert_eq!(wf.attempts.load(SeqCst), 2, "the retry ran once, when due");
+}

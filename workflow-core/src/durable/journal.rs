@@ -253,6 +253,17 @@ pub(super) fn decode_journal<W: Durable>(
                     step: index(&step)?,
                     outcome: SignalOutcome::TimedOut,
                 },
+                JournalEvent::RetryScheduled {
+                    step,
+                    item,
+                    attempt,
+                    due,
+                } => Replayed::RetryScheduled {
+                    step: index(&step)?,
+                    item: item.unwrap_or(0) as usize,
+                    attempt,
+                    due,
+                },
                 JournalEvent::Stopped { cause } => Replayed::Stopped { cause },
                 JournalEvent::Compensated {
                     step, completion, ..

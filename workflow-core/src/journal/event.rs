@@ -44,6 +44,18 @@ pub enum JournalEvent {
         /// The step's stable name.
         step: String,
     },
+    /// A failed attempt's retry was put off until `due` (a backoff long enough to park the
+    /// run rather than wait in memory).
+    RetryScheduled {
+        /// The step's stable name.
+        step: String,
+        /// The `for_each` item, for a mapped step.
+        item: Option<u64>,
+        /// The number of the attempt to make at `due`.
+        attempt: u32,
+        /// When the retry is due (millisecond precision).
+        due: SystemTime,
+    },
     /// The run stopped early with this cause; compensation began.
     Stopped {
         /// Why the run stopped (the error's text).
@@ -63,7 +75,8 @@ pub enum JournalEvent {
 /// A [`JournalEvent`] as stored: the columns of one journal row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedEvent {
-    /// What kind of fact (`step`, `item`, `wait`, `signal`, `timeout`, `stopped`, `compensated`).
+    /// What kind of fact (`step`, `item`, `wait`, `signal`, `timeout`, `retry`, `stopped`,
+    /// `compensated`).
     pub kind: String,
     /// The step's stable name (none for `stopped`).
     pub step: Option<String>,
@@ -78,6 +91,18 @@ pub struct EncodedEvent {
 #[error("{0}")]
 pub struct EventDecodeError(pub String);
 
+/// Milliseconds since the Unix epoch.
+fn millis(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(u128::from(u64::MAX)) as u64)
+}
+
+/// A time stored as 8 bytes of milliseconds since the Unix epoch.
+fn time(bytes: &[u8]) -> Option<SystemTime> {
+    let millis: [u8; 8] = bytes.try_into().ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(u64::from_le_bytes(millis)))
+}
+
 const COMPENSATION_OK: u8 = 0;
 const COMPENSATION_FAILED: u8 = 1;
 
@@ -90,6 +115,7 @@ impl JournalEvent {
             | JournalEvent::WaitStarted { step, .. }
             | JournalEvent::SignalConsumed { step, .. }
             | JournalEvent::SignalTimedOut { step }
+            | JournalEvent::RetryScheduled { step, .. }
             | JournalEvent::Compensated { step, .. } => Some(step),
             JournalEvent::Stopped { .. } => None,
         }
@@ -103,6 +129,7 @@ impl JournalEvent {
             JournalEvent::WaitStarted { .. } => "wait",
             JournalEvent::SignalConsumed { .. } => "signal",
             JournalEvent::SignalTimedOut { .. } => "timeout",
+            JournalEvent::RetryScheduled { .. } => "retry",
             JournalEvent::Stopped { .. } => "stopped",
             JournalEvent::Compensated { .. } => "compensated",
         }
@@ -114,11 +141,12 @@ impl JournalEvent {
         let (item, payload) = match self {
             JournalEvent::StepCompleted { output, .. } => (None, output.clone()),
             JournalEvent::ItemCompleted { item, output, .. } => (Some(*item), output.clone()),
-            JournalEvent::WaitStarted { at, .. } => {
-                let millis = at
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
-                (None, millis.to_le_bytes().to_vec())
+            JournalEvent::WaitStarted { at, .. } => (None, millis(*at).to_le_bytes().to_vec()),
+            JournalEvent::RetryScheduled {
+                item, attempt, due, ..
+            } => {
+                let payload = [&attempt.to_le_bytes()[..], &millis(*due).to_le_bytes()].concat();
+                (*item, payload)
             }
             JournalEvent::SignalConsumed { payload, .. } => (None, payload.clone()),
             JournalEvent::SignalTimedOut { .. } => (None, Vec::new()),
@@ -173,16 +201,22 @@ impl JournalEvent {
             },
             "wait" => {
                 no_item()?;
-                let millis: [u8; 8] = payload
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| bad("the start time is not 8 bytes"))?;
-                let at = SystemTime::UNIX_EPOCH
-                    .checked_add(Duration::from_millis(u64::from_le_bytes(millis)))
-                    .ok_or_else(|| bad("the start time is out of range"))?;
+                let at = time(&payload).ok_or_else(|| bad("bad start time"))?;
                 JournalEvent::WaitStarted {
                     step: step_name()?,
                     at,
+                }
+            }
+            "retry" => {
+                let (attempt, due) = payload
+                    .split_at_checked(4)
+                    .ok_or_else(|| bad("too short"))?;
+                let attempt = u32::from_le_bytes(attempt.try_into().map_err(|_| bad("attempt"))?);
+                JournalEvent::RetryScheduled {
+                    step: step_name()?,
+                    item,
+                    attempt,
+                    due: time(due).ok_or_else(|| bad("bad due time"))?,
                 }
             }
             "signal" => {
@@ -256,6 +290,18 @@ mod tests {
                 payload: b"\"Approve\"".to_vec(),
             },
             JournalEvent::SignalTimedOut { step: step() },
+            JournalEvent::RetryScheduled {
+                step: step(),
+                item: None,
+                attempt: 3,
+                due: SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_000_060_000),
+            },
+            JournalEvent::RetryScheduled {
+                step: step(),
+                item: Some(4),
+                attempt: 2,
+                due: SystemTime::UNIX_EPOCH,
+            },
             JournalEvent::Stopped {
                 cause: "step `ship` failed: no carrier".to_owned(),
             },
@@ -318,6 +364,8 @@ mod tests {
             row("step", Some("a"), Some(1), b"1"),
             row("item", Some("a"), None, b"1"),
             row("wait", Some("a"), None, b"1234567"),
+            row("retry", Some("a"), None, b"123"),
+            row("retry", None, None, &[0; 12]),
             row("timeout", Some("a"), None, b"x"),
             row("stopped", Some("a"), None, b"x"),
             row("stopped", None, None, &[0xff, 0xfe]),
@@ -343,6 +391,7 @@ mod properties {
             Just("wait".to_owned()),
             Just("signal".to_owned()),
             Just("timeout".to_owned()),
+            Just("retry".to_owned()),
             Just("stopped".to_owned()),
             Just("compensated".to_owned()),
             ".{0,12}",
@@ -387,6 +436,7 @@ mod properties {
                 JournalEvent::WaitStarted { step: step.clone(), at },
                 JournalEvent::SignalConsumed { step: step.clone(), payload: bytes.clone() },
                 JournalEvent::SignalTimedOut { step: step.clone() },
+                JournalEvent::RetryScheduled { step: step.clone(), item: Some(item), attempt: item as u32, due: at },
                 JournalEvent::Stopped { cause: text.clone() },
                 JournalEvent::Compensated { step: step.clone(), completion: item, error: error.clone() },
             ] {

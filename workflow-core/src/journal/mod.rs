@@ -37,6 +37,13 @@ pub(crate) enum Replayed<O> {
     },
     /// A step began waiting for its signal at this time.
     WaitStarted { step: StepIndex, at: SystemTime },
+    /// A failed attempt's retry (attempt number `attempt`) is due at `due`.
+    RetryScheduled {
+        step: StepIndex,
+        item: usize,
+        attempt: u32,
+        due: SystemTime,
+    },
     /// The run stopped early for this reason; compensation began.
     Stopped { cause: String },
     /// The compensation of this saga completion finished.

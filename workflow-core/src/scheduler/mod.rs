@@ -34,6 +34,10 @@ use crate::task::{Outcome, Tag, Task};
 use crate::testing::{fault_future, TestPlan};
 use crate::workflow::{StartInfo, Workflow};
 
+/// A retry backoff at least this long parks a worker-driven durable run instead of holding it
+/// in memory.
+const PARK_BACKOFF: Duration = Duration::from_secs(5);
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Status {
     Waiting,
@@ -155,6 +159,8 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
         signals: HashMap::new(),
         wait_started: HashMap::new(),
         parked: Vec::new(),
+        pending_retries: HashMap::new(),
+        parked_retries: Vec::new(),
         replayed_items: HashMap::new(),
         has_signals: def.steps.iter().any(|s| s.signal.is_some()),
         plan: options.plan.clone(),
@@ -215,6 +221,10 @@ struct Driver<'a, 'r, W: Workflow> {
     wait_started: HashMap<StepIndex, SystemTime>,
     /// Signal waits left to the store (a parking engine), with their deadlines.
     parked: Vec<(StepIndex, Option<SystemTime>)>,
+    /// Retries put off past a long backoff, journaled: (step, item) -> (attempt, due).
+    pending_retries: HashMap<(StepIndex, usize), (u32, SystemTime)>,
+    /// Retries left to the store (a parking engine): (step, due).
+    parked_retries: Vec<(StepIndex, SystemTime)>,
     /// `for_each` items whose results were replayed from the journal.
     replayed_items: HashMap<StepIndex, HashSet<usize>>,
     /// False for the many workflows without signal steps: no per-step signal lookups.
@@ -294,7 +304,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                         return Err(Stop::Crash(tag.step));
                     }
                 }
-                Outcome::Attempted(Err(error)) => self.failed(tag, error)?,
+                Outcome::Attempted(Err(error)) => {
+                    if !self.put_off_retry(tag, &error).await? {
+                        self.failed(tag, error)?;
+                    }
+                }
                 Outcome::RetryDue => {
                     let task = self.attempt(tag.step, tag.item, tag.attempt + 1)?;
                     self.in_flight.push(task);
@@ -356,7 +370,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             rec.started(index);
         }
         let Some(for_each) = self.def.steps[index].for_each else {
-            return Ok(Some(self.attempt(step, 0, 1)?));
+            return self.first_attempt(step, 0);
         };
         let total = W::__for_each_begin(&mut self.state, step);
         let limit = for_each
@@ -387,12 +401,69 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 .get(&step)
                 .is_some_and(|done| done.contains(&item));
             if !replayed {
-                let task = self.attempt(step, item, 1)?;
-                self.in_flight.push(task);
+                if let Some(task) = self.first_attempt(step, item)? {
+                    self.in_flight.push(task);
+                }
                 return Ok(());
             }
         }
         Ok(())
+    }
+
+    /// The first attempt of a launched step (or item) in this drive: attempt 1, or the retry a
+    /// previous drive put off, once it is due (parked again, on a parking engine).
+    fn first_attempt(
+        &mut self,
+        step: StepIndex,
+        item: usize,
+    ) -> Result<Option<Task<'a, W::__Out>>, Stop> {
+        let Some((attempt, due)) = self.pending_retries.remove(&(step, item)) else {
+            return Ok(Some(self.attempt(step, item, 1)?));
+        };
+        let left = due.duration_since(SystemTime::now()).unwrap_or_default();
+        if left.is_zero() {
+            return Ok(Some(self.attempt(step, item, attempt)?));
+        }
+        if self.parks() {
+            self.parked_retries.push((step, due));
+            return Ok(None);
+        }
+        let tag = Tag {
+            step,
+            item,
+            generation: self.steps[step as usize].generation,
+            attempt: attempt - 1,
+        };
+        Ok(Some(Task::backoff(tag, left)))
+    }
+
+    /// True on an engine that parks runs instead of waiting in memory.
+    fn parks(&self) -> bool {
+        self.journal.as_deref().is_some_and(|j| j.parks_waits())
+    }
+
+    /// A failed attempt whose retry is due only after a long backoff: on a parking engine the
+    /// retry is journaled and the run parked until it is due. False when not put off.
+    async fn put_off_retry(&mut self, tag: Tag, error: &StepError) -> Result<bool, Stop> {
+        let def = &self.def.steps[tag.step as usize];
+        let retries = !error.is_permanent() && tag.attempt <= def.policy.retries;
+        let pause = def.policy.backoff.pause(tag.attempt);
+        if !retries || pause < PARK_BACKOFF || !self.parks() {
+            return Ok(false);
+        }
+        let due = SystemTime::now() + pause;
+        let event = crate::journal::JournalEvent::RetryScheduled {
+            step: def.name.to_owned(),
+            item: def.for_each.map(|_| tag.item as u64),
+            attempt: tag.attempt + 1,
+            due,
+        };
+        tracing::warn!(step = def.name, attempt = tag.attempt, %error, ?pause, "step attempt failed; retry parked");
+        if let Some(journal) = self.journal.as_deref_mut() {
+            journal.record(event).await.map_err(Stop::Store)?;
+        }
+        self.parked_retries.push((tag.step, due));
+        Ok(true)
     }
 
     /// Creates one attempt of a step (or of one item of a `for_each` step).
@@ -528,6 +599,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 max_iterations: loop_head.max_iterations,
             });
         }
+        self.pending_retries
+            .retain(|(step, _), _| !loop_head.body.contains(step) && *step != head);
         for &member in loop_head.body {
             let st = &mut self.steps[member as usize];
             st.status = Status::Waiting;

@@ -16,6 +16,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
         for (seq, record) in records {
             match record {
                 Replayed::Output { step, item, out } => {
+                    self.pending_retries.remove(&(step, item.unwrap_or(0)));
                     self.replay_launch(step, seq)?;
                     if let Some(item) = item {
                         self.replayed_items.entry(step).or_default().insert(item);
@@ -31,6 +32,14 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                 }
                 Replayed::WaitStarted { step, at } => {
                     self.wait_started.insert(step, at);
+                }
+                Replayed::RetryScheduled {
+                    step,
+                    item,
+                    attempt,
+                    due,
+                } => {
+                    self.pending_retries.insert((step, item), (attempt, due));
                 }
                 Replayed::Stopped { cause } => stopped = Some(cause),
                 Replayed::Compensated { step, completion } => {

@@ -108,18 +108,26 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         Ok(())
     }
 
-    /// Nothing is left to run but parked waits: the stop that parks the run until the first
-    /// deadline (or a signal).
+    /// Nothing is left to run but parked waits and retries: the stop that parks the run until
+    /// the first deadline or due retry (or a signal).
     pub(super) fn park(&self) -> Option<Stop> {
-        if self.parked.is_empty() {
+        if self.parked.is_empty() && self.parked_retries.is_empty() {
             return None;
         }
-        let wake_at = self.parked.iter().filter_map(|(_, at)| *at).min();
-        let names: Vec<&str> = self
+        let deadlines = self.parked.iter().filter_map(|(_, at)| *at);
+        let dues = self.parked_retries.iter().map(|(_, due)| *due);
+        let wake_at = deadlines.chain(dues).min();
+        let mut names: Vec<String> = self
             .parked
             .iter()
-            .filter_map(|(step, _)| self.def.steps[*step as usize].signal.map(|s| s.name))
+            .filter_map(|(step, _)| self.def.steps[*step as usize].signal)
+            .map(|s| s.name.to_owned())
             .collect();
+        names.extend(
+            self.parked_retries
+                .iter()
+                .map(|(step, _)| format!("retry of `{}`", self.def.steps[*step as usize].name)),
+        );
         Some(Stop::Park {
             wake_at,
             waiting_for: names.join(","),
