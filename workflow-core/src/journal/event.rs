@@ -343,6 +343,7 @@ mod tests {
                 "wait",
                 "signal",
                 "timeout",
+                "retry",
                 "stopped",
                 "compensated"
             ]
