@@ -218,7 +218,6 @@ async fn two_workers_share_a_file_a_killed_ones_runs_are_taken_over_and_none_run
     let scratch = Scratch::new("takeover");
     let hold_ms = 300;
     let first = Worker::start(&scratch, hold_ms);
-    let second = Worker::start(&scratch, hold_ms);
     let engine = client(&scratch).await;
     let ids: Vec<RunId> = (0..30).map(|i| RunId::from(format!("run-{i}"))).collect();
     for (i, id) in ids.iter().enumerate() {
@@ -245,6 +244,8 @@ async fn two_workers_share_a_file_a_killed_ones_runs_are_taken_over_and_none_run
         },
     )
     .await;
+    // The second worker shares the file from now on; then the first dies.
+    let second = Worker::start(&scratch, hold_ms);
     let killed_at = Instant::now();
     first.kill();
     for id in &ids {
