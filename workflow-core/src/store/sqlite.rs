@@ -2,8 +2,10 @@
 //!
 //! Every write goes to a single writer task. It takes the first waiting request and every
 //! other request already queued (up to [`MAX_BATCH`]), runs them in one `BEGIN IMMEDIATE`
-//! transaction, each inside its own savepoint (so one request's failure never fails another's),
-//! and commits once: one fsync for the whole batch. A busy or locked database (another process
+//! transaction and commits once: one fsync for the whole batch. One request's failure never
+//! fails another's: a refused request (a lost lease, a finished run) writes nothing, and a
+//! database error inside a request makes the writer run the batch again with a savepoint per
+//! request. A busy or locked database (another process
 //! writing) is retried. Reads use a few connections of their own, which WAL runs beside the
 //! writer. Any number of processes may open one file: the fencing checks run inside the
 //! writer's exclusive transaction, so they are exact.
@@ -310,10 +312,14 @@ async fn write_loop(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>, m
 /// in a savepoint: a request that fails is rolled back alone and the others still commit.
 async fn run_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Vec<Result<Reply, StoreError>> {
     let mut attempt = 0;
+    let mut isolated = false;
     loop {
         attempt += 1;
-        match try_batch(conn, batch).await {
-            Ok(results) => return results,
+        match try_batch(conn, batch, isolated).await {
+            Ok(Some(results)) => return results,
+            // A request failed in the database: run the batch again, each request in a
+            // savepoint, so that only that request fails.
+            Ok(None) => isolated = true,
             Err(e) if is_transient(&e) && attempt < BUSY_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
             }
@@ -328,28 +334,39 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Vec<Result<Rep
     }
 }
 
+/// One transaction over the batch. Requests check what they need (fencing, run status)
+/// before they write, so a request refused for such a reason leaves nothing behind. Only a
+/// database error inside a request needs a rollback of its own: without `isolated`, the
+/// transaction is then abandoned (`Ok(None)`) and the caller retries with a savepoint per
+/// request (the rare path; savepoints cost three statements per request).
 async fn try_batch(
     conn: &mut SqliteConnection,
     batch: &[Job],
-) -> Result<Vec<Result<Reply, StoreError>>, sqlx::Error> {
+    isolated: bool,
+) -> Result<Option<Vec<Result<Reply, StoreError>>>, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+        if isolated {
+            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+        }
         let result = match apply(&mut tx, &job.op).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(logical)) => Err(logical),
             Err(e) if is_transient(&e) => return Err(e),
+            Err(_) if !isolated => return Ok(None),
             Err(e) => Err(db(e)),
         };
-        if result.is_err() {
-            sqlx::query("ROLLBACK TO job").execute(&mut *tx).await?;
+        if isolated {
+            if result.is_err() {
+                sqlx::query("ROLLBACK TO job").execute(&mut *tx).await?;
+            }
+            sqlx::query("RELEASE job").execute(&mut *tx).await?;
         }
-        sqlx::query("RELEASE job").execute(&mut *tx).await?;
         results.push(result);
     }
     tx.commit().await?;
-    Ok(results)
+    Ok(Some(results))
 }
 
 type Applied = Result<Result<Reply, StoreError>, sqlx::Error>;
@@ -400,11 +417,15 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
         Op::Claim(worker, request) => claim(tx, worker, request).await,
         Op::ClaimRun(worker, run_id) => claim_run(tx, worker, run_id).await,
         Op::Append(claim, records) => {
-            if let Err(lost) = fence(tx, claim).await? {
-                return Ok(Err(lost));
-            }
-            for record in records {
-                insert_record(tx, claim, record).await?;
+            // The first record's insert checks the claim in the same statement.
+            for (i, record) in records.iter().enumerate() {
+                let inserted = insert_record(tx, claim, record, i == 0).await?;
+                if !inserted {
+                    return Ok(Err(StoreError::LeaseLost {
+                        run_id: claim.run_id.clone(),
+                        epoch: claim.epoch,
+                    }));
+                }
             }
             Ok(Ok(Reply::Done))
         }
@@ -866,13 +887,26 @@ struct FenceRow {
     cancel_requested: bool,
 }
 
+/// Inserts a journal record; with `fenced`, only if `claim` still owns the run (in the same
+/// statement). Returns whether the record was inserted.
 async fn insert_record(
     tx: &mut SqliteConnection,
     claim: &Claim,
     record: &JournalRecord,
-) -> Result<(), sqlx::Error> {
+    fenced: bool,
+) -> Result<bool, sqlx::Error> {
     let row = record.event.encode();
-    sqlx::query("INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    let fence = if fenced {
+        "WHERE EXISTS (SELECT 1 FROM wf_runs WHERE run_id = ?1 AND epoch = ?7 AND owner = ?9
+           AND status = 'claimed')"
+    } else {
+        "WHERE ?9 IS NOT NULL"
+    };
+    let sql = format!(
+        "INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 {fence}"
+    );
+    let inserted = sqlx::query(&sql)
         .bind(claim.run_id.as_str())
         .bind(record.seq as i64)
         .bind(&row.kind)
@@ -881,9 +915,11 @@ async fn insert_record(
         .bind(&row.payload)
         .bind(claim.epoch as i64)
         .bind(record_checksum(&claim.run_id, record.seq, &row))
+        .bind(claim.worker.as_str())
         .execute(&mut *tx)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    Ok(inserted == 1)
 }
 
 async fn consume_signal(
@@ -919,7 +955,7 @@ async fn consume_signal(
             payload: payload.clone(),
         },
     };
-    insert_record(tx, claim, &record).await?;
+    insert_record(tx, claim, &record, false).await?;
     Ok(Ok(Reply::Payload(Some(payload))))
 }
 
