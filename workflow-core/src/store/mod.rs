@@ -14,6 +14,7 @@ mod queue;
 mod records;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod writer;
 
 pub use checksum::checksum;
 pub use records::{

@@ -1,0 +1,289 @@
+//! Reads of the SQLite store, on connections of their own (WAL runs them beside the writer),
+//! and the decoding of stored rows with their checksums.
+
+use futures::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::Row;
+
+use super::writes::{db, now_ms, CLAIMABLE};
+use crate::journal::{EncodedEvent, JournalEvent};
+use crate::run_id::RunId;
+use crate::store::checksum::{record_checksum, result_checksum, run_checksum};
+use crate::store::writer::{from_ms, Reads};
+use crate::store::{
+    JournalRecord, NewRun, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
+    WorkerId,
+};
+
+/// The read connections. Plain connections, not an `SqlitePool`: a pool arms a timer around
+/// every acquire, which paused test time (`tokio::time::pause`) fires at once.
+pub(super) struct SqliteReads {
+    pub readers: Vec<tokio::sync::Mutex<SqliteConnection>>,
+    pub next_reader: std::sync::atomic::AtomicUsize,
+}
+
+impl SqliteReads {
+    /// A free read connection, or the next one in turn.
+    async fn reader(&self) -> tokio::sync::MutexGuard<'_, SqliteConnection> {
+        if let Some(free) = self.readers.iter().find_map(|r| r.try_lock().ok()) {
+            return free;
+        }
+        let turn = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.readers[turn % self.readers.len()].lock().await
+    }
+}
+
+impl Reads for SqliteReads {
+    fn load_run<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT * FROM wf_runs WHERE run_id = ?")
+                .bind(run_id.as_str())
+                .fetch_optional(&mut *self.reader().await)
+                .await
+                .map_err(db)?;
+            row.as_ref().map(run_record).transpose()
+        })
+    }
+
+    fn list<'a>(&'a self, filter: &'a RunFilter) -> BoxFuture<'a, Result<RunPage, StoreError>> {
+        Box::pin(async move {
+            let limit = if filter.limit == 0 {
+                1000
+            } else {
+                filter.limit
+            };
+            let rows = sqlx::query(
+                "SELECT run_id, workflow, version, definition_hash, queue, status, owner, epoch,
+                   wake_at, waiting_for, signal_seq, cancel_requested, deadline_at, claims, created_seq
+                 FROM wf_runs
+                 WHERE created_seq > ? AND (? IS NULL OR status = ?) AND (? IS NULL OR workflow = ?)
+                   AND (? IS NULL OR queue = ?)
+                 ORDER BY created_seq LIMIT ?",
+            )
+            .bind(filter.after.map_or(0, |a| a as i64))
+            .bind(filter.status.map(RunStatus::as_str))
+            .bind(filter.status.map(RunStatus::as_str))
+            .bind(&filter.workflow)
+            .bind(&filter.workflow)
+            .bind(&filter.queue)
+            .bind(&filter.queue)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.reader().await)
+            .await
+            .map_err(db)?;
+            let (mut runs, mut unreadable) = (Vec::new(), Vec::new());
+            let mut last_seq = None;
+            for row in &rows {
+                last_seq = row.try_get::<i64, _>("created_seq").ok().or(last_seq);
+                match run_summary(row) {
+                    Ok((summary, _)) => runs.push(summary),
+                    Err(error) => unreadable.push(error),
+                }
+            }
+            let next = (rows.len() == limit as usize)
+                .then(|| last_seq.map(|s| s as u64))
+                .flatten();
+            Ok(RunPage {
+                runs,
+                next,
+                unreadable,
+            })
+        })
+    }
+
+    fn journal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Vec<JournalRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT * FROM wf_journal WHERE run_id = ? ORDER BY seq")
+                .bind(run_id.as_str())
+                .fetch_all(&mut *self.reader().await)
+                .await
+                .map_err(db)?;
+            let records = rows
+                .iter()
+                .map(|row| journal_record(run_id, row))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some((i, record)) = records.iter().enumerate().find(|(i, r)| r.seq != *i as u64)
+            {
+                return Err(StoreError::Corrupt {
+                    run_id: run_id.clone(),
+                    seq: Some(record.seq),
+                    detail: format!("journal gap: expected record #{i}"),
+                });
+            }
+            Ok(records)
+        })
+    }
+
+    fn has_signal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM wf_signals WHERE run_id = ? AND name = ? AND consumed = 0 LIMIT 1",
+            )
+            .bind(run_id.as_str())
+            .bind(name)
+            .fetch_optional(&mut *self.reader().await)
+            .await
+            .map_err(db)?;
+            Ok(found.is_some())
+        })
+    }
+
+    fn list_workers(&self) -> BoxFuture<'_, Result<Vec<WorkerId>, StoreError>> {
+        Box::pin(async move {
+            let ids: Vec<String> = sqlx::query_scalar("SELECT worker_id FROM wf_workers")
+                .fetch_all(&mut *self.reader().await)
+                .await
+                .map_err(db)?;
+            Ok(ids.into_iter().map(WorkerId::from).collect())
+        })
+    }
+
+    fn any_claimable(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let sql = format!("SELECT 1 FROM wf_runs WHERE {CLAIMABLE} LIMIT 1");
+            let any: Option<i64> = sqlx::query_scalar(&sql)
+                .bind(now_ms())
+                .fetch_optional(&mut *self.reader().await)
+                .await
+                .map_err(db)?;
+            Ok(any.is_some())
+        })
+    }
+}
+
+/// Reads a column, reporting an undecodable value as a corrupt run row.
+fn column<'r, T>(row: &'r SqliteRow, run_id: &RunId, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| StoreError::Corrupt {
+        run_id: run_id.clone(),
+        seq: None,
+        detail: format!("column `{name}`: {e}"),
+    })
+}
+
+fn run_summary(row: &SqliteRow) -> Result<(RunSummary, i64), StoreError> {
+    let run_id = match row.try_get::<String, _>("run_id") {
+        Ok(id) => RunId::from(id),
+        Err(e) => {
+            let raw: Vec<u8> = row.try_get_unchecked("run_id").unwrap_or_default();
+            return Err(StoreError::Corrupt {
+                run_id: RunId::from(String::from_utf8_lossy(&raw).into_owned()),
+                seq: None,
+                detail: format!("the run id does not decode: {e}"),
+            });
+        }
+    };
+    let status: String = column(row, &run_id, "status")?;
+    let status = RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
+        run_id: run_id.clone(),
+        seq: None,
+        detail: format!("unknown run status `{status}`"),
+    })?;
+    let owner: Option<String> = column(row, &run_id, "owner")?;
+    let summary = RunSummary {
+        workflow: column(row, &run_id, "workflow")?,
+        version: column::<i64>(row, &run_id, "version")? as u32,
+        definition_hash: column::<i64>(row, &run_id, "definition_hash")? as u64,
+        queue: column(row, &run_id, "queue")?,
+        status,
+        owner: owner.map(WorkerId::from),
+        epoch: column::<i64>(row, &run_id, "epoch")? as u64,
+        wake_at: column::<Option<i64>>(row, &run_id, "wake_at")?.map(from_ms),
+        waiting_for: column(row, &run_id, "waiting_for")?,
+        signal_seq: column::<i64>(row, &run_id, "signal_seq")? as u64,
+        cancel_requested: column::<i64>(row, &run_id, "cancel_requested")? != 0,
+        deadline_at: column::<Option<i64>>(row, &run_id, "deadline_at")?.map(from_ms),
+        claims: column::<i64>(row, &run_id, "claims")? as u32,
+        created_seq: column::<i64>(row, &run_id, "created_seq")? as u64,
+        run_id,
+    };
+    let deadline: Option<i64> = column(row, &summary.run_id, "deadline_at")?;
+    Ok((summary, deadline.unwrap_or(-1)))
+}
+
+/// A run row with its payloads, both checksums verified.
+pub(super) fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+    let (summary, _) = run_summary(row)?;
+    let run_id = summary.run_id.clone();
+    let corrupt = |detail: &str| StoreError::Corrupt {
+        run_id: run_id.clone(),
+        seq: None,
+        detail: detail.to_owned(),
+    };
+    let record = RunRecord {
+        input: column(row, &run_id, "input")?,
+        output: column(row, &run_id, "output")?,
+        error: column(row, &run_id, "error")?,
+        summary,
+    };
+    let new = NewRun {
+        run_id: run_id.clone(),
+        workflow: record.summary.workflow.clone(),
+        version: record.summary.version,
+        definition_hash: record.summary.definition_hash,
+        queue: record.summary.queue.clone(),
+        deadline_at: None,
+        input: record.input.clone(),
+    };
+    let deadline = column::<Option<i64>>(row, &run_id, "deadline_at")?.map(|d| d as u64);
+    if column::<i64>(row, &run_id, "checksum")? != run_checksum(&new, deadline) {
+        return Err(corrupt(
+            "checksum mismatch: the run's input or identity was altered",
+        ));
+    }
+    if record.summary.status.is_finished() {
+        let stored: Option<i64> = column(row, &run_id, "result_checksum")?;
+        let expected = result_checksum(
+            &run_id,
+            record.summary.status,
+            record.output.as_deref(),
+            record.error.as_deref(),
+        );
+        if stored != Some(expected) {
+            return Err(corrupt("checksum mismatch: the run's result was altered"));
+        }
+    }
+    Ok(record)
+}
+
+fn journal_record(run_id: &RunId, row: &SqliteRow) -> Result<JournalRecord, StoreError> {
+    let get = |e: sqlx::Error| StoreError::Database(e.to_string());
+    let seq = row.try_get::<i64, _>("seq").map_err(get)? as u64;
+    let corrupt = |detail: String| StoreError::Corrupt {
+        run_id: run_id.clone(),
+        seq: Some(seq),
+        detail,
+    };
+    let column_error = |e: sqlx::Error| corrupt(e.to_string());
+    let encoded = EncodedEvent {
+        kind: row.try_get("kind").map_err(column_error)?,
+        step: row.try_get("step").map_err(column_error)?,
+        item: row
+            .try_get::<Option<i64>, _>("item")
+            .map_err(column_error)?
+            .map(|i| i as u64),
+        payload: row.try_get("payload").map_err(column_error)?,
+    };
+    let stored: i64 = row.try_get("checksum").map_err(column_error)?;
+    if stored != record_checksum(run_id, seq, &encoded) {
+        return Err(corrupt(
+            "checksum mismatch: the record was altered or truncated".into(),
+        ));
+    }
+    let event = JournalEvent::decode(encoded).map_err(|e| corrupt(e.0))?;
+    Ok(JournalRecord { seq, event })
+}
