@@ -159,6 +159,7 @@ impl Model {
                 );
             }
         }
+        check_not_conditional(method, errors);
         let (takes_context, mut inputs) = self.read_inputs(sig);
         let signal = self.read_signal(sig, errors);
         if signal.is_some() {
@@ -299,6 +300,26 @@ impl Model {
 }
 
 /// `&StepContext` (any path ending in `StepContext`).
+/// A step under `#[cfg]`/`#[cfg_attr]` is refused (trybuild case `step_cfg`): the macro checks
+/// the graph as a whole before `cfg` is evaluated, so it cannot know which edges remain.
+fn check_not_conditional(method: &ImplItemFn, errors: &mut Errors) {
+    let ident = &method.sig.ident;
+    for attr in &method.attrs {
+        if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
+            errors.spanned(
+                attr,
+                format!(
+                    "step `{ident}` cannot be conditionally compiled: the workflow's graph is checked \
+                     as a whole, and the steps after `{ident}` would lose an input in some \
+                     configurations; keep the step and test the configuration in its body \
+                     (`if cfg!(feature = \"..\") {{ .. }}`), route around it with a `branch`, or put \
+                     `#[cfg]` on the whole `impl` block"
+                ),
+            );
+        }
+    }
+}
+
 fn is_context_ref(ty: &Type) -> bool {
     let Type::Reference(r) = ty else { return false };
     matches!(&*r.elem, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "StepContext"))
