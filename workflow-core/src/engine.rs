@@ -63,6 +63,17 @@ impl Engine {
         Ok(DurableEngine::new(SqliteStore::open(path).await?))
     }
 
+    /// A durable engine on the PostgreSQL database at `url`
+    /// (`postgres://user:password@host:port/database`; the store's tables are created in the
+    /// connection's current schema if missing). Any number of engines, in any number of
+    /// processes and machines, may share one database; see [`crate::store::PostgresStore`].
+    #[cfg(feature = "postgres")]
+    pub async fn postgres(url: &str) -> Result<DurableEngine, crate::store::StoreError> {
+        Ok(DurableEngine::new(
+            crate::store::PostgresStore::connect(url).await?,
+        ))
+    }
+
     /// Runs `workflow` on `input` to its end and returns its output.
     pub async fn run<W>(&self, workflow: W, input: W::Input) -> Result<W::Output, WorkflowError>
     where

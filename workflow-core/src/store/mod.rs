@@ -10,6 +10,8 @@
 //! over one schema.
 
 mod checksum;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod queue;
 mod records;
 #[cfg(feature = "sqlite")]
@@ -17,6 +19,8 @@ mod sqlite;
 mod writer;
 
 pub use checksum::checksum;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, RunNotifications, NOTIFY_CHANNEL};
 pub use records::{
     Claim, ClaimRequest, ClaimedRun, DefinitionKey, JournalRecord, NewRun, Park, Parked,
     QueueConfig, RunEnd, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, WorkerId,
