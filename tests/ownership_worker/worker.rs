@@ -5,7 +5,8 @@
 //! `ownership-worker STORE LOG LEASE_MS HOLD_MS`
 //! - STORE: an SQLite file path;
 //! - LOG: the side-effect log (the stop file is `LOG.stop`);
-//! - LEASE_MS: the worker's lease; HOLD_MS: how long `Hold::hold` and `Trip::travel` take.
+//! - LEASE_MS: the worker's lease; HOLD_MS: how long `Hold::hold` and `Trip::travel` take,
+//!   and each step of `Soak`.
 //!
 //! Prints `ready <worker id>` once registered, and `fencing <rejected writes> <self-fenced
 //! runs>` when stopped.
@@ -20,7 +21,7 @@ use std::time::Duration;
 use workflow_core::prelude::*;
 use workflow_core::store::SqliteStore;
 use workflow_core::WorkerOptions;
-use workflows::{Hold, Trip};
+use workflows::{Hold, Soak, Trip};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -54,6 +55,12 @@ async fn main() -> ExitCode {
             .register(Trip {
                 log: log.clone(),
                 travel_ms: hold_ms,
+            })
+            .await?;
+        engine
+            .register(Soak {
+                log: log.clone(),
+                step_ms: hold_ms,
             })
             .await
     };

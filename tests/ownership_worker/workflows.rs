@@ -82,3 +82,98 @@ impl Trip {
         Ok(())
     }
 }
+
+/// Every shape of the graph at once, for the soak test: a chain, a parallel pair joined both
+/// ways (all and any), a `for_each`, two saga steps and a signal wait. Approved runs complete;
+/// rejected ones fail in `approve` and undo both saga steps. Every body logs `start` and `end`
+/// under its idempotency key; outputs depend only on the input, so every run's result can be
+/// compared with an uninterrupted run's.
+#[derive(Clone)]
+pub struct Soak {
+    pub log: PathBuf,
+    pub step_ms: u64,
+}
+
+impl Soak {
+    async fn work(&self, ctx: &StepContext) {
+        log(&self.log, "start", &ctx.idempotency_key());
+        tokio::time::sleep(Duration::from_millis(self.step_ms)).await;
+        log(&self.log, "end", &ctx.idempotency_key());
+    }
+}
+
+#[workflow]
+impl Soak {
+    #[step]
+    async fn begin(&self, ctx: &StepContext, n: u64) -> u64 {
+        self.work(ctx).await;
+        n
+    }
+
+    #[step(after = begin)]
+    async fn left(&self, ctx: &StepContext, n: u64) -> u64 {
+        self.work(ctx).await;
+        n + 1
+    }
+
+    #[step(after = begin)]
+    async fn right(&self, ctx: &StepContext, n: u64) -> u64 {
+        self.work(ctx).await;
+        n + 2
+    }
+
+    #[step(after = [left, right])]
+    async fn both(&self, ctx: &StepContext, l: u64, r: u64) -> Vec<u64> {
+        self.work(ctx).await;
+        (0..3).map(|i| l + r + i).collect()
+    }
+
+    #[step(after = any(left, right))]
+    async fn first(&self, ctx: &StepContext, x: u64) -> u64 {
+        self.work(ctx).await;
+        x % 2
+    }
+
+    #[step(after = both, for_each, concurrency = 2)]
+    async fn item(&self, ctx: &StepContext, x: u64) -> u64 {
+        self.work(ctx).await;
+        x * 10
+    }
+
+    #[saga_step(after = first, compensation = release)]
+    async fn reserve(&self, ctx: &StepContext, parity: u64) -> u64 {
+        self.work(ctx).await;
+        parity
+    }
+
+    #[saga_step(after = item, compensation = refund)]
+    async fn charge(&self, ctx: &StepContext, items: Vec<u64>) -> u64 {
+        self.work(ctx).await;
+        items.iter().sum()
+    }
+
+    #[step(after = [reserve, charge])]
+    async fn approve(
+        &self,
+        ctx: &StepContext,
+        _parity: u64,
+        total: u64,
+        approval: Signal<bool>,
+    ) -> Result<String, StepError> {
+        self.work(ctx).await;
+        match approval.received() {
+            Some(true) => Ok(format!("charged {total}")),
+            _ => Err(StepError::permanent(StepError::msg("rejected"))),
+        }
+    }
+
+    async fn release(&self, ctx: &StepContext, _parity: u64) -> Result<(), StepError> {
+        log(&self.log, "compensate", &ctx.idempotency_key());
+        Ok(())
+    }
+
+    async fn refund(&self, ctx: &StepContext, _total: u64) -> Result<(), StepError> {
+        log(&self.log, "compensate", &ctx.idempotency_key());
+        Ok(())
+    }
+}
