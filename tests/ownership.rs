@@ -515,7 +515,7 @@ async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_not
             Ok(()) | Err(StoreError::RunFinished { .. }) => {}
             Err(error) => refused.push(error.to_string()),
         }
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             sends += 1;
             match engine.cancel(&id).await {
                 Ok(_) => cancelled.push(id),

@@ -11,6 +11,8 @@
 //!
 //! `SOAK_KILLS` (default 100) and `SOAK_RUNS` (default 200) scale it.
 
+// Shared with tests/ownership.rs, which uses all of it.
+#[allow(dead_code)]
 #[path = "ownership_worker/harness.rs"]
 mod harness;
 #[path = "ownership_worker/workflows.rs"]
