@@ -11,7 +11,7 @@ mod harness;
 #[path = "ownership_worker/workflows.rs"]
 mod workflows;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use harness::{client, status, until, Scratch, Worker, LEASE_MS};
 use workflow_core::prelude::*;
 use workflow_core::JournalEvent;
-use workflows::{Hold, Trip};
+use workflows::{Hold, HoldV2, Trip};
 
 fn hold(scratch: &Scratch, hold_ms: u64) -> Hold {
     Hold {
@@ -560,4 +560,72 @@ async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_not
     );
     assert!(changed.is_empty(), "outcomes changed: {changed:?}");
     worker.stop(&scratch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_deploy_runs_each_version_only_on_workers_that_have_it() {
+    let scratch = Scratch::new("deploy");
+    let hold_ms = 20;
+    let old = Worker::start_deployed(&scratch, hold_ms, "v1");
+    let new = Worker::start_deployed(&scratch, hold_ms, "v2");
+    let engine = client(&scratch).await;
+    let v2 = HoldV2 {
+        log: scratch.log.clone(),
+        hold_ms,
+    };
+    let mut runs = Vec::new();
+    for n in 0..10u64 {
+        let id = RunId::from(format!("v1-{n}"));
+        engine
+            .start_with(id.clone(), hold(&scratch, hold_ms), n, RunOptions::new())
+            .await
+            .unwrap();
+        runs.push((id, old.pid()));
+        let id = RunId::from(format!("v2-{n}"));
+        engine
+            .start_with(id.clone(), v2.clone(), n, RunOptions::new())
+            .await
+            .unwrap();
+        runs.push((id, new.pid()));
+    }
+    for (id, _) in &runs {
+        let id = id.clone();
+        until(&format!("{id} completes"), Duration::from_secs(60), || {
+            let (engine, id) = (&engine, id.clone());
+            async move { status(engine, &id).await == RunStatus::Completed }
+        })
+        .await;
+    }
+    let effects = scratch.effects();
+    for (id, pid) in &runs {
+        let prefix = format!("{id}/");
+        let ran_in: HashSet<u32> = effects
+            .iter()
+            .filter(|e| e.key.starts_with(&prefix))
+            .map(|e| e.pid)
+            .collect();
+        assert_eq!(ran_in, HashSet::from([*pid]), "{id} ran in {ran_in:?}");
+    }
+
+    // The old version's last worker leaves: its new runs wait, listed, never failed.
+    old.stop(&scratch);
+    let late = RunId::from("v1-late");
+    engine
+        .start_with(late.clone(), hold(&scratch, hold_ms), 99, RunOptions::new())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let waiting = engine.status(&late).await.unwrap().summary;
+    assert_eq!(waiting.status, RunStatus::Ready, "{waiting:?}");
+    assert_eq!(waiting.definition_hash, Hold::definition().hash);
+    // A worker with the old version comes back and drains it.
+    let again = Worker::start_deployed(&scratch, hold_ms, "v1");
+    until(
+        "the late run completes",
+        Duration::from_secs(30),
+        || async { status(&engine, &late).await == RunStatus::Completed },
+    )
+    .await;
+    again.stop(&scratch);
+    new.stop(&scratch);
 }

@@ -90,7 +90,13 @@ pub struct Worker {
 impl Worker {
     /// Starts a worker and waits until it is registered.
     pub fn start(scratch: &Scratch, hold_ms: u64) -> Worker {
+        Worker::start_deployed(scratch, hold_ms, "v1")
+    }
+
+    /// Starts a worker of deployment `v1` or `v2` (which has `HoldV2` instead of `Hold`).
+    pub fn start_deployed(scratch: &Scratch, hold_ms: u64, deploy: &str) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ownership-worker"))
+            .env("OWNERSHIP_DEPLOY", deploy)
             .arg(&scratch.db)
             .arg(&scratch.log)
             .arg(LEASE_MS.to_string())

@@ -21,7 +21,7 @@ use std::time::Duration;
 use workflow_core::prelude::*;
 use workflow_core::store::SqliteStore;
 use workflow_core::WorkerOptions;
-use workflows::{Hold, Soak, Trip};
+use workflows::{Hold, HoldV2, Soak, Trip};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -45,12 +45,22 @@ async fn main() -> ExitCode {
     let engine = DurableEngine::with_options(store, options);
     let log = PathBuf::from(log);
     let registered = async {
-        engine
-            .register(Hold {
-                log: log.clone(),
-                hold_ms,
-            })
-            .await?;
+        // `OWNERSHIP_DEPLOY=v2`: this worker runs the next version of `Hold` (a rolling deploy).
+        if std::env::var("OWNERSHIP_DEPLOY").as_deref() == Ok("v2") {
+            engine
+                .register(HoldV2 {
+                    log: log.clone(),
+                    hold_ms,
+                })
+                .await?;
+        } else {
+            engine
+                .register(Hold {
+                    log: log.clone(),
+                    hold_ms,
+                })
+                .await?;
+        }
         engine
             .register(Trip {
                 log: log.clone(),

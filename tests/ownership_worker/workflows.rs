@@ -177,3 +177,34 @@ impl Soak {
         Ok(())
     }
 }
+
+/// Version 2 of [`Hold`], as a rolling deploy brings it: one more step, so another definition
+/// hash. Workers that have only one of the two claim only runs of that one.
+#[derive(Clone)]
+pub struct HoldV2 {
+    pub log: PathBuf,
+    pub hold_ms: u64,
+}
+
+#[workflow(name = "Hold", version = 2)]
+impl HoldV2 {
+    #[step]
+    async fn begin(&self, ctx: &StepContext, n: u64) -> u64 {
+        log(&self.log, "run", &ctx.idempotency_key());
+        n
+    }
+
+    #[step(after = begin)]
+    async fn hold(&self, ctx: &StepContext, n: u64) -> String {
+        log(&self.log, "start", &ctx.idempotency_key());
+        tokio::time::sleep(Duration::from_millis(self.hold_ms)).await;
+        log(&self.log, "end", &ctx.idempotency_key());
+        format!("{n} held by {} (v2)", std::process::id())
+    }
+
+    #[step(after = hold)]
+    async fn audit(&self, ctx: &StepContext, held: String) -> String {
+        log(&self.log, "run", &ctx.idempotency_key());
+        held
+    }
+}
