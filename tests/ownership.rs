@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{client, status, until, Scratch, Worker, LEASE_MS};
+use harness::{client, on_both_stores, status, until, Scratch, Worker, LEASE_MS};
 use workflow_core::prelude::*;
 use workflow_core::JournalEvent;
 use workflows::{Hold, HoldV2, Trip};
@@ -45,9 +45,9 @@ async fn committed_by(engine: &DurableEngine, id: &RunId, step: &str) -> Vec<Str
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_share_a_file_a_killed_ones_runs_are_taken_over_and_none_runs_twice() {
-    let scratch = Scratch::new("takeover");
+async fn two_workers_share_a_store_a_killed_ones_runs_are_taken_over_and_none_runs_twice(
+    scratch: Scratch,
+) {
     let hold_ms = 300;
     let first = Worker::start(&scratch, hold_ms);
     let engine = client(&scratch).await;
@@ -140,9 +140,9 @@ async fn two_workers_share_a_file_a_killed_ones_runs_are_taken_over_and_none_run
     assert_eq!((rejected, fenced), (0, 0), "the survivor lost no lease");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_paused_past_its_lease_writes_nothing_more() {
-    let scratch = Scratch::new("fencing");
+on_both_stores!(two_workers_share_a_store_a_killed_ones_runs_are_taken_over_and_none_runs_twice);
+
+async fn a_worker_paused_past_its_lease_writes_nothing_more(scratch: Scratch) {
     let hold_ms = 2500;
     let paused = Worker::start(&scratch, hold_ms);
     let engine = client(&scratch).await;
@@ -206,9 +206,9 @@ async fn a_worker_paused_past_its_lease_writes_nothing_more() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancel_from_another_process_reaches_a_running_run_and_compensates() {
-    let scratch = Scratch::new("cancel");
+on_both_stores!(a_worker_paused_past_its_lease_writes_nothing_more);
+
+async fn a_cancel_from_another_process_reaches_a_running_run_and_compensates(scratch: Scratch) {
     let travel_ms = 20_000;
     let worker = Worker::start(&scratch, travel_ms);
     let engine = client(&scratch).await;
@@ -253,6 +253,8 @@ async fn a_cancel_from_another_process_reaches_a_running_run_and_compensates() {
     assert!(effects.iter().all(|e| e.pid == worker.pid()));
     worker.stop(&scratch);
 }
+
+on_both_stores!(a_cancel_from_another_process_reaches_a_running_run_and_compensates);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_cannot_heartbeat_fences_itself_and_its_step_runs_again_once() {
@@ -303,11 +305,9 @@ async fn a_worker_that_cannot_heartbeat_fences_itself_and_its_step_runs_again_on
     assert_eq!(committed_by(&engine, &id, "hold").await.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_queue_limit_holds_across_three_workers() {
+async fn a_queue_limit_holds_across_three_workers(scratch: Scratch) {
     use workflow_core::store::QueueConfig;
 
-    let scratch = Scratch::new("queue");
     let hold_ms = 150;
     let workers: Vec<Worker> = (0..3).map(|_| Worker::start(&scratch, hold_ms)).collect();
     let engine = client(&scratch).await;
@@ -368,9 +368,9 @@ async fn a_queue_limit_holds_across_three_workers() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deadline_that_passes_while_no_worker_runs_is_enforced_on_takeover() {
-    let scratch = Scratch::new("deadline");
+on_both_stores!(a_queue_limit_holds_across_three_workers);
+
+async fn a_deadline_that_passes_while_no_worker_runs_is_enforced_on_takeover(scratch: Scratch) {
     let travel_ms = 20_000;
     let first = Worker::start(&scratch, travel_ms);
     let engine = client(&scratch).await;
@@ -419,6 +419,8 @@ async fn a_deadline_that_passes_while_no_worker_runs_is_enforced_on_takeover() {
     );
     second.stop(&scratch);
 }
+
+on_both_stores!(a_deadline_that_passes_while_no_worker_runs_is_enforced_on_takeover);
 
 #[test]
 fn four_processes_creating_one_new_store_at_once_all_open_it() {
@@ -475,15 +477,15 @@ fn spawn_unready(scratch: &Scratch) -> Worker {
     Worker { child, stdout }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_nothing() {
+async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_nothing(
+    scratch: Scratch,
+) {
     use workflow_core::store::StoreError;
 
     let seconds: u64 = std::env::var("OWNERSHIP_POUND_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let scratch = Scratch::new("pound");
     let hold_ms = 50;
     let worker = Worker::start(&scratch, hold_ms);
     let engine = client(&scratch).await;
@@ -562,9 +564,9 @@ async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_not
     worker.stop(&scratch);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rolling_deploy_runs_each_version_only_on_workers_that_have_it() {
-    let scratch = Scratch::new("deploy");
+on_both_stores!(a_second_process_writing_at_full_speed_is_never_refused_and_strands_nothing);
+
+async fn a_rolling_deploy_runs_each_version_only_on_workers_that_have_it(scratch: Scratch) {
     let hold_ms = 20;
     let old = Worker::start_deployed(&scratch, hold_ms, "v1");
     let new = Worker::start_deployed(&scratch, hold_ms, "v2");
@@ -629,3 +631,5 @@ async fn a_rolling_deploy_runs_each_version_only_on_workers_that_have_it() {
     again.stop(&scratch);
     new.stop(&scratch);
 }
+
+on_both_stores!(a_rolling_deploy_runs_each_version_only_on_workers_that_have_it);

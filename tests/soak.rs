@@ -21,7 +21,7 @@ mod workflows;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use harness::{client, status, until, Scratch, Worker};
+use harness::{client, on_both_stores, status, until, Scratch, Worker};
 use workflow_core::prelude::*;
 use workflow_core::JournalEvent;
 use workflows::Soak;
@@ -40,10 +40,8 @@ fn expected_output(n: u64) -> String {
     format!("charged {total}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_workers_survive_a_hundred_kills_without_redoing_committed_work() {
+async fn three_workers_survive_a_hundred_kills_without_redoing_committed_work(scratch: Scratch) {
     let (kills, runs) = (env("SOAK_KILLS", 100), env("SOAK_RUNS", 200));
-    let scratch = Scratch::new("soak");
     let step_ms = 40;
     let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start(&scratch, step_ms)).collect();
     let engine = client(&scratch).await;
@@ -188,3 +186,5 @@ async fn three_workers_survive_a_hundred_kills_without_redoing_committed_work() 
         worker.stop(&scratch);
     }
 }
+
+on_both_stores!(three_workers_survive_a_hundred_kills_without_redoing_committed_work);

@@ -8,19 +8,69 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use workflow_core::prelude::*;
-use workflow_core::store::SqliteStore;
+use workflow_core::store::{PostgresStore, SqliteStore};
 use workflow_core::WorkerOptions;
 
 /// Lease of the worker processes.
 pub const LEASE_MS: u64 = 1000;
 
-/// A store file and a side-effect log in the temp dir, removed on drop.
+/// A store (an SQLite file, or a fresh PostgreSQL database) and a side-effect log in the temp
+/// dir; the files are removed on drop.
 pub struct Scratch {
     pub db: PathBuf,
     pub log: PathBuf,
+    /// The PostgreSQL database of the test, when it runs on PostgreSQL.
+    pub url: Option<String>,
+}
+
+/// The PostgreSQL server of the tests: `WORKFLOW_TEST_POSTGRES_URL`. Without it the PostgreSQL
+/// variants of the tests pass without running, unless `WORKFLOW_REQUIRE_POSTGRES=1` (CI):
+/// then they fail.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("WORKFLOW_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("WORKFLOW_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "WORKFLOW_REQUIRE_POSTGRES=1 but WORKFLOW_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("WORKFLOW_TEST_POSTGRES_URL is not set: PostgreSQL variant not run");
+            None
+        }
+    }
 }
 
 impl Scratch {
+    /// A scratch store on PostgreSQL: a new database on the test server (`None` without one).
+    pub async fn postgres(name: &str) -> Option<Self> {
+        use sqlx::Connection;
+
+        let server = postgres_url()?;
+        let mut scratch = Scratch::new(name);
+        let database = scratch
+            .log
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('-', "_"))
+            .unwrap_or_default();
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("the PostgreSQL test server {server} is unreachable: {e}"));
+        sqlx::query(&format!("CREATE DATABASE \"{database}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        let (base, _) = server.rsplit_once('/').expect("a database URL");
+        scratch.url = Some(format!("{base}/{database}"));
+        Some(scratch)
+    }
+
+    /// What a worker process is given: the database URL or the file.
+    pub fn store_arg(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| self.db.display().to_string())
+    }
+
     pub fn new(name: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let base = std::env::temp_dir().join(format!(
@@ -31,6 +81,7 @@ impl Scratch {
         let scratch = Scratch {
             db: base.with_extension("db"),
             log: base.with_extension("log"),
+            url: None,
         };
         scratch.remove();
         scratch
@@ -97,7 +148,7 @@ impl Worker {
     pub fn start_deployed(scratch: &Scratch, hold_ms: u64, deploy: &str) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ownership-worker"))
             .env("OWNERSHIP_DEPLOY", deploy)
-            .arg(&scratch.db)
+            .arg(scratch.store_arg())
             .arg(&scratch.log)
             .arg(LEASE_MS.to_string())
             .arg(hold_ms.to_string())
@@ -160,10 +211,21 @@ impl Drop for Worker {
 
 /// An engine of the test process that only sends commands: it claims nothing.
 pub async fn client(scratch: &Scratch) -> DurableEngine {
-    let store = SqliteStore::open(&scratch.db)
-        .await
-        .expect("open the store");
-    DurableEngine::with_options(store, WorkerOptions::default().claim_runs(false))
+    let options = WorkerOptions::default().claim_runs(false);
+    match &scratch.url {
+        Some(url) => {
+            let store = PostgresStore::connect(url)
+                .await
+                .expect("connect to the store");
+            DurableEngine::with_options(store, options)
+        }
+        None => {
+            let store = SqliteStore::open(&scratch.db)
+                .await
+                .expect("open the store");
+            DurableEngine::with_options(store, options)
+        }
+    }
 }
 
 /// Polls `check` every 10 ms until it holds; panics after `limit`.
@@ -185,3 +247,26 @@ where
 pub async fn status(engine: &DurableEngine, id: &RunId) -> RunStatus {
     engine.status(id).await.expect("status").summary.status
 }
+
+/// Runs the multi-process test `$test(scratch)` twice: `$test::sqlite` on an SQLite file and
+/// `$test::postgres` on a fresh PostgreSQL database (see [`postgres_url`]).
+macro_rules! on_both_stores {
+    ($test:ident) => {
+        mod $test {
+            use super::harness::Scratch;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$test(Scratch::new(stringify!($test))).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(scratch) = Scratch::postgres(stringify!($test)).await {
+                    super::$test(scratch).await;
+                }
+            }
+        }
+    };
+}
+pub(crate) use on_both_stores;

@@ -3,7 +3,7 @@
 //! leaves the store gracefully.
 //!
 //! `ownership-worker STORE LOG LEASE_MS HOLD_MS`
-//! - STORE: an SQLite file path;
+//! - STORE: an SQLite file path, or a `postgres://` URL;
 //! - LOG: the side-effect log (the stop file is `LOG.stop`);
 //! - LEASE_MS: the worker's lease; HOLD_MS: how long `Hold::hold` and `Trip::travel` take,
 //!   and each step of `Soak`.
@@ -18,8 +18,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::Arc;
 use workflow_core::prelude::*;
-use workflow_core::store::SqliteStore;
+
+use workflow_core::store::{PostgresStore, SqliteStore, Store, StoreError};
 use workflow_core::WorkerOptions;
 use workflows::{Hold, HoldV2, Soak, Trip};
 
@@ -34,7 +36,14 @@ async fn main() -> ExitCode {
         eprintln!("LEASE_MS and HOLD_MS are numbers");
         return ExitCode::FAILURE;
     };
-    let store = match SqliteStore::open(store).await {
+    let opened: Result<Arc<dyn Store>, StoreError> = if store.starts_with("postgres") {
+        PostgresStore::connect(store)
+            .await
+            .map(|s| Arc::new(s) as _)
+    } else {
+        SqliteStore::open(store).await.map(|s| Arc::new(s) as _)
+    };
+    let store = match opened {
         Ok(store) => store,
         Err(error) => {
             eprintln!("cannot open the store: {error}");
@@ -42,7 +51,7 @@ async fn main() -> ExitCode {
         }
     };
     let options = WorkerOptions::default().lease(Duration::from_millis(lease_ms));
-    let engine = DurableEngine::with_options(store, options);
+    let engine = DurableEngine::from_arc(store, options);
     let log = PathBuf::from(log);
     let registered = async {
         // `OWNERSHIP_DEPLOY=v2`: this worker runs the next version of `Hold` (a rolling deploy).

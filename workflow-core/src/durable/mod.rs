@@ -19,7 +19,7 @@
 //!   or a lost lease runs again (once per owner), so pass
 //!   [`StepContext::idempotency_key`](crate::StepContext::idempotency_key) (stable per run,
 //!   step and item) to side effects (`tests/crash.rs`, 100+ SIGKILLs;
-//!   `tests/ownership.rs`: `two_workers_share_a_file_a_killed_ones_runs_are_taken_over_and_none_runs_twice`);
+//!   `tests/ownership.rs`: `two_workers_share_a_store_a_killed_ones_runs_are_taken_over_and_none_runs_twice`);
 //! - **no run is stranded**: a run whose owner died is taken over by any worker with its
 //!   definition, after the owner's lease (at once when the owner was a process of this
 //!   machine that is gone); a run whose drive was dropped or hit a store failure is given
