@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{client, on_both_stores, status, until, Scratch, Worker, LEASE_MS};
+use harness::{client, on_both_stores, status, until, until_all, Scratch, Worker, LEASE_MS};
 use workflow_core::prelude::*;
 use workflow_core::JournalEvent;
 use workflows::{Hold, HoldV2, Trip};
@@ -80,14 +80,7 @@ async fn two_workers_share_a_store_a_killed_ones_runs_are_taken_over_and_none_ru
     let second = Worker::start(&scratch, hold_ms);
     let killed_at = Instant::now();
     first.kill();
-    for id in &ids {
-        let id = id.clone();
-        until(&format!("{id} completes"), Duration::from_secs(60), || {
-            let (engine, id) = (&engine, id.clone());
-            async move { status(engine, &id).await == RunStatus::Completed }
-        })
-        .await;
-    }
+    until_all(&engine, &ids, true, Duration::from_secs(60)).await;
     let survivor = second.pid();
     let effects = scratch.effects();
     // The killed worker's interrupted steps ran again in the survivor; the first of those
@@ -329,14 +322,7 @@ async fn a_queue_limit_holds_across_three_workers(scratch: Scratch) {
             .await
             .unwrap();
     }
-    for id in &ids {
-        let id = id.clone();
-        until(&format!("{id} completes"), Duration::from_secs(60), || {
-            let (engine, id) = (&engine, id.clone());
-            async move { status(engine, &id).await == RunStatus::Completed }
-        })
-        .await;
-    }
+    until_all(&engine, &ids, true, Duration::from_secs(60)).await;
     // The log is in global order: count `hold` bodies between their start and end.
     let (mut running, mut most) = (0usize, 0usize);
     let mut pids = std::collections::HashSet::new();
@@ -532,16 +518,17 @@ async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_not
         refused.len(),
         &refused[..refused.len().min(5)]
     );
+    until_all(
+        &engine,
+        ids.iter().map(|(id, _)| id),
+        false,
+        Duration::from_secs(120),
+    )
+    .await;
     let mut changed = Vec::new();
     for (id, input) in &ids {
-        let id = id.clone();
-        until(&format!("{id} ends"), Duration::from_secs(120), || {
-            let (engine, id) = (&engine, id.clone());
-            async move { status(engine, &id).await.is_finished() }
-        })
-        .await;
-        let record = engine.status(&id).await.unwrap();
-        let expected_cancel = cancelled.contains(&id);
+        let record = engine.status(id).await.unwrap();
+        let expected_cancel = cancelled.contains(id);
         match record.summary.status {
             RunStatus::Completed => {
                 let output = String::from_utf8_lossy(record.output.as_deref().unwrap_or_default())
@@ -590,14 +577,13 @@ async fn a_rolling_deploy_runs_each_version_only_on_workers_that_have_it(scratch
             .unwrap();
         runs.push((id, new.pid()));
     }
-    for (id, _) in &runs {
-        let id = id.clone();
-        until(&format!("{id} completes"), Duration::from_secs(60), || {
-            let (engine, id) = (&engine, id.clone());
-            async move { status(engine, &id).await == RunStatus::Completed }
-        })
-        .await;
-    }
+    until_all(
+        &engine,
+        runs.iter().map(|(id, _)| id),
+        true,
+        Duration::from_secs(60),
+    )
+    .await;
     let effects = scratch.effects();
     for (id, pid) in &runs {
         let prefix = format!("{id}/");

@@ -21,7 +21,7 @@ mod workflows;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use harness::{client, on_both_stores, status, until, Scratch, Worker};
+use harness::{client, on_both_stores, until_all, Scratch, Worker};
 use workflow_core::prelude::*;
 use workflow_core::JournalEvent;
 use workflows::Soak;
@@ -86,14 +86,7 @@ async fn three_workers_survive_a_hundred_kills_without_redoing_committed_work(sc
             .unwrap();
         engine.signal(id, "approval", &(n % 5 != 0)).await.unwrap();
     }
-    for id in &ids {
-        let id = id.clone();
-        until(&format!("{id} ends"), Duration::from_secs(120), || {
-            let (engine, id) = (&engine, id.clone());
-            async move { status(engine, &id).await.is_finished() }
-        })
-        .await;
-    }
+    until_all(&engine, &ids, false, Duration::from_secs(120)).await;
     println!(
         "soak: {kills} kills over {:?}, {runs} runs, all finished",
         started.elapsed()

@@ -126,10 +126,6 @@ impl Fixture {
         })
     }
 
-    fn is_postgres(&self) -> bool {
-        matches!(self.backend, Backend::Postgres { .. })
-    }
-
     /// Another store over the same database: what another process would open.
     async fn open_another(&self) -> DynStore {
         match &self.backend {
@@ -773,13 +769,14 @@ async fn park_is_a_compare_and_swap(f: &Fixture) {
         Parked::Parked
     );
 
-    // A cancel requested since: woken too, and a cancelled run never parks.
-    let claim = claim_one(store, &w).await.claim;
-    store.request_cancel(&run_id).await.unwrap();
+    // A cancel (it wakes the parked run), then a park: woken, and a cancelled run never
+    // parks again.
     assert_eq!(
-        store.park(&claim, &park_on_signal(1)).await.unwrap(),
-        Parked::Woken { signal_seq: 2 }
+        store.request_cancel(&run_id).await.unwrap(),
+        RunStatus::Waiting
     );
+    let claim = claim_one(store, &w).await.claim;
+    assert_eq!(claim.epoch, 3);
     assert_eq!(
         store.park(&claim, &park_on_signal(2)).await.unwrap(),
         Parked::Woken { signal_seq: 2 }
@@ -790,7 +787,8 @@ async fn park_is_a_compare_and_swap(f: &Fixture) {
         let run_id = create(store, new_run()).await;
         let claimed = store.claim_run(&w, &run_id).await.unwrap().unwrap();
         let signal = other.send_signal(&run_id, "approve", round.to_le_bytes().to_vec());
-        let park = store.park(&claimed.claim, &park_on_signal(0));
+        let park_request = park_on_signal(0);
+        let park = store.park(&claimed.claim, &park_request);
         let (signal, parked) = tokio::join!(signal, park);
         signal.unwrap();
         let s = store.load_run(&run_id).await.unwrap().unwrap().summary;
@@ -1813,16 +1811,7 @@ async fn postgres_notifies_creates_signals_and_cancels_only() {
     let store: DynStore = Arc::new(store);
     let w = long_lived(&store).await;
     let run_id = create(&store, new_run()).await;
-    let wait = |n: &mut workflow_core::store::RunNotifications| {
-        let fut = n.next();
-        async move {
-            tokio::time::timeout(Duration::from_secs(5), fut)
-                .await
-                .expect("no notification within 5 s")
-                .unwrap()
-        }
-    };
-    assert_eq!(wait(&mut notifications).await, run_id);
+    assert_eq!(next_notification(&mut notifications).await, run_id);
     // Creating it again is no news.
     store.create_run(&new_run_with(&run_id)).await.unwrap();
     let claim = store.claim_run(&w, &run_id).await.unwrap().unwrap().claim;
@@ -1837,11 +1826,23 @@ async fn postgres_notifies_creates_signals_and_cancels_only() {
         .send_signal(&run_id, "approve", b"1".to_vec())
         .await
         .unwrap();
-    assert_eq!(wait(&mut notifications).await, run_id, "the signal");
+    assert_eq!(
+        next_notification(&mut notifications).await,
+        run_id,
+        "the signal"
+    );
     let other = create(&store, new_run()).await;
-    assert_eq!(wait(&mut notifications).await, other, "nothing in between");
+    assert_eq!(
+        next_notification(&mut notifications).await,
+        other,
+        "nothing in between"
+    );
     store.request_cancel(&run_id).await.unwrap();
-    assert_eq!(wait(&mut notifications).await, run_id, "the cancel");
+    assert_eq!(
+        next_notification(&mut notifications).await,
+        run_id,
+        "the cancel"
+    );
     store.finish(&claim, &completed(b"1")).await.unwrap();
     assert!(
         tokio::time::timeout(Duration::from_millis(300), notifications.next())
@@ -1850,6 +1851,25 @@ async fn postgres_notifies_creates_signals_and_cancels_only() {
         "a finish notified"
     );
     fixture.cleanup().await;
+}
+
+async fn next_notification(notifications: &mut workflow_core::store::RunNotifications) -> RunId {
+    tokio::time::timeout(Duration::from_secs(5), notifications.next())
+        .await
+        .expect("no notification within 5 s")
+        .unwrap()
+}
+
+/// Terminates every other connection to `database`; returns how many.
+async fn kill_connections(admin: &mut PgConnection, database: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .fetch_one(admin)
+    .await
+    .unwrap()
 }
 
 fn new_run_with(run_id: &RunId) -> NewRun {
@@ -1874,18 +1894,10 @@ async fn postgres_store_survives_killed_connections() {
     let url = format!("{}/{database}", server_url.rsplit_once('/').unwrap().0);
     let store: DynStore = Arc::new(PostgresStore::connect(&url).await.unwrap());
     let w = long_lived(&store).await;
-    let kill = |conn: &mut PgConnection| {
-        let query = sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
-             WHERE datname = $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(database.clone());
-        async move { query.fetch_one(conn).await.unwrap() }
-    };
     for round in 0..5u64 {
         let run_id = create(&store, new_run()).await;
         assert!(store.load_run(&run_id).await.unwrap().is_some());
-        let killed = kill(&mut admin_conn).await;
+        let killed = kill_connections(&mut admin_conn, &database).await;
         assert!(killed >= 1, "round {round}: nothing to kill");
         // Writes (through the writer's new connection) and reads (through the pool) go on.
         let claim = store.claim_run(&w, &run_id).await.unwrap().unwrap().claim;
@@ -1893,7 +1905,7 @@ async fn postgres_store_survives_killed_connections() {
             .append(&claim, vec![record(0, step("a", b"1"))])
             .await
             .unwrap();
-        kill(&mut admin_conn).await;
+        kill_connections(&mut admin_conn, &database).await;
         assert_eq!(store.journal(&run_id).await.unwrap().len(), 1);
         store.finish(&claim, &completed(b"1")).await.unwrap();
         assert_eq!(status(&store, &run_id).await, RunStatus::Completed);
@@ -1904,7 +1916,7 @@ async fn postgres_store_survives_killed_connections() {
     let creates = futures::future::join_all(runs.iter().map(|run| store.create_run(run)));
     let (results, _) = tokio::join!(creates, async {
         tokio::time::sleep(Duration::from_millis(5)).await;
-        kill(&mut admin_conn).await
+        kill_connections(&mut admin_conn, &database).await
     });
     for (run, result) in runs.iter().zip(results) {
         match result {

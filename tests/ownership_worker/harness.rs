@@ -228,6 +228,27 @@ pub async fn client(scratch: &Scratch) -> DurableEngine {
     }
 }
 
+/// Waits until every run of `ids` ends (`completed`: completes), each within `limit`.
+pub async fn until_all<'a>(
+    engine: &DurableEngine,
+    ids: impl IntoIterator<Item = &'a RunId>,
+    completed: bool,
+    limit: Duration,
+) {
+    for id in ids {
+        let what = if completed { "completes" } else { "ends" };
+        until(&format!("{id} {what}"), limit, || async {
+            let now = status(engine, id).await;
+            if completed {
+                now == RunStatus::Completed
+            } else {
+                now.is_finished()
+            }
+        })
+        .await;
+    }
+}
+
 /// Polls `check` every 10 ms until it holds; panics after `limit`.
 pub async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
