@@ -1004,9 +1004,12 @@ async fn queue_concurrency_is_never_exceeded(f: &Fixture) {
     let in_flight = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
+    let mut stores = Vec::new();
+    for _ in 0..6 {
+        stores.push(f.open_another().await);
+    }
     let mut tasks = Vec::new();
-    for i in 0..6 {
-        let store = f.open_another().await;
+    for (i, store) in stores.into_iter().enumerate() {
         let (in_flight, most, done) = (in_flight.clone(), most.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             let w = long_lived(&store).await;
@@ -1022,7 +1025,7 @@ async fn queue_concurrency_is_never_exceeded(f: &Fixture) {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     continue;
                 }
-                tokio::time::sleep(Duration::from_millis(3 + i)).await;
+                tokio::time::sleep(Duration::from_millis(3 + i as u64)).await;
                 for c in claimed {
                     assert_eq!(c.run.summary.claims, 1, "claimed twice");
                     in_flight.fetch_sub(1, SeqCst);

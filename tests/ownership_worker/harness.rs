@@ -47,14 +47,27 @@ impl Scratch {
 
         let server = postgres_url()?;
         let mut scratch = Scratch::new(name);
-        let database = scratch
-            .log
-            .file_stem()
-            .map(|s| s.to_string_lossy().replace('-', "_"))
-            .unwrap_or_default();
+        // PostgreSQL cuts names at 63 bytes: keep the unique part (pid, counter) whole.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let short: String = name
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(24)
+            .collect();
+        let database = format!(
+            "wf_{short}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, SeqCst)
+        );
         let mut admin = sqlx::PgConnection::connect(&server)
             .await
             .unwrap_or_else(|e| panic!("the PostgreSQL test server {server} is unreachable: {e}"));
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("drop a leftover test database");
         sqlx::query(&format!("CREATE DATABASE \"{database}\""))
             .execute(&mut admin)
             .await
