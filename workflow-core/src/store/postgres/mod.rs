@@ -120,9 +120,20 @@ impl PostgresStore {
     /// [`StoreError::NewerSchema`]; `wf_*` tables that are not this store's (or of an older
     /// version) are [`StoreError::NotAStore`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| {
-            StoreError::Database(format!("invalid PostgreSQL URL: {e} (expected postgres://user:password@host:port/database)"))
-        })?;
+        let invalid = |detail: String| {
+            StoreError::Database(format!(
+                "invalid PostgreSQL URL: {detail} (expected postgres://user:password@host:port/database)"
+            ))
+        };
+        let scheme = url
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
+            return Err(invalid(
+                "the scheme is not postgres:// or postgresql://".into(),
+            ));
+        }
+        let options = PgConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
         Self::open(options).await
     }
 
