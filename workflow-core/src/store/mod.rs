@@ -170,6 +170,12 @@ pub trait Store: Send + Sync + 'static {
     /// a new epoch (and runs claimed by a worker that no longer exists). Returns how many runs
     /// were taken back. Idempotent; any worker may run it at any time.
     fn reap_expired(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Hints that runs may have become claimable (started, signalled or cancelled by another
+    /// process), so an idle worker need not wait for its next poll. Hints may be lost; workers
+    /// poll as well. `None` (the default): the store has no hints.
+    fn wake_hints(&self) -> BoxFuture<'_, Option<futures::stream::BoxStream<'static, ()>>> {
+        Box::pin(async { None })
+    }
     /// Claims up to `request.limit` claimable runs (ready, or parked and due) of the given
     /// definitions, within every queue's limits.
     fn claim<'a>(

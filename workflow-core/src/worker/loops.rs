@@ -190,6 +190,10 @@ fn process_exists(pid: u32) -> bool {
 
 async fn claim_loop(weak: WeakEngine) {
     let mut poll = MIN_POLL;
+    let mut hints = match weak.upgrade() {
+        Some(engine) => engine.store().wake_hints().await,
+        None => return,
+    };
     loop {
         let Some(engine) = weak.upgrade() else { return };
         if engine.is_shutting_down() {
@@ -219,8 +223,23 @@ async fn claim_loop(weak: WeakEngine) {
         let pause = poll.mul_f64(0.9 + 0.2 * jitter_fraction());
         tokio::select! {
             () = listen => poll = MIN_POLL,
+            () = next_hint(&mut hints) => poll = MIN_POLL,
             () = real_sleep(pause) => poll = (poll * 2).min(MAX_POLL),
         }
+    }
+}
+
+/// The store's next wake-up hint; never, without hints (or once they ended).
+async fn next_hint(hints: &mut Option<futures::stream::BoxStream<'static, ()>>) {
+    use futures::StreamExt;
+    match hints {
+        Some(stream) => {
+            if stream.next().await.is_none() {
+                *hints = None;
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 
