@@ -283,3 +283,53 @@ async fn unreadable_run_rows_are_reported_and_the_other_runs_recover() {
         assert_eq!(output, "3: None");
     }
 }
+
+#[derive(Clone, Default)]
+struct Counted {
+    calls: std::sync::Arc<AtomicUsize>,
+}
+
+#[workflow]
+impl Counted {
+    #[step]
+    async fn slow(&self, n: u32) -> u32 {
+        self.calls.fetch_add(1, SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        n + 1
+    }
+}
+
+#[tokio::test]
+async fn start_then_resume_in_one_engine_runs_each_step_once() {
+    let db = TempDb::new("start-resume");
+    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let wf = Counted::default();
+    let id = engine.start_with_id("same-1", wf.clone(), 1).await.unwrap();
+    let resumed = engine.resume(&wf, &id).await;
+    assert_eq!(resumed.result.unwrap(), 2);
+    assert_eq!(
+        wf.calls.load(SeqCst),
+        1,
+        "the step ran twice in one process"
+    );
+    assert_eq!(
+        engine.status(&id).await.unwrap().summary.status,
+        RunStatus::Completed
+    );
+}
+
+#[tokio::test]
+async fn waiting_on_a_run_of_another_workflow_is_a_wrong_workflow_error() {
+    let db = TempDb::new("wrong-wait");
+    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let id = RunId::from("echo-1");
+    engine
+        .execute(&Echo, id.clone(), Some(5), RunOptions::default())
+        .await
+        .result
+        .unwrap();
+    match engine.wait::<Counted>(&id).await {
+        Err(WorkflowError::WrongWorkflow { found, .. }) => assert_eq!(found, "Echo"),
+        other => panic!("expected WrongWorkflow, got {other:?}"),
+    }
+}
