@@ -112,6 +112,10 @@ pub(crate) trait Reads: Send + Sync + 'static {
     fn list_workers(&self) -> BoxFuture<'_, Result<Vec<WorkerId>, StoreError>>;
     /// True when some run may be claimable now (so an idle worker's poll takes no write lock).
     fn any_claimable(&self) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// See [`Store::wake_hints`](super::Store::wake_hints); none by default.
+    fn wake_hints(&self) -> BoxFuture<'_, Option<futures::stream::BoxStream<'static, ()>>> {
+        Box::pin(async { None })
+    }
 }
 
 pub(crate) fn unexpected(what: &str) -> StoreError {
@@ -236,6 +240,12 @@ macro_rules! sql_store {
                         _ => Err(unexpected("reap_expired")),
                     }
                 })
+            }
+            fn wake_hints(
+                &self,
+            ) -> futures::future::BoxFuture<'_, Option<futures::stream::BoxStream<'static, ()>>>
+            {
+                $crate::store::writer::Reads::wake_hints(&self.reads)
             }
             fn claim<'a>(
                 &'a self,

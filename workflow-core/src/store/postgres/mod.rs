@@ -46,7 +46,7 @@ const SCHEMA_VERSION: i64 = 2;
 /// Most write requests committed in one transaction.
 const MAX_BATCH: usize = 512;
 /// Connections of the read pool.
-const READERS: u32 = 6;
+pub(super) const READERS: u32 = 6;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a read may wait for a pooled connection.
@@ -58,8 +58,9 @@ const MIGRATION_LOCK: i32 = 0x5746_0002;
 pub const NOTIFY_CHANNEL: &str = "wf_runs";
 /// The database's clock in milliseconds since the Unix epoch, evaluated once per statement.
 const NOW_MS: &str = "(SELECT FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT)";
-/// The statuses of finished runs, as an SQL list.
-const FINISHED: &str = "('completed', 'failed', 'cancelled')";
+/// The statuses of runs that are not finished, as an SQL list (an unknown status is neither:
+/// commands refuse such a run as corrupt).
+const LIVE: &str = "('ready', 'claimed', 'waiting')";
 /// The fence of every write of a claimed run: `$1` run, `$2` epoch, `$3` owner.
 const FENCE: &str = "run_id = $1 AND epoch = $2 AND owner = $3 AND status = 'claimed'";
 

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
 use super::writes::{classify, Failure};
-use super::{claimable, db};
+use super::{claimable, db, READERS};
 use crate::journal::{EncodedEvent, JournalEvent};
 use crate::run_id::RunId;
 use crate::store::checksum::{record_checksum, result_checksum, run_checksum};
@@ -18,8 +18,9 @@ use crate::store::{
     WorkerId,
 };
 
-/// Attempts of a read that hit a broken pooled connection.
-const READ_ATTEMPTS: u32 = 4;
+/// Attempts of a read that hit a broken pooled connection: after a server restart every idle
+/// connection of the pool may be broken, and each is found out by one failed read.
+const READ_ATTEMPTS: u32 = READERS + 2;
 
 /// The read pool.
 pub(super) struct PgReads {
@@ -172,6 +173,28 @@ impl Reads for PgReads {
                 })
                 .await?;
             Ok(ids.into_iter().map(WorkerId::from).collect())
+        })
+    }
+
+    /// NOTIFY hints of the `wf_runs` channel (sent when a run is created, signalled or asked
+    /// to cancel), on a connection of their own that reconnects when it breaks.
+    fn wake_hints(&self) -> BoxFuture<'_, Option<futures::stream::BoxStream<'static, ()>>> {
+        Box::pin(async move {
+            let options = (*self.pool.connect_options()).clone();
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .connect_lazy_with(options.application_name("workflow-store-listener"));
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.ok()?;
+            listener.listen(super::NOTIFY_CHANNEL).await.ok()?;
+            let hints = futures::stream::unfold(listener, |mut listener| async move {
+                if listener.recv().await.is_err() {
+                    // Down: the worker polls meanwhile; listening resumes once it reconnects.
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                Some(((), listener))
+            });
+            Some(Box::pin(hints) as futures::stream::BoxStream<'static, ()>)
         })
     }
 

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::queue_budget::QueueBudget;
 use super::reads::run_record;
-use super::{claimable, connect_once, db, lease_ms, FENCE, FINISHED, NOTIFY_CHANNEL, NOW_MS};
+use super::{claimable, connect_once, db, lease_ms, FENCE, LIVE, NOTIFY_CHANNEL, NOW_MS};
 use crate::journal::JournalEvent;
 use crate::run_id::RunId;
 use crate::store::checksum::{record_checksum, result_checksum, run_checksum};
@@ -476,7 +476,7 @@ async fn wake(
         "UPDATE wf_runs SET signal_seq = signal_seq + 1,
            cancel_requested = cancel_requested OR $2,
            wake_at = CASE WHEN status = 'waiting' THEN {NOW_MS} ELSE wake_at END
-         WHERE run_id = $1 AND status NOT IN {FINISHED} RETURNING status"
+         WHERE run_id = $1 AND status IN {LIVE} RETURNING status"
     );
     sqlx::query_scalar(&sql)
         .bind(run_id.as_str())
