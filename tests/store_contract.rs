@@ -1559,6 +1559,14 @@ async fn corrupt_rows_are_reported(f: &Fixture) {
         store.load_run(&odd).await,
         Err(StoreError::Corrupt { seq: None, .. })
     ));
+    assert!(matches!(
+        store.request_cancel(&odd).await,
+        Err(StoreError::Corrupt { seq: None, .. })
+    ));
+    assert!(matches!(
+        store.send_signal(&odd, "approve", b"1".to_vec()).await,
+        Err(StoreError::Corrupt { seq: None, .. })
+    ));
     let page = store.list(&RunFilter::default()).await.unwrap();
     assert_eq!(page.unreadable.len(), 1);
     assert!(

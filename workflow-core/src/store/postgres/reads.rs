@@ -41,7 +41,7 @@ impl PgReads {
             attempt += 1;
             match query(&self.pool).await {
                 Err(e) if classify(&e) == Failure::Connection && attempt < READ_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                    tokio::time::sleep(Duration::from_millis((20 << attempt).min(500))).await;
                 }
                 result => return result.map_err(db),
             }
