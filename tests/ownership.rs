@@ -619,3 +619,29 @@ async fn a_rolling_deploy_runs_each_version_only_on_workers_that_have_it(scratch
 }
 
 on_both_stores!(a_rolling_deploy_runs_each_version_only_on_workers_that_have_it);
+
+async fn a_worker_shutting_down_finishes_its_runs_first(scratch: Scratch) {
+    let hold_ms = 800;
+    let worker = Worker::start(&scratch, hold_ms);
+    let engine = client(&scratch).await;
+    let id = RunId::from("graceful-1");
+    engine
+        .start_with(id.clone(), hold(&scratch, hold_ms), 1, RunOptions::new())
+        .await
+        .unwrap();
+    until(
+        "the worker is inside `hold`",
+        Duration::from_secs(30),
+        || async { scratch.effects().iter().any(|e| e.event == "start") },
+    )
+    .await;
+    // The stop file makes the worker call `shutdown` with 5 s of grace: its run finishes.
+    let (rejected, fenced) = worker.stop(&scratch);
+    assert_eq!((rejected, fenced), (0, 0));
+    assert_eq!(status(&engine, &id).await, RunStatus::Completed);
+    assert!(engine.list(&Default::default()).await.unwrap().runs[0]
+        .owner
+        .is_none());
+}
+
+on_both_stores!(a_worker_shutting_down_finishes_its_runs_first);
