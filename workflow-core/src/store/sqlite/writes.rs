@@ -411,13 +411,18 @@ async fn claim(tx: &mut SqliteConnection, worker: &WorkerId, request: &ClaimRequ
 
 async fn claim_run(tx: &mut SqliteConnection, worker: &WorkerId, run_id: &RunId) -> Applied {
     let now = now_ms();
-    let sql = format!("SELECT queue FROM wf_runs WHERE run_id = ? AND {CLAIMABLE}");
-    let queue: Option<String> = sqlx::query_scalar(&sql)
+    let sql = format!("SELECT rowid, queue FROM wf_runs WHERE run_id = ? AND {CLAIMABLE}");
+    let row = sqlx::query(&sql)
         .bind(run_id.as_str())
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
-    let Some(queue) = queue else {
+    let Some(row) = row else {
+        return Ok(Ok(Reply::Claimed(Vec::new())));
+    };
+    let rowid: i64 = row.try_get("rowid")?;
+    let Ok(queue) = row.try_get::<String, _>("queue") else {
+        quarantine(tx, rowid, "the queue does not decode").await?;
         return Ok(Ok(Reply::Claimed(Vec::new())));
     };
     let mut budget = QueueBudget::default();
@@ -425,9 +430,14 @@ async fn claim_run(tx: &mut SqliteConnection, worker: &WorkerId, run_id: &RunId)
         return Ok(Ok(Reply::Claimed(Vec::new())));
     }
     budget.save(tx).await?;
-    Ok(take_claim(tx, worker, run_id)
-        .await?
-        .map(|run| Reply::Claimed(vec![run])))
+    match take_claim(tx, worker, run_id).await? {
+        Ok(run) => Ok(Ok(Reply::Claimed(vec![run]))),
+        // Claimed and unreadable: out of the claimable runs, reported (as by `claim`).
+        Err(error) => {
+            quarantine(tx, rowid, &error.to_string()).await?;
+            Ok(Err(error))
+        }
+    }
 }
 
 /// Takes a run whose row cannot be read out of the claimable set, for good: it is marked
