@@ -1,6 +1,6 @@
 //! Checksums of stored rows: journal records, and the fixed and final fields of run rows.
 
-use super::{JournalRecord, NewRun, RunStatus};
+use super::{JournalRecord, NewRun, RunRecord, RunStatus, StoreError};
 use crate::journal::EncodedEvent;
 use crate::run_id::RunId;
 
@@ -76,4 +76,46 @@ pub(crate) fn result_checksum(
         &opt_bytes(output),
         &opt_bytes(error.map(str::as_bytes)),
     ])
+}
+
+/// Checks a run read from a store against its stored checksums: the fields fixed at creation
+/// (`checksum`, with the stored deadline in ms) and, once finished, its result.
+pub(crate) fn verify_run(
+    record: &RunRecord,
+    deadline_ms: Option<u64>,
+    checksum: i64,
+    stored_result: Option<i64>,
+) -> Result<(), StoreError> {
+    let run = &record.summary;
+    let corrupt = |detail: &str| StoreError::Corrupt {
+        run_id: run.run_id.clone(),
+        seq: None,
+        detail: detail.to_owned(),
+    };
+    let fixed = NewRun {
+        run_id: run.run_id.clone(),
+        workflow: run.workflow.clone(),
+        version: run.version,
+        definition_hash: run.definition_hash,
+        queue: run.queue.clone(),
+        deadline_at: None,
+        input: record.input.clone(),
+    };
+    if checksum != run_checksum(&fixed, deadline_ms) {
+        return Err(corrupt(
+            "checksum mismatch: the run's input or identity was altered",
+        ));
+    }
+    if run.status.is_finished() {
+        let expected = result_checksum(
+            &run.run_id,
+            run.status,
+            record.output.as_deref(),
+            record.error.as_deref(),
+        );
+        if stored_result != Some(expected) {
+            return Err(corrupt("checksum mismatch: the run's result was altered"));
+        }
+    }
+    Ok(())
 }

@@ -8,11 +8,10 @@ use sqlx::Row;
 use super::writes::{db, now_ms, CLAIMABLE};
 use crate::journal::{EncodedEvent, JournalEvent};
 use crate::run_id::RunId;
-use crate::store::checksum::{record_checksum, result_checksum, run_checksum};
+use crate::store::checksum::{record_checksum, verify_run};
 use crate::store::writer::{from_ms, Reads};
 use crate::store::{
-    JournalRecord, NewRun, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
-    WorkerId,
+    JournalRecord, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError, WorkerId,
 };
 
 /// The read connections. Plain connections, not an `SqlitePool`: a pool arms a timer around
@@ -219,44 +218,16 @@ fn run_summary(row: &SqliteRow) -> Result<(RunSummary, i64), StoreError> {
 pub(super) fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
     let (summary, _) = run_summary(row)?;
     let run_id = summary.run_id.clone();
-    let corrupt = |detail: &str| StoreError::Corrupt {
-        run_id: run_id.clone(),
-        seq: None,
-        detail: detail.to_owned(),
-    };
     let record = RunRecord {
         input: column(row, &run_id, "input")?,
         output: column(row, &run_id, "output")?,
         error: column(row, &run_id, "error")?,
         summary,
     };
-    let new = NewRun {
-        run_id: run_id.clone(),
-        workflow: record.summary.workflow.clone(),
-        version: record.summary.version,
-        definition_hash: record.summary.definition_hash,
-        queue: record.summary.queue.clone(),
-        deadline_at: None,
-        input: record.input.clone(),
-    };
     let deadline = column::<Option<i64>>(row, &run_id, "deadline_at")?.map(|d| d as u64);
-    if column::<i64>(row, &run_id, "checksum")? != run_checksum(&new, deadline) {
-        return Err(corrupt(
-            "checksum mismatch: the run's input or identity was altered",
-        ));
-    }
-    if record.summary.status.is_finished() {
-        let stored: Option<i64> = column(row, &run_id, "result_checksum")?;
-        let expected = result_checksum(
-            &run_id,
-            record.summary.status,
-            record.output.as_deref(),
-            record.error.as_deref(),
-        );
-        if stored != Some(expected) {
-            return Err(corrupt("checksum mismatch: the run's result was altered"));
-        }
-    }
+    let checksum = column::<i64>(row, &run_id, "checksum")?;
+    let stored_result = column::<Option<i64>>(row, &run_id, "result_checksum")?;
+    verify_run(&record, deadline, checksum, stored_result)?;
     Ok(record)
 }
 
