@@ -53,6 +53,36 @@
 //!   its checksum and reported ([`StoreError::Corrupt`] with its position), never silently
 //!   re-run (`tests/durable.rs`: `a_corrupt_journal_record_is_reported_and_nothing_runs_again`).
 
+//!
+//! ## Failure model
+//!
+//! - **Retried**: a busy or locked SQLite database (another process writing) and, on
+//!   PostgreSQL, a broken connection or a serialization failure before commit: the writer runs
+//!   the batch again (`tests/ownership.rs`:
+//!   `a_second_process_writing_at_full_speed_is_never_refused_and_strands_nothing`: 0 refused
+//!   of ~10,000 sends). A run whose drive hit any other store failure is given back to the
+//!   store and claimed again; a step attempt is retried per its policy.
+//! - **Isolated**: one request's failure inside a shared group commit fails that request only
+//!   (`tests/faults.rs`: `one_requests_failure_in_a_group_commit_fails_no_other_request`).
+//! - **Detected and reported**: a journal record or a run row whose checksum does not match,
+//!   a gap in a journal ([`StoreError::Corrupt`] with the record's `seq`, or `None` for the
+//!   run row); a file that is not a store (refused, left untouched); a newer schema
+//!   ([`StoreError::NewerSchema`]); a run row that cannot be read (listed in
+//!   [`RunPage::unreadable`] and [`Recovery::unreadable`], taken out of the claimable runs,
+//!   the others recover: `tests/faults.rs`).
+//! - **Refused at the door**: a value the journal could not read back (`f64::NAN`, nesting
+//!   past the decoder's limit) fails its step, naming it, when it is committed; a signal
+//!   payload that does not decode fails its step, naming the signal; a run id reused with
+//!   another input is [`WorkflowError::InputConflict`]; a run of another workflow is
+//!   [`WorkflowError::WrongWorkflow`].
+//! - **Never done silently**: re-running a committed step, replacing a committed result,
+//!   resuming a run under another definition, writing under a lost lease, leaving a run
+//!   claimed by nobody (a dropped or failed drive gives its claim back; a dead worker's runs are
+//!   taken over).
+//! - **Not detected yet**: the loss of the *last* records of a journal (a gap in the middle is
+//!   detected; a truncated tail looks like a run that had not got that far, and those steps
+//!   run again, at least once as for a crash).
+
 mod journal;
 mod run;
 
