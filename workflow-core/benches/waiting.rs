@@ -1,54 +1,81 @@
-//! Many runs waiting on a signal in the SQLite store: the engine process's memory and CPU while
-//! they wait, and the time to recover them all in a fresh engine. Prints a table; no timing
-//! assertions.
+//! Runs parked on a signal: what 100,000 of them cost the worker that started them (memory,
+//! idle CPU), how fast a signal wakes one, and how fast a fresh process picks up signalled
+//! runs; beside a hand-written tokio program holding the same number of waits in memory.
+//! Prints a table; no timing assertions.
 //!
-//! `cargo bench -p workflow-core --bench waiting`
+//! ```sh
+//! cargo bench -p workflow-core --bench waiting                 # 100,000 runs
+//! WAITING_RUNS=2000 cargo bench -p workflow-core --bench waiting   # a quick check
+//! ```
 //!
-//! The workflow has two steps: `prepare`, then `decide`, which takes a `Signal<u32>`. Each run
-//! is started with `DurableEngine::start` and ends up waiting for its signal (status Waiting).
+//! The workflow has two steps: `prepare(x)`, then `decide(x, go: Signal<u32>)`. A run started
+//! with [`DurableEngine::start_with_id`] (the id is `gate-<x>`, so the bench keeps no ids in
+//! memory) is executed by the engine's background worker: `prepare` runs, the wait for `go`
+//! is journaled, and the run is *parked*: its claim is released, its status becomes
+//! [`RunStatus::Waiting`] and the worker keeps nothing of it. A signal makes it claimable
+//! again; the worker claims it, replays its journal, consumes the signal and runs `decide`.
 //!
-//! Phases, each on its own tokio runtime (multi_thread, 2 workers):
-//! 1. **Start.** Start `WAITING_RUNS` runs (default 100,000), `WAITING_CONCURRENCY` (default
-//!    256) `start` calls in flight at a time. No new start is issued after
-//!    `WAITING_BUDGET_SECS` (default 120); the table then says how many were started. Then
-//!    wait until every started run is waiting: counted in process (below), then confirmed
-//!    with `engine.list(Some(RunStatus::Waiting))`.
-//! 2. **Idle.** All runs waiting, nothing else to do: CPU use and `has_signal` reads per
-//!    second, in 3 consecutive windows of `WAITING_IDLE_SECS` (default 15) each (a wait
-//!    re-reads the store at growing intervals, so the rate falls as the waits age).
-//! 3. **Shutdown.** Drop the engine and shut the runtime down (which drops every run's task:
-//!    the engine has no shutdown of its own, and its background tasks hold clones of it).
-//! 4. **Recover.** In a fresh process (this binary again, with `WAITING_RECOVER_DB` set), so
-//!    its memory figures are its own: open a fresh engine on the same file and call
-//!    `engine.recover(Gate)`; time the call, then the time until every run waits for its
-//!    signal again in this process. Then the idle measurement again.
+//! Phases (every runtime is multi_thread with 2 workers):
+//! 0. **Baseline** (a child process, this binary with `WAITING_CHILD=baseline`): spawn one
+//!    tokio task per run, each awaiting a oneshot; RSS per waiting task, idle CPU, and the wake
+//!    latency of `WAITING_WAKES` tasks woken one at a time (oneshot send to the task's first
+//!    instruction after its await).
+//! 1. **Start.** Open the store, register the workflow, start `WAITING_RUNS` runs (default
+//!    100,000), `WAITING_CONCURRENCY` (default 256) `start` calls in flight. No new start is
+//!    issued after `WAITING_BUDGET_SECS` (default 120); the table says how many started.
+//! 2. **Park.** Wait (up to `WAITING_SETTLE_SECS`, default 300) until the store lists every
+//!    started run as Waiting: `engine.list(&RunFilter { status: Some(Waiting), .. })`, paged
+//!    with `next`. If some never park, the table gives the count of every status.
+//! 3. **Idle.** `WAITING_IDLE_SECS` (default 15) with nothing to do: CPU, store calls per
+//!    second, RSS before and after.
+//! 4. **Wake.** `WAITING_WAKES` (default 200) random parked runs, one at a time: from just
+//!    before `engine.signal(..)` to the moment `decide`'s body starts (it records an `Instant`
+//!    in a global map keyed by its input), and to the moment `engine.wait` returns the run's
+//!    output. p50 / p99 / max (nearest rank).
+//! 5. **Shutdown.** `engine.shutdown`, then check the worker left the store.
+//! 6. **Pickup** (a child process, `WAITING_CHILD=pickup`; off with `WAITING_PICKUP=0`): the
+//!    parent signals `WAITING_WAKES` other parked runs from a client-only engine (no worker
+//!    running anywhere), then a fresh process opens the store, registers the workflow and
+//!    waits for those runs' results: time to the first and last `decide`, its RSS beside
+//!    every remaining parked run, and its idle CPU.
 //!
-//! "Waiting in process" is counted by a thin [`Store`] wrapper around the SQLite store that
-//! counts `set_waiting(Some(..))` calls: the engine makes one each time a run begins (or,
-//! after recovery, resumes) its wait. The store's status column cannot show recovery: the
-//! runs are Waiting there before, during and after it. The wrapper also counts `has_signal`
-//! calls: each waiting run's poll for signals sent by other processes (every 200 ms at
-//! first, then at doubling intervals up to 10 s, since commit 0252e1a).
+//! The store runs under a thin [`Store`] wrapper that counts calls by kind (claims, parks,
+//! journal reads, ...) for the idle and per-wake figures.
 //!
-//! Memory is VmRSS (and the peak, VmHWM) from `/proc/self/status`; CPU is user + system time
+//! Stores: SQLite always, in a fresh file in `DURABLE_BENCH_DIR` (default: the system temp
+//! dir), deleted at the end unless `WAITING_KEEP_DB` is set. PostgreSQL is not measured: this
+//! build of workflow-core has no PostgreSQL store; with `WORKFLOW_TEST_POSTGRES_URL` set the
+//! table says so.
+//!
+//! Memory is VmRSS (and its peak, VmHWM) from `/proc/self/status`; CPU is user + system time
 //! of the whole process from `/proc/self/stat` (100 ticks per second assumed), so 200 % is
-//! both cores of a 2-core machine. Env `DURABLE_BENCH_DIR` picks the directory for the
-//! database file (default: the system temp dir); the file is deleted at the end unless
-//! `WAITING_KEEP_DB` is set. Run the recovery phase alone on a kept file with
-//! `WAITING_RECOVER_DB=<file> WAITING_RECOVER_RUNS=<runs> target/release/deps/waiting-<hash>`
-//! (it prints `ROW` lines).
+//! both cores of a 2-core machine. `WAITING_SEED` picks the runs woken (default 1).
 
-use std::future::Future;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::runtime::Runtime;
 use workflow_core::prelude::*;
-use workflow_core::store::{JournalRecord, NewRun, RunRecord, SqliteStore, Store, StoreError};
+use workflow_core::store::{
+    Claim, ClaimRequest, ClaimedRun, JournalRecord, NewRun, Park, Parked, QueueConfig, RunEnd,
+    RunFilter, RunPage, RunRecord, SqliteStore, Store, StoreError, WorkerId, WorkerRegistration,
+};
+use workflow_core::WorkerOptions;
+
+// ---------------------------------------------------------------------------------------------
+// The workflow
+// ---------------------------------------------------------------------------------------------
+
+/// When `decide` started, by input: the end of a wake.
+static DECIDE_STARTS: LazyLock<Mutex<HashMap<u32, Instant>>> = LazyLock::new(Default::default);
+/// Bodies of `prepare` run (once per run, unless a run is re-executed).
+static PREPARES: AtomicU64 = AtomicU64::new(0);
 
 /// Two steps; the second waits for signal `go`.
 #[derive(Clone, Copy)]
@@ -58,98 +85,148 @@ struct Gate;
 impl Gate {
     #[step]
     async fn prepare(&self, x: u32) -> u32 {
+        PREPARES.fetch_add(1, Relaxed);
         x
     }
     #[step(after = prepare)]
     async fn decide(&self, x: u32, go: Signal<u32>) -> u32 {
+        lock(&DECIDE_STARTS).entry(x).or_insert_with(Instant::now);
         x + go.received().unwrap_or(0)
     }
 }
 
+/// The id of the run of input `x`.
+fn run_id(x: u32) -> RunId {
+    RunId::from(format!("gate-{x}"))
+}
+
+fn decide_start(x: u32) -> Option<Instant> {
+    lock(&DECIDE_STARTS).get(&x).copied()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 // ---------------------------------------------------------------------------------------------
-// A store wrapper that counts the calls the measurement needs
+// A store wrapper that counts calls by kind
 // ---------------------------------------------------------------------------------------------
+
+/// The store calls, by kind.
+#[derive(Clone, Copy)]
+enum Call {
+    CreateRun,
+    LoadRun,
+    List,
+    Journal,
+    SendSignal,
+    HasSignal,
+    RequestCancel,
+    SetQueue,
+    RegisterWorker,
+    Heartbeat,
+    DeregisterWorker,
+    ListWorkers,
+    ReapExpired,
+    Claim,
+    ClaimRun,
+    Append,
+    ConsumeSignal,
+    SetWaiting,
+    Park,
+    Release,
+    Finish,
+}
+
+const CALL_NAMES: [&str; 21] = [
+    "create_run",
+    "load_run",
+    "list",
+    "journal",
+    "send_signal",
+    "has_signal",
+    "request_cancel",
+    "set_queue",
+    "register_worker",
+    "heartbeat",
+    "deregister_worker",
+    "list_workers",
+    "reap_expired",
+    "claim",
+    "claim_run",
+    "append",
+    "consume_signal",
+    "set_waiting",
+    "park",
+    "release",
+    "finish",
+];
 
 #[derive(Default)]
 struct Counts {
-    /// `set_waiting(Some(..))`: a run began (or resumed) its wait in this process.
-    waits: AtomicU64,
-    /// `has_signal`: a waiting run polled the store.
-    polls: AtomicU64,
-    /// Every other read (`load_run`, `journal`, `list`).
-    reads: AtomicU64,
-    /// Every other write.
-    writes: AtomicU64,
+    calls: [AtomicU64; CALL_NAMES.len()],
+    /// Runs returned by `claim` and `claim_run`.
+    claimed: AtomicU64,
+    /// `park` calls answered `Parked`.
+    parked: AtomicU64,
+    /// `park` calls answered `Woken` (a signal arrived as the run was parking).
+    woken_at_park: AtomicU64,
+}
+
+/// A snapshot of [`Counts::calls`].
+type Calls = [u64; CALL_NAMES.len()];
+
+impl Counts {
+    fn calls(&self) -> Calls {
+        std::array::from_fn(|i| self.calls[i].load(Relaxed))
+    }
+}
+
+/// Calls per second (or per `per` of anything) between two snapshots, nonzero kinds only.
+fn call_rates(before: &Calls, after: &Calls, per: f64) -> String {
+    let rates: Vec<String> = CALL_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| after[*i] > before[*i])
+        .map(|(i, name)| format!("{name} {:.1}", (after[i] - before[i]) as f64 / per))
+        .collect();
+    if rates.is_empty() {
+        "none".to_owned()
+    } else {
+        rates.join(", ")
+    }
 }
 
 struct Counted {
-    inner: SqliteStore,
+    inner: Arc<dyn Store>,
     counts: Arc<Counts>,
 }
 
-fn counted<'a, T: 'a>(
-    counter: &AtomicU64,
-    future: impl Future<Output = T> + Send + 'a,
-) -> BoxFuture<'a, T> {
-    counter.fetch_add(1, Relaxed);
-    Box::pin(future)
+impl Counted {
+    fn count(&self, call: Call) -> &dyn Store {
+        self.counts.calls[call as usize].fetch_add(1, Relaxed);
+        self.inner.as_ref()
+    }
 }
 
 impl Store for Counted {
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>> {
-        counted(&self.counts.writes, self.inner.create_run(run))
+        self.count(Call::CreateRun).create_run(run)
     }
     fn load_run<'a>(
         &'a self,
         run_id: &'a RunId,
     ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>> {
-        counted(&self.counts.reads, self.inner.load_run(run_id))
+        self.count(Call::LoadRun).load_run(run_id)
+    }
+    fn list<'a>(&'a self, filter: &'a RunFilter) -> BoxFuture<'a, Result<RunPage, StoreError>> {
+        self.count(Call::List).list(filter)
     }
     fn journal<'a>(
         &'a self,
         run_id: &'a RunId,
     ) -> BoxFuture<'a, Result<Vec<JournalRecord>, StoreError>> {
-        counted(&self.counts.reads, self.inner.journal(run_id))
-    }
-    fn append<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        records: Vec<JournalRecord>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        counted(&self.counts.writes, self.inner.append(run_id, records))
-    }
-    fn set_waiting<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        waiting_for: Option<String>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let waits = waiting_for.is_some();
-        let counts = self.counts.clone();
-        counted(&self.counts.writes, async move {
-            let result = self.inner.set_waiting(run_id, waiting_for).await;
-            if waits && result.is_ok() {
-                counts.waits.fetch_add(1, Relaxed);
-            }
-            result
-        })
-    }
-    fn finish<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        status: RunStatus,
-        output: Option<Vec<u8>>,
-        error: Option<String>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        counted(
-            &self.counts.writes,
-            self.inner.finish(run_id, status, output, error),
-        )
-    }
-    fn list<'a>(
-        &'a self,
-        status: Option<RunStatus>,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
-        counted(&self.counts.reads, self.inner.list(status))
+        self.count(Call::Journal).journal(run_id)
     }
     fn send_signal<'a>(
         &'a self,
@@ -157,42 +234,244 @@ impl Store for Counted {
         name: &'a str,
         payload: Vec<u8>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        counted(
-            &self.counts.writes,
-            self.inner.send_signal(run_id, name, payload),
-        )
+        self.count(Call::SendSignal)
+            .send_signal(run_id, name, payload)
     }
     fn has_signal<'a>(
         &'a self,
         run_id: &'a RunId,
         name: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        counted(&self.counts.polls, self.inner.has_signal(run_id, name))
+        self.count(Call::HasSignal).has_signal(run_id, name)
+    }
+    fn request_cancel<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<RunStatus, StoreError>> {
+        self.count(Call::RequestCancel).request_cancel(run_id)
+    }
+    fn set_queue<'a>(&'a self, config: &'a QueueConfig) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.count(Call::SetQueue).set_queue(config)
+    }
+    fn register_worker<'a>(
+        &'a self,
+        registration: &'a WorkerRegistration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.count(Call::RegisterWorker)
+            .register_worker(registration)
+    }
+    fn heartbeat<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<RunId>, StoreError>> {
+        self.count(Call::Heartbeat).heartbeat(worker, lease)
+    }
+    fn deregister_worker<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.count(Call::DeregisterWorker).deregister_worker(worker)
+    }
+    fn list_workers(&self) -> BoxFuture<'_, Result<Vec<WorkerId>, StoreError>> {
+        self.count(Call::ListWorkers).list_workers()
+    }
+    fn reap_expired(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.count(Call::ReapExpired).reap_expired()
+    }
+    fn claim<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+        request: &'a ClaimRequest,
+    ) -> BoxFuture<'a, Result<Vec<ClaimedRun>, StoreError>> {
+        let inner = self.count(Call::Claim);
+        Box::pin(async move {
+            let claimed = inner.claim(worker, request).await?;
+            self.counts.claimed.fetch_add(claimed.len() as u64, Relaxed);
+            Ok(claimed)
+        })
+    }
+    fn claim_run<'a>(
+        &'a self,
+        worker: &'a WorkerId,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<Option<ClaimedRun>, StoreError>> {
+        let inner = self.count(Call::ClaimRun);
+        Box::pin(async move {
+            let claimed = inner.claim_run(worker, run_id).await?;
+            if claimed.is_some() {
+                self.counts.claimed.fetch_add(1, Relaxed);
+            }
+            Ok(claimed)
+        })
+    }
+    fn append<'a>(
+        &'a self,
+        claim: &'a Claim,
+        records: Vec<JournalRecord>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.count(Call::Append).append(claim, records)
     }
     fn consume_signal<'a>(
         &'a self,
-        run_id: &'a RunId,
+        claim: &'a Claim,
+        seq: u64,
+        step: &'a str,
         name: &'a str,
-        record: JournalRecord,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        counted(
-            &self.counts.writes,
-            self.inner.consume_signal(run_id, name, record),
-        )
+        self.count(Call::ConsumeSignal)
+            .consume_signal(claim, seq, step, name)
+    }
+    fn set_waiting<'a>(
+        &'a self,
+        claim: &'a Claim,
+        waiting_for: Option<String>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.count(Call::SetWaiting).set_waiting(claim, waiting_for)
+    }
+    fn park<'a>(
+        &'a self,
+        claim: &'a Claim,
+        park: &'a Park,
+    ) -> BoxFuture<'a, Result<Parked, StoreError>> {
+        let inner = self.count(Call::Park);
+        Box::pin(async move {
+            let parked = inner.park(claim, park).await?;
+            match parked {
+                Parked::Parked => &self.counts.parked,
+                Parked::Woken { .. } => &self.counts.woken_at_park,
+            }
+            .fetch_add(1, Relaxed);
+            Ok(parked)
+        })
+    }
+    fn release<'a>(&'a self, claim: &'a Claim) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.count(Call::Release).release(claim)
+    }
+    fn finish<'a>(
+        &'a self,
+        claim: &'a Claim,
+        end: &'a RunEnd,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.count(Call::Finish).finish(claim, end)
     }
 }
 
-async fn open(path: &Path) -> (DurableEngine, Arc<Counts>) {
+// ---------------------------------------------------------------------------------------------
+// Stores
+// ---------------------------------------------------------------------------------------------
+
+/// A store under test. PostgreSQL would be a second variant; this build has no such store.
+enum Backend {
+    Sqlite(PathBuf),
+}
+
+impl Backend {
+    /// A fresh SQLite file.
+    fn sqlite() -> Self {
+        let dir = std::env::var_os("DURABLE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
+        let path = dir.join(format!("workflow-bench-waiting-{}.db", std::process::id()));
+        remove_sqlite(&path);
+        Backend::Sqlite(path)
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "SQLite",
+        }
+    }
+
+    /// What a child process needs to open the same store.
+    fn location(&self) -> String {
+        match self {
+            Backend::Sqlite(path) => path.display().to_string(),
+        }
+    }
+
+    fn from_location(name: &str, location: &str) -> Self {
+        match name {
+            "SQLite" => Backend::Sqlite(location.into()),
+            other => panic!("unknown store `{other}`"),
+        }
+    }
+
+    async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(path) => Arc::new(SqliteStore::open(path).await.expect("open SQLite")),
+        }
+    }
+
+    /// Size on disk.
+    fn size(&self) -> String {
+        match self {
+            Backend::Sqlite(path) => {
+                let mib = |suffix: &str| {
+                    std::fs::metadata(format!("{}{suffix}", path.display()))
+                        .map_or(0.0, |m| m.len() as f64 / (1024.0 * 1024.0))
+                };
+                format!("{:.1} MiB (+ WAL {:.1} MiB)", mib(""), mib("-wal"))
+            }
+        }
+    }
+
+    fn cleanup(&self) {
+        match self {
+            Backend::Sqlite(path) if std::env::var_os("WAITING_KEEP_DB").is_some() => {
+                eprintln!("kept {}", path.display());
+            }
+            Backend::Sqlite(path) => remove_sqlite(path),
+        }
+    }
+}
+
+fn remove_sqlite(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// An engine (with its worker) over the counted store.
+fn counted_engine(store: Arc<dyn Store>) -> (DurableEngine, Arc<Counts>) {
     let counts = Arc::new(Counts::default());
     let store = Counted {
-        inner: SqliteStore::open(path).await.expect("open the store"),
+        inner: store,
         counts: counts.clone(),
     };
     (DurableEngine::new(store), counts)
 }
 
+/// Runs with `status`, counted page by page (`next`), keeping no page.
+async fn count_status(engine: &DurableEngine, status: RunStatus) -> u64 {
+    let mut filter = RunFilter {
+        status: Some(status),
+        limit: 5000,
+        ..RunFilter::default()
+    };
+    let mut count = 0;
+    loop {
+        let page = engine.list(&filter).await.expect("list");
+        count += page.runs.len() as u64;
+        match page.next {
+            Some(next) => filter.after = Some(next),
+            None => return count,
+        }
+    }
+}
+
+/// `status count` for every status that has runs.
+async fn status_counts(engine: &DurableEngine) -> String {
+    let mut parts = Vec::new();
+    for status in RunStatus::ALL {
+        let count = count_status(engine, status).await;
+        if count > 0 {
+            parts.push(format!("{status} {count}"));
+        }
+    }
+    parts.join(", ")
+}
+
 // ---------------------------------------------------------------------------------------------
-// Process figures
+// Process figures, statistics, formatting
 // ---------------------------------------------------------------------------------------------
 
 /// VmRSS and VmHWM in MiB.
@@ -211,19 +490,18 @@ fn memory() -> (f64, f64) {
 /// User + system CPU time of the process.
 fn cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses): utime and stime are the 12th
-    // and 13th of them.
+    // After the command name (in parentheses), utime and stime are the 12th and 13th fields.
     let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<u64> = rest
+    let ticks: u64 = rest
         .split_whitespace()
         .skip(11)
         .take(2)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    Duration::from_millis(fields.iter().sum::<u64>() * 10)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
-/// CPU time and wall time since a mark, as a percentage of one core.
+/// Wall and CPU time since a mark.
 struct Mark {
     wall: Instant,
     cpu: Duration,
@@ -236,11 +514,59 @@ impl Mark {
             cpu: cpu(),
         }
     }
-    fn cpu_percent(&self) -> f64 {
-        (cpu() - self.cpu).as_secs_f64() / self.wall.elapsed().as_secs_f64() * 100.0
+    fn secs(&self) -> f64 {
+        self.wall.elapsed().as_secs_f64()
     }
-    fn cpu_secs(&self) -> f64 {
-        (cpu() - self.cpu).as_secs_f64()
+    /// CPU time since the mark as a percentage of one core.
+    fn cpu_percent(&self) -> f64 {
+        (cpu() - self.cpu).as_secs_f64() / self.secs() * 100.0
+    }
+}
+
+/// p50, p99 and max of some durations (nearest rank).
+struct Spread {
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    count: usize,
+}
+
+impl Spread {
+    fn of(samples: &[Duration]) -> Option<Spread> {
+        let mut sorted = samples.to_vec();
+        sorted.sort();
+        let rank = |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).max(1) - 1];
+        (!sorted.is_empty()).then(|| Spread {
+            p50: rank(0.50),
+            p99: rank(0.99),
+            max: *sorted.last().expect("not empty"),
+            count: sorted.len(),
+        })
+    }
+
+    fn show(spread: &Option<Spread>) -> String {
+        match spread {
+            Some(s) => format!(
+                "{} / {} / {} (n={})",
+                dur(s.p50),
+                dur(s.p99),
+                dur(s.max),
+                s.count
+            ),
+            None => "no samples".to_owned(),
+        }
+    }
+}
+
+/// A duration with a unit that suits it.
+fn dur(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs >= 1.0 {
+        format!("{secs:.2} s")
+    } else if secs >= 1e-3 {
+        format!("{:.2} ms", secs * 1e3)
+    } else {
+        format!("{:.1} µs", secs * 1e6)
     }
 }
 
@@ -259,314 +585,760 @@ fn runtime() -> Runtime {
         .expect("runtime")
 }
 
-/// Prints progress to stderr every 5 s until `stop` is set.
-fn monitor(
-    counts: Arc<Counts>,
-    target: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    phase: &'static str,
-) {
-    tokio::spawn(async move {
-        let started = Instant::now();
-        let mut mark = Mark::now();
-        let mut polls = counts.polls.load(Relaxed);
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            if stop.load(Relaxed) {
-                return;
+/// `count` distinct numbers below `below`, reproducible from `seed` (splitmix64).
+fn pick(count: usize, below: u64, seed: u64) -> Vec<u32> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut seen = HashSet::new();
+    let mut picked = Vec::new();
+    while picked.len() < count.min(below as usize) {
+        let x = (next() % below) as u32;
+        if seen.insert(x) {
+            picked.push(x);
+        }
+    }
+    picked
+}
+
+/// The printed table, and the numbers the ratios are computed from.
+#[derive(Default)]
+struct Table {
+    rows: Vec<(String, String)>,
+    numbers: HashMap<String, f64>,
+}
+
+impl Table {
+    fn section(&mut self, title: &str) {
+        self.rows.push((format!("**{title}**"), String::new()));
+    }
+    fn row(&mut self, what: &str, value: impl Into<String>) {
+        self.rows.push((what.to_owned(), value.into()));
+    }
+    fn number(&mut self, key: &str, value: f64) {
+        self.numbers.insert(key.to_owned(), value);
+    }
+    fn print(&self) {
+        println!();
+        println!("| {:<64} | {:<60} |", "measure", "value");
+        println!("|{:-<66}|{:-<62}|", "", "");
+        for (what, value) in &self.rows {
+            println!("| {what:<64} | {value:<60} |");
+        }
+    }
+}
+
+/// Child processes write their rows to stdout as `ROW\t<measure>\t<value>` and their numbers
+/// as `NUM\t<key>\t<value>`; the parent reads them into its table.
+struct ChildOut;
+
+impl ChildOut {
+    fn row(what: &str, value: impl Into<String>) {
+        println!("ROW\t{what}\t{}", value.into());
+    }
+    fn number(key: &str, value: f64) {
+        println!("NUM\t{key}\t{value}");
+    }
+}
+
+/// Runs this binary again as child `kind`, with `vars`, and copies its rows into `table`.
+fn run_child(kind: &str, vars: &[(&str, String)], table: &mut Table) {
+    let mut command = Command::new(std::env::current_exe().expect("current exe"));
+    command
+        .env(CHILD, kind)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let output = command.output().expect("run the child process");
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let mut fields = line.splitn(3, '\t');
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some("ROW"), Some(what), Some(value)) => table.row(what, value),
+            (Some("NUM"), Some(key), Some(value)) => {
+                table.number(key, value.parse().unwrap_or(f64::NAN));
             }
-            let now_polls = counts.polls.load(Relaxed);
-            let rate = (now_polls - polls) as f64 / mark.wall.elapsed().as_secs_f64();
-            eprintln!(
-                "  [{phase} {:>5.0} s] target {:>6}, waiting {:>6}, polls {:>7.0}/s, CPU {:>3.0} %, RSS {:>6.0} MiB",
-                started.elapsed().as_secs_f64(),
-                target.load(Relaxed),
-                counts.waits.load(Relaxed),
-                rate,
-                mark.cpu_percent(),
-                memory().0
-            );
-            (mark, polls) = (Mark::now(), now_polls);
+            _ => {}
         }
-    });
-}
-
-/// Waits until `counts.waits` reaches `target` (checked every 100 ms); gives up after `limit`.
-async fn all_waiting(counts: &Counts, target: u64, limit: Duration) -> bool {
-    let started = Instant::now();
-    while counts.waits.load(Relaxed) < target {
-        if started.elapsed() > limit {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    true
-}
-
-/// Counts the store's Waiting runs until there are `target` (every second, up to `limit`).
-async fn confirm_waiting(engine: &DurableEngine, target: u64, limit: Duration) -> u64 {
-    let started = Instant::now();
-    loop {
-        let waiting = engine
-            .list(Some(RunStatus::Waiting))
-            .await
-            .expect("list")
-            .len() as u64;
-        if waiting >= target || started.elapsed() > limit {
-            return waiting;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    if !output.status.success() {
+        table.row(
+            &format!("{kind} process"),
+            format!("FAILED ({})", output.status),
+        );
     }
 }
 
-/// Idle figures: CPU % and `has_signal` polls per second over `secs`.
-async fn idle(counts: &Counts, secs: u64) -> (f64, f64) {
-    let mark = Mark::now();
-    let polls = counts.polls.load(Relaxed);
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    let rate = (counts.polls.load(Relaxed) - polls) as f64 / mark.wall.elapsed().as_secs_f64();
-    (mark.cpu_percent(), rate)
+/// Env of a child process: which phase it runs, and where its store is.
+const CHILD: &str = "WAITING_CHILD";
+const CHILD_STORE: &str = "WAITING_CHILD_STORE";
+const CHILD_LOCATION: &str = "WAITING_CHILD_LOCATION";
+/// Inputs of the runs a pickup child waits for, comma-separated.
+const CHILD_INPUTS: &str = "WAITING_CHILD_INPUTS";
+/// Runs parked in the store when the pickup child starts.
+const CHILD_PARKED: &str = "WAITING_CHILD_PARKED";
+
+/// How long one woken run may take before it counts as not woken.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The bench's settings, from the environment.
+struct Config {
+    runs: u64,
+    concurrency: usize,
+    budget: Duration,
+    settle: Duration,
+    idle: Duration,
+    wakes: usize,
+    pickup: bool,
+    seed: u64,
 }
 
-fn db_path() -> PathBuf {
-    let dir = std::env::var_os("DURABLE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let path = dir.join(format!("workflow-bench-waiting-{}.db", std::process::id()));
-    remove_db(&path);
-    path
-}
-
-fn remove_db(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+impl Config {
+    fn from_env() -> Self {
+        Config {
+            runs: env("WAITING_RUNS", 100_000),
+            concurrency: env("WAITING_CONCURRENCY", 256),
+            budget: Duration::from_secs(env("WAITING_BUDGET_SECS", 120)),
+            settle: Duration::from_secs(env("WAITING_SETTLE_SECS", 300)),
+            idle: Duration::from_secs(env("WAITING_IDLE_SECS", 15)),
+            wakes: env("WAITING_WAKES", 200),
+            pickup: env("WAITING_PICKUP", 1) != 0,
+            seed: env("WAITING_SEED", 1),
+        }
     }
 }
 
-fn file_mib(path: &Path) -> f64 {
-    ["", "-wal"]
-        .iter()
-        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
-        .map(|m| m.len() as f64 / (1024.0 * 1024.0))
-        .sum()
-}
+// ---------------------------------------------------------------------------------------------
+// Phase 0: the tokio baseline (child process)
+// ---------------------------------------------------------------------------------------------
 
-fn line(what: &str, value: String) {
-    println!("| {what:<58} | {value:>24} |");
-}
-
-/// Consecutive idle measurements (signal waits poll less and less often as they age).
-const IDLE_WINDOWS: u64 = 3;
-
-/// Env of the recovery process: the database to recover and how many runs wait in it.
-const RECOVER_DB: &str = "WAITING_RECOVER_DB";
-const RECOVER_RUNS: &str = "WAITING_RECOVER_RUNS";
-
-/// Phase 4, in its own process: recover every waiting run in a fresh engine. Prints its rows
-/// as `ROW\t<measure>\t<value>` lines for the parent.
-fn recover_process(path: &Path, started: u64, idle_secs: u64, settle: Duration) {
-    let put = |what: &str, value: String| println!("ROW\t{what}\t{value}");
+/// One tokio task per run, each awaiting a oneshot that carries the channel to answer on.
+fn baseline_child(cfg: &Config) {
     let (rss0, _) = memory();
-    put("recover process: RSS at start (MiB)", format!("{rss0:.1}"));
     let rt = runtime();
     rt.block_on(async {
-        let t0 = Mark::now();
-        let (engine, counts) = open(path).await;
-        let open_secs = t0.wall.elapsed().as_secs_f64();
-        let target = Arc::new(AtomicU64::new(started));
-        let stop = Arc::new(AtomicBool::new(false));
-        monitor(counts.clone(), target, stop.clone(), "recover");
-        let t1 = Instant::now();
-        let recovery = engine.recover(Gate).await.expect("recover");
-        let recover_secs = t1.elapsed().as_secs_f64();
-        let back = all_waiting(&counts, started, settle).await;
-        let all_secs = t0.wall.elapsed().as_secs_f64();
-        let all_cpu = t0.cpu_secs();
+        let (rss_rt, _) = memory();
+        let waiting = Arc::new(AtomicU64::new(0));
+        let t0 = Instant::now();
+        let mut wakers: Vec<
+            Option<tokio::sync::oneshot::Sender<tokio::sync::oneshot::Sender<Instant>>>,
+        > = Vec::with_capacity(cfg.runs as usize);
+        for _ in 0..cfg.runs {
+            let (wake, woken) =
+                tokio::sync::oneshot::channel::<tokio::sync::oneshot::Sender<Instant>>();
+            let waiting = waiting.clone();
+            tokio::spawn(async move {
+                waiting.fetch_add(1, Relaxed);
+                if let Ok(answer) = woken.await {
+                    let _ = answer.send(Instant::now());
+                }
+            });
+            wakers.push(Some(wake));
+        }
+        while waiting.load(Relaxed) < cfg.runs {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let spawn_secs = t0.elapsed().as_secs_f64();
         let (rss, hwm) = memory();
-        put("recover: open the store (s)", format!("{open_secs:.2}"));
-        put(
-            "recover: `recover` call (s) / runs resumed",
-            format!("{recover_secs:.1} / {}", recovery.resumed.len()),
+        let per_task = (rss - rss_rt) * 1024.0 / cfg.runs as f64;
+        let idle = Mark::now();
+        tokio::time::sleep(cfg.idle).await;
+        let idle_cpu = idle.cpu_percent();
+
+        let mut woke = Vec::new();
+        let mut answered = Vec::new();
+        for x in pick(cfg.wakes, cfg.runs, cfg.seed) {
+            let wake = wakers[x as usize].take().expect("each task is woken once");
+            let (answer, answer_rx) = tokio::sync::oneshot::channel();
+            let t = Instant::now();
+            wake.send(answer).expect("the task waits");
+            let at = answer_rx.await.expect("the task answers");
+            answered.push(t.elapsed());
+            woke.push(at.saturating_duration_since(t));
+        }
+        let (woke, answered) = (Spread::of(&woke), Spread::of(&answered));
+
+        ChildOut::row("RSS before the runtime (MiB)", format!("{rss0:.1}"));
+        ChildOut::row(
+            &format!("{} tasks spawned and waiting (s)", cfg.runs),
+            format!("{spawn_secs:.2}"),
         );
-        put(
-            "recover: open to all waiting again (s)",
-            if back {
-                format!("{all_secs:.1}")
-            } else {
-                format!(
-                    "> {all_secs:.1} (gave up at {})",
-                    counts.waits.load(Relaxed)
+        ChildOut::row(
+            "all waiting: RSS / peak (MiB)",
+            format!("{rss:.1} / {hwm:.1}"),
+        );
+        ChildOut::row(
+            "RSS per waiting task (KiB), task + oneshot + its Sender",
+            format!("{per_task:.3}"),
+        );
+        ChildOut::row(
+            &format!("idle {} s: CPU", cfg.idle.as_secs()),
+            format!("{idle_cpu:.1} %"),
+        );
+        ChildOut::row(
+            "wake: send to task running, p50 / p99 / max",
+            Spread::show(&woke),
+        );
+        ChildOut::row(
+            "wake: send to answer received, p50 / p99 / max",
+            Spread::show(&answered),
+        );
+        ChildOut::number("baseline.kib_per_wait", per_task);
+        ChildOut::number("baseline.idle_cpu", idle_cpu);
+        if let Some(s) = woke {
+            ChildOut::number("baseline.wake_p50", s.p50.as_secs_f64());
+            ChildOut::number("baseline.wake_p99", s.p99.as_secs_f64());
+            ChildOut::number("baseline.wake_max", s.max.as_secs_f64());
+        }
+        if let Some(s) = answered {
+            ChildOut::number("baseline.done_p50", s.p50.as_secs_f64());
+        }
+        drop(wakers);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases 1-5: the engine on one store
+// ---------------------------------------------------------------------------------------------
+
+/// Prints progress to stderr every 5 s.
+fn monitor(
+    name: &'static str,
+    counts: Arc<Counts>,
+    started: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let t0 = Instant::now();
+        let mut mark = Mark::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            eprintln!(
+                "  [{name} {:>4.0} s] started {:>7}, parked {:>7}, claimed {:>7}, CPU {:>3.0} %, RSS {:>6.1} MiB",
+                t0.elapsed().as_secs_f64(),
+                started.load(Relaxed),
+                counts.parked.load(Relaxed),
+                counts.claimed.load(Relaxed),
+                mark.cpu_percent(),
+                memory().0,
+            );
+            mark = Mark::now();
+        }
+    })
+}
+
+/// Phase 1: starts up to `cfg.runs` runs within the budget; returns how many started.
+async fn start_runs(engine: &DurableEngine, cfg: &Config, started: &AtomicU64, table: &mut Table) {
+    let mark = Mark::now();
+    let deadline = Instant::now() + cfg.budget;
+    let tenth = (cfg.runs / 10).max(1);
+    let (mut first_tenth, mut ninth_tenth) = (None, None);
+    let mut starts = futures::stream::iter(0..cfg.runs)
+        .take_while(|_| std::future::ready(Instant::now() < deadline))
+        .map(|x| {
+            let engine = engine.clone();
+            async move {
+                engine
+                    .start_with_id(run_id(x as u32), Gate, x as u32)
+                    .await
+                    .expect("start")
+            }
+        })
+        .buffer_unordered(cfg.concurrency);
+    while starts.next().await.is_some() {
+        let n = started.fetch_add(1, Relaxed) + 1;
+        if n == tenth {
+            first_tenth = Some(mark.wall.elapsed());
+        }
+        if n == cfg.runs - tenth {
+            ninth_tenth = Some(mark.wall.elapsed());
+        }
+    }
+    let secs = mark.secs();
+    let n = started.load(Relaxed);
+    table.row(
+        "runs started (start calls returned)",
+        format!(
+            "{n} of {}{}",
+            cfg.runs,
+            if n < cfg.runs { " (budget hit)" } else { "" }
+        ),
+    );
+    table.row(
+        "start: wall time / CPU",
+        format!(
+            "{secs:.1} s ({:.0} runs/s) / {:.0} %",
+            n as f64 / secs,
+            mark.cpu_percent()
+        ),
+    );
+    if let (Some(first), Some(last)) = (first_tenth, ninth_tenth) {
+        table.row(
+            "start rate: first 10 % / last 10 % of the runs (runs/s)",
+            format!(
+                "{:.0} / {:.0}",
+                tenth as f64 / first.as_secs_f64(),
+                tenth as f64 / (secs - last.as_secs_f64())
+            ),
+        );
+    }
+}
+
+/// Phase 2: waits until the store lists `started` runs as Waiting; returns how many it lists.
+async fn await_parked(
+    engine: &DurableEngine,
+    started: u64,
+    settle: Duration,
+    table: &mut Table,
+) -> u64 {
+    let t0 = Instant::now();
+    let mut waiting;
+    loop {
+        waiting = count_status(engine, RunStatus::Waiting).await;
+        if waiting >= started || t0.elapsed() > settle {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if waiting >= started {
+        table.row(
+            "last start returned to all listed Waiting (s)",
+            format!("{secs:.1}"),
+        );
+    } else {
+        table.row(
+            "NOT ALL PARKED: Waiting after the settle time",
+            format!("{waiting} of {started} after {secs:.0} s"),
+        );
+    }
+    table.row("runs by status", status_counts(engine).await);
+    waiting
+}
+
+/// What phase 4 measured.
+#[derive(Default)]
+struct Wakes {
+    /// Signal sent to `decide` started.
+    to_decide: Vec<Duration>,
+    /// Signal sent to `engine.wait` returning the output.
+    to_result: Vec<Duration>,
+    /// The `signal` call itself.
+    signal_call: Vec<Duration>,
+    /// Runs that were not Waiting when picked.
+    not_waiting: u64,
+    /// Runs whose result did not come within [`WAKE_TIMEOUT`].
+    timed_out: Vec<u32>,
+    /// Runs whose output was not `x + 1`.
+    wrong: Vec<u32>,
+    /// Runs that finished but whose `decide` start was never recorded.
+    no_decide: Vec<u32>,
+}
+
+/// Phase 4: wakes the runs of `inputs` one at a time.
+async fn wake_one_by_one(engine: &DurableEngine, inputs: &[u32]) -> Wakes {
+    let mut wakes = Wakes::default();
+    for &x in inputs {
+        let id = run_id(x);
+        let status = engine.status(&id).await.expect("status").summary.status;
+        if status != RunStatus::Waiting {
+            wakes.not_waiting += 1;
+            continue;
+        }
+        let t0 = Instant::now();
+        engine.signal(&id, "go", &1u32).await.expect("signal");
+        wakes.signal_call.push(t0.elapsed());
+        let result = tokio::time::timeout(WAKE_TIMEOUT, engine.wait::<Gate>(&id)).await;
+        let done = t0.elapsed();
+        match result {
+            Err(_) => wakes.timed_out.push(x),
+            Ok(Ok(output)) if output == x + 1 => wakes.to_result.push(done),
+            Ok(_) => wakes.wrong.push(x),
+        }
+        match decide_start(x) {
+            Some(at) => wakes.to_decide.push(at.saturating_duration_since(t0)),
+            None => wakes.no_decide.push(x),
+        }
+    }
+    wakes
+}
+
+fn report_wakes(table: &mut Table, wakes: &Wakes, prefix: &str) {
+    let (to_decide, to_result) = (Spread::of(&wakes.to_decide), Spread::of(&wakes.to_result));
+    table.row(
+        "wake: signal sent to `decide` started, p50 / p99 / max",
+        Spread::show(&to_decide),
+    );
+    table.row(
+        "wake: signal sent to `engine.wait` returned, p50 / p99 / max",
+        Spread::show(&to_result),
+    );
+    table.row(
+        "wake: the `engine.signal` call alone, p50 / p99 / max",
+        Spread::show(&Spread::of(&wakes.signal_call)),
+    );
+    let failures = [
+        ("not Waiting when picked", wakes.not_waiting as usize),
+        ("no result within 30 s", wakes.timed_out.len()),
+        ("wrong output", wakes.wrong.len()),
+        ("finished without `decide` starting", wakes.no_decide.len()),
+    ];
+    if failures.iter().any(|(_, n)| *n > 0) {
+        let text: Vec<String> = failures
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(what, n)| format!("{n} {what}"))
+            .collect();
+        let first: Vec<u32> = (wakes.timed_out.iter())
+            .chain(&wakes.wrong)
+            .chain(&wakes.no_decide)
+            .take(5)
+            .copied()
+            .collect();
+        table.row(
+            "WAKE FAILURES",
+            format!("{} (inputs {first:?})", text.join(", ")),
+        );
+    }
+    if let Some(s) = to_decide {
+        table.number(&format!("{prefix}.wake_p50"), s.p50.as_secs_f64());
+        table.number(&format!("{prefix}.wake_p99"), s.p99.as_secs_f64());
+        table.number(&format!("{prefix}.wake_max"), s.max.as_secs_f64());
+    }
+    if let Some(s) = to_result {
+        table.number(&format!("{prefix}.done_p50"), s.p50.as_secs_f64());
+    }
+}
+
+/// Phases 1-5 on one store, then the pickup child. `rss0` is the process's RSS before any
+/// runtime existed.
+fn engine_phases(backend: &Backend, cfg: &Config, rss0: f64, table: &mut Table) {
+    let name = backend.name();
+    let key = name.to_lowercase();
+    table.section(&format!("{name}: the process that starts the runs"));
+    table.row("RSS before the runtime (MiB)", format!("{rss0:.1}"));
+    let started = Arc::new(AtomicU64::new(0));
+    let rt = runtime();
+    let (parked, pickup) = rt.block_on(async {
+        let (engine, counts) = counted_engine(backend.open().await);
+        engine.register(Gate).await.expect("register");
+        let (rss_open, _) = memory();
+        table.row(
+            "store open, workflow registered: RSS (MiB)",
+            format!("{rss_open:.1}"),
+        );
+        let progress = monitor(name, counts.clone(), started.clone());
+
+        // Phase 1: start; phase 2: until all are parked.
+        start_runs(&engine, cfg, &started, table).await;
+        let started = started.load(Relaxed);
+        let parked = await_parked(&engine, started, cfg.settle, table).await;
+        progress.abort();
+        let (rss, hwm) = memory();
+        table.row(
+            "all parked: RSS / peak (MiB)",
+            format!("{rss:.1} / {hwm:.1}"),
+        );
+        let per_run = (rss - rss_open) * 1024.0 / started.max(1) as f64;
+        table.row(
+            "RSS growth since the store opened, per started run (KiB)",
+            format!("{per_run:.3}"),
+        );
+        table.number(&format!("{key}.kib_per_wait"), per_run);
+        table.row(
+            "claims / parks (woken while parking) / `prepare` bodies run",
+            format!(
+                "{} / {} ({}) / {}",
+                counts.claimed.load(Relaxed),
+                counts.parked.load(Relaxed),
+                counts.woken_at_park.load(Relaxed),
+                PREPARES.load(Relaxed)
+            ),
+        );
+
+        // Phase 3: idle.
+        let mark = Mark::now();
+        let before = counts.calls();
+        tokio::time::sleep(cfg.idle).await;
+        let idle_cpu = mark.cpu_percent();
+        let rates = call_rates(&before, &counts.calls(), mark.secs());
+        let (rss_idle, _) = memory();
+        table.row(
+            &format!("idle {} s: CPU", cfg.idle.as_secs()),
+            format!("{idle_cpu:.1} %"),
+        );
+        table.row("idle: store calls per second", rates);
+        table.row(
+            "after idle: RSS (MiB), change over the idle period",
+            format!("{rss_idle:.1} ({:+.1})", rss_idle - rss),
+        );
+        table.number(&format!("{key}.idle_cpu"), idle_cpu);
+
+        // Phase 4: wake some, one at a time.
+        let picked = pick(cfg.wakes * 2, started, cfg.seed);
+        let (woken, pickup) = picked.split_at(picked.len().min(cfg.wakes));
+        let before = counts.calls();
+        let wakes = wake_one_by_one(&engine, woken).await;
+        let per_wake = call_rates(&before, &counts.calls(), woken.len().max(1) as f64);
+        report_wakes(table, &wakes, &key);
+        table.row("wake: store calls per woken run", per_wake);
+        table.row("after the wakes: RSS (MiB)", format!("{:.1}", memory().0));
+
+        // Phase 5: shutdown.
+        let t = Instant::now();
+        engine
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+        let shutdown = t.elapsed();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let workers = engine.store().list_workers().await.expect("list workers");
+        table.row(
+            "shutdown: `engine.shutdown` / workers registered 1.5 s later",
+            format!("{} / {}", dur(shutdown), workers.len()),
+        );
+        drop(engine);
+        (parked, pickup.to_vec())
+    });
+    rt.shutdown_timeout(Duration::from_secs(30));
+    table.row("store size", backend.size());
+    if cfg.pickup && !pickup.is_empty() {
+        pickup_phase(backend, &pickup, parked, table);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase 6: a fresh process picks up signalled runs
+// ---------------------------------------------------------------------------------------------
+
+/// Signals the runs of `inputs` while no worker runs, then lets a fresh process finish them.
+fn pickup_phase(backend: &Backend, inputs: &[u32], parked: u64, table: &mut Table) {
+    let rt = runtime();
+    let signalled = rt.block_on(async {
+        let client = DurableEngine::from_arc(
+            backend.open().await,
+            WorkerOptions::default().claim_runs(false),
+        );
+        let mut signalled = Vec::new();
+        for &x in inputs {
+            let id = run_id(x);
+            if client.status(&id).await.expect("status").summary.status == RunStatus::Waiting {
+                client.signal(&id, "go", &1u32).await.expect("signal");
+                signalled.push(x);
+            }
+        }
+        signalled
+    });
+    rt.shutdown_timeout(Duration::from_secs(30));
+    let name = backend.name();
+    table.section(&format!(
+        "{name}: a fresh process picks up {} runs signalled while no worker ran",
+        signalled.len()
+    ));
+    let inputs: Vec<String> = signalled.iter().map(u32::to_string).collect();
+    run_child(
+        "pickup",
+        &[
+            (CHILD_STORE, name.to_owned()),
+            (CHILD_LOCATION, backend.location()),
+            (CHILD_INPUTS, inputs.join(",")),
+            (CHILD_PARKED, parked.to_string()),
+        ],
+        table,
+    );
+}
+
+/// The pickup child: opens the store, registers the workflow, waits for the signalled runs.
+fn pickup_child(cfg: &Config) {
+    let backend = Backend::from_location(
+        &std::env::var(CHILD_STORE).expect("store"),
+        &std::env::var(CHILD_LOCATION).expect("location"),
+    );
+    let inputs: Vec<u32> = std::env::var(CHILD_INPUTS)
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let parked: u64 = env(CHILD_PARKED, 0);
+    let (rss0, _) = memory();
+    let rt = runtime();
+    rt.block_on(async {
+        let t_open = Instant::now();
+        let (engine, counts) = counted_engine(backend.open().await);
+        let open = t_open.elapsed();
+        let (rss_open, _) = memory();
+        let t0 = Instant::now();
+        engine.register(Gate).await.expect("register");
+        let done = futures::future::join_all(inputs.iter().map(|&x| {
+            let engine = engine.clone();
+            async move {
+                let result =
+                    tokio::time::timeout(WAKE_TIMEOUT * 2, engine.wait::<Gate>(&run_id(x))).await;
+                (
+                    x,
+                    t0.elapsed(),
+                    matches!(result, Ok(Ok(out)) if out == x + 1),
                 )
+            }
+        }))
+        .await;
+        let all = t0.elapsed();
+        let finished: Vec<Duration> = done.iter().filter(|d| d.2).map(|d| d.1).collect();
+        let decided: Vec<Duration> = inputs
+            .iter()
+            .filter_map(|&x| decide_start(x))
+            .map(|at| at.saturating_duration_since(t0))
+            .collect();
+        let (rss, hwm) = memory();
+        let mark = Mark::now();
+        let before = counts.calls();
+        tokio::time::sleep(cfg.idle).await;
+        let idle_cpu = mark.cpu_percent();
+        let rates = call_rates(&before, &counts.calls(), mark.secs());
+        let still_parked = count_status(&engine, RunStatus::Waiting).await;
+        engine
+            .shutdown(Duration::from_secs(5))
+            .await
+            .expect("shutdown");
+
+        ChildOut::row("RSS before the runtime (MiB)", format!("{rss0:.1}"));
+        ChildOut::row(
+            "open the store: time / RSS after (MiB)",
+            format!("{} / {rss_open:.1}", dur(open)),
+        );
+        ChildOut::row(
+            "`register` to the first / last `decide` started",
+            match (decided.iter().min(), decided.iter().max()) {
+                (Some(first), Some(last)) => format!("{} / {}", dur(*first), dur(*last)),
+                _ => "none started".to_owned(),
             },
         );
-        put(
-            "recover: CPU time (s) / average CPU",
-            format!("{all_cpu:.1} / {:.0} %", all_cpu / all_secs * 100.0),
+        ChildOut::row(
+            "`register` to every result returned",
+            format!(
+                "{} ({} of {} correct)",
+                dur(all),
+                finished.len(),
+                inputs.len()
+            ),
         );
-        put(
-            "recovered: RSS / peak RSS (MiB)",
-            format!("{rss:.0} / {hwm:.0}"),
+        ChildOut::row(
+            "claims / parks / `prepare` bodies run",
+            format!(
+                "{} / {} / {}",
+                counts.claimed.load(Relaxed),
+                counts.parked.load(Relaxed),
+                PREPARES.load(Relaxed)
+            ),
         );
-        put(
-            "recovered: RSS per waiting run (KiB)",
-            format!("{:.1}", (rss - rss0) * 1024.0 / started as f64),
+        ChildOut::row(
+            &format!("after: RSS / peak (MiB), {parked} parked at the start"),
+            format!("{rss:.1} / {hwm:.1}"),
         );
-        for window in 1..=IDLE_WINDOWS {
-            let (cpu, polls) = idle(&counts, idle_secs).await;
-            put(
-                &format!(
-                    "recovered, idle {}-{} s: CPU / polls/s (per run)",
-                    (window - 1) * idle_secs,
-                    window * idle_secs
-                ),
-                format!("{cpu:.0} % / {polls:.0} ({:.2})", polls / started as f64),
-            );
-        }
-        stop.store(true, Relaxed);
+        ChildOut::row(
+            &format!("idle {} s: CPU", cfg.idle.as_secs()),
+            format!("{idle_cpu:.1} %"),
+        );
+        ChildOut::row("idle: store calls per second", rates);
+        ChildOut::row("runs still parked", still_parked.to_string());
+        ChildOut::number("pickup.rss", rss);
+        ChildOut::number("pickup.rss_open", rss_open);
     });
-    rt.shutdown_timeout(Duration::from_secs(60));
+    rt.shutdown_timeout(Duration::from_secs(30));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ratios and main
+// ---------------------------------------------------------------------------------------------
+
+/// Engine figures over the baseline's.
+fn ratios(table: &mut Table, key: &str, name: &str) {
+    let get = |k: &str| table.numbers.get(k).copied();
+    let ratio = |engine: Option<f64>, base: Option<f64>| match (engine, base) {
+        (Some(e), Some(b)) if b > 0.0 => format!("{:.0}x", e / b),
+        _ => "-".to_owned(),
+    };
+    let secs = |v: Option<f64>| v.map_or("-".to_owned(), |s| dur(Duration::from_secs_f64(s)));
+    let mut rows = Vec::new();
+    for (what, k) in [
+        ("wake p50", "wake_p50"),
+        ("wake p99", "wake_p99"),
+        ("wake max", "wake_max"),
+        ("signal to result, p50", "done_p50"),
+    ] {
+        let (e, b) = (get(&format!("{key}.{k}")), get(&format!("baseline.{k}")));
+        rows.push((
+            format!("{what}: {name} engine vs tokio oneshot"),
+            format!("{} vs {} = {}", secs(e), secs(b), ratio(e, b)),
+        ));
+    }
+    let (e, b) = (
+        get(&format!("{key}.kib_per_wait")),
+        get("baseline.kib_per_wait"),
+    );
+    rows.push((
+        format!("RSS per waiting run/task: {name} engine vs tokio task"),
+        format!(
+            "{:.3} KiB vs {:.3} KiB = {}",
+            e.unwrap_or(f64::NAN),
+            b.unwrap_or(f64::NAN),
+            match (e, b) {
+                (Some(e), Some(b)) if b > 0.0 => format!("{:.2}x", e / b),
+                _ => "-".to_owned(),
+            }
+        ),
+    ));
+    let (e, b) = (get(&format!("{key}.idle_cpu")), get("baseline.idle_cpu"));
+    rows.push((
+        format!("idle CPU: {name} engine vs tokio"),
+        format!(
+            "{:.1} % vs {:.1} %",
+            e.unwrap_or(f64::NAN),
+            b.unwrap_or(f64::NAN)
+        ),
+    ));
+    for (what, value) in rows {
+        table.row(&what, value);
+    }
 }
 
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches`: nothing to run as a test
     }
-    let runs: u64 = env("WAITING_RUNS", 100_000);
-    let concurrency: usize = env("WAITING_CONCURRENCY", 256);
-    let budget = Duration::from_secs(env("WAITING_BUDGET_SECS", 120));
-    let idle_secs: u64 = env("WAITING_IDLE_SECS", 15);
-    let settle = Duration::from_secs(env("WAITING_SETTLE_SECS", 600));
-    if let Some(path) = std::env::var_os(RECOVER_DB) {
-        recover_process(Path::new(&path), env(RECOVER_RUNS, 0), idle_secs, settle);
-        return;
+    let cfg = Config::from_env();
+    match std::env::var(CHILD).as_deref() {
+        Ok("baseline") => return baseline_child(&cfg),
+        Ok("pickup") => return pickup_child(&cfg),
+        _ => {}
     }
-    let path = db_path();
     let (rss0, _) = memory();
-    let mut table: Vec<(String, String)> = Vec::new();
-    let mut put = |what: &str, value: String| table.push((what.to_owned(), value));
-    put("RSS before the engine (MiB)", format!("{rss0:.1}"));
+    let mut table = Table::default();
+    table.section(&format!(
+        "tokio baseline: {} tasks, each awaiting a oneshot",
+        cfg.runs
+    ));
+    eprintln!("baseline: {} tokio tasks", cfg.runs);
+    run_child("baseline", &[], &mut table);
 
-    // Phase 1: start the runs, wait until all wait.
-    let rt = runtime();
-    let started = rt.block_on(async {
-        let (engine, counts) = open(&path).await;
-        let issued = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        monitor(counts.clone(), issued.clone(), stop.clone(), "start");
-        let t0 = Mark::now();
-        let deadline = Instant::now() + budget;
-        let mut starts = futures::stream::iter(0..runs)
-            .take_while(|_| std::future::ready(Instant::now() < deadline))
-            .map(|i| {
-                issued.fetch_add(1, Relaxed);
-                let engine = engine.clone();
-                async move { engine.start(Gate, i as u32).await.expect("start") }
-            })
-            .buffer_unordered(concurrency);
-        let mut started = 0u64;
-        while starts.next().await.is_some() {
-            started += 1;
-        }
-        drop(starts);
-        let start_secs = t0.wall.elapsed().as_secs_f64();
-        let waiting_in_process = all_waiting(&counts, started, settle).await;
-        let all_secs = t0.wall.elapsed().as_secs_f64();
-        let all_cpu = t0.cpu_secs();
-        let (rss, hwm) = memory();
-        let listed = confirm_waiting(&engine, started, Duration::from_secs(60)).await;
-        put("runs requested", format!("{runs}"));
-        put(
-            "runs started (start calls returned)",
-            format!(
-                "{started}{}",
-                if started < runs { " (budget hit)" } else { "" }
-            ),
+    let sqlite = Backend::sqlite();
+    eprintln!("SQLite: {}", sqlite.location());
+    engine_phases(&sqlite, &cfg, rss0, &mut table);
+    sqlite.cleanup();
+    if std::env::var_os("WORKFLOW_TEST_POSTGRES_URL").is_some() {
+        table.section("PostgreSQL");
+        table.row(
+            "not measured",
+            "this build of workflow-core has no PostgreSQL store",
         );
-        put(
-            "start: wall time of the start calls (s)",
-            format!("{start_secs:.1}"),
-        );
-        put(
-            "start: until all wait in process (s)",
-            if waiting_in_process {
-                format!("{all_secs:.1}")
-            } else {
-                format!("> {all_secs:.1} (gave up)")
-            },
-        );
-        put(
-            "start: runs per second (to all waiting)",
-            format!("{:.0}", started as f64 / all_secs),
-        );
-        put(
-            "start: CPU time (s) / average CPU",
-            format!("{all_cpu:.1} / {:.0} %", all_cpu / all_secs * 100.0),
-        );
-        put(
-            "start: Waiting runs listed by the store",
-            format!("{listed}"),
-        );
-        put("after that list: RSS (MiB)", format!("{:.0}", memory().0));
-        put(
-            "all waiting: RSS / peak RSS (MiB)",
-            format!("{rss:.0} / {hwm:.0}"),
-        );
-        put(
-            "all waiting: RSS per waiting run (KiB)",
-            format!("{:.1}", (rss - rss0) * 1024.0 / started as f64),
-        );
-        for window in 1..=IDLE_WINDOWS {
-            let (cpu, polls) = idle(&counts, idle_secs).await;
-            put(
-                &format!(
-                    "idle {}-{} s: CPU / has_signal polls/s (per run)",
-                    (window - 1) * idle_secs,
-                    window * idle_secs
-                ),
-                format!("{cpu:.0} % / {polls:.0} ({:.2})", polls / started as f64),
-            );
-        }
-        stop.store(true, Relaxed);
-        drop(engine);
-        started
-    });
-    let t = Instant::now();
-    rt.shutdown_timeout(Duration::from_secs(60));
-    let (rss, _) = memory();
-    put(
-        "shutdown: runtime shutdown (s) / RSS after (MiB)",
-        format!("{:.1} / {rss:.0}", t.elapsed().as_secs_f64()),
-    );
-    put(
-        "database file + WAL (MiB)",
-        format!("{:.0}", file_mib(&path)),
-    );
-
-    // Phase 4: recover in a fresh engine, in a fresh process (so its memory is its own).
-    let child = std::process::Command::new(std::env::current_exe().expect("current exe"))
-        .env(RECOVER_DB, &path)
-        .env(RECOVER_RUNS, started.to_string())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("run the recovery process");
-    assert!(child.status.success(), "the recovery process failed");
-    for row in String::from_utf8_lossy(&child.stdout).lines() {
-        if let Some((what, value)) = row.strip_prefix("ROW\t").and_then(|r| r.split_once('\t')) {
-            put(what, value.to_owned());
-        }
-    }
-    if std::env::var_os("WAITING_KEEP_DB").is_some() {
-        eprintln!(
-            "kept {} (recover it again: {RECOVER_DB}={} {RECOVER_RUNS}={started} <this binary>)",
-            path.display(),
-            path.display()
-        );
-    } else {
-        remove_db(&path);
     }
 
-    println!();
-    println!("| {:<58} | {:>24} |", "measure", "value");
-    println!("|{:-<60}|{:->26}|", "", "");
-    for (what, value) in table {
-        line(&what, value);
-    }
+    table.section("ratios (engine / baseline)");
+    ratios(&mut table, "sqlite", "SQLite");
+    table.print();
 }

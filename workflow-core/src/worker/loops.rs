@@ -110,6 +110,9 @@ async fn heartbeat_loop(weak: WeakEngine) {
         };
         real_sleep(interval).await;
         let Some(engine) = weak.upgrade() else { return };
+        if engine.is_shutting_down() {
+            return; // the worker left the store
+        }
         heartbeat_once(&engine).await;
     }
 }
