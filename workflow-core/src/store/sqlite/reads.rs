@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 
-use super::writes::{db, now_ms, CLAIMABLE};
+use super::writes::{db, now_ms};
 use crate::journal::{EncodedEvent, JournalEvent};
 use crate::run_id::RunId;
 use crate::store::checksum::{record_checksum, verify_run};
@@ -151,13 +151,16 @@ impl Reads for SqliteReads {
 
     fn any_claimable(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            let sql = format!("SELECT 1 FROM wf_runs WHERE {CLAIMABLE} LIMIT 1");
-            let any: Option<i64> = sqlx::query_scalar(&sql)
-                .bind(now_ms())
-                .fetch_optional(&mut *self.reader().await)
-                .await
-                .map_err(db)?;
-            Ok(any.is_some())
+            let any: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM wf_runs WHERE status = 'ready')
+                   OR EXISTS (SELECT 1 FROM wf_runs INDEXED BY wf_runs_wake
+                              WHERE status = 'waiting' AND wake_at <= ?)",
+            )
+            .bind(now_ms())
+            .fetch_one(&mut *self.reader().await)
+            .await
+            .map_err(db)?;
+            Ok(any)
         })
     }
 }

@@ -27,7 +27,8 @@ CREATE TABLE wf_runs (
     created_seq      INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX wf_runs_created ON wf_runs (created_seq);
-CREATE INDEX wf_runs_claimable ON wf_runs (status, wake_at, created_seq) WHERE status IN ('ready', 'waiting');
+-- Parked runs by wake-up time (claims look for due ones among many that wait for a signal).
+CREATE INDEX wf_runs_wake ON wf_runs (status, wake_at);
 CREATE INDEX wf_runs_owner ON wf_runs (owner) WHERE owner IS NOT NULL;
 CREATE INDEX wf_runs_status ON wf_runs (status, created_seq);
 CREATE TABLE wf_journal (

@@ -368,21 +368,32 @@ async fn claim(tx: &mut SqliteConnection, worker: &WorkerId, request: &ClaimRequ
         return Ok(Ok(Reply::Claimed(Vec::new())));
     }
     let now = now_ms();
-    let pairs = vec!["(?, ?)"; request.definitions.len()].join(", ");
+    // Numbered parameters: ?1 the limit, ?2 now, then a (name, hash) pair per definition.
+    let pairs = (0..request.definitions.len())
+        .map(|i| format!("(?{}, ?{})", 3 + 2 * i, 4 + 2 * i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Ready runs in creation order, and parked runs that are due, each through its own index:
+    // many runs parked on a signal (no `wake_at`) are never scanned.
     let sql = format!(
-        "SELECT rowid, run_id, queue FROM wf_runs WHERE {CLAIMABLE}
-           AND (workflow, definition_hash) IN (VALUES {pairs})
-         ORDER BY created_seq LIMIT ?"
+        "SELECT rowid, run_id, queue FROM (
+           SELECT * FROM (SELECT rowid, run_id, queue, created_seq FROM wf_runs
+             WHERE status = 'ready' AND (workflow, definition_hash) IN (VALUES {pairs})
+             ORDER BY created_seq LIMIT ?1)
+           UNION ALL
+           SELECT * FROM (SELECT rowid, run_id, queue, created_seq FROM wf_runs INDEXED BY wf_runs_wake
+             WHERE status = 'waiting' AND wake_at <= ?2 AND (workflow, definition_hash) IN (VALUES {pairs})
+             ORDER BY wake_at LIMIT ?1))
+         ORDER BY created_seq LIMIT ?1"
     );
-    let mut query = sqlx::query(&sql).bind(now);
+    // Look past runs a full queue holds back, but not without bound.
+    let mut query = sqlx::query(&sql)
+        .bind(i64::from(request.limit) * 4 + 16)
+        .bind(now);
     for def in &request.definitions {
         query = query.bind(&def.workflow).bind(def.hash as i64);
     }
-    // Look past runs a full queue holds back, but not without bound.
-    let rows = query
-        .bind(i64::from(request.limit) * 4 + 16)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = query.fetch_all(&mut *tx).await?;
     let mut budget = QueueBudget::default();
     let mut claimed = Vec::new();
     for row in rows {
