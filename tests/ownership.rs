@@ -22,6 +22,26 @@ use workflow_core::prelude::*;
 use workflow_core::JournalEvent;
 use workflows::{Hold, HoldV2, Trip};
 
+/// Starts run `id` of [`Hold`] and waits until a worker is inside its `hold` step.
+async fn start_holding(engine: &DurableEngine, scratch: &Scratch, id: &RunId, hold_ms: u64) {
+    engine
+        .start_with(id.clone(), hold(scratch, hold_ms), 1, RunOptions::new())
+        .await
+        .unwrap();
+    let key = format!("{id}/hold");
+    until(
+        "a worker is inside `hold`",
+        Duration::from_secs(30),
+        || async {
+            scratch
+                .effects()
+                .iter()
+                .any(|e| e.event == "start" && e.key == key)
+        },
+    )
+    .await;
+}
+
 fn hold(scratch: &Scratch, hold_ms: u64) -> Hold {
     Hold {
         log: scratch.log.clone(),
@@ -140,17 +160,8 @@ async fn a_worker_paused_past_its_lease_writes_nothing_more(scratch: Scratch) {
     let paused = Worker::start(&scratch, hold_ms);
     let engine = client(&scratch).await;
     let id = RunId::from("fenced-1");
-    engine
-        .start_with(id.clone(), hold(&scratch, hold_ms), 7, RunOptions::new())
-        .await
-        .unwrap();
     let victim = paused.pid();
-    until(
-        "the worker is inside `hold`",
-        Duration::from_secs(30),
-        || async { scratch.effects().iter().any(|e| e.event == "start") },
-    )
-    .await;
+    start_holding(&engine, &scratch, &id, hold_ms).await;
     paused.signal("STOP");
     let stopped_at = Instant::now();
     let other = Worker::start(&scratch, hold_ms);
@@ -258,16 +269,7 @@ async fn a_worker_that_cannot_heartbeat_fences_itself_and_its_step_runs_again_on
     let worker = Worker::start(&scratch, hold_ms);
     let engine = client(&scratch).await;
     let id = RunId::from("blocked-1");
-    engine
-        .start_with(id.clone(), hold(&scratch, hold_ms), 3, RunOptions::new())
-        .await
-        .unwrap();
-    until(
-        "the worker is inside `hold`",
-        Duration::from_secs(30),
-        || async { scratch.effects().iter().any(|e| e.event == "start") },
-    )
-    .await;
+    start_holding(&engine, &scratch, &id, hold_ms).await;
     // Another connection holds the write lock for twice the lease: no heartbeat gets through.
     let url = format!("sqlite://{}", scratch.db.display());
     let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
@@ -625,16 +627,7 @@ async fn a_worker_shutting_down_finishes_its_runs_first(scratch: Scratch) {
     let worker = Worker::start(&scratch, hold_ms);
     let engine = client(&scratch).await;
     let id = RunId::from("graceful-1");
-    engine
-        .start_with(id.clone(), hold(&scratch, hold_ms), 1, RunOptions::new())
-        .await
-        .unwrap();
-    until(
-        "the worker is inside `hold`",
-        Duration::from_secs(30),
-        || async { scratch.effects().iter().any(|e| e.event == "start") },
-    )
-    .await;
+    start_holding(&engine, &scratch, &id, hold_ms).await;
     // The stop file makes the worker call `shutdown` with 5 s of grace: its run finishes.
     let (rejected, fenced) = worker.stop(&scratch);
     assert_eq!((rejected, fenced), (0, 0));

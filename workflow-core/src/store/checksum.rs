@@ -2,6 +2,7 @@
 
 use super::{JournalRecord, NewRun, RunRecord, RunStatus, StoreError};
 use crate::journal::EncodedEvent;
+use crate::journal::JournalEvent;
 use crate::run_id::RunId;
 
 /// 64-bit FNV-1a over the parts, with their lengths, so moved bytes change the sum too.
@@ -118,4 +119,25 @@ pub(crate) fn verify_run(
         }
     }
     Ok(())
+}
+
+/// A journal row read from a store, checked against its stored checksum and decoded.
+pub(crate) fn verify_record(
+    run_id: &RunId,
+    seq: u64,
+    row: EncodedEvent,
+    stored: i64,
+) -> Result<JournalRecord, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        run_id: run_id.clone(),
+        seq: Some(seq),
+        detail,
+    };
+    if stored != record_checksum(run_id, seq, &row) {
+        return Err(corrupt(
+            "checksum mismatch: the record was altered or truncated".into(),
+        ));
+    }
+    let event = JournalEvent::decode(row).map_err(|e| corrupt(e.0))?;
+    Ok(JournalRecord { seq, event })
 }

@@ -9,9 +9,9 @@ use sqlx::Row;
 
 use super::writes::{classify, Failure};
 use super::{claimable, db, READERS};
-use crate::journal::{EncodedEvent, JournalEvent};
+use crate::journal::EncodedEvent;
 use crate::run_id::RunId;
-use crate::store::checksum::{record_checksum, verify_run};
+use crate::store::checksum::{verify_record, verify_run};
 use crate::store::writer::{from_ms, Reads};
 use crate::store::{
     JournalRecord, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError, WorkerId,
@@ -286,11 +286,5 @@ pub(super) fn journal_record(run_id: &RunId, row: &PgRow) -> Result<JournalRecor
         payload: row.try_get("payload").map_err(column_error)?,
     };
     let stored: i64 = row.try_get("checksum").map_err(column_error)?;
-    if stored != record_checksum(run_id, seq, &encoded) {
-        return Err(corrupt(
-            "checksum mismatch: the record was altered or truncated".into(),
-        ));
-    }
-    let event = JournalEvent::decode(encoded).map_err(|e| corrupt(e.0))?;
-    Ok(JournalRecord { seq, event })
+    verify_record(run_id, seq, encoded, stored)
 }

@@ -6,9 +6,9 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 
 use super::writes::{db, now_ms};
-use crate::journal::{EncodedEvent, JournalEvent};
+use crate::journal::EncodedEvent;
 use crate::run_id::RunId;
-use crate::store::checksum::{record_checksum, verify_run};
+use crate::store::checksum::{verify_record, verify_run};
 use crate::store::writer::{from_ms, Reads};
 use crate::store::{
     JournalRecord, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError, WorkerId,
@@ -253,11 +253,5 @@ fn journal_record(run_id: &RunId, row: &SqliteRow) -> Result<JournalRecord, Stor
         payload: row.try_get("payload").map_err(column_error)?,
     };
     let stored: i64 = row.try_get("checksum").map_err(column_error)?;
-    if stored != record_checksum(run_id, seq, &encoded) {
-        return Err(corrupt(
-            "checksum mismatch: the record was altered or truncated".into(),
-        ));
-    }
-    let event = JournalEvent::decode(encoded).map_err(|e| corrupt(e.0))?;
-    Ok(JournalRecord { seq, event })
+    verify_record(run_id, seq, encoded, stored)
 }
