@@ -4,52 +4,62 @@
 //! Prints a table; no timing assertions.
 //!
 //! ```sh
-//! cargo bench -p workflow-core --bench waiting                 # 100,000 runs
+//! cargo bench -p workflow-core --bench waiting                     # 100,000 runs, SQLite
 //! WAITING_RUNS=2000 cargo bench -p workflow-core --bench waiting   # a quick check
+//! eval "$(bash scripts/postgres.sh start | tail -n 1)"             # WORKFLOW_TEST_POSTGRES_URL
+//! cargo bench -p workflow-core --features postgres --bench waiting # SQLite, then PostgreSQL
 //! ```
 //!
 //! The workflow has two steps: `prepare(x)`, then `decide(x, go: Signal<u32>)`. A run started
-//! with [`DurableEngine::start_with_id`] (the id is `gate-<x>`, so the bench keeps no ids in
-//! memory) is executed by the engine's background worker: `prepare` runs, the wait for `go`
-//! is journaled, and the run is *parked*: its claim is released, its status becomes
+//! with [`DurableEngine::start_with_id`] (`start` under the id `gate-<x>`, so the bench keeps
+//! no ids in memory) is executed by the engine's background worker: `prepare` runs, the wait
+//! for `go` is journaled, and the run is *parked*: its claim is released, its status becomes
 //! [`RunStatus::Waiting`] and the worker keeps nothing of it. A signal makes it claimable
 //! again; the worker claims it, replays its journal, consumes the signal and runs `decide`.
 //!
-//! Phases (every runtime is multi_thread with 2 workers):
-//! 0. **Baseline** (a child process, this binary with `WAITING_CHILD=baseline`): spawn one
-//!    tokio task per run, each awaiting a oneshot; RSS per waiting task, idle CPU, and the wake
-//!    latency of `WAITING_WAKES` tasks woken one at a time (oneshot send to the task's first
-//!    instruction after its await).
+//! Every phase that measures memory runs in a process of its own (this binary again, with
+//! `WAITING_CHILD` set), so no phase inherits another's heap; the parent only makes the stores,
+//! sends the pickup signals and prints the rows its children report. Every runtime is
+//! multi_thread with 2 workers.
+//!
+//! 0. **Baseline** (`WAITING_CHILD=baseline`): one tokio task per run, each awaiting a
+//!    oneshot; RSS per waiting task, idle CPU, and the wake latency of `WAITING_WAKES` tasks
+//!    woken one at a time (oneshot send to the task's first instruction after its await).
+//!
+//! Then, for each store (`WAITING_CHILD=engine` for phases 1-5):
 //! 1. **Start.** Open the store, register the workflow, start `WAITING_RUNS` runs (default
 //!    100,000), `WAITING_CONCURRENCY` (default 256) `start` calls in flight. No new start is
 //!    issued after `WAITING_BUDGET_SECS` (default 120); the table says how many started.
 //! 2. **Park.** Wait (up to `WAITING_SETTLE_SECS`, default 300) until the store lists every
 //!    started run as Waiting: `engine.list(&RunFilter { status: Some(Waiting), .. })`, paged
-//!    with `next`. If some never park, the table gives the count of every status.
+//!    with `next`. If some never park, the table says so and gives the count of every status.
+//!    RSS then, split into anonymous / file / shared memory, and again after glibc's
+//!    `malloc_trim(0)` (memory in use, without what the allocator freed and kept).
 //! 3. **Idle.** `WAITING_IDLE_SECS` (default 15) with nothing to do: CPU, store calls per
 //!    second, RSS before and after.
 //! 4. **Wake.** `WAITING_WAKES` (default 200) random parked runs, one at a time: from just
 //!    before `engine.signal(..)` to the moment `decide`'s body starts (it records an `Instant`
 //!    in a global map keyed by its input), and to the moment `engine.wait` returns the run's
 //!    output. p50 / p99 / max (nearest rank).
-//! 5. **Shutdown.** `engine.shutdown`, then check the worker left the store.
-//! 6. **Pickup** (a child process, `WAITING_CHILD=pickup`; off with `WAITING_PICKUP=0`): the
-//!    parent signals `WAITING_WAKES` other parked runs from a client-only engine (no worker
-//!    running anywhere), then a fresh process opens the store, registers the workflow and
-//!    waits for those runs' results: time to the first and last `decide`, its RSS beside
-//!    every remaining parked run, and its idle CPU.
+//! 5. **Shutdown.** `engine.shutdown`, then check the worker left the store; the store's size.
+//! 6. **Pickup** (`WAITING_CHILD=pickup`; off with `WAITING_PICKUP=0`): the parent signals
+//!    `WAITING_WAKES` other parked runs from a client-only engine (no worker running
+//!    anywhere), then a fresh process opens the store, registers the workflow and waits for
+//!    those runs' results: time to the first and last `decide`, its RSS beside every remaining
+//!    parked run, and its idle CPU.
 //!
 //! The store runs under a thin [`Store`] wrapper that counts calls by kind (claims, parks,
 //! journal reads, ...) for the idle and per-wake figures.
 //!
 //! Stores: SQLite always, in a fresh file in `DURABLE_BENCH_DIR` (default: the system temp
-//! dir), deleted at the end unless `WAITING_KEEP_DB` is set. PostgreSQL is not measured: this
-//! build of workflow-core has no PostgreSQL store; with `WORKFLOW_TEST_POSTGRES_URL` set the
-//! table says so.
+//! dir). PostgreSQL when built with `--features postgres` and `WORKFLOW_TEST_POSTGRES_URL` is
+//! set: a fresh database `waitbench_<pid>` on that server (the URL's user must be allowed to
+//! create databases). Both are deleted at the end unless `WAITING_KEEP_DB` is set.
 //!
 //! Memory is VmRSS (and its peak, VmHWM) from `/proc/self/status`; CPU is user + system time
 //! of the whole process from `/proc/self/stat` (100 ticks per second assumed), so 200 % is
-//! both cores of a 2-core machine. `WAITING_SEED` picks the runs woken (default 1).
+//! both cores of a 2-core machine; a PostgreSQL server's own CPU and memory are not counted.
+//! `WAITING_SEED` picks the runs woken (default 1).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -182,13 +192,13 @@ impl Counts {
     }
 }
 
-/// Calls per second (or per `per` of anything) between two snapshots, nonzero kinds only.
+/// Calls between two snapshots divided by `per` (seconds, or runs), nonzero kinds only.
 fn call_rates(before: &Calls, after: &Calls, per: f64) -> String {
     let rates: Vec<String> = CALL_NAMES
         .iter()
         .enumerate()
         .filter(|(i, _)| after[*i] > before[*i])
-        .map(|(i, name)| format!("{name} {:.1}", (after[i] - before[i]) as f64 / per))
+        .map(|(i, name)| format!("{name} {:.2}", (after[i] - before[i]) as f64 / per))
         .collect();
     if rates.is_empty() {
         "none".to_owned()
@@ -279,6 +289,9 @@ impl Store for Counted {
     fn reap_expired(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.count(Call::ReapExpired).reap_expired()
     }
+    fn wake_hints(&self) -> BoxFuture<'_, Option<futures::stream::BoxStream<'static, ()>>> {
+        self.inner.wake_hints() // not counted: one subscription per worker
+    }
     fn claim<'a>(
         &'a self,
         worker: &'a WorkerId,
@@ -361,9 +374,13 @@ impl Store for Counted {
 // Stores
 // ---------------------------------------------------------------------------------------------
 
-/// A store under test. PostgreSQL would be a second variant; this build has no such store.
+/// A store under test, in a place of its own made for this run.
 enum Backend {
+    /// A fresh file.
     Sqlite(PathBuf),
+    /// A fresh database on the server of `WORKFLOW_TEST_POSTGRES_URL`.
+    #[cfg(feature = "postgres")]
+    Postgres(pg::Database),
 }
 
 impl Backend {
@@ -378,6 +395,8 @@ impl Backend {
     fn name(&self) -> &'static str {
         match self {
             Backend::Sqlite(_) => "SQLite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "PostgreSQL",
         }
     }
 
@@ -385,12 +404,16 @@ impl Backend {
     fn location(&self) -> String {
         match self {
             Backend::Sqlite(path) => path.display().to_string(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(db) => db.url.clone(),
         }
     }
 
     fn from_location(name: &str, location: &str) -> Self {
         match name {
             "SQLite" => Backend::Sqlite(location.into()),
+            #[cfg(feature = "postgres")]
+            "PostgreSQL" => Backend::Postgres(pg::Database::existing(location)),
             other => panic!("unknown store `{other}`"),
         }
     }
@@ -398,11 +421,17 @@ impl Backend {
     async fn open(&self) -> Arc<dyn Store> {
         match self {
             Backend::Sqlite(path) => Arc::new(SqliteStore::open(path).await.expect("open SQLite")),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(db) => Arc::new(
+                workflow_core::store::PostgresStore::connect(&db.url)
+                    .await
+                    .expect("open PostgreSQL"),
+            ),
         }
     }
 
     /// Size on disk.
-    fn size(&self) -> String {
+    async fn size(&self) -> String {
         match self {
             Backend::Sqlite(path) => {
                 let mib = |suffix: &str| {
@@ -411,16 +440,108 @@ impl Backend {
                 };
                 format!("{:.1} MiB (+ WAL {:.1} MiB)", mib(""), mib("-wal"))
             }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(db) => db.size().await,
         }
     }
 
-    fn cleanup(&self) {
-        match self {
-            Backend::Sqlite(path) if std::env::var_os("WAITING_KEEP_DB").is_some() => {
-                eprintln!("kept {}", path.display());
-            }
-            Backend::Sqlite(path) => remove_sqlite(path),
+    /// Deletes the store, unless `WAITING_KEEP_DB` is set.
+    async fn cleanup(&self) {
+        let keep = std::env::var_os("WAITING_KEEP_DB").is_some();
+        if keep {
+            eprintln!("kept {}", self.location());
+            return;
         }
+        match self {
+            Backend::Sqlite(path) => remove_sqlite(path),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(db) => db.drop_database().await,
+        }
+    }
+}
+
+/// PostgreSQL: a fresh database per run on the server of `WORKFLOW_TEST_POSTGRES_URL`.
+#[cfg(feature = "postgres")]
+mod pg {
+    use sqlx::Connection;
+
+    /// One database on the server.
+    pub struct Database {
+        /// Its URL.
+        pub url: String,
+        /// The server's URL (for `CREATE` and `DROP DATABASE`) and the database's name.
+        admin: Option<(String, String)>,
+    }
+
+    impl Database {
+        /// Creates `waitbench_<pid>` on the server of `server`.
+        pub async fn fresh(server: &str) -> Database {
+            let name = format!("waitbench_{}", std::process::id());
+            let mut admin = sqlx::PgConnection::connect(server)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach the PostgreSQL server {server}: {e}"));
+            for sql in [
+                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                format!("CREATE DATABASE \"{name}\""),
+            ] {
+                sqlx::query(&sql)
+                    .execute(&mut admin)
+                    .await
+                    .expect("create the database");
+            }
+            Database {
+                url: url_of(server, &name),
+                admin: Some((server.to_owned(), name)),
+            }
+        }
+
+        /// A database made by another process (a child's view: it never drops it).
+        pub fn existing(url: &str) -> Database {
+            Database {
+                url: url.to_owned(),
+                admin: None,
+            }
+        }
+
+        /// `pg_database_size`: tables, indexes and their free space (the server's WAL is
+        /// shared by every database and not counted).
+        pub async fn size(&self) -> String {
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the database");
+            let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(&mut conn)
+                .await
+                .expect("database size");
+            format!(
+                "{:.1} MiB (pg_database_size)",
+                bytes as f64 / (1024.0 * 1024.0)
+            )
+        }
+
+        pub async fn drop_database(&self) {
+            let Some((server, name)) = &self.admin else {
+                return;
+            };
+            if let Ok(mut admin) = sqlx::PgConnection::connect(server).await {
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                let _ = sqlx::query(&sql).execute(&mut admin).await;
+            }
+        }
+    }
+
+    /// The URL of database `name` on the server of `server` (its query string kept).
+    fn url_of(server: &str, name: &str) -> String {
+        let (base, query) = match server.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (server, String::new()),
+        };
+        let after_scheme = base.find("://").map_or(0, |i| i + 3);
+        let host = match base[after_scheme..].find('/') {
+            Some(slash) => &base[..after_scheme + slash],
+            None => base,
+        };
+        format!("{host}/{name}{query}")
     }
 }
 
@@ -474,17 +595,48 @@ async fn status_counts(engine: &DurableEngine) -> String {
 // Process figures, statistics, formatting
 // ---------------------------------------------------------------------------------------------
 
-/// VmRSS and VmHWM in MiB.
-fn memory() -> (f64, f64) {
+/// Fields of `/proc/self/status` (in KiB there), in MiB, read at once.
+fn status_mib<const N: usize>(names: [&str; N]) -> [f64; N] {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
+    names.map(|name| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
             .map_or(f64::NAN, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    })
+}
+
+/// VmRSS and VmHWM in MiB.
+fn memory() -> (f64, f64) {
+    let [rss, hwm] = status_mib(["VmRSS:", "VmHWM:"]);
+    (rss, hwm)
+}
+
+/// VmRSS and VmHWM in MiB, and VmRSS split into anonymous memory, mapped files and shared
+/// memory (the SQLite WAL index), read at once.
+fn memory_split() -> (f64, f64, String) {
+    let [rss, hwm, anon, file, shmem] =
+        status_mib(["VmRSS:", "VmHWM:", "RssAnon:", "RssFile:", "RssShmem:"]);
+    let split = format!("anon {anon:.1}, file {file:.1}, shmem {shmem:.1}");
+    (rss, hwm, split)
+}
+
+/// Gives the allocator's free memory back to the system (glibc `malloc_trim`), so that the
+/// RSS after it counts memory in use, not memory freed and kept for reuse.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim() -> bool {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+    // SAFETY: malloc_trim takes no pointer and may be called at any time.
+    unsafe { malloc_trim(0) };
+    true
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim() -> bool {
+    false
 }
 
 /// User + system CPU time of the process.
@@ -606,6 +758,14 @@ fn pick(count: usize, below: u64, seed: u64) -> Vec<u32> {
     picked
 }
 
+/// The runs woken one at a time in phase 4, and those signalled for the pickup phase: distinct
+/// random inputs below `started`.
+fn picked(cfg: &Config, started: u64) -> (Vec<u32>, Vec<u32>) {
+    let mut woken = pick(cfg.wakes * 2, started, cfg.seed);
+    let pickup = woken.split_off(woken.len().min(cfg.wakes));
+    (woken, pickup)
+}
+
 /// The printed table, and the numbers the ratios are computed from.
 #[derive(Default)]
 struct Table {
@@ -622,6 +782,15 @@ impl Table {
     }
     fn number(&mut self, key: &str, value: f64) {
         self.numbers.insert(key.to_owned(), value);
+    }
+    /// A child's table, for its parent (see [`ChildOut`]).
+    fn emit(&self) {
+        for (what, value) in &self.rows {
+            ChildOut::row(what, value.clone());
+        }
+        for (key, value) in &self.numbers {
+            ChildOut::number(key, *value);
+        }
     }
     fn print(&self) {
         println!();
@@ -745,8 +914,9 @@ fn baseline_child(cfg: &Config) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let spawn_secs = t0.elapsed().as_secs_f64();
-        let (rss, hwm) = memory();
+        let (rss, hwm, split) = memory_split();
         let per_task = (rss - rss_rt) * 1024.0 / cfg.runs as f64;
+        let trimmed = trim().then(memory_split);
         let idle = Mark::now();
         tokio::time::sleep(cfg.idle).await;
         let idle_cpu = idle.cpu_percent();
@@ -771,8 +941,17 @@ fn baseline_child(cfg: &Config) {
         );
         ChildOut::row(
             "all waiting: RSS / peak (MiB)",
-            format!("{rss:.1} / {hwm:.1}"),
+            format!("{rss:.1} / {hwm:.1} ({split})"),
         );
+        if let Some((trimmed, _, split)) = trimmed {
+            ChildOut::row(
+                "all waiting, after malloc_trim(0): RSS (MiB)",
+                format!(
+                    "{trimmed:.1} ({split}); {:.3} KiB per task",
+                    (trimmed - rss_rt) * 1024.0 / cfg.runs as f64
+                ),
+            );
+        }
         ChildOut::row(
             "RSS per waiting task (KiB), task + oneshot + its Sender",
             format!("{per_task:.3}"),
@@ -832,7 +1011,7 @@ fn monitor(
     })
 }
 
-/// Phase 1: starts up to `cfg.runs` runs within the budget; returns how many started.
+/// Phase 1: starts up to `cfg.runs` runs within the budget, counting them in `started`.
 async fn start_runs(engine: &DurableEngine, cfg: &Config, started: &AtomicU64, table: &mut Table) {
     let mark = Mark::now();
     let deadline = Instant::now() + cfg.budget;
@@ -877,7 +1056,9 @@ async fn start_runs(engine: &DurableEngine, cfg: &Config, started: &AtomicU64, t
             mark.cpu_percent()
         ),
     );
-    if let (Some(first), Some(last)) = (first_tenth, ninth_tenth) {
+    // With fewer runs in a tenth than calls in flight, the last tenth all return at once.
+    let meaningful = tenth >= 4 * cfg.concurrency as u64;
+    if let (true, Some(first), Some(last)) = (meaningful, first_tenth, ninth_tenth) {
         table.row(
             "start rate: first 10 % / last 10 % of the runs (runs/s)",
             format!(
@@ -938,6 +1119,8 @@ struct Wakes {
     wrong: Vec<u32>,
     /// Runs that finished but whose `decide` start was never recorded.
     no_decide: Vec<u32>,
+    /// Runs whose `engine.wait` returned 100 ms or more after `decide` started.
+    slow_wait: u64,
 }
 
 /// Phase 4: wakes the runs of `inputs` one at a time.
@@ -961,7 +1144,13 @@ async fn wake_one_by_one(engine: &DurableEngine, inputs: &[u32]) -> Wakes {
             Ok(_) => wakes.wrong.push(x),
         }
         match decide_start(x) {
-            Some(at) => wakes.to_decide.push(at.saturating_duration_since(t0)),
+            Some(at) => {
+                let to_decide = at.saturating_duration_since(t0);
+                wakes.to_decide.push(to_decide);
+                if done.saturating_sub(to_decide) >= Duration::from_millis(100) {
+                    wakes.slow_wait += 1;
+                }
+            }
             None => wakes.no_decide.push(x),
         }
     }
@@ -981,6 +1170,10 @@ fn report_wakes(table: &mut Table, wakes: &Wakes, prefix: &str) {
     table.row(
         "wake: the `engine.signal` call alone, p50 / p99 / max",
         Spread::show(&Spread::of(&wakes.signal_call)),
+    );
+    table.row(
+        "wake: `engine.wait` returned >= 100 ms after `decide` started",
+        format!("{} of {}", wakes.slow_wait, wakes.to_decide.len()),
     );
     let failures = [
         ("not Waiting when picked", wakes.not_waiting as usize),
@@ -1015,16 +1208,27 @@ fn report_wakes(table: &mut Table, wakes: &Wakes, prefix: &str) {
     }
 }
 
-/// Phases 1-5 on one store, then the pickup child. `rss0` is the process's RSS before any
-/// runtime existed.
+/// The engine child: phases 1-5 on the store the parent made; its rows go to the parent.
+fn engine_child(cfg: &Config) {
+    let (rss0, _) = memory();
+    let backend = Backend::from_location(
+        &std::env::var(CHILD_STORE).expect("store"),
+        &std::env::var(CHILD_LOCATION).expect("location"),
+    );
+    let mut table = Table::default();
+    engine_phases(&backend, cfg, rss0, &mut table);
+    table.emit();
+}
+
+/// Phases 1-5 on one store. `rss0` is the process's RSS before any runtime existed. Leaves
+/// the numbers `<store>.started` and `<store>.parked` in the table.
 fn engine_phases(backend: &Backend, cfg: &Config, rss0: f64, table: &mut Table) {
     let name = backend.name();
     let key = name.to_lowercase();
-    table.section(&format!("{name}: the process that starts the runs"));
     table.row("RSS before the runtime (MiB)", format!("{rss0:.1}"));
     let started = Arc::new(AtomicU64::new(0));
     let rt = runtime();
-    let (parked, pickup) = rt.block_on(async {
+    rt.block_on(async {
         let (engine, counts) = counted_engine(backend.open().await);
         engine.register(Gate).await.expect("register");
         let (rss_open, _) = memory();
@@ -1039,10 +1243,10 @@ fn engine_phases(backend: &Backend, cfg: &Config, rss0: f64, table: &mut Table) 
         let started = started.load(Relaxed);
         let parked = await_parked(&engine, started, cfg.settle, table).await;
         progress.abort();
-        let (rss, hwm) = memory();
+        let (rss, hwm, split) = memory_split();
         table.row(
             "all parked: RSS / peak (MiB)",
-            format!("{rss:.1} / {hwm:.1}"),
+            format!("{rss:.1} / {hwm:.1} ({split})"),
         );
         let per_run = (rss - rss_open) * 1024.0 / started.max(1) as f64;
         table.row(
@@ -1050,6 +1254,17 @@ fn engine_phases(backend: &Backend, cfg: &Config, rss0: f64, table: &mut Table) 
             format!("{per_run:.3}"),
         );
         table.number(&format!("{key}.kib_per_wait"), per_run);
+        if trim() {
+            let (trimmed, _, split) = memory_split();
+            table.row(
+                "all parked, after malloc_trim(0): RSS (MiB)",
+                format!(
+                    "{trimmed:.1} ({split}); {:.3} KiB per started run",
+                    (trimmed - rss_open) * 1024.0 / started.max(1) as f64
+                ),
+            );
+        }
+        let (rss, _) = memory();
         table.row(
             "claims / parks (woken while parking) / `prepare` bodies run",
             format!(
@@ -1074,14 +1289,13 @@ fn engine_phases(backend: &Backend, cfg: &Config, rss0: f64, table: &mut Table) 
         );
         table.row("idle: store calls per second", rates);
         table.row(
-            "after idle: RSS (MiB), change over the idle period",
+            "after idle: RSS (MiB), change over the idle period (after the trim)",
             format!("{rss_idle:.1} ({:+.1})", rss_idle - rss),
         );
         table.number(&format!("{key}.idle_cpu"), idle_cpu);
 
-        // Phase 4: wake some, one at a time.
-        let picked = pick(cfg.wakes * 2, started, cfg.seed);
-        let (woken, pickup) = picked.split_at(picked.len().min(cfg.wakes));
+        // Phase 4: wake some, one at a time (the others picked are for the pickup phase).
+        let woken = &picked(cfg, started).0;
         let before = counts.calls();
         let wakes = wake_one_by_one(&engine, woken).await;
         let per_wake = call_rates(&before, &counts.calls(), woken.len().max(1) as f64);
@@ -1103,13 +1317,11 @@ fn engine_phases(backend: &Backend, cfg: &Config, rss0: f64, table: &mut Table) 
             format!("{} / {}", dur(shutdown), workers.len()),
         );
         drop(engine);
-        (parked, pickup.to_vec())
+        table.row("store size", backend.size().await);
+        table.number(&format!("{key}.started"), started as f64);
+        table.number(&format!("{key}.parked"), parked as f64);
     });
     rt.shutdown_timeout(Duration::from_secs(30));
-    table.row("store size", backend.size());
-    if cfg.pickup && !pickup.is_empty() {
-        pickup_phase(backend, &pickup, parked, table);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1194,7 +1406,8 @@ fn pickup_child(cfg: &Config) {
             .filter_map(|&x| decide_start(x))
             .map(|at| at.saturating_duration_since(t0))
             .collect();
-        let (rss, hwm) = memory();
+        let (rss, hwm, split) = memory_split();
+        let trimmed = trim().then(memory_split);
         let mark = Mark::now();
         let before = counts.calls();
         tokio::time::sleep(cfg.idle).await;
@@ -1238,8 +1451,14 @@ fn pickup_child(cfg: &Config) {
         );
         ChildOut::row(
             &format!("after: RSS / peak (MiB), {parked} parked at the start"),
-            format!("{rss:.1} / {hwm:.1}"),
+            format!("{rss:.1} / {hwm:.1} ({split})"),
         );
+        if let Some((trimmed, _, split)) = trimmed {
+            ChildOut::row(
+                "after malloc_trim(0): RSS (MiB)",
+                format!("{trimmed:.1} ({split})"),
+            );
+        }
         ChildOut::row(
             &format!("idle {} s: CPU", cfg.idle.as_secs()),
             format!("{idle_cpu:.1} %"),
@@ -1307,6 +1526,27 @@ fn ratios(table: &mut Table, key: &str, name: &str) {
     }
 }
 
+/// The PostgreSQL server to measure on: `WORKFLOW_TEST_POSTGRES_URL`, if set.
+fn postgres_url() -> Option<String> {
+    std::env::var("WORKFLOW_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// The stores to measure: SQLite, and PostgreSQL when the bench is built with the `postgres`
+/// feature and [`postgres_url`] is set.
+fn backends() -> Vec<Backend> {
+    #[allow(unused_mut)]
+    let mut backends = vec![Backend::sqlite()];
+    #[cfg(feature = "postgres")]
+    if let Some(server) = postgres_url() {
+        backends.push(Backend::Postgres(
+            runtime().block_on(pg::Database::fresh(&server)),
+        ));
+    }
+    backends
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches`: nothing to run as a test
@@ -1315,9 +1555,9 @@ fn main() {
     match std::env::var(CHILD).as_deref() {
         Ok("baseline") => return baseline_child(&cfg),
         Ok("pickup") => return pickup_child(&cfg),
+        Ok("engine") => return engine_child(&cfg),
         _ => {}
     }
-    let (rss0, _) = memory();
     let mut table = Table::default();
     table.section(&format!(
         "tokio baseline: {} tasks, each awaiting a oneshot",
@@ -1326,19 +1566,44 @@ fn main() {
     eprintln!("baseline: {} tokio tasks", cfg.runs);
     run_child("baseline", &[], &mut table);
 
-    let sqlite = Backend::sqlite();
-    eprintln!("SQLite: {}", sqlite.location());
-    engine_phases(&sqlite, &cfg, rss0, &mut table);
-    sqlite.cleanup();
-    if std::env::var_os("WORKFLOW_TEST_POSTGRES_URL").is_some() {
+    let mut measured = Vec::new();
+    #[cfg(not(feature = "postgres"))]
+    if postgres_url().is_some() {
         table.section("PostgreSQL");
         table.row(
             "not measured",
-            "this build of workflow-core has no PostgreSQL store",
+            "built without the `postgres` feature (add --features postgres)",
         );
+    }
+    for backend in backends() {
+        let name = backend.name();
+        eprintln!("{name}: {}", backend.location());
+        table.section(&format!("{name}: the process that starts the runs"));
+        run_child(
+            "engine",
+            &[
+                (CHILD_STORE, name.to_owned()),
+                (CHILD_LOCATION, backend.location()),
+            ],
+            &mut table,
+        );
+        let key = name.to_lowercase();
+        let number = |what: &str| table.numbers.get(&format!("{key}.{what}")).copied();
+        if let (true, Some(started), Some(parked)) =
+            (cfg.pickup, number("started"), number("parked"))
+        {
+            let pickup = picked(&cfg, started as u64).1;
+            if !pickup.is_empty() {
+                pickup_phase(&backend, &pickup, parked as u64, &mut table);
+            }
+        }
+        runtime().block_on(backend.cleanup());
+        measured.push(name);
     }
 
     table.section("ratios (engine / baseline)");
-    ratios(&mut table, "sqlite", "SQLite");
+    for name in measured {
+        ratios(&mut table, &name.to_lowercase(), name);
+    }
     table.print();
 }
