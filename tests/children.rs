@@ -121,8 +121,48 @@ async fn a_resumed_parent_reuses_its_finished_child_instead_of_starting_it_again
         (0, 0),
         "the child's committed steps did not run again"
     );
-    let child = engine.status(&RunId::from("order-7/ship")).await.unwrap();
+    let child = engine.status(&RunId::from("~order-7/ship")).await.unwrap();
     assert_eq!(child.summary.status, RunStatus::Completed);
     assert_eq!(child.summary.workflow, "Ship");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn a_user_run_cannot_take_the_place_of_a_child() {
+    let path = std::env::temp_dir().join(format!("children-ns-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let engine = Engine::sqlite(&path).await.unwrap();
+    let (workflow, _, _) = order(false);
+    // A user run whose id is what a child's id would be without a namespace of its own.
+    let decoy = engine
+        .execute(
+            &workflow.child,
+            RunId::from("order-9/ship"),
+            Some(1),
+            RunOptions::default(),
+        )
+        .await;
+    assert_eq!(decoy.result.unwrap(), "parcel-10");
+    let parent = engine
+        .execute(
+            &workflow,
+            RunId::from("order-9"),
+            Some(9),
+            RunOptions::default(),
+        )
+        .await;
+    assert_eq!(
+        parent.result.unwrap(),
+        "parcel-90",
+        "the child's own output"
+    );
+    // The child namespace is closed to callers.
+    let reserved = engine
+        .start_with_id("~order-9/ship", workflow.child.clone(), 2)
+        .await;
+    assert!(
+        matches!(reserved, Err(WorkflowError::ReservedRunId { .. })),
+        "{reserved:?}"
+    );
     let _ = std::fs::remove_file(&path);
 }

@@ -333,3 +333,75 @@ async fn waiting_on_a_run_of_another_workflow_is_a_wrong_workflow_error() {
         other => panic!("expected WrongWorkflow, got {other:?}"),
     }
 }
+
+/// Three steps, then a signal wait; counts each body's executions.
+#[derive(Clone, Default)]
+struct Tally {
+    runs: std::sync::Arc<[AtomicUsize; 3]>,
+}
+
+#[workflow]
+impl Tally {
+    #[step]
+    async fn one(&self, n: u32) -> u32 {
+        self.runs[0].fetch_add(1, SeqCst);
+        n + 1
+    }
+
+    #[step(after = one)]
+    async fn two(&self, n: u32) -> u32 {
+        self.runs[1].fetch_add(1, SeqCst);
+        n + 1
+    }
+
+    #[step(after = two)]
+    async fn three(&self, n: u32, go: Signal<u32>) -> u32 {
+        self.runs[2].fetch_add(1, SeqCst);
+        n + go.received().unwrap_or(0)
+    }
+}
+
+#[tokio::test]
+async fn a_journal_record_lost_from_the_middle_is_reported_and_nothing_runs_again() {
+    let db = TempDb::new("lost-record");
+    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let wf = Tally::default();
+    let id = engine.start(wf.clone(), 1).await.unwrap();
+    let parked = || async {
+        let run = engine.status(&id).await.unwrap().summary;
+        run.status == RunStatus::Waiting
+    };
+    let started = std::time::Instant::now();
+    while !parked().await {
+        assert!(started.elapsed() < Duration::from_secs(30), "never parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Records: 0 `one`'s output, 1 `two`'s output, 2 the wait. Lose record 1.
+    let url = format!("sqlite://{}", db.0.display());
+    let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let deleted = sqlx::query("DELETE FROM wf_journal WHERE run_id = ? AND seq = 1")
+        .bind(id.as_str())
+        .execute(&mut raw)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(deleted, 1);
+    raw.close().await.unwrap();
+
+    engine.signal(&id, "go", &10u32).await.unwrap();
+    let started = std::time::Instant::now();
+    let reason = loop {
+        let run = engine.status(&id).await.unwrap().summary;
+        if let Some(reason) = run.waiting_for.filter(|w| w.starts_with("repair")) {
+            break reason;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "not reported");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        reason.contains("journal gap: expected record #1"),
+        "{reason}"
+    );
+    let counts: Vec<usize> = wf.runs.iter().map(|c| c.load(SeqCst)).collect();
+    assert_eq!(counts, [1, 1, 0], "a committed step ran again");
+}

@@ -91,7 +91,8 @@ impl StepContext {
     /// Runs `child` as a child workflow of this step and returns its output.
     ///
     /// On a durable engine the child is a run of its own in the same store, with the
-    /// deterministic id `{parent run}/{step}[/{item}]` (this step's idempotency key): if the
+    /// deterministic id `~{parent run}/{step}[/{item}]` (in a namespace of its own: no
+    /// caller-chosen id starts with `~`): if the
     /// parent crashes and this step runs again, the child is resumed (or its stored result
     /// returned), never started twice. Its input and output types are checked by rustc. In
     /// memory, the child simply runs to its end.
@@ -126,9 +127,9 @@ impl StepContext {
     ) -> Result<C::Output, WorkflowError> {
         match &self.run.engine {
             Some(engine) => {
-                let id = RunId::from(self.idempotency_key());
+                let id = RunId::child(&self.run.run_id, self.step, self.item);
                 engine
-                    .execute(&child, id, Some(input), RunOptions::default())
+                    .execute_as(&child, id, Some(input), RunOptions::default())
                     .await
                     .result
             }

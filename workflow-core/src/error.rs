@@ -253,6 +253,17 @@ pub enum WorkflowError {
         /// The run.
         run_id: RunId,
     },
+    /// A caller-chosen run id in the namespace of child runs (it starts with
+    /// [`RunId::CHILD_PREFIX`]): refused, so no run can take the place of another run's child.
+    #[error(
+        "workflow `{workflow}` run id {run_id} starts with `~`, which is reserved for child runs"
+    )]
+    ReservedRunId {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The refused id.
+        run_id: RunId,
+    },
     /// The run id belongs to another workflow.
     #[error("run {run_id} belongs to workflow `{found}`, not `{workflow}`")]
     WrongWorkflow {
@@ -292,6 +303,7 @@ impl WorkflowError {
             | WorkflowError::VersionMismatch { run_id, .. }
             | WorkflowError::WrongWorkflow { run_id, .. }
             | WorkflowError::InputConflict { run_id, .. }
+            | WorkflowError::ReservedRunId { run_id, .. }
             | WorkflowError::FinishedEarlier { run_id, .. }
             | WorkflowError::Interrupted { run_id, .. }
             | WorkflowError::NoOutput { run_id, .. } => run_id,
@@ -339,6 +351,7 @@ impl WorkflowError {
             | WorkflowError::VersionMismatch { workflow, .. }
             | WorkflowError::WrongWorkflow { workflow, .. }
             | WorkflowError::InputConflict { workflow, .. }
+            | WorkflowError::ReservedRunId { workflow, .. }
             | WorkflowError::FinishedEarlier { workflow, .. }
             | WorkflowError::Interrupted { workflow, .. }
             | WorkflowError::NoOutput { workflow, .. } => workflow,

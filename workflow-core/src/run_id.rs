@@ -19,6 +19,25 @@ impl RunId {
         RunId(format!("{:016x}-{count}", hasher.finish()).into())
     }
 
+    /// The first character of every child run's id, and of no caller-chosen id: child runs
+    /// have a namespace of their own (see [`crate::StepContext::run_child`]).
+    pub const CHILD_PREFIX: char = '~';
+
+    /// The id of the child run started by `step` (and `item`) of run `parent`:
+    /// `~{parent}/{step}[/{item}]`, the same for every attempt.
+    pub(crate) fn child(parent: &RunId, step: &str, item: Option<usize>) -> Self {
+        let prefix = Self::CHILD_PREFIX;
+        match item {
+            Some(i) => format!("{prefix}{parent}/{step}/{i}").into(),
+            None => format!("{prefix}{parent}/{step}").into(),
+        }
+    }
+
+    /// True for ids in the child runs' namespace.
+    pub fn is_child(&self) -> bool {
+        self.0.starts_with(Self::CHILD_PREFIX)
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

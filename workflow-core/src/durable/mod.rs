@@ -101,7 +101,7 @@ use crate::store::{
     DefinitionKey, JournalRecord, NewRun, QueueConfig, RunFilter, RunPage, RunRecord, RunStatus,
     Store, StoreError, WorkerId,
 };
-use crate::worker::{spawn_loops, Identity, Registry, Runner, WorkerOptions};
+use crate::worker::{spawn_loops, ClaimedRuns, Identity, Registry, Runner, WorkerOptions};
 use crate::workflow::Durable;
 
 use run::{finished_result, RunControl};
@@ -142,6 +142,8 @@ struct Inner {
     finished: Notify,
     /// Wakes the claim loop (a run was started or signalled here).
     claim_bell: Arc<Notify>,
+    /// The runs the claim loop started and that have not ended.
+    claimed: Arc<ClaimedRuns>,
     /// Writes the store rejected because another worker owned the run.
     rejected_writes: AtomicU64,
     /// Runs stopped because this worker fenced itself before writing.
@@ -202,6 +204,7 @@ impl DurableEngine {
 
     /// An engine over a shared store.
     pub fn from_arc(store: Arc<dyn Store>, options: WorkerOptions) -> Self {
+        let claim_bell = Arc::new(Notify::new());
         DurableEngine {
             inner: Arc::new(Inner {
                 store,
@@ -213,7 +216,8 @@ impl DurableEngine {
                 active: Mutex::new(HashMap::new()),
                 signal_bells: Mutex::new(HashMap::new()),
                 finished: Notify::new(),
-                claim_bell: Arc::new(Notify::new()),
+                claimed: Arc::new(ClaimedRuns::new(claim_bell.clone())),
+                claim_bell,
                 rejected_writes: AtomicU64::new(0),
                 fenced_runs: AtomicU64::new(0),
             }),
@@ -293,6 +297,23 @@ impl DurableEngine {
     /// this waits for its result, and takes the run over if that owner dies. The history lists
     /// the steps restored from the journal.
     pub async fn execute<W: Durable + Sync>(
+        &self,
+        workflow: &W,
+        run_id: RunId,
+        input: Option<W::Input>,
+        options: RunOptions,
+    ) -> Finished<W::Output> {
+        if input.is_some() && run_id.is_child() {
+            return Finished {
+                result: Err(reserved::<W>(run_id)),
+                history: crate::scheduler::Recorder::new(W::definition()).into_history(),
+            };
+        }
+        self.execute_as(workflow, run_id, input, options).await
+    }
+
+    /// [`DurableEngine::execute`] under any id, child ids included.
+    pub(crate) async fn execute_as<W: Durable + Sync>(
         &self,
         workflow: &W,
         run_id: RunId,
@@ -430,6 +451,9 @@ impl DurableEngine {
         W: Durable + Send + Sync + 'static,
         W::Input: 'static,
     {
+        if run_id.is_child() {
+            return Err(reserved::<W>(run_id));
+        }
         self.open_run::<W>(&run_id, Some(input), &options).await?;
         if self.inner.options.claim {
             self.register(workflow)
@@ -628,6 +652,10 @@ impl DurableEngine {
         self.inner.claim_bell.clone()
     }
 
+    pub(crate) fn claimed(&self) -> &Arc<ClaimedRuns> {
+        &self.inner.claimed
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::SeqCst)
     }
@@ -636,7 +664,7 @@ impl DurableEngine {
         lock(&self.inner.active).len()
     }
 
-    fn is_active(&self, run_id: &RunId) -> bool {
+    pub(crate) fn is_active(&self, run_id: &RunId) -> bool {
         lock(&self.inner.active).contains_key(run_id)
     }
 
@@ -719,6 +747,14 @@ fn store_error<W: Durable>(run_id: &RunId) -> impl Fn(StoreError) -> WorkflowErr
     }
 }
 
+/// The error for a caller-chosen id in the child runs' namespace.
+fn reserved<W: Durable>(run_id: RunId) -> WorkflowError {
+    WorkflowError::ReservedRunId {
+        workflow: W::definition().name,
+        run_id,
+    }
+}
+
 /// True when two encoded values are the same value (maps compare whatever their key order).
 fn same_json(a: &[u8], b: &[u8]) -> bool {
     a == b
@@ -767,5 +803,6 @@ impl Drop for ActiveRun<'_> {
         lock(&self.engine.inner.active).remove(&self.run_id);
         lock(&self.engine.inner.signal_bells).remove(&self.run_id);
         self.engine.inner.finished.notify_waiters();
+        self.engine.inner.claimed.freed();
     }
 }

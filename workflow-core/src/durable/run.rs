@@ -56,7 +56,7 @@ impl DurableEngine {
         let ClaimedRun { claim, run } = claimed;
         let mut history = Recorder::new(W::definition()).into_history();
         let Some(_active) = self.activate(&claim.run_id, options.cancel.as_ref()) else {
-            let _ = self.store().release(&claim).await;
+            self.release(&claim).await;
             return (Err(Suspended::Busy), history);
         };
         let control = self.control(&claim.run_id);
@@ -212,16 +212,28 @@ impl DurableEngine {
         }
         tracing::error!(run_id = %claim.run_id, %error, "run cannot be resumed");
         if parks {
-            let park = Park {
+            let mut park = Park {
                 wake_at: None,
                 waiting_for: Some(format!("repair: {error}")),
-                seen_signal_seq: u64::MAX,
+                seen_signal_seq: 0,
             };
-            if !matches!(self.store().park(claim, &park).await, Ok(Parked::Parked)) {
-                let _ = self.store().release(claim).await;
+            // Signals do not repair a run: park past the ones that arrive meanwhile.
+            let mut tries = 0;
+            loop {
+                match self.store().park(claim, &park).await {
+                    Ok(Parked::Parked) => break,
+                    Ok(Parked::Woken { signal_seq }) if tries < 3 => {
+                        park.seen_signal_seq = signal_seq;
+                        tries += 1;
+                    }
+                    _ => {
+                        self.release(claim).await;
+                        break;
+                    }
+                }
             }
         } else {
-            let _ = self.store().release(claim).await;
+            self.release(claim).await;
         }
         Settled::Done(Ok(Err(store_error::<W>(&claim.run_id)(error))))
     }
@@ -234,8 +246,22 @@ impl DurableEngine {
         }
         tracing::warn!(run_id = %claim.run_id, %error, "store failure; the run is given back");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let _ = self.store().release(claim).await;
+        self.release(claim).await;
         Suspended::StoreFailed
+    }
+}
+
+impl DurableEngine {
+    /// Gives a claim back. If the store fails, the claim may or may not be released: the
+    /// claim loop then gives back whatever this worker holds and does not execute.
+    pub(crate) async fn release(&self, claim: &Claim) {
+        match self.store().release(claim).await {
+            Ok(_) | Err(StoreError::LeaseLost { .. } | StoreError::WorkerLost(_)) => {}
+            Err(error) => {
+                tracing::warn!(run_id = %claim.run_id, %error, "release failed; will retry");
+                self.claimed().suspect_orphans();
+            }
+        }
     }
 }
 
@@ -253,10 +279,8 @@ impl Drop for ClaimGuard<'_> {
         else {
             return;
         };
-        let store = self.engine.store_arc();
-        runtime.spawn(async move {
-            let _ = store.release(&claim).await;
-        });
+        let engine = self.engine.clone();
+        runtime.spawn(async move { engine.release(&claim).await });
     }
 }
 

@@ -316,6 +316,8 @@ pub struct RunFilter {
     pub workflow: Option<String>,
     /// Only runs on this queue.
     pub queue: Option<String>,
+    /// Only runs claimed by this worker.
+    pub owner: Option<WorkerId>,
     /// Only runs created after this cursor ([`RunPage::next`] of the previous page).
     pub after: Option<u64>,
     /// At most this many runs (0: a default of 1,000).

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use super::real_clock::real_sleep;
 use crate::definition::jitter_fraction;
 use crate::durable::{DurableEngine, WeakEngine};
-use crate::store::{ClaimRequest, StoreError, WorkerId, WorkerRegistration};
+use crate::store::{
+    Claim, ClaimRequest, RunFilter, RunStatus, StoreError, WorkerId, WorkerRegistration,
+};
 
 /// Shortest and longest pause of the claim loop between two empty claims.
 const MIN_POLL: Duration = Duration::from_millis(50);
@@ -215,10 +217,15 @@ async fn claim_loop(weak: WeakEngine) {
                 full
             }
             Err(error) => {
+                // The claim may have committed with its reply lost.
                 tracing::warn!(%error, "claim failed");
+                engine.claimed().suspect_orphans();
                 false
             }
         };
+        if engine.claimed().take_orphans() {
+            release_orphans(&engine).await;
+        }
         drop(engine);
         if full {
             continue;
@@ -232,17 +239,23 @@ async fn claim_loop(weak: WeakEngine) {
     }
 }
 
-/// The store's next wake-up hint; never, without hints (or once they ended).
+/// The store's next wake-up hint, with every hint already queued behind it (one claim answers
+/// them all: a burst of 100,000 starts must not become 100,000 claims); never, without hints
+/// (or once they ended).
 async fn next_hint(hints: &mut Option<futures::stream::BoxStream<'static, ()>>) {
-    use futures::StreamExt;
-    match hints {
-        Some(stream) => {
-            if stream.next().await.is_none() {
-                *hints = None;
-                std::future::pending::<()>().await;
-            }
+    use futures::{FutureExt, StreamExt};
+    let Some(stream) = hints else {
+        return std::future::pending().await;
+    };
+    if stream.next().await.is_none() {
+        *hints = None;
+        return std::future::pending().await;
+    }
+    while let Some(next) = stream.next().now_or_never() {
+        if next.is_none() {
+            *hints = None;
+            return;
         }
-        None => std::future::pending().await,
     }
 }
 
@@ -253,10 +266,11 @@ async fn claim_once(engine: &DurableEngine) -> Result<(usize, bool), StoreError>
         return Ok((0, false));
     };
     let definitions = engine.registry().definitions();
-    let room = engine
-        .worker_options()
-        .max_runs
-        .saturating_sub(engine.active_count());
+    let held = engine.active_count().max(engine.claimed().count());
+    let room = engine.worker_options().max_runs.saturating_sub(held);
+    if room == 0 {
+        engine.claimed().mark_full();
+    }
     if definitions.is_empty() || room == 0 {
         return Ok((0, false));
     }
@@ -274,12 +288,54 @@ async fn claim_once(engine: &DurableEngine) -> Result<(usize, bool), StoreError>
             .runner(&summary.workflow, summary.definition_hash)
         {
             Some(runner) => {
-                tokio::spawn(runner(engine.clone(), run));
+                let held = engine.claimed().hold(run.claim.run_id.clone());
+                let drive = runner(engine.clone(), run);
+                tokio::spawn(async move {
+                    drive.await;
+                    drop(held);
+                });
             }
-            None => {
-                let _ = engine.store().release(&run.claim).await;
-            }
+            None => engine.release(&run.claim).await,
         }
     }
     Ok((count, count == limit))
+}
+
+/// Gives back the runs the store says this worker claimed and that nothing here executes
+/// (see [`super::ClaimedRuns`]). On a store failure it tries again at the next round.
+async fn release_orphans(engine: &DurableEngine) {
+    let Some(worker) = engine.identity().registered() else {
+        return; // a new identity holds nothing; the old one's runs are taken over
+    };
+    let mut filter = RunFilter {
+        status: Some(RunStatus::Claimed),
+        owner: Some(worker.clone()),
+        ..RunFilter::default()
+    };
+    loop {
+        let page = match engine.store().list(&filter).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list this worker's claims");
+                engine.claimed().suspect_orphans();
+                return;
+            }
+        };
+        for run in page.runs {
+            if engine.is_active(&run.run_id) || engine.claimed().holds(&run.run_id) {
+                continue;
+            }
+            tracing::info!(run_id = %run.run_id, "giving back a claim nothing here executes");
+            let claim = Claim {
+                run_id: run.run_id,
+                worker: worker.clone(),
+                epoch: run.epoch,
+            };
+            engine.release(&claim).await;
+        }
+        match page.next {
+            Some(next) => filter.after = Some(next),
+            None => return,
+        }
+    }
 }

@@ -9,13 +9,18 @@
 //!   itself: every run it executes stops at once (nothing more is written) and it registers
 //!   again under a new id;
 //! - the claim loop claims ready and due runs, polling at intervals growing from 50 ms to 1 s,
-//!   and at once when this process starts or signals a run.
+//!   and at once when this process starts or signals a run, or a run ends while it was full.
+//!   After a claim or release whose outcome is unknown (the commit may have happened, its reply
+//!   was lost), it gives back every run the store says this worker claimed and that nothing
+//!   here executes, so no run stays claimed by a live worker that does not run it.
 
+mod claimed;
 mod loops;
 mod options;
 mod real_clock;
 mod registry;
 
+pub(crate) use claimed::ClaimedRuns;
 pub(crate) use loops::{register, spawn_loops, sweep, Identity};
 pub use options::WorkerOptions;
 pub(crate) use registry::{Registry, Runner};

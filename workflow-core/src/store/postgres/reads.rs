@@ -81,6 +81,7 @@ impl Reads for PgReads {
                          FROM wf_runs
                          WHERE created_seq > $1 AND ($2::TEXT IS NULL OR status = $2)
                            AND ($3::TEXT IS NULL OR workflow = $3) AND ($4::TEXT IS NULL OR queue = $4)
+                           AND ($6::TEXT IS NULL OR owner = $6)
                          ORDER BY created_seq LIMIT $5",
                     )
                     .bind(filter.after.map_or(0, |a| a as i64))
@@ -88,6 +89,7 @@ impl Reads for PgReads {
                     .bind(&filter.workflow)
                     .bind(&filter.queue)
                     .bind(i64::from(limit))
+                    .bind(filter.owner.as_ref().map(WorkerId::as_str))
                     .fetch_all(pool)
                 })
                 .await?;

@@ -558,18 +558,26 @@ async fn claim(conn: &mut PgConnection, worker: &WorkerId, request: &ClaimReques
     }
     let (workflows, hashes) = definitions(request);
     // Candidates, oldest first, locked and skipped by concurrent claimers. Look past runs a
-    // full queue holds back, but not without bound (as the SQLite store does).
+    // full queue holds back, but not without bound (as the SQLite store does). Ready runs and
+    // due parked runs are two scans, each down its own index: one scan with an OR lets a
+    // planner with stale statistics walk every parked run in creation order (measured: 50 ms
+    // per claim beside 100,000 parked runs, against 0.3 ms).
     let sql = format!(
-        "WITH cand AS (
+        "WITH ready AS (
            SELECT run_id, queue, created_seq FROM wf_runs
-           WHERE {} AND (workflow, definition_hash) IN (SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[]))
+           WHERE status = 'ready' AND {DEFINED}
            ORDER BY created_seq LIMIT $3
-           FOR UPDATE SKIP LOCKED)
+           FOR UPDATE SKIP LOCKED),
+         due AS (
+           SELECT run_id, queue, created_seq FROM wf_runs
+           WHERE status = 'waiting' AND wake_at <= {NOW_MS} AND {DEFINED}
+           ORDER BY wake_at LIMIT $3
+           FOR UPDATE SKIP LOCKED),
+         cand AS (SELECT * FROM ready UNION ALL SELECT * FROM due)
          SELECT cand.run_id, cand.queue,
            (q.concurrency IS NOT NULL OR q.rate_per_sec IS NOT NULL) AS limited
          FROM cand LEFT JOIN wf_queues q ON q.queue = cand.queue
-         ORDER BY cand.created_seq",
-        claimable()
+         ORDER BY cand.created_seq"
     );
     let rows = sqlx::query(&sql)
         .bind(&workflows)
@@ -601,6 +609,10 @@ async fn claim(conn: &mut PgConnection, worker: &WorkerId, request: &ClaimReques
     budget.save(conn).await?;
     Ok(Ok(Reply::Claimed(claimed)))
 }
+
+/// A claim's filter on the definitions it asked for (`$1`, `$2`: see [`definitions`]).
+const DEFINED: &str =
+    "(workflow, definition_hash) IN (SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[]))";
 
 /// The definitions of a claim as two parallel arrays.
 fn definitions(request: &ClaimRequest) -> (Vec<String>, Vec<i64>) {

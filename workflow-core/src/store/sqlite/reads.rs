@@ -61,7 +61,7 @@ impl Reads for SqliteReads {
                    wake_at, waiting_for, signal_seq, cancel_requested, deadline_at, claims, created_seq
                  FROM wf_runs
                  WHERE created_seq > ? AND (? IS NULL OR status = ?) AND (? IS NULL OR workflow = ?)
-                   AND (? IS NULL OR queue = ?)
+                   AND (? IS NULL OR queue = ?) AND (? IS NULL OR owner = ?)
                  ORDER BY created_seq LIMIT ?",
             )
             .bind(filter.after.map_or(0, |a| a as i64))
@@ -71,6 +71,8 @@ impl Reads for SqliteReads {
             .bind(&filter.workflow)
             .bind(&filter.queue)
             .bind(&filter.queue)
+            .bind(filter.owner.as_ref().map(WorkerId::as_str))
+            .bind(filter.owner.as_ref().map(WorkerId::as_str))
             .bind(i64::from(limit))
             .fetch_all(&mut *self.reader().await)
             .await
