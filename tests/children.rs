@@ -43,7 +43,7 @@ impl Order {
     }
     #[step(after = take)]
     async fn ship(&self, ctx: &StepContext, order: u32) -> Result<String, WorkflowError> {
-        let label = ctx.run_child(self.child.clone(), order).await?;
+        let label = ctx.run_child(&self.child, order).await?;
         *self.child_id.lock().unwrap() = Some(ctx.idempotency_key());
         if self.hang_once.swap(false, Ordering::SeqCst) {
             std::future::pending::<()>().await;
@@ -68,7 +68,7 @@ fn order(hang_once: bool) -> (Order, Arc<AtomicUsize>, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn a_child_runs_in_memory_with_checked_types() {
     let (workflow, packed, labelled) = order(false);
-    let output = Engine::in_memory().run(workflow, 4).await.unwrap();
+    let output = Engine::in_memory().run(&workflow, 4).await.unwrap();
     assert_eq!(output, "parcel-40");
     assert_eq!(
         (
@@ -158,7 +158,7 @@ async fn a_user_run_cannot_take_the_place_of_a_child() {
     );
     // The child namespace is closed to callers.
     let reserved = engine
-        .start_with_id("~order-9/ship", workflow.child.clone(), 2)
+        .start_with_id(&workflow.child, "~order-9/ship", 2)
         .await;
     assert!(
         matches!(reserved, Err(WorkflowError::ReservedRunId { .. })),

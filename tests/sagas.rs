@@ -84,7 +84,7 @@ async fn a_failure_at_every_position_compensates_exactly_the_completed_saga_step
         let log = Log::default();
         let error = Engine::in_memory()
             .run(
-                Five {
+                &Five {
                     fail_at,
                     log: log.clone(),
                 },
@@ -125,7 +125,7 @@ async fn the_order_of_parallel_saga_steps_is_their_completion_order() {
     let log = Log::default();
     let error = Engine::in_memory()
         .run(
-            Five {
+            &Five {
                 fail_at: "d",
                 log: log.clone(),
             },
@@ -168,7 +168,7 @@ impl PanickyUndo {
 async fn a_panicking_compensation_is_reported_and_the_others_still_run() {
     let log = Log::default();
     let error = Engine::in_memory()
-        .run(PanickyUndo { log: log.clone() }, ())
+        .run(&PanickyUndo { log: log.clone() }, ())
         .await
         .unwrap_err();
     let report = error.report().unwrap();
@@ -228,7 +228,7 @@ async fn cancelling_a_run_mid_flight_compensates_what_completed() {
     };
     let options = RunOptions::new().cancel_token(token.clone());
     let engine = Engine::in_memory();
-    let run = tokio::spawn(async move { engine.run_with(workflow, (), options).await });
+    let run = tokio::spawn(async move { engine.run_with(&workflow, (), options).await });
     booked.notified().await;
     token.cancel();
     let finished = run.await.unwrap();
@@ -253,7 +253,7 @@ async fn a_run_past_its_deadline_fails_and_compensates() {
     };
     let options = RunOptions::new().deadline(Duration::from_secs(60));
     let error = Engine::in_memory()
-        .run_with(workflow, (), options)
+        .run_with(&workflow, (), options)
         .await
         .result
         .unwrap_err();

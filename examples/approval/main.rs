@@ -122,7 +122,8 @@ fn spawn_manager(engine: DurableEngine, id: RunId, reject: bool) -> tokio::task:
                         approve()
                     };
                     println!("  [manager] run waits for `decision`; sending {decision:?}");
-                    if let Err(e) = engine.signal(&id, "decision", &decision).await {
+                    let run = engine.handle::<Expense>(id.clone());
+                    if let Err(e) = run.signal(Expense::signals().decision, decision).await {
                         eprintln!("  [manager] could not send the signal: {e}");
                     }
                     return;

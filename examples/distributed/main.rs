@@ -54,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("worker") => {
             let store = open_store(&store_url).await?;
             let engine = DurableEngine::from_arc(store.into(), WorkerOptions::default());
-            engine.register(workflow).await?;
+            engine.register(&workflow).await?;
             println!("worker {} on {store_url}", engine.worker_id());
             // Runs until killed (kill -9 is fine: its runs are taken over after its lease).
             std::future::pending::<()>().await;
@@ -71,7 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let id = RunId::from(format!("order-{batch}-{n}"));
                 let order = Order { id: n, lines: 3 };
                 engine
-                    .start_with(id, workflow.clone(), order, RunOptions::new())
+                    .start_with(&workflow, order, RunOptions::new().run_id(id))
                     .await?;
             }
             println!("started {runs} runs in {:?}", started.elapsed());

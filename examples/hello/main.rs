@@ -9,7 +9,7 @@ use workflow_core::prelude::*;
 
 #[tokio::main]
 async fn main() -> Result<(), WorkflowError> {
-    let output = Engine::in_memory().run(Hello, "world".to_string()).await?;
+    let output = Engine::in_memory().run(&Hello, "world".to_string()).await?;
     println!("{output}");
     println!("{}", Hello::definition().to_mermaid());
     Ok(())

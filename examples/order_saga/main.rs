@@ -19,7 +19,7 @@ async fn main() {
     let engine = Engine::in_memory();
     println!("running the order saga (fail_shipping = {fail_shipping}):");
     let finished = engine
-        .run_with_history(Checkout { fail_shipping }, order)
+        .run_with(&Checkout { fail_shipping }, order, RunOptions::default())
         .await;
     match finished.result {
         Ok(shipment) => println!("{shipment}"),

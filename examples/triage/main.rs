@@ -45,7 +45,9 @@ async fn main() {
         println!("== {subject}");
 
         let started = Instant::now();
-        let finished = engine.run_with_history(agent(), raw.to_string()).await;
+        let finished = engine
+            .run_with(&agent(), raw.to_string(), RunOptions::default())
+            .await;
         let took = started.elapsed();
 
         let path = &finished.history.path;

@@ -34,7 +34,7 @@
 //!      `max_runs` 1,000) released at once; rate of completions between 10 % and 90 % of them
 //!      (the steady state), read from `wf_runs` every 25 ms;
 //!    - *unbatched, one run per worker* (`run` loop): each worker process calls
-//!      `engine.run(Five, i)` in a loop for `DIST_UNBATCHED_SECS` (5): one run in flight per
+//!      `engine.run(&Five, i)` in a loop for `DIST_UNBATCHED_SECS` (5): one run in flight per
 //!      worker, so each of its 8 writes (create, claim, 5 steps, finish) is its own commit;
 //!    - *unbatched, claim loop* (`max_runs(1)`): like batched, each worker executing at most one
 //!      run at a time, for `DIST_CLAIM1_SECS` (4).
@@ -90,6 +90,7 @@ fn step(x: u64) -> u64 {
 }
 
 /// Five no-op steps in a chain.
+#[derive(Clone)]
 struct Five;
 
 #[workflow]
@@ -117,6 +118,7 @@ impl Five {
 }
 
 /// Three no-op steps in a chain.
+#[derive(Clone)]
 struct Three;
 
 #[workflow]
@@ -136,6 +138,7 @@ impl Three {
 }
 
 /// One step, which a victim process never finishes.
+#[derive(Clone)]
 struct Hold;
 
 #[workflow]
@@ -580,7 +583,7 @@ fn child_main(role: &str) {
                 let started = Instant::now();
                 let mut runs = 0u64;
                 while started.elapsed().as_secs_f64() < secs {
-                    engine.run(Five, runs).await.expect("a run");
+                    engine.run(&Five, runs).await.expect("a run");
                     runs += 1;
                 }
                 say(&format!("done {runs} {}", started.elapsed().as_secs_f64()));
@@ -593,20 +596,20 @@ fn child_main(role: &str) {
                 if delay > 0 {
                     // Start the worker's loops now and its claim loop's poll clock later (the
                     // second `register` rings it), so their phases are independent.
-                    engine.register(Five).await.expect("register");
+                    engine.register(&Five).await.expect("register");
                     tokio::time::sleep(Duration::from_millis(delay)).await;
                 }
                 match env("DIST_WORKFLOW", "five".to_owned()).as_str() {
-                    "three" => engine.register(Three).await,
-                    "hold" => engine.register(Hold).await,
-                    _ => engine.register(Five).await,
+                    "three" => engine.register(&Three).await,
+                    "hold" => engine.register(&Hold).await,
+                    _ => engine.register(&Five).await,
                 }
                 .expect("register the workflow");
                 let prefix: String = env("DIST_PREFIX", "hold".to_owned());
                 for i in 0..env("DIST_START", 0u64) {
                     let id = RunId::from(format!("{prefix}-{i}"));
                     engine
-                        .start_with(id, Hold, i, RunOptions::default())
+                        .start_with(&Hold, i, RunOptions::default().run_id(id))
                         .await
                         .expect("start a run");
                 }
@@ -881,7 +884,11 @@ async fn create_runs(client: &DurableEngine, runs: u64) {
     futures::stream::iter(0..runs)
         .map(|i| async move {
             client
-                .start_with(RunId::from(format!("f{i}")), Five, i, RunOptions::default())
+                .start_with(
+                    &Five,
+                    i,
+                    RunOptions::default().run_id(RunId::from(format!("f{i}"))),
+                )
                 .await
                 .expect("start a run")
         })
@@ -1177,20 +1184,15 @@ async fn latency(server: &mut Server, cfg: &Config, ceiling: &Ceiling, table: &m
     let url = server.fresh("lat_in").await;
     let store = PostgresStore::connect(&url).await.expect("open the store");
     let engine = DurableEngine::new(store);
-    engine.register(Three).await.expect("register");
+    engine.register(&Three).await.expect("register");
     let mut samples = Vec::with_capacity(n);
     for i in 0..(n + 20) as u64 {
         let started = Instant::now();
-        let id = engine
-            .start_with(
-                RunId::from(format!("in{i}")),
-                Three,
-                i,
-                RunOptions::default(),
-            )
+        let run = engine
+            .start_with(&Three, i, RunOptions::default().run_id(format!("in{i}")))
             .await
             .expect("start");
-        let out = engine.wait::<Three>(&id).await.expect("result");
+        let out = run.wait().await.expect("result");
         assert_eq!(out, i + 3);
         if i >= 20 {
             samples.push(started.elapsed());
@@ -1219,14 +1221,11 @@ async fn latency(server: &mut Server, cfg: &Config, ceiling: &Ceiling, table: &m
     for i in 0..(n + 20) as u64 {
         let started = Instant::now();
         let id = client
-            .start_with(
-                RunId::from(format!("out{i}")),
-                Three,
-                i,
-                RunOptions::default(),
-            )
+            .start_with(&Three, i, RunOptions::default().run_id(format!("out{i}")))
             .await
-            .expect("start");
+            .expect("start")
+            .id()
+            .clone();
         loop {
             let record = client.status(&id).await.expect("status");
             if record.summary.status.is_finished() {
@@ -1248,16 +1247,11 @@ async fn latency(server: &mut Server, cfg: &Config, ceiling: &Ceiling, table: &m
     let mut waited = Vec::with_capacity(cfg.wait_samples);
     for i in 0..cfg.wait_samples as u64 {
         let started = Instant::now();
-        let id = client
-            .start_with(
-                RunId::from(format!("wait{i}")),
-                Three,
-                i,
-                RunOptions::default(),
-            )
+        let run = client
+            .start_with(&Three, i, RunOptions::default().run_id(format!("wait{i}")))
             .await
             .expect("start");
-        client.wait::<Three>(&id).await.expect("result");
+        run.wait().await.expect("result");
         waited.push(started.elapsed());
     }
     latency_row(

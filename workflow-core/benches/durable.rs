@@ -143,7 +143,7 @@ async fn sqlite_engine(name: &str, group_commit: bool) -> DurableEngine {
 async fn chain_in_memory() -> Duration {
     let started = Instant::now();
     let out = Engine::in_memory()
-        .run(Chain1000, 0)
+        .run(&Chain1000, 0)
         .await
         .expect("chain runs");
     assert_eq!(out, 1000);
@@ -152,7 +152,7 @@ async fn chain_in_memory() -> Duration {
 
 async fn chain_durable(engine: DurableEngine) -> Duration {
     let started = Instant::now();
-    let out = engine.run(Chain1000, 0).await.expect("chain runs");
+    let out = engine.run(&Chain1000, 0).await.expect("chain runs");
     assert_eq!(out, 1000);
     started.elapsed()
 }
@@ -168,8 +168,8 @@ impl Runner {
     async fn run(&self, input: u64, starts: Starts) -> u64 {
         let workflow = Ten { starts };
         match self {
-            Runner::InMemory(engine) => engine.run(workflow, input).await,
-            Runner::Durable(engine) => engine.run(workflow, input).await,
+            Runner::InMemory(engine) => engine.run(&workflow, input).await,
+            Runner::Durable(engine) => engine.run(&workflow, input).await,
         }
         .expect("run")
     }

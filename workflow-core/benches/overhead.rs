@@ -252,7 +252,7 @@ const FANOUT_SUM: u64 = N * (N + 1) / 2;
 
 async fn engine_chain() -> u64 {
     let out = Engine::in_memory()
-        .run(Chain1000, black_box(0))
+        .run(&Chain1000, black_box(0))
         .await
         .unwrap();
     debug_assert_eq!(out, N);
@@ -285,7 +285,10 @@ async fn baseline_chain_boxed() -> u64 {
 }
 
 async fn engine_fanout() -> u64 {
-    let out = Engine::in_memory().run(FanOut, black_box(N)).await.unwrap();
+    let out = Engine::in_memory()
+        .run(&FanOut, black_box(N))
+        .await
+        .unwrap();
     debug_assert_eq!(out, FANOUT_SUM);
     out
 }
@@ -311,7 +314,7 @@ async fn baseline_fanout_join_all() -> u64 {
 
 async fn engine_fanout8() -> u64 {
     let out = Engine::in_memory()
-        .run(FanOut8, black_box(0))
+        .run(&FanOut8, black_box(0))
         .await
         .unwrap();
     debug_assert_eq!(out, FANOUT8_SUM);
@@ -351,7 +354,7 @@ async fn baseline_fanout8_spawn() -> u64 {
 
 /// One run of the 10-step workflow (criterion times single runs).
 async fn engine_ten() -> u64 {
-    Engine::in_memory().run(Ten, black_box(0)).await.unwrap()
+    Engine::in_memory().run(&Ten, black_box(0)).await.unwrap()
 }
 
 /// 10 awaited `async fn` calls: the hand-written 10-step chain.
@@ -377,7 +380,7 @@ async fn engine_ten_10k() -> u64 {
     let engine = Engine::in_memory();
     let mut total = 0;
     for i in 0..RUNS_10 {
-        total += engine.run(Ten, black_box(i)).await.unwrap();
+        total += engine.run(&Ten, black_box(i)).await.unwrap();
     }
     total
 }
@@ -392,7 +395,10 @@ async fn baseline_ten_10k() -> u64 {
 }
 
 async fn engine_single() -> u64 {
-    Engine::in_memory().run(Single, black_box(0)).await.unwrap()
+    Engine::in_memory()
+        .run(&Single, black_box(0))
+        .await
+        .unwrap()
 }
 
 async fn baseline_single() -> u64 {

@@ -38,7 +38,7 @@
 //! 3. **Idle.** `WAITING_IDLE_SECS` (default 15) with nothing to do: CPU, store calls per
 //!    second, RSS before and after.
 //! 4. **Wake.** `WAITING_WAKES` (default 200) random parked runs, one at a time: from just
-//!    before `engine.signal(..)` to the moment `decide`'s body starts (it records an `Instant`
+//!    before `handle.signal(..)` to the moment `decide`'s body starts (it records an `Instant`
 //!    in a global map keyed by its input), and to the moment `engine.wait` returns the run's
 //!    output. p50 / p99 / max (nearest rank).
 //! 5. **Shutdown.** `engine.shutdown`, then check the worker left the store; the store's size.
@@ -1023,7 +1023,7 @@ async fn start_runs(engine: &DurableEngine, cfg: &Config, started: &AtomicU64, t
             let engine = engine.clone();
             async move {
                 engine
-                    .start_with_id(run_id(x as u32), Gate, x as u32)
+                    .start_with_id(&Gate, run_id(x as u32), x as u32)
                     .await
                     .expect("start")
             }
@@ -1134,7 +1134,11 @@ async fn wake_one_by_one(engine: &DurableEngine, inputs: &[u32]) -> Wakes {
             continue;
         }
         let t0 = Instant::now();
-        engine.signal(&id, "go", &1u32).await.expect("signal");
+        engine
+            .handle::<Gate>(id.clone())
+            .signal(Gate::signals().go, 1)
+            .await
+            .expect("signal");
         wakes.signal_call.push(t0.elapsed());
         let result = tokio::time::timeout(WAKE_TIMEOUT, engine.wait::<Gate>(&id)).await;
         let done = t0.elapsed();
@@ -1230,7 +1234,7 @@ fn engine_phases(backend: &Backend, cfg: &Config, rss0: f64, table: &mut Table) 
     let rt = runtime();
     rt.block_on(async {
         let (engine, counts) = counted_engine(backend.open().await);
-        engine.register(Gate).await.expect("register");
+        engine.register(&Gate).await.expect("register");
         let (rss_open, _) = memory();
         table.row(
             "store open, workflow registered: RSS (MiB)",
@@ -1340,7 +1344,11 @@ fn pickup_phase(backend: &Backend, inputs: &[u32], parked: u64, table: &mut Tabl
         for &x in inputs {
             let id = run_id(x);
             if client.status(&id).await.expect("status").summary.status == RunStatus::Waiting {
-                client.signal(&id, "go", &1u32).await.expect("signal");
+                client
+                    .handle::<Gate>(id.clone())
+                    .signal(Gate::signals().go, 1)
+                    .await
+                    .expect("signal");
                 signalled.push(x);
             }
         }
@@ -1385,7 +1393,7 @@ fn pickup_child(cfg: &Config) {
         let open = t_open.elapsed();
         let (rss_open, _) = memory();
         let t0 = Instant::now();
-        engine.register(Gate).await.expect("register");
+        engine.register(&Gate).await.expect("register");
         let done = futures::future::join_all(inputs.iter().map(|&x| {
             let engine = engine.clone();
             async move {

@@ -7,6 +7,7 @@ pub use crate::definition::{
 };
 pub use crate::error::StepError;
 pub use crate::for_each::ForEachSlot;
+pub use crate::handle::SignalName;
 pub use crate::signal::Signal;
 pub use crate::testing::StepHandle;
 pub use crate::workflow::{CodecError, Durable, StartInfo, StepFuture, Workflow};

@@ -112,24 +112,24 @@ impl StepContext {
     /// impl Parent {
     ///     #[step]
     ///     async fn call(&self, ctx: &StepContext, x: u32) -> Result<u32, WorkflowError> {
-    ///         ctx.run_child(Double, x + 1).await
+    ///         ctx.run_child(&Double, x + 1).await
     ///     }
     /// }
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// assert_eq!(Engine::in_memory().run(Parent, 20).await.unwrap(), 42);
+    /// assert_eq!(Engine::in_memory().run(&Parent, 20).await.unwrap(), 42);
     /// # }
     /// ```
     pub async fn run_child<C: Durable + Sync>(
         &self,
-        child: C,
+        child: &C,
         input: C::Input,
     ) -> Result<C::Output, WorkflowError> {
         match &self.run.engine {
             Some(engine) => {
                 let id = RunId::child(&self.run.run_id, self.step, self.item);
                 engine
-                    .execute_as(&child, id, Some(input), RunOptions::default())
+                    .execute_as(child, id, Some(input), RunOptions::default())
                     .await
                     .result
             }

@@ -7,7 +7,9 @@ use tracing::Instrument;
 use crate::context::RunInfo;
 use crate::durable::DurableEngine;
 use crate::error::WorkflowError;
+use crate::handle::RunHandle;
 use crate::history::RunHistory;
+use crate::memory::MemoryRuns;
 use crate::options::RunOptions;
 use crate::run_id::RunId;
 use crate::scheduler::{drive, Recorder};
@@ -32,13 +34,14 @@ use crate::workflow::Workflow;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let engine = Engine::in_memory();
-/// let greeting = engine.run(Greeter, "ada".to_string()).await.unwrap();
+/// let greeting = engine.run(&Greeter, "ada".to_string()).await.unwrap();
 /// assert_eq!(greeting, "hello, ada");
 /// # }
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
-    _shared: Arc<()>,
+    /// Runs started with a handle.
+    runs: Arc<MemoryRuns>,
 }
 
 /// The result of a run together with its history.
@@ -75,39 +78,32 @@ impl Engine {
     }
 
     /// Runs `workflow` on `input` to its end and returns its output.
-    pub async fn run<W>(&self, workflow: W, input: W::Input) -> Result<W::Output, WorkflowError>
+    pub async fn run<W>(&self, workflow: &W, input: W::Input) -> Result<W::Output, WorkflowError>
     where
         W: Workflow + Sync,
     {
-        let run = new_run::<W>();
+        let run = new_run::<W>(None);
         let span = run_span(&run);
-        drive(&workflow, input, run, RunOptions::default(), None)
+        drive(workflow, input, run, RunOptions::default(), None)
             .instrument(span)
             .await
     }
 
-    /// Like [`Engine::run`], and also returns the run's [`RunHistory`].
-    pub async fn run_with_history<W>(&self, workflow: W, input: W::Input) -> Finished<W::Output>
-    where
-        W: Workflow + Sync,
-    {
-        self.run_with(workflow, input, RunOptions::default()).await
-    }
-
-    /// Runs with [`RunOptions`] (deadline, cancellation) and returns the result and history.
+    /// Runs with [`RunOptions`] (deadline, cancellation, id) and returns the result and the
+    /// run's history.
     pub async fn run_with<W>(
         &self,
-        workflow: W,
+        workflow: &W,
         input: W::Input,
         options: RunOptions,
     ) -> Finished<W::Output>
     where
         W: Workflow + Sync,
     {
-        let run = new_run::<W>();
+        let run = new_run::<W>(options.run_id.clone());
         let span = run_span(&run);
         let mut recorder = Recorder::new(W::definition());
-        let result = drive(&workflow, input, run, options, Some(&mut recorder))
+        let result = drive(workflow, input, run, options, Some(&mut recorder))
             .instrument(span)
             .await;
         Finished {
@@ -115,12 +111,71 @@ impl Engine {
             history: recorder.into_history(),
         }
     }
+
+    /// Starts a run in a task of its own and returns its handle: wait for it, cancel it, or
+    /// send it signals ([`RunHandle::signal`]), which in-memory runs take too.
+    pub async fn start<W>(
+        &self,
+        workflow: &W,
+        input: W::Input,
+    ) -> Result<RunHandle<W>, WorkflowError>
+    where
+        W: Workflow + Clone + Send + Sync + 'static,
+        W::Input: 'static,
+        W::Output: 'static,
+    {
+        self.start_with(workflow, input, RunOptions::default())
+            .await
+    }
+
+    /// Starts the run `run_id` (see [`Engine::start`]); an id this engine still holds is
+    /// refused with [`WorkflowError::InputConflict`].
+    pub async fn start_with_id<W>(
+        &self,
+        workflow: &W,
+        run_id: impl Into<RunId>,
+        input: W::Input,
+    ) -> Result<RunHandle<W>, WorkflowError>
+    where
+        W: Workflow + Clone + Send + Sync + 'static,
+        W::Input: 'static,
+        W::Output: 'static,
+    {
+        let options = RunOptions::default().run_id(run_id);
+        self.start_with(workflow, input, options).await
+    }
+
+    /// Starts a run with [`RunOptions`] (deadline, cancellation, id); see [`Engine::start`].
+    pub async fn start_with<W>(
+        &self,
+        workflow: &W,
+        input: W::Input,
+        options: RunOptions,
+    ) -> Result<RunHandle<W>, WorkflowError>
+    where
+        W: Workflow + Clone + Send + Sync + 'static,
+        W::Input: 'static,
+        W::Output: 'static,
+    {
+        self.runs.start(workflow, input, options)
+    }
+
+    /// A handle on a run this engine started, while a handle or its task holds it (in memory
+    /// nothing outlives them); otherwise its operations fail with
+    /// [`crate::store::StoreError::UnknownRun`].
+    pub fn handle<W>(&self, run_id: impl Into<RunId>) -> RunHandle<W>
+    where
+        W: Workflow + 'static,
+        W::Output: 'static,
+    {
+        self.runs.handle(run_id.into())
+    }
 }
 
-fn new_run<W: Workflow>() -> Arc<RunInfo> {
+fn new_run<W: Workflow>(run_id: Option<RunId>) -> Arc<RunInfo> {
     Arc::new(RunInfo {
         workflow: W::definition().name,
-        run_id: RunId::generate(),
+        run_id: run_id.unwrap_or_else(RunId::generate),
         engine: None,
     })
 }

@@ -16,12 +16,12 @@ type SharedError = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>
 /// [`StepError::source_error`] to reach the original error.
 #[derive(Clone)]
 pub struct StepError {
-    kind: StepErrorKind,
-    permanent: bool,
+    pub(crate) kind: StepErrorKind,
+    pub(crate) permanent: bool,
 }
 
 #[derive(Clone)]
-enum StepErrorKind {
+pub(crate) enum StepErrorKind {
     Error(SharedError),
     Message(String),
     Panic(String),
@@ -274,6 +274,43 @@ pub enum WorkflowError {
         /// The workflow the run belongs to.
         found: String,
     },
+    /// A signal name the workflow does not wait for (sent through the untyped entry point;
+    /// typed signal handles make this a compile error).
+    #[error("workflow `{workflow}` run {run_id}: no step waits for a signal `{signal}` (its signals: {})", known.join(", "))]
+    UnknownSignal {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// The name sent.
+        signal: String,
+        /// The signals the workflow waits for.
+        known: Vec<&'static str>,
+    },
+    /// A signal payload that does not decode as the signal's type: refused when sent, so the
+    /// run is not affected and a correct signal can follow.
+    #[error(
+        "workflow `{workflow}` run {run_id}: the payload of signal `{signal}` is refused: {reason}"
+    )]
+    BadSignal {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+        /// The signal.
+        signal: &'static str,
+        /// Why it does not decode.
+        reason: String,
+    },
+    /// The output of an in-memory run was already returned to another `wait` (an output is
+    /// moved out, not cloned).
+    #[error("workflow `{workflow}` run {run_id}: its output was already returned to another wait")]
+    OutputTaken {
+        /// Workflow name.
+        workflow: &'static str,
+        /// The run.
+        run_id: RunId,
+    },
     /// The run finished, but the step that produces the output never ran (its branch was not taken).
     #[error("workflow `{workflow}` run {run_id}: finished without output: none of the output steps ({}) ran", steps.join(", "))]
     NoOutput {
@@ -304,6 +341,9 @@ impl WorkflowError {
             | WorkflowError::WrongWorkflow { run_id, .. }
             | WorkflowError::InputConflict { run_id, .. }
             | WorkflowError::ReservedRunId { run_id, .. }
+            | WorkflowError::UnknownSignal { run_id, .. }
+            | WorkflowError::BadSignal { run_id, .. }
+            | WorkflowError::OutputTaken { run_id, .. }
             | WorkflowError::FinishedEarlier { run_id, .. }
             | WorkflowError::Interrupted { run_id, .. }
             | WorkflowError::NoOutput { run_id, .. } => run_id,
@@ -352,6 +392,9 @@ impl WorkflowError {
             | WorkflowError::WrongWorkflow { workflow, .. }
             | WorkflowError::InputConflict { workflow, .. }
             | WorkflowError::ReservedRunId { workflow, .. }
+            | WorkflowError::UnknownSignal { workflow, .. }
+            | WorkflowError::BadSignal { workflow, .. }
+            | WorkflowError::OutputTaken { workflow, .. }
             | WorkflowError::FinishedEarlier { workflow, .. }
             | WorkflowError::Interrupted { workflow, .. }
             | WorkflowError::NoOutput { workflow, .. } => workflow,

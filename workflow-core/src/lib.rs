@@ -25,7 +25,7 @@
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let shipped = Engine::in_memory().run(Checkout, 3).await.unwrap();
+//! let shipped = Engine::in_memory().run(&Checkout, 3).await.unwrap();
 //! assert_eq!(shipped, "stock for 3, paid 300");
 //! # }
 //! ```
@@ -99,15 +99,18 @@
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // A worker process: executes runs of `Report`, whichever process started them.
 //! let worker = Engine::sqlite("runs.db").await?;
-//! worker.register(Report).await?;
+//! worker.register(&Report).await?;
 //!
 //! // A client process: starts a run and waits for its result.
 //! let client = DurableEngine::with_options(
 //!     workflow_core::store::SqliteStore::open("runs.db").await?,
 //!     WorkerOptions::default().claim_runs(false),
 //! );
-//! let id = client.start_with(RunId::from("report-1"), Report, 7, RunOptions::new()).await?;
-//! assert_eq!(client.wait::<Report>(&id).await?, "report 7");
+//! let run = client.start_with_id(&Report, "report-1", 7).await?;
+//! assert_eq!(run.wait().await?, "report 7");
+//! // Any process can reattach to it by id.
+//! let again = client.handle::<Report>("report-1");
+//! assert_eq!(again.status().await?, RunStatus::Completed);
 //! # Ok(()) }
 //! ```
 //!
@@ -155,8 +158,10 @@ mod durable;
 mod engine;
 mod error;
 mod for_each;
+mod handle;
 mod history;
 mod journal;
+mod memory;
 mod options;
 pub mod prelude;
 mod report;
@@ -164,6 +169,7 @@ mod run_id;
 mod scheduler;
 mod signal;
 pub mod store;
+mod stored_error;
 mod task;
 pub mod testing;
 mod worker;
@@ -180,6 +186,7 @@ pub use definition::{
 pub use durable::{DurableEngine, Fencing, Recovery};
 pub use engine::{Engine, Finished};
 pub use error::{StepError, WorkflowError};
+pub use handle::{RunHandle, SignalName};
 pub use history::{RunHistory, StepOutcome, StepRecord};
 pub use journal::{EncodedEvent, EventDecodeError, JournalEvent};
 pub use options::{CancellationToken, RunOptions};

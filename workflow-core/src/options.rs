@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::run_id::RunId;
 use crate::testing::TestPlan;
 
 pub use tokio_util::sync::CancellationToken;
@@ -25,6 +26,7 @@ pub struct RunOptions {
     /// Cancelled when the worker lost the run's lease: stop at once, write nothing more.
     pub(crate) fence: Option<CancellationToken>,
     pub(crate) queue: Option<String>,
+    pub(crate) run_id: Option<RunId>,
 }
 
 impl RunOptions {
@@ -52,6 +54,15 @@ impl RunOptions {
     /// ([`crate::store::QueueConfig`]) hold across all workers. The default queue is `"default"`.
     pub fn queue(mut self, queue: impl Into<String>) -> Self {
         self.queue = Some(queue.into());
+        self
+    }
+
+    /// The run's id, chosen by the caller (default: a fresh one). On a durable engine it is
+    /// an idempotency key: starting or running an id that exists continues that run (or
+    /// returns its result) instead of starting another. Ids starting with `~` are reserved for
+    /// child runs.
+    pub fn run_id(mut self, run_id: impl Into<RunId>) -> Self {
+        self.run_id = Some(run_id.into());
         self
     }
 

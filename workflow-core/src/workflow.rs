@@ -59,6 +59,11 @@ pub trait Durable<P = ()>: Workflow {
     #[doc(hidden)]
     fn __decode_out(step: StepIndex, item: usize, bytes: &[u8]) -> Result<Self::__Out, CodecError>;
     #[doc(hidden)]
+    fn __encode_signal(
+        step: StepIndex,
+        payload: &(dyn Any + Send + Sync),
+    ) -> Result<Vec<u8>, CodecError>;
+    #[doc(hidden)]
     fn __decode_signal(step: StepIndex, bytes: &[u8]) -> Result<Box<dyn Any + Send>, CodecError>;
 }
 

@@ -59,6 +59,7 @@ impl Cx<'_> {
         let mut encode_arms = TokenStream::new();
         let mut decode_arms = TokenStream::new();
         let mut signal_arms = TokenStream::new();
+        let mut signal_encode_arms = TokenStream::new();
         for (i, step) in model.steps.iter().enumerate() {
             let output = &step.output;
             let codec = role(
@@ -86,6 +87,12 @@ impl Cx<'_> {
                 signal_arms.extend(quote_spanned! {payload.span()=>
                     #index => __wf::Ok(__wf::Box::new(__wf::Signal::<#payload>::Received(<#payload as #codec<__P>>::__decode(__wf_bytes)?))),
                 });
+                signal_encode_arms.extend(quote_spanned! {payload.span()=>
+                    #index => match __wf_payload.downcast_ref::<#payload>() {
+                        __wf::Some(__wf_value) => <#payload as #codec<__P>>::__encode(__wf_value),
+                        __wf::None => __wf::Err(__wf::CodecError(__wf::unknown_step(__wf_step))),
+                    },
+                });
             }
         }
         quote! {
@@ -110,6 +117,12 @@ impl Cx<'_> {
                 fn __decode_out(__wf_step: __wf::StepIndex, __wf_item: usize, __wf_bytes: &[u8]) -> __wf::Result<__Out, __wf::CodecError> {
                     match __wf_step {
                         #decode_arms
+                        _ => __wf::Err(__wf::CodecError(__wf::unknown_step(__wf_step))),
+                    }
+                }
+                fn __encode_signal(__wf_step: __wf::StepIndex, __wf_payload: &(dyn __wf::Any + Send + Sync)) -> __wf::Result<__wf::Vec<u8>, __wf::CodecError> {
+                    match __wf_step {
+                        #signal_encode_arms
                         _ => __wf::Err(__wf::CodecError(__wf::unknown_step(__wf_step))),
                     }
                 }

@@ -83,6 +83,7 @@ pub fn expand(
     });
     let durable = cx.durable_impl(output_ty);
     let handles = cx.step_handles();
+    let signal_names = cx.signal_handles();
 
     quote! {
         #block
@@ -177,6 +178,7 @@ pub fn expand(
 
             #durable
             #handles
+            #signal_names
         };
     }
 }

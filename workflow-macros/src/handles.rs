@@ -18,6 +18,37 @@ impl Cx<'_> {
         quote!((#(#inputs,)* #signal))
     }
 
+    /// `W::signals()`: one typed name per signal (the first step waiting for it), so
+    /// `handle.signal(W::signals().decision, payload)` checks the name and the payload type.
+    pub(crate) fn signal_handles(&self) -> TokenStream {
+        let self_ty = &self.model.self_ty;
+        let mut fields = TokenStream::new();
+        let mut values = TokenStream::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, step) in self.model.steps.iter().enumerate() {
+            let Some(signal) = &step.signal else { continue };
+            if !seen.insert(signal.name.to_string()) {
+                continue;
+            }
+            let (ident, payload, index) = (&signal.name, &signal.payload, i as u16);
+            let name = ident.to_string();
+            fields.extend(quote!(pub #ident: __wf::SignalName<#self_ty, #payload>,));
+            values.extend(quote!(#ident: __wf::SignalName::new(#index, #name),));
+        }
+        let signals = format_ident!("{}Signals", self.model.type_name);
+        quote! {
+            #[doc(hidden)]
+            pub struct #signals { #fields }
+            impl #self_ty {
+                /// Typed names of this workflow's signals, for `RunHandle::signal`: a
+                /// misspelled signal or a payload of the wrong type is a compile error.
+                pub fn signals() -> #signals {
+                    #signals { #values }
+                }
+            }
+        }
+    }
+
     /// `W::steps()`: one typed handle per step.
     pub(crate) fn step_handles(&self) -> TokenStream {
         let self_ty = &self.model.self_ty;

@@ -9,7 +9,8 @@ use futures::future::BoxFuture;
 use workflow_core::store::StoreError;
 use workflow_core::testing::{Fault, MockFn, StepHandle, TestPlan};
 use workflow_core::{
-    Definition, Durable, DurableEngine, Engine, RunId, RunOptions, Signal, StepError, Workflow,
+    Definition, Durable, DurableEngine, Engine, RunId, RunOptions, Signal, SignalName, StepError,
+    Workflow, WorkflowError,
 };
 
 use crate::run::{DurableRun, TestRun};
@@ -30,7 +31,7 @@ pub struct Sqlite {
 
 /// Sends one queued signal to a run.
 type SendSignal =
-    Box<dyn FnOnce(DurableEngine, RunId) -> BoxFuture<'static, Result<(), StoreError>> + Send>;
+    Box<dyn FnOnce(DurableEngine, RunId) -> BoxFuture<'static, Result<(), WorkflowError>> + Send>;
 
 /// One change to the run's [`TestPlan`]; kept so a resumed run gets the same plan.
 type Edit = Box<dyn Fn(&mut TestPlan) + Send + Sync>;
@@ -99,8 +100,9 @@ impl<W: Durable> Harness<W, Sqlite> {
     /// compile. Queue several to feed several waits of the same signal.
     pub fn signal<In, Out, T>(mut self, step: StepHandle<W, In, Out>, payload: T) -> Self
     where
+        W: 'static,
         In: SignalStep<Payload = T>,
-        T: workflow_core::serde::Serialize + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
     {
         let def = step_def(W::definition(), step.index());
         let name = def.signal.map(|s| s.name).unwrap_or_else(|| {
@@ -109,11 +111,12 @@ impl<W: Durable> Harness<W, Sqlite> {
                 def.name
             )
         });
+        let signal = SignalName::<W, T>::new(step.index(), name);
         self.backend
             .signals
             .push(Box::new(move |engine: DurableEngine, run_id: RunId| {
-                Box::pin(async move { engine.signal(&run_id, name, &payload).await })
-                    as BoxFuture<'static, Result<(), StoreError>>
+                Box::pin(async move { engine.handle::<W>(run_id).signal(signal, payload).await })
+                    as BoxFuture<'static, Result<(), WorkflowError>>
             }));
         self
     }
@@ -144,7 +147,7 @@ impl<W: Durable> Harness<W, Sqlite> {
         let workflow = Arc::new(self.workflow);
         let run_id = RunId::generate();
         let execute = engine.execute(&*workflow, run_id.clone(), Some(input), options);
-        let deliver = deliver_signals(&engine, &run_id, signals);
+        let deliver = deliver_signals::<W>(&engine, &run_id, signals);
         let (finished, delivered) = tokio::join!(execute, deliver);
         if let Err(error) = delivered {
             panic!("workflow-testkit: could not deliver a signal to run {run_id}: {error}");
@@ -170,7 +173,7 @@ impl<W: Workflow> Harness<W, InMemory> {
     {
         let options = self.options(Arc::new(self.plan(true)));
         let finished = Engine::in_memory()
-            .run_with(self.workflow, input, options)
+            .run_with(&self.workflow, input, options)
             .await;
         TestRun::new(W::definition(), finished, None)
     }
@@ -360,11 +363,11 @@ fn step_def(
 
 /// Sends the queued signals once the run is stored. A run that finished before consuming
 /// them simply leaves them unused.
-async fn deliver_signals(
+async fn deliver_signals<W: Workflow>(
     engine: &DurableEngine,
     run_id: &RunId,
     signals: Vec<SendSignal>,
-) -> Result<(), StoreError> {
+) -> Result<(), WorkflowError> {
     if signals.is_empty() {
         return Ok(());
     }
@@ -372,12 +375,22 @@ async fn deliver_signals(
         match engine.status(run_id).await {
             Ok(_) => break,
             Err(StoreError::UnknownRun(_)) => tokio::task::yield_now().await,
-            Err(error) => return Err(error),
+            Err(error) => {
+                return Err(WorkflowError::Store {
+                    workflow: W::definition().name,
+                    run_id: run_id.clone(),
+                    error,
+                })
+            }
         }
     }
     for send in signals {
         match send(engine.clone(), run_id.clone()).await {
-            Ok(()) | Err(StoreError::RunFinished { .. }) => {}
+            Ok(())
+            | Err(WorkflowError::Store {
+                error: StoreError::RunFinished { .. },
+                ..
+            }) => {}
             Err(error) => return Err(error),
         }
     }

@@ -127,7 +127,7 @@ fn order(quantities: &[u32]) -> Vec<Line> {
 /// Prices an order on an in-memory engine, without any async runtime.
 pub fn run(quantities: &[u32]) -> Result<String, WorkflowError> {
     let engine = Engine::in_memory();
-    block_on(engine.run(Pricing { unit_price: 25 }, order(quantities)))
+    block_on(engine.run(&Pricing { unit_price: 25 }, order(quantities)))
 }
 
 fn main() {
@@ -150,9 +150,11 @@ mod tests {
 
     #[test]
     fn bulk_order_takes_the_other_branch() {
-        let finished = block_on(
-            Engine::in_memory().run_with_history(Pricing { unit_price: 25 }, order(&[8, 4, 1])),
-        );
+        let finished = block_on(Engine::in_memory().run_with(
+            &Pricing { unit_price: 25 },
+            order(&[8, 4, 1]),
+            RunOptions::default(),
+        ));
         assert_eq!(
             finished.result.unwrap(),
             "bolt x8, nut x4, washer x1: 292 cents"

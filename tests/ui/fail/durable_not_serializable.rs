@@ -23,13 +23,13 @@ impl Pricing {
 
 #[allow(dead_code)]
 async fn in_memory() -> u64 {
-    Engine::in_memory().run(Pricing, 3).await.unwrap()
+    Engine::in_memory().run(&Pricing, 3).await.unwrap()
 }
 
 #[allow(dead_code)]
 async fn durable() -> u64 {
     let engine = Engine::sqlite("pricing.db").await.unwrap();
-    engine.run(Pricing, 3).await.unwrap()
+    engine.run(&Pricing, 3).await.unwrap()
 }
 
 fn main() {}

@@ -26,6 +26,6 @@ impl Checkout {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let out = Engine::in_memory().run(Checkout, 3).await.unwrap();
+    let out = Engine::in_memory().run(&Checkout, 3).await.unwrap();
     assert_eq!(out, "stock for 3, paid 300");
 }

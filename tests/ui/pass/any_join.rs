@@ -27,6 +27,6 @@ impl Lookup {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let out = Engine::in_memory().run(Lookup, "k".to_string()).await.unwrap();
+    let out = Engine::in_memory().run(&Lookup, "k".to_string()).await.unwrap();
     assert_eq!(out, "cached k");
 }

@@ -26,6 +26,6 @@ impl Refine {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let out = Engine::in_memory().run(Refine, 1).await.unwrap();
+    let out = Engine::in_memory().run(&Refine, 1).await.unwrap();
     assert_eq!(out, "published at 5");
 }

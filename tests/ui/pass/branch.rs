@@ -37,8 +37,8 @@ impl Triage {
 async fn main() {
     let engine = Engine::in_memory();
     let bug = Ticket::Bug { id: 7, title: "crash".into() };
-    assert_eq!(engine.run(Triage, bug).await.unwrap(), "bug #7: crash");
-    assert_eq!(engine.run(Triage, Ticket::Question("why".into())).await.unwrap(), "answer to why");
-    assert_eq!(engine.run(Triage, Ticket::Spam).await.unwrap(), "ignored");
-    assert_eq!(engine.run(Triage, Ticket::Feature("x".into())).await.unwrap(), "ignored");
+    assert_eq!(engine.run(&Triage, bug).await.unwrap(), "bug #7: crash");
+    assert_eq!(engine.run(&Triage, Ticket::Question("why".into())).await.unwrap(), "answer to why");
+    assert_eq!(engine.run(&Triage, Ticket::Spam).await.unwrap(), "ignored");
+    assert_eq!(engine.run(&Triage, Ticket::Feature("x".into())).await.unwrap(), "ignored");
 }

@@ -28,6 +28,6 @@ impl Dispatch {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let engine = Engine::in_memory();
-    assert_eq!(engine.run(Dispatch, 9).await.unwrap(), "page on-call: Urgent(9)");
-    assert_eq!(engine.run(Dispatch, 2).await.unwrap(), "queued at 2");
+    assert_eq!(engine.run(&Dispatch, 9).await.unwrap(), "page on-call: Urgent(9)");
+    assert_eq!(engine.run(&Dispatch, 2).await.unwrap(), "queued at 2");
 }

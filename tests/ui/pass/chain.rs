@@ -21,6 +21,6 @@ impl Pipeline {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let out = Engine::in_memory().run(Pipeline, " 21 ".to_string()).await.unwrap();
+    let out = Engine::in_memory().run(&Pipeline, " 21 ".to_string()).await.unwrap();
     assert_eq!(out, "= 42");
 }

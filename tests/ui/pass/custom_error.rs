@@ -30,6 +30,6 @@ impl Parse {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let engine = Engine::in_memory();
-    assert_eq!(engine.run(Parse, "5".to_string()).await.unwrap(), -5);
-    assert!(engine.run(Parse, "five".to_string()).await.is_err());
+    assert_eq!(engine.run(&Parse, "5".to_string()).await.unwrap(), -5);
+    assert!(engine.run(&Parse, "five".to_string()).await.is_err());
 }

@@ -22,6 +22,6 @@ impl WordCount {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let out = Engine::in_memory().run(WordCount, "a bb ccc".to_string()).await.unwrap();
+    let out = Engine::in_memory().run(&WordCount, "a bb ccc".to_string()).await.unwrap();
     assert_eq!(out, vec![1, 2, 3]);
 }

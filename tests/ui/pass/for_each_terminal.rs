@@ -17,6 +17,6 @@ impl Lengths {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let out: Vec<usize> = Engine::in_memory().run(Lengths, "a bb".to_string()).await.unwrap();
+    let out: Vec<usize> = Engine::in_memory().run(&Lengths, "a bb".to_string()).await.unwrap();
     assert_eq!(out, vec![1, 2]);
 }

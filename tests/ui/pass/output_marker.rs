@@ -22,6 +22,6 @@ impl Signup {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let out = Engine::in_memory().run(Signup, "a@b.c".to_string()).await.unwrap();
+    let out = Engine::in_memory().run(&Signup, "a@b.c".to_string()).await.unwrap();
     assert_eq!(out, "welcome a@b.c");
 }

@@ -17,5 +17,5 @@ impl Plain {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    Engine::in_memory().run(Plain, 1).await.unwrap();
+    Engine::in_memory().run(&Plain, 1).await.unwrap();
 }

@@ -21,5 +21,5 @@ impl Booking {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    assert_eq!(Engine::in_memory().run(Booking, 4).await.unwrap(), "seat 4");
+    assert_eq!(Engine::in_memory().run(&Booking, 4).await.unwrap(), "seat 4");
 }

@@ -24,6 +24,6 @@ impl Charge {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let out = Engine::in_memory().run(Charge, 1000).await.unwrap();
+    let out = Engine::in_memory().run(&Charge, 1000).await.unwrap();
     assert_eq!(out, 1100);
 }

@@ -32,6 +32,6 @@ impl Second {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let engine = Engine::in_memory();
-    assert_eq!(engine.run(First, 1).await.unwrap(), 20);
-    assert_eq!(engine.run(Second, "abc".to_string()).await.unwrap(), 3);
+    assert_eq!(engine.run(&First, 1).await.unwrap(), 20);
+    assert_eq!(engine.run(&Second, "abc".to_string()).await.unwrap(), 3);
 }

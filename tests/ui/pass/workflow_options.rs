@@ -22,5 +22,5 @@ async fn main() {
     assert_eq!(definition.name, "billing");
     assert_eq!(definition.version, 3);
     assert_eq!(definition.steps[0].name, "compute-invoice");
-    assert_eq!(Engine::in_memory().run(Billing, 5).await.unwrap(), "sent 5");
+    assert_eq!(Engine::in_memory().run(&Billing, 5).await.unwrap(), "sent 5");
 }

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use super::POLL;
 use crate::definition::{jitter_fraction, Definition, StepIndex};
-use crate::journal::{Journal, JournalEvent, Replay, Replayed, SignalOutcome};
+use crate::journal::{Journal, JournalEvent, Replay, Replayed, SignalOutcome, SignalPayload};
 use crate::run_id::RunId;
 use crate::store::{Claim, JournalRecord, Store, StoreError};
 use crate::workflow::Durable;
@@ -144,7 +144,7 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         &mut self,
         step: StepIndex,
         name: &'static str,
-    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Option<SignalPayload>, StoreError>> {
         Box::pin(async move {
             let step = step_name::<W>(step);
             let payload = self
@@ -154,7 +154,7 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
             if payload.is_some() {
                 self.next_seq += 1;
             }
-            Ok(payload)
+            Ok(payload.map(SignalPayload::Encoded))
         })
     }
 
@@ -247,7 +247,7 @@ pub(super) fn decode_journal<W: Durable>(
                 },
                 JournalEvent::SignalConsumed { step, payload } => Replayed::Signal {
                     step: index(&step)?,
-                    outcome: SignalOutcome::Received(payload),
+                    outcome: SignalOutcome::Received(SignalPayload::Encoded(payload)),
                 },
                 JournalEvent::SignalTimedOut { step } => Replayed::Signal {
                     step: index(&step)?,

@@ -83,6 +83,7 @@
 //!   detected; a truncated tail looks like a run that had not got that far, and those steps
 //!   run again, at least once as for a crash).
 
+mod handle;
 mod journal;
 mod run;
 
@@ -237,9 +238,9 @@ impl DurableEngine {
     /// Registers `workflow` with this engine's worker: it claims and executes runs of its
     /// definition (name and hash) in background tasks, including runs started by other
     /// processes. Registering a definition again is a no-op.
-    pub async fn register<W>(&self, workflow: W) -> Result<(), StoreError>
+    pub async fn register<W>(&self, workflow: &W) -> Result<(), StoreError>
     where
-        W: Durable + Send + Sync + 'static,
+        W: Durable + Clone + Send + Sync + 'static,
         W::Input: 'static,
     {
         self.ensure_worker().await?;
@@ -248,7 +249,7 @@ impl DurableEngine {
             workflow: def.name.to_owned(),
             hash: def.hash,
         };
-        let workflow = Arc::new(workflow);
+        let workflow = Arc::new(workflow.clone());
         let added = self.inner.registry.register(key, || -> Runner {
             Arc::new(move |engine: DurableEngine, claimed| {
                 let workflow = workflow.clone();
@@ -277,17 +278,26 @@ impl DurableEngine {
     /// Runs `workflow` on `input` under a fresh id, to its end, in the current task.
     pub async fn run<W: Durable + Sync>(
         &self,
-        workflow: W,
+        workflow: &W,
         input: W::Input,
     ) -> Result<W::Output, WorkflowError> {
-        self.execute(
-            &workflow,
-            RunId::generate(),
-            Some(input),
-            RunOptions::default(),
-        )
-        .await
-        .result
+        self.run_with(workflow, input, RunOptions::default())
+            .await
+            .result
+    }
+
+    /// Runs with [`RunOptions`] (its id, deadline, cancellation, queue) in the current task,
+    /// and returns the result and history. With an id ([`RunOptions::run_id`]) that exists,
+    /// the stored run continues (or its stored result is returned); see
+    /// [`DurableEngine::execute`].
+    pub async fn run_with<W: Durable + Sync>(
+        &self,
+        workflow: &W,
+        input: W::Input,
+        options: RunOptions,
+    ) -> Finished<W::Output> {
+        let run_id = options.run_id.clone().unwrap_or_else(RunId::generate);
+        self.execute(workflow, run_id, Some(input), options).await
     }
 
     /// Runs (or resumes, or returns the result of) the run `run_id` in the current task.
@@ -411,59 +421,6 @@ impl DurableEngine {
             .ok_or_else(|| store_error::<W>(run_id)(StoreError::UnknownRun(run_id.clone())))
     }
 
-    /// Starts a run and returns its id once it is stored; this engine's worker (or any other
-    /// worker that registered the workflow) executes it.
-    pub async fn start<W>(&self, workflow: W, input: W::Input) -> Result<RunId, WorkflowError>
-    where
-        W: Durable + Send + Sync + 'static,
-        W::Input: 'static,
-    {
-        self.start_with(RunId::generate(), workflow, input, RunOptions::default())
-            .await
-    }
-
-    /// Starts the run `run_id`. Idempotent: if the run exists, nothing new starts and the same
-    /// id is returned.
-    pub async fn start_with_id<W>(
-        &self,
-        run_id: impl Into<RunId>,
-        workflow: W,
-        input: W::Input,
-    ) -> Result<RunId, WorkflowError>
-    where
-        W: Durable + Send + Sync + 'static,
-        W::Input: 'static,
-    {
-        self.start_with(run_id.into(), workflow, input, RunOptions::default())
-            .await
-    }
-
-    /// Starts the run `run_id` with options: a queue, a deadline (stored with the run, so a
-    /// restart does not restart its clock).
-    pub async fn start_with<W>(
-        &self,
-        run_id: RunId,
-        workflow: W,
-        input: W::Input,
-        options: RunOptions,
-    ) -> Result<RunId, WorkflowError>
-    where
-        W: Durable + Send + Sync + 'static,
-        W::Input: 'static,
-    {
-        if run_id.is_child() {
-            return Err(reserved::<W>(run_id));
-        }
-        self.open_run::<W>(&run_id, Some(input), &options).await?;
-        if self.inner.options.claim {
-            self.register(workflow)
-                .await
-                .map_err(store_error::<W>(&run_id))?;
-        }
-        self.inner.claim_bell.notify_one();
-        Ok(run_id)
-    }
-
     /// Waits until the run finishes and returns its result (decoded with `W`).
     pub async fn wait<W: Durable>(&self, run_id: &RunId) -> Result<W::Output, WorkflowError> {
         loop {
@@ -490,9 +447,9 @@ impl DurableEngine {
     /// Registers `workflow` (see [`DurableEngine::register`]) so that this engine's worker
     /// resumes its interrupted runs in background tasks, and reports them. Unfinished runs of
     /// another definition of the workflow are refused and left untouched.
-    pub async fn recover<W>(&self, workflow: W) -> Result<Recovery, StoreError>
+    pub async fn recover<W>(&self, workflow: &W) -> Result<Recovery, StoreError>
     where
-        W: Durable + Send + Sync + 'static,
+        W: Durable + Clone + Send + Sync + 'static,
         W::Input: 'static,
     {
         let def = W::definition();
@@ -540,25 +497,6 @@ impl DurableEngine {
     ) -> Finished<W::Output> {
         self.execute(workflow, run_id.clone(), None, RunOptions::default())
             .await
-    }
-
-    /// Delivers signal `name` with `payload` to a run, from any task or process; a parked run
-    /// is woken. A signal sent before the run waits for it is kept; each signal is consumed by
-    /// exactly one wait.
-    pub async fn signal<T: serde::Serialize>(
-        &self,
-        run_id: &RunId,
-        name: &str,
-        payload: &T,
-    ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(payload)
-            .map_err(|e| StoreError::Database(format!("cannot encode signal `{name}`: {e}")))?;
-        self.inner.store.send_signal(run_id, name, bytes).await?;
-        if let Some(bell) = lock(&self.inner.signal_bells).get(run_id) {
-            bell.notify_waiters();
-        }
-        self.inner.claim_bell.notify_one();
-        Ok(())
     }
 
     /// Cancels a run, wherever it executes: the cancel is stored, the owning worker (in this
@@ -767,8 +705,8 @@ fn same_json(a: &[u8], b: &[u8]) -> bool {
         )
 }
 
-/// Refuses a run of another workflow, or an unfinished run of another definition.
-fn check_definition<W: Durable>(record: &RunRecord) -> Result<(), WorkflowError> {
+/// Refuses a run of another workflow.
+fn check_workflow<W: Durable>(record: &RunRecord) -> Result<(), WorkflowError> {
     let def = W::definition();
     let run = &record.summary;
     if run.workflow != def.name {
@@ -778,6 +716,14 @@ fn check_definition<W: Durable>(record: &RunRecord) -> Result<(), WorkflowError>
             found: run.workflow.clone(),
         });
     }
+    Ok(())
+}
+
+/// Refuses a run of another workflow, or an unfinished run of another definition.
+fn check_definition<W: Durable>(record: &RunRecord) -> Result<(), WorkflowError> {
+    check_workflow::<W>(record)?;
+    let def = W::definition();
+    let run = &record.summary;
     if run.definition_hash != def.hash && !run.status.is_finished() {
         return Err(WorkflowError::VersionMismatch {
             workflow: def.name,

@@ -15,6 +15,7 @@ use crate::options::{CancellationToken, RunOptions};
 use crate::run_id::RunId;
 use crate::scheduler::{drive_durable, Drive, Driven, Recorder};
 use crate::store::{Claim, ClaimedRun, Park, Parked, RunEnd, RunRecord, RunStatus, StoreError};
+use crate::stored_error::StoredError;
 use crate::workflow::Durable;
 
 /// How a run executing here is stopped from outside.
@@ -309,12 +310,12 @@ fn run_end<W: Durable>(
         Err(error @ WorkflowError::Cancelled { .. }) => Some(RunEnd {
             status: RunStatus::Cancelled,
             output: None,
-            error: Some(error.to_string()),
+            error: Some(StoredError::from_error(error).encode()),
         }),
         Err(error) => Some(RunEnd {
             status: RunStatus::Failed,
             output: None,
-            error: Some(error.to_string()),
+            error: Some(StoredError::from_error(error).encode()),
         }),
     })
 }
@@ -336,14 +337,18 @@ pub(super) fn finished_result<W: Durable>(record: &RunRecord) -> Result<W::Outpu
         (RunStatus::Completed, Some(bytes)) => W::__decode_output(bytes)
             .map_err(|e| corrupt(format!("the stored output does not decode: {e}"))),
         (RunStatus::Completed, None) => Err(corrupt("completed without a stored output".into())),
-        (status, _) => Err(WorkflowError::Stopped {
-            workflow: def.name,
-            run_id: run_id.clone(),
-            cause: record
-                .error
-                .clone()
-                .unwrap_or_else(|| status.as_str().to_owned()),
-            report: Box::default(),
-        }),
+        (status, _) => {
+            let text = record.error.as_deref().unwrap_or(status.as_str());
+            Err(match StoredError::decode(text) {
+                Some(stored) => stored.into_error(def, run_id),
+                // Stored by an older version: the message only.
+                None => WorkflowError::FinishedEarlier {
+                    workflow: def.name,
+                    run_id: run_id.clone(),
+                    status: status.as_str(),
+                    error: text.to_owned(),
+                },
+            })
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The journal of a durable run: [`JournalEvent`], the one typed enum of journaled facts with
 //! its codec, and the scheduler's view of durability (what it journals while a run goes, what a
 //! resumed run replays). The durable engine implements [`Journal`] over a
-//! [`crate::store::Store`]; the in-memory engine has no journal.
+//! [`crate::store::Store`]; the in-memory engine journals nothing, and implements it only to
+//! deliver signals to runs started with a handle (`crate::memory`).
 
 mod event;
 
@@ -15,11 +16,20 @@ use futures::future::BoxFuture;
 use crate::definition::StepIndex;
 use crate::store::StoreError;
 
-/// What a signal step got: its signal's encoded payload, or the end of its deadline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a signal step got: its signal's payload, or the end of its deadline.
+#[derive(Clone)]
 pub(crate) enum SignalOutcome {
-    Received(Vec<u8>),
+    Received(SignalPayload),
     TimedOut,
+}
+
+/// A signal's payload as a journal holds it.
+#[derive(Clone)]
+pub(crate) enum SignalPayload {
+    /// Encoded (durable engines): decoded for each attempt of the step.
+    Encoded(Vec<u8>),
+    /// In memory: makes the step's boxed `Signal<T>` for each attempt (a clone of the value).
+    Value(std::sync::Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>),
 }
 
 /// A journal record decoded for replay, in journal order.
@@ -78,12 +88,12 @@ pub(crate) trait Journal<O>: Send {
     ) -> BoxFuture<'static, Result<bool, StoreError>>;
 
     /// Consumes the oldest stored signal `name` for `step`, journaling it in the same
-    /// transaction; returns its encoded payload, or `None` if there is none.
+    /// transaction; returns its payload, or `None` if there is none.
     fn consume_signal(
         &mut self,
         step: StepIndex,
         name: &'static str,
-    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
+    ) -> BoxFuture<'_, Result<Option<SignalPayload>, StoreError>>;
 
     /// Decodes a signal payload into the step's boxed `Signal<T>`.
     fn decode_signal(

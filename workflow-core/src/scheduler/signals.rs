@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use super::{Driver, Status, Stop};
 use crate::definition::StepIndex;
-use crate::journal::{JournalEvent, SignalOutcome};
+use crate::journal::{JournalEvent, SignalOutcome, SignalPayload};
 use crate::task::{Tag, Task};
 use crate::workflow::Workflow;
 
@@ -85,7 +85,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 .await
                 .map_err(Stop::Store)?
             {
-                Some(bytes) => SignalOutcome::Received(bytes),
+                Some(payload) => SignalOutcome::Received(payload),
                 None => {
                     // Consumed elsewhere meanwhile: wait again.
                     self.steps[step as usize].status = Status::Ready;
@@ -142,7 +142,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         match self.signals.get(&step) {
             None => Ok(None),
             Some(SignalOutcome::TimedOut) => Ok(W::__signal_timed_out(step)),
-            Some(SignalOutcome::Received(bytes)) => match self.journal.as_deref() {
+            Some(SignalOutcome::Received(SignalPayload::Value(make))) => Ok(Some(make())),
+            Some(SignalOutcome::Received(SignalPayload::Encoded(bytes))) => match self
+                .journal
+                .as_deref()
+            {
                 // A payload that does not decode (sent through an untyped entry point, or
                 // altered) fails the step for good, naming the signal: the run never hangs on it.
                 Some(journal) => journal.decode_signal(step, bytes).map(Some).map_err(|e| {

@@ -7,6 +7,7 @@ use crate::error::{StepError, WorkflowError};
 use crate::journal::JournalEvent;
 use crate::report::{CompensationRecord, FailureReport};
 use crate::store::StoreError;
+use crate::stored_error::StoredError;
 use crate::task::{Outcome, Tag, Task};
 use crate::workflow::{StartInfo, Workflow};
 
@@ -57,11 +58,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// Drops in-flight work, journals the stop, compensates, and returns the error.
     pub(super) async fn stop<T>(&mut self, stop: Stop) -> Result<T, WorkflowError> {
         let cancelled = self.cancel_in_flight();
+        // A stop journaled before a restart is not journaled again.
+        let resumed = matches!(stop, Stop::Resumed(_));
         let error = self.error(stop, FailureReport::default());
         if let Some(journal) = self.journal.as_deref_mut() {
-            if !matches!(error, WorkflowError::Stopped { .. }) {
+            if !resumed {
                 let event = JournalEvent::Stopped {
-                    cause: error.cause(),
+                    cause: StoredError::from_error(&error).encode(),
                 };
                 if let Err(e) = journal.record(event).await {
                     return Err(self.store_error(e));
@@ -140,11 +143,15 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 deadline,
                 report,
             },
-            Stop::Resumed(cause) => WorkflowError::Stopped {
-                workflow,
-                run_id,
-                cause,
-                report,
+            // The error the run stopped with before a restart, as it was.
+            Stop::Resumed(cause) => match StoredError::decode(&cause) {
+                Some(stored) => stored.into_error(self.def, &run_id).with_report(*report),
+                None => WorkflowError::Stopped {
+                    workflow,
+                    run_id,
+                    cause,
+                    report,
+                },
             },
             Stop::Store(error) => WorkflowError::Store {
                 workflow,

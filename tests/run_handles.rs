@@ -1,0 +1,244 @@
+//! One verb set on every engine: `start` returns a `RunHandle<W>` (wait, status, cancel, typed
+//! and untyped signals), `handle::<W>(id)` reattaches; a failed run's `wait` gives the same
+//! structured error as `run`, also when read back from the store by another engine.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use workflow_core::prelude::*;
+use workflow_core::serde::{Deserialize, Serialize};
+use workflow_core::store::{SqliteStore, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+enum Decision {
+    Approve,
+    Reject { reason: String },
+}
+
+/// Submits an amount, then waits for a manager's `decision`.
+#[derive(Clone)]
+struct Expense;
+
+#[workflow]
+impl Expense {
+    #[step]
+    async fn submit(&self, amount: u32) -> u32 {
+        amount
+    }
+
+    #[step(after = submit)]
+    async fn decide(&self, amount: u32, decision: Signal<Decision>) -> String {
+        match decision.received() {
+            Some(Decision::Approve) => format!("paid {amount}"),
+            Some(Decision::Reject { reason }) => format!("rejected: {reason}"),
+            None => "timed out".into(),
+        }
+    }
+}
+
+/// A saga: `reserve` (undone by `release`), then `ship`, which fails for good.
+#[derive(Clone, Default)]
+struct Checkout {
+    released: Arc<AtomicUsize>,
+}
+
+#[workflow]
+impl Checkout {
+    #[saga_step(compensation = release)]
+    async fn reserve(&self, order: u32) -> u32 {
+        order
+    }
+
+    #[step(after = reserve, retry = 1, backoff = "1ms")]
+    async fn ship(&self, order: u32) -> Result<String, StepError> {
+        Err(StepError::msg(format!("carrier refused order {order}")))
+    }
+
+    async fn release(&self, _order: u32) {
+        self.released.fetch_add(1, SeqCst);
+    }
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("run-handles-{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish"))
+}
+
+/// Polls until the run waits for its signal.
+async fn until_waiting<W: Workflow>(run: &RunHandle<W>) {
+    within("the wait", async {
+        while run.status().await.unwrap() != RunStatus::Waiting {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn in_memory_runs_take_typed_signals_through_their_handle() {
+    let engine = Engine::in_memory();
+    let run = engine.start(&Expense, 120).await.unwrap();
+    until_waiting(&run).await;
+    run.signal(Expense::signals().decision, Decision::Approve)
+        .await
+        .unwrap();
+    assert_eq!(within("wait", run.wait()).await.unwrap(), "paid 120");
+    assert_eq!(run.status().await.unwrap(), RunStatus::Completed);
+
+    // A signal sent before the wait is kept; a handle found by id reaches the same run.
+    let run = engine.start_with_id(&Expense, "e-2", 7).await.unwrap();
+    let again = engine.handle::<Expense>("e-2");
+    let reject = Decision::Reject {
+        reason: "no receipt".into(),
+    };
+    again
+        .signal(Expense::signals().decision, reject)
+        .await
+        .unwrap();
+    assert_eq!(
+        within("wait", run.wait()).await.unwrap(),
+        "rejected: no receipt"
+    );
+    // Its output was moved out once.
+    assert!(matches!(
+        again.wait().await,
+        Err(WorkflowError::OutputTaken { .. })
+    ));
+
+    let unknown = engine.handle::<Expense>("nobody");
+    assert!(matches!(
+        unknown.status().await,
+        Err(WorkflowError::Store {
+            error: StoreError::UnknownRun(_),
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn cancelling_an_in_memory_run_compensates_it() {
+    #[derive(Clone, Default)]
+    struct Hold {
+        undone: Arc<AtomicUsize>,
+    }
+
+    #[workflow]
+    impl Hold {
+        #[saga_step(compensation = undo)]
+        async fn book(&self, n: u32) -> u32 {
+            n
+        }
+
+        #[step(after = book)]
+        async fn wait_forever(&self, n: u32, go: Signal<u32>) -> u32 {
+            n + go.received().unwrap_or(0)
+        }
+
+        async fn undo(&self, _n: u32) {
+            self.undone.fetch_add(1, SeqCst);
+        }
+    }
+
+    let engine = Engine::in_memory();
+    let wf = Hold::default();
+    let run = engine.start(&wf, 1).await.unwrap();
+    until_waiting(&run).await;
+    run.cancel().await.unwrap();
+    match within("wait", run.wait()).await {
+        Err(WorkflowError::Cancelled { report, .. }) => {
+            assert_eq!(report.compensated(), ["book"]);
+        }
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+    assert_eq!(wf.undone.load(SeqCst), 1);
+    assert_eq!(run.status().await.unwrap(), RunStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn the_untyped_entry_point_refuses_bad_signals_before_storing_them() {
+    let path = temp_db("untyped");
+    let engine = Engine::sqlite(&path).await.unwrap();
+    let run = engine.start(&Expense, 300).await.unwrap();
+    until_waiting(&run).await;
+
+    match run
+        .signal_json("decison", &serde_json::json!("Approve"))
+        .await
+    {
+        Err(WorkflowError::UnknownSignal { signal, known, .. }) => {
+            assert_eq!(signal, "decison");
+            assert_eq!(known, ["decision"]);
+        }
+        other => panic!("expected UnknownSignal, got {other:?}"),
+    }
+    match run.signal_json("decision", &serde_json::json!(42)).await {
+        Err(WorkflowError::BadSignal { signal, .. }) => assert_eq!(signal, "decision"),
+        other => panic!("expected BadSignal, got {other:?}"),
+    }
+    // Nothing bad was stored: the run still waits, and a correct signal finishes it.
+    assert_eq!(run.status().await.unwrap(), RunStatus::Waiting);
+    run.signal_json("decision", &serde_json::json!("Approve"))
+        .await
+        .unwrap();
+    assert_eq!(within("wait", run.wait()).await.unwrap(), "paid 300");
+}
+
+#[tokio::test]
+async fn wait_on_a_failed_durable_run_gives_the_same_error_as_run() {
+    let path = temp_db("failed");
+    let engine = Engine::sqlite(&path).await.unwrap();
+    let wf = Checkout::default();
+    let direct = engine.run(&wf, 1).await.unwrap_err();
+
+    let run = engine.start(&wf, 1).await.unwrap();
+    let waited = within("wait", run.wait()).await.unwrap_err();
+    // Another engine over the same file (nothing shared in memory) reads the same error.
+    let other = DurableEngine::with_options(
+        SqliteStore::open(&path).await.unwrap(),
+        WorkerOptions::default().claim_runs(false),
+    );
+    let reread = within("wait", other.handle::<Checkout>(run.id().clone()).wait())
+        .await
+        .unwrap_err();
+
+    for error in [&direct, &waited, &reread] {
+        match error {
+            WorkflowError::StepFailed {
+                step,
+                attempts,
+                error,
+                report,
+                ..
+            } => {
+                assert_eq!(*step, "ship");
+                assert_eq!(*attempts, 2);
+                assert!(
+                    error.to_string().starts_with("carrier refused order"),
+                    "{error}"
+                );
+                assert_eq!(report.compensated(), ["reserve"]);
+            }
+            other => panic!("expected StepFailed, got {other:?}"),
+        }
+    }
+    // One message, one prefix: the same text as `run` gives, the run id aside.
+    let text = waited.to_string();
+    assert_eq!(text.matches("workflow `Checkout`").count(), 1, "{text}");
+    assert!(!text.contains("restart"), "{text}");
+    assert_eq!(
+        text.replace(run.id().as_str(), "ID"),
+        direct.to_string().replace(direct.run_id().as_str(), "ID")
+    );
+    assert_eq!(wf.released.load(SeqCst), 2);
+}

@@ -1,0 +1,214 @@
+//! [`RunHandle`]: one run, on any engine: wait for it, look at it, cancel it, signal it.
+//! [`SignalName`]: a typed signal of a workflow (`Expense::signals().decision`), so a
+//! misspelled signal or a payload of the wrong type is a compile error.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::definition::StepIndex;
+use crate::error::WorkflowError;
+use crate::run_id::RunId;
+use crate::store::RunStatus;
+use crate::workflow::Workflow;
+
+/// Signal `name` of workflow `W`, whose payload is a `T`. The `#[workflow]` macro makes one
+/// per signal: `W::signals().<name>`.
+///
+/// ```
+/// use workflow_core::prelude::*;
+///
+/// struct Expense;
+///
+/// #[workflow]
+/// impl Expense {
+///     #[step]
+///     async fn submit(&self, amount: u32) -> u32 { amount }
+///
+///     #[step(after = submit)]
+///     async fn decide(&self, amount: u32, approval: Signal<bool>) -> String {
+///         format!("{amount}: {:?}", approval.received())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let engine = Engine::in_memory();
+/// let run = engine.start(&Expense, 120).await.unwrap();
+/// run.signal(Expense::signals().approval, true).await.unwrap();
+/// assert_eq!(run.wait().await.unwrap(), "120: Some(true)");
+/// # }
+/// ```
+pub struct SignalName<W, T> {
+    step: StepIndex,
+    name: &'static str,
+    _types: PhantomData<fn() -> (W, T)>,
+}
+
+impl<W, T> SignalName<W, T> {
+    /// Used by the `#[workflow]` macro: the signal `name` that step `step` waits for.
+    #[doc(hidden)]
+    pub const fn new(step: StepIndex, name: &'static str) -> Self {
+        SignalName {
+            step,
+            name,
+            _types: PhantomData,
+        }
+    }
+
+    /// The signal's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// A step that waits for it.
+    pub(crate) fn step(&self) -> StepIndex {
+        self.step
+    }
+}
+
+impl<W, T> Clone for SignalName<W, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<W, T> Copy for SignalName<W, T> {}
+
+impl<W, T> fmt::Debug for SignalName<W, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignalName({})", self.name)
+    }
+}
+
+/// What an engine does for a [`RunHandle`].
+pub(crate) trait RunBackend<W: Workflow>: Send + Sync {
+    fn wait<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<W::Output, WorkflowError>>;
+    fn status<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<RunStatus, WorkflowError>>;
+    fn cancel<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<(), WorkflowError>>;
+    /// Delivers a payload made by a [`SignalName`]: `value` is the payload (a `T`), `make`
+    /// clones it into the step's boxed `Signal<T>`.
+    fn signal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: StepIndex,
+        value: Box<dyn Any + Send + Sync>,
+        make: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>>;
+    /// Checks the name and decodes the JSON payload before anything is stored.
+    fn signal_json<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+        payload: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>>;
+}
+
+/// One run of workflow `W`, on any engine: from [`crate::Engine::start`],
+/// [`crate::DurableEngine::start`] or `handle::<W>(run_id)` (which reattaches to a run of a
+/// durable store from any process). Cheap to clone.
+pub struct RunHandle<W: Workflow> {
+    run_id: RunId,
+    backend: Arc<dyn RunBackend<W>>,
+}
+
+impl<W: Workflow> Clone for RunHandle<W> {
+    fn clone(&self) -> Self {
+        RunHandle {
+            run_id: self.run_id.clone(),
+            backend: self.backend.clone(),
+        }
+    }
+}
+
+impl<W: Workflow> fmt::Debug for RunHandle<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RunHandle({})", self.run_id)
+    }
+}
+
+impl<W: Workflow> RunHandle<W> {
+    pub(crate) fn new(run_id: RunId, backend: Arc<dyn RunBackend<W>>) -> Self {
+        RunHandle { run_id, backend }
+    }
+
+    /// The run's id.
+    pub fn id(&self) -> &RunId {
+        &self.run_id
+    }
+
+    /// Waits until the run finishes: its output, or the same error [`crate::Engine::run`]
+    /// gives (the failed step, its cause, the compensations), also for a run of a durable
+    /// store that finished in another process.
+    pub async fn wait(&self) -> Result<W::Output, WorkflowError> {
+        self.backend.wait(&self.run_id).await
+    }
+
+    /// Where the run is now.
+    pub async fn status(&self) -> Result<RunStatus, WorkflowError> {
+        self.backend.status(&self.run_id).await
+    }
+
+    /// Cancels the run wherever it executes: its in-flight steps are dropped, its completed
+    /// saga steps compensated, and it fails with [`WorkflowError::Cancelled`]. A finished run
+    /// is left as it is.
+    pub async fn cancel(&self) -> Result<(), WorkflowError> {
+        self.backend.cancel(&self.run_id).await
+    }
+
+    /// Sends a signal: `handle.signal(Expense::signals().decision, Decision::Approve)`. The
+    /// name and the payload type are checked at compile time. A signal sent before the run
+    /// waits for it is kept; each is consumed by exactly one wait; a parked run is woken.
+    pub async fn signal<T>(&self, signal: SignalName<W, T>, payload: T) -> Result<(), WorkflowError>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        let value = payload.clone();
+        let make = Arc::new(move || -> Box<dyn Any + Send> {
+            Box::new(crate::Signal::Received(value.clone()))
+        });
+        self.backend
+            .signal(&self.run_id, signal.step(), Box::new(payload), make)
+            .await
+    }
+
+    /// The untyped entry point, for a command line or an HTTP endpoint: the name is checked
+    /// ([`WorkflowError::UnknownSignal`]) and the payload decoded as the signal's type
+    /// ([`WorkflowError::BadSignal`]) before anything is stored, so a bad signal never
+    /// reaches the run. Durable engines only: the in-memory engine takes typed signals
+    /// ([`RunHandle::signal`]) and refuses JSON with [`WorkflowError::BadSignal`].
+    pub async fn signal_json(
+        &self,
+        name: &str,
+        payload: &serde_json::Value,
+    ) -> Result<(), WorkflowError> {
+        self.backend.signal_json(&self.run_id, name, payload).await
+    }
+}
+
+/// The first step of `W` that waits for signal `name`, or [`WorkflowError::UnknownSignal`].
+pub(crate) fn signal_step<W: Workflow>(
+    run_id: &RunId,
+    name: &str,
+) -> Result<StepIndex, WorkflowError> {
+    let def = W::definition();
+    let mut known: Vec<&'static str> = def
+        .steps
+        .iter()
+        .filter_map(|s| s.signal)
+        .map(|s| s.name)
+        .collect();
+    known.dedup();
+    def.steps
+        .iter()
+        .position(|s| s.signal.is_some_and(|sig| sig.name == name))
+        .map(|i| i as StepIndex)
+        .ok_or_else(|| WorkflowError::UnknownSignal {
+            workflow: def.name,
+            run_id: run_id.clone(),
+            signal: name.to_owned(),
+            known,
+        })
+}

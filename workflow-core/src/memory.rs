@@ -1,0 +1,435 @@
+//! Runs of the in-memory engine started with a handle ([`crate::Engine::start`]): each run is
+//! a task with a result slot, a cancel token and a signal mailbox; the engine finds a run by
+//! id while any handle or its task holds it. Signals reach the scheduler through
+//! [`MemoryJournal`], which journals nothing.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::SystemTime;
+
+use futures::future::BoxFuture;
+use tokio::sync::Notify;
+
+use crate::context::RunInfo;
+use crate::definition::StepIndex;
+use crate::error::WorkflowError;
+use crate::handle::{signal_step, RunBackend, RunHandle};
+use crate::journal::{Journal, JournalEvent, SignalPayload};
+use crate::options::{CancellationToken, RunOptions};
+use crate::run_id::RunId;
+use crate::scheduler::{drive_durable, Drive, Driven};
+use crate::store::{RunStatus, StoreError};
+use crate::workflow::Workflow;
+
+type AnyRun = dyn Any + Send + Sync;
+
+/// The runs of one in-memory engine that a handle can still reach.
+#[derive(Default)]
+pub(crate) struct MemoryRuns {
+    runs: Mutex<HashMap<RunId, Weak<AnyRun>>>,
+}
+
+impl std::fmt::Debug for MemoryRuns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryRuns")
+    }
+}
+
+impl MemoryRuns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Weak<AnyRun>>> {
+        self.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts `workflow` on `input` in a task of its own and returns its handle.
+    pub fn start<W>(
+        &self,
+        workflow: &W,
+        input: W::Input,
+        options: RunOptions,
+    ) -> Result<RunHandle<W>, WorkflowError>
+    where
+        W: Workflow + Clone + Send + Sync + 'static,
+        W::Input: 'static,
+        W::Output: 'static,
+    {
+        let def = W::definition();
+        let run_id = options.run_id.clone().unwrap_or_else(RunId::generate);
+        let run = Arc::new(MemoryRun::<W> {
+            run_id: run_id.clone(),
+            state: Mutex::new(State::Running),
+            changed: Notify::new(),
+            cancel: options.cancel.clone().unwrap_or_default(),
+            mailbox: Arc::new(Mailbox::default()),
+        });
+        {
+            let mut runs = self.lock();
+            runs.retain(|_, run| run.strong_count() > 0);
+            if runs.contains_key(&run_id) {
+                return Err(WorkflowError::InputConflict {
+                    workflow: def.name,
+                    run_id,
+                });
+            }
+            let any: Arc<AnyRun> = run.clone();
+            runs.insert(run_id.clone(), Arc::downgrade(&any));
+        }
+        let task = run.clone();
+        let workflow = workflow.clone();
+        let options = options.cancel_token(run.cancel.clone());
+        tokio::spawn(async move {
+            let mut journal = MemoryJournal {
+                mailbox: task.mailbox.clone(),
+            };
+            let info = Arc::new(RunInfo {
+                workflow: def.name,
+                run_id: task.run_id.clone(),
+                engine: None,
+            });
+            let mode = Drive {
+                options,
+                journal: Some(&mut journal),
+                replay: Vec::new(),
+            };
+            let result = match drive_durable(&workflow, input, info, mode, None).await {
+                Driven::Finished(result) => result,
+                // Nothing here parks or holds a lease.
+                Driven::Park { .. } | Driven::Fenced { .. } => unreachable!("in memory"),
+            };
+            task.finish(result);
+        });
+        Ok(RunHandle::new(run_id, run))
+    }
+
+    /// A handle on run `run_id` of `W`, if a handle or its task still holds it.
+    pub fn handle<W>(&self, run_id: RunId) -> RunHandle<W>
+    where
+        W: Workflow + 'static,
+        W::Output: 'static,
+    {
+        let found = self.lock().get(&run_id).and_then(Weak::upgrade);
+        let backend: Arc<dyn RunBackend<W>> = match found {
+            None => Arc::new(Missing::Unknown),
+            Some(any) => match any.downcast::<MemoryRun<W>>() {
+                Ok(run) => run,
+                Err(_) => Arc::new(Missing::OtherWorkflow),
+            },
+        };
+        RunHandle::new(run_id, backend)
+    }
+}
+
+/// Where an in-memory run is.
+enum State<O> {
+    Running,
+    /// Finished; `None` once a `wait` took the result.
+    Finished(RunStatus, Option<Result<O, WorkflowError>>),
+}
+
+/// One in-memory run started with a handle.
+struct MemoryRun<W: Workflow> {
+    run_id: RunId,
+    state: Mutex<State<W::Output>>,
+    /// Woken when the run finishes.
+    changed: Notify,
+    cancel: CancellationToken,
+    mailbox: Arc<Mailbox>,
+}
+
+impl<W: Workflow> MemoryRun<W> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<W::Output>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn finish(&self, result: Result<W::Output, WorkflowError>) {
+        let status = match &result {
+            Ok(_) => RunStatus::Completed,
+            Err(WorkflowError::Cancelled { .. }) => RunStatus::Cancelled,
+            Err(_) => RunStatus::Failed,
+        };
+        *self.lock() = State::Finished(status, Some(result));
+        *self
+            .mailbox
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = false;
+        self.changed.notify_waiters();
+    }
+
+    fn finished_status(&self) -> Option<RunStatus> {
+        match &*self.lock() {
+            State::Finished(status, _) => Some(*status),
+            _ => None,
+        }
+    }
+
+    fn unknown_signal_or_finished(&self, name: &'static str) -> Result<(), WorkflowError> {
+        match self.finished_status() {
+            Some(status) => Err(WorkflowError::Store {
+                workflow: W::definition().name,
+                run_id: self.run_id.clone(),
+                error: StoreError::RunFinished {
+                    run_id: self.run_id.clone(),
+                    status,
+                    signal: name.to_owned(),
+                },
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<W: Workflow + 'static> RunBackend<W> for MemoryRun<W>
+where
+    W::Output: 'static,
+{
+    fn wait<'a>(&'a self, _: &'a RunId) -> BoxFuture<'a, Result<W::Output, WorkflowError>> {
+        Box::pin(async move {
+            loop {
+                let changed = self.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if let State::Finished(_, result) = &mut *self.lock() {
+                    return result.take().unwrap_or_else(|| {
+                        Err(WorkflowError::OutputTaken {
+                            workflow: W::definition().name,
+                            run_id: self.run_id.clone(),
+                        })
+                    });
+                }
+                changed.await;
+            }
+        })
+    }
+
+    fn status<'a>(&'a self, _: &'a RunId) -> BoxFuture<'a, Result<RunStatus, WorkflowError>> {
+        let status = match &*self.lock() {
+            State::Finished(status, _) => *status,
+            State::Running if self.mailbox.is_waiting() => RunStatus::Waiting,
+            State::Running => RunStatus::Claimed,
+        };
+        Box::pin(async move { Ok(status) })
+    }
+
+    fn cancel<'a>(&'a self, _: &'a RunId) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        self.cancel.cancel();
+        Box::pin(async { Ok(()) })
+    }
+
+    fn signal<'a>(
+        &'a self,
+        _: &'a RunId,
+        step: StepIndex,
+        _value: Box<dyn Any + Send + Sync>,
+        make: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        let name = W::definition().steps[step as usize]
+            .signal
+            .map_or("?", |s| s.name);
+        let result = self
+            .unknown_signal_or_finished(name)
+            .map(|()| self.mailbox.push(name, SignalPayload::Value(make)));
+        Box::pin(async move { result })
+    }
+
+    fn signal_json<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        name: &'a str,
+        _: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        let result = signal_step::<W>(run_id, name).and_then(|step| {
+            let signal = W::definition().steps[step as usize]
+                .signal
+                .map_or("?", |s| s.name);
+            self.unknown_signal_or_finished(signal)?;
+            Err(WorkflowError::BadSignal {
+                workflow: W::definition().name,
+                run_id: run_id.clone(),
+                signal,
+                reason: "the in-memory engine takes typed signals only (RunHandle::signal)".into(),
+            })
+        });
+        Box::pin(async move { result })
+    }
+}
+
+/// A handle whose run this engine does not have.
+enum Missing {
+    Unknown,
+    OtherWorkflow,
+}
+
+impl Missing {
+    fn error<W: Workflow>(&self, run_id: &RunId) -> WorkflowError {
+        let workflow = W::definition().name;
+        match self {
+            Missing::Unknown => WorkflowError::Store {
+                workflow,
+                run_id: run_id.clone(),
+                error: StoreError::UnknownRun(run_id.clone()),
+            },
+            Missing::OtherWorkflow => WorkflowError::WrongWorkflow {
+                workflow,
+                run_id: run_id.clone(),
+                found: "another workflow".into(),
+            },
+        }
+    }
+}
+
+impl<W: Workflow> RunBackend<W> for Missing {
+    fn wait<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<W::Output, WorkflowError>> {
+        let error = self.error::<W>(run_id);
+        Box::pin(async move { Err(error) })
+    }
+
+    fn status<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<RunStatus, WorkflowError>> {
+        let error = self.error::<W>(run_id);
+        Box::pin(async move { Err(error) })
+    }
+
+    fn cancel<'a>(&'a self, run_id: &'a RunId) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        let error = self.error::<W>(run_id);
+        Box::pin(async move { Err(error) })
+    }
+
+    fn signal<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        _: StepIndex,
+        _: Box<dyn Any + Send + Sync>,
+        _: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        let error = self.error::<W>(run_id);
+        Box::pin(async move { Err(error) })
+    }
+
+    fn signal_json<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        _: &'a str,
+        _: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        let error = self.error::<W>(run_id);
+        Box::pin(async move { Err(error) })
+    }
+}
+
+/// Signals sent to an in-memory run and not consumed yet.
+#[derive(Default)]
+struct Mailbox {
+    queued: Mutex<HashMap<&'static str, VecDeque<SignalPayload>>>,
+    /// Woken by every signal.
+    bell: Notify,
+    /// The run waits for signals (for `status`).
+    waiting: Mutex<bool>,
+}
+
+impl Mailbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, VecDeque<SignalPayload>>> {
+        self.queued.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, name: &'static str, payload: SignalPayload) {
+        self.lock().entry(name).or_default().push_back(payload);
+        self.bell.notify_waiters();
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.lock().get(name).is_some_and(|q| !q.is_empty())
+    }
+
+    fn is_waiting(&self) -> bool {
+        *self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The scheduler's journal for an in-memory run: records nothing, delivers signals.
+struct MemoryJournal {
+    mailbox: Arc<Mailbox>,
+}
+
+impl<O: Send> Journal<O> for MemoryJournal {
+    fn record_output(
+        &mut self,
+        _: StepIndex,
+        _: Option<usize>,
+        _: &O,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn record(&mut self, _: JournalEvent) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn has_signal(&self, name: &'static str) -> BoxFuture<'static, Result<bool, StoreError>> {
+        let has = self.mailbox.has(name);
+        Box::pin(async move { Ok(has) })
+    }
+
+    fn signal_ready(
+        &self,
+        name: &'static str,
+        deadline: Option<SystemTime>,
+    ) -> BoxFuture<'static, Result<bool, StoreError>> {
+        let mailbox = self.mailbox.clone();
+        Box::pin(async move {
+            loop {
+                let rung = mailbox.bell.notified();
+                tokio::pin!(rung);
+                rung.as_mut().enable();
+                if mailbox.has(name) {
+                    return Ok(true);
+                }
+                let left =
+                    deadline.map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
+                match left {
+                    Some(left) if left.is_zero() => return Ok(false),
+                    Some(left) => {
+                        if tokio::time::timeout(left, rung).await.is_err() {
+                            return Ok(mailbox.has(name));
+                        }
+                    }
+                    None => rung.await,
+                }
+            }
+        })
+    }
+
+    fn consume_signal(
+        &mut self,
+        _: StepIndex,
+        name: &'static str,
+    ) -> BoxFuture<'_, Result<Option<SignalPayload>, StoreError>> {
+        let payload = self
+            .mailbox
+            .lock()
+            .get_mut(name)
+            .and_then(VecDeque::pop_front);
+        Box::pin(async move { Ok(payload) })
+    }
+
+    fn decode_signal(&self, _: StepIndex, _: &[u8]) -> Result<Box<dyn Any + Send>, StoreError> {
+        Err(StoreError::Database(
+            "an in-memory run holds no encoded signals".into(),
+        ))
+    }
+
+    fn set_waiting(
+        &mut self,
+        waiting_for: Option<String>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        *self
+            .mailbox
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = waiting_for.is_some();
+        Box::pin(async { Ok(()) })
+    }
+
+    fn parks_waits(&self) -> bool {
+        false
+    }
+}
