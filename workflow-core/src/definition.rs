@@ -12,8 +12,14 @@ pub struct Definition {
     pub name: &'static str,
     /// Workflow version (`version = N` on `#[workflow]`, else 1).
     pub version: u32,
-    /// Stable hash of the definition: the same source graph always hashes the same.
+    /// Hash of [`Definition::canonical`]: a run resumes only under a definition with the hash
+    /// it started with.
     pub hash: u64,
+    /// What the hash covers, one line per step: the graph, step names, input and output
+    /// types, signals and compensations; not the tunables (`retry`, `backoff`, `timeout`,
+    /// `deadline`, `concurrency`, `max_iterations`, `compensation_retry`), whose new values
+    /// apply to runs in flight.
+    pub canonical: &'static str,
     /// Steps in declaration order.
     pub steps: &'static [StepDef],
 }

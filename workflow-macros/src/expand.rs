@@ -804,7 +804,6 @@ impl Cx<'_> {
             .clone()
             .unwrap_or_else(|| model.type_name.clone());
         let version = options.version.unwrap_or(1);
-        let mut canonical = format!("{name}@{version}\n");
         let steps = model.steps.iter().enumerate().map(|(i, step)| {
             let step_name = &step.name;
             let join = match graph.join[i] {
@@ -859,21 +858,6 @@ impl Cx<'_> {
                 let (base, max) = (duration(COMPENSATION_BACKOFF.0), duration(COMPENSATION_BACKOFF.1));
                 quote!(__wf::Compensation { name: #name, policy: __wf::Policy { retries: #retries, backoff: __wf::Backoff::Exponential { base: #base, max: #max }, timeout: __wf::None } })
             }));
-            canonical.push_str(&format!(
-                "{step_name}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{is_output}|{retries}|{:?}|{:?}|{:?}\n",
-                graph.upstream[i].iter().map(|&u| &model.steps[u].name).collect::<Vec<_>>(),
-                graph.downstream[i].iter().map(|e| (e.to, e.arm, e.back)).collect::<Vec<_>>(),
-                branch_text,
-                step.attr.for_each.map(|_| step.attr.concurrency.as_ref().map(|c| c.value)),
-                step.attr.max_iterations.as_ref().map(|m| m.value),
-                join.to_string(),
-                step.attr.backoff.as_ref().map(|b| match b.value { BackoffSpec::Fixed(d) => (d, d), BackoffSpec::Exponential { base, max } => (base, max) }),
-                step.attr.timeout.as_ref().map(|t| t.value),
-                (
-                    step.attr.compensation.as_ref().map(|c| (c.value.to_string(), step.attr.compensation_retry.as_ref().map(|r| r.value))),
-                    step.signal.as_ref().map(|s| (s.name.to_string(), step.attr.deadline.as_ref().map(|d| d.value))),
-                ),
-            ));
             quote! {
                 __wf::StepDef {
                     name: #step_name,
@@ -890,12 +874,14 @@ impl Cx<'_> {
                 }
             }
         }).collect::<Vec<_>>();
+        let canonical = self.canonical_text(&name, version);
         let hash = fnv1a(canonical.as_bytes());
         quote! {
             static __WF_DEFINITION: __wf::Definition = __wf::Definition {
                 name: #name,
                 version: #version,
                 hash: #hash,
+                canonical: #canonical,
                 steps: &[#(#steps),*],
             };
             &__WF_DEFINITION
@@ -934,7 +920,7 @@ fn duration(d: std::time::Duration) -> TokenStream {
 }
 
 /// The pattern as the user wrote it, with rustfmt-like spacing.
-fn pattern_text(pat: &syn::Pat) -> String {
+pub(crate) fn pattern_text(pat: &syn::Pat) -> String {
     let text = pat.to_token_stream().to_string();
     text.replace(" :: ", "::")
         .replace(" (", "(")

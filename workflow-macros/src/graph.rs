@@ -9,7 +9,7 @@ use crate::model::{pattern_bindings, Model};
 use crate::suggest;
 
 /// How a step waits for its upstream steps.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Join {
     Start,
     Single,

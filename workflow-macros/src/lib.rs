@@ -5,6 +5,7 @@
 //! `handles`); errors accumulate in `ctxt::Errors` and are all reported at once.
 
 mod attr;
+mod canonical;
 mod ctxt;
 mod durable;
 mod duration;
@@ -61,6 +62,27 @@ fn guard(
             quote!(::core::compile_error!(#message);).into()
         }
     }
+}
+
+/// The canonical definition text of `#[workflow(args)] item`, for the encoder's test.
+#[cfg(test)]
+fn canonical_text_of(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> String {
+    let block: syn::ItemImpl = syn::parse2(item).expect("an impl block");
+    let mut errors = ctxt::Errors::default();
+    let options = attr::WorkflowAttr::parse(args, &mut errors);
+    let model = model::Model::parse(&block, &mut errors);
+    let graph = graph::Graph::build(&model, &mut errors).expect("a graph");
+    assert!(errors.is_empty(), "the test workflow has errors");
+    let cx = expand::Cx {
+        model: &model,
+        graph: &graph,
+        krate: syn::parse_quote!(::workflow_core),
+    };
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| model.type_name.clone());
+    cx.canonical_text(&name, options.version.unwrap_or(1))
 }
 
 fn workflow_impl(
