@@ -205,7 +205,7 @@ pub enum WorkflowError {
         error: StoreError,
     },
     /// The run was started by another definition of the workflow; it was left untouched.
-    #[error("workflow `{workflow}` run {run_id} was started by version {stored_version} (definition hash {stored_hash:016x}), but this program has version {current_version} (definition hash {current_hash:016x}); the run was left untouched")]
+    #[error("workflow `{workflow}` run {run_id} was started by version {stored_version} (definition hash {stored_hash:016x}), but this program has version {current_version} (definition hash {current_hash:016x}){}; the run was left untouched", changes_suffix(.changes))]
     VersionMismatch {
         /// Workflow name.
         workflow: &'static str,
@@ -219,6 +219,9 @@ pub enum WorkflowError {
         current_version: u32,
         /// Definition hash of this program's definition.
         current_hash: u64,
+        /// What differs, one line per step (e.g. "step `ship`: returns `u32` -> `String`"),
+        /// when the store has the run's definition; empty otherwise.
+        changes: Vec<String>,
     },
     /// A test stopped the run right after `step`, as a crash would (see `workflow-testkit`).
     #[error(
@@ -412,5 +415,14 @@ impl WorkflowError {
             _ => {}
         }
         self
+    }
+}
+
+/// `; changed: a; b` (nothing when no change is known).
+fn changes_suffix(changes: &[String]) -> String {
+    if changes.is_empty() {
+        String::new()
+    } else {
+        format!("; changed: {}", changes.join("; "))
     }
 }

@@ -32,7 +32,7 @@ pub struct StepRecord {
     pub finished_at: Option<Duration>,
 }
 
-/// The history of one run, from [`crate::Engine::run_with_history`].
+/// The history of one run, from [`crate::Engine::run_with`].
 #[derive(Debug, Clone, Default)]
 pub struct RunHistory {
     /// One record per step, in declaration order.

@@ -71,6 +71,43 @@
 //! `#[serde(crate = "workflow_core::serde")]`, or depend on serde yourself. See
 //! [`DurableEngine`] for the guarantees.
 //!
+//! ## Runs: one verb set on every engine
+//!
+//! [`Engine`] (in memory) and [`DurableEngine`] (SQLite, PostgreSQL) have the same verbs:
+//! `run(&workflow, input)`, `run_with(&workflow, input, RunOptions)` (deadline, cancel token,
+//! caller-chosen id, queue; returns the result and the history), `start(&workflow, input)`
+//! and `start_with_id(&workflow, id, input)` returning a [`RunHandle`], and
+//! `handle::<W>(id)` to reattach (from any process, on a durable store). A handle waits
+//! ([`RunHandle::wait`] returns the same structured [`WorkflowError`] as `run`: the failed
+//! step, its cause, the compensations), reports [`RunHandle::status`], cancels, and sends
+//! typed signals: `run.signal(Expense::signals().decision, Decision::Approve)` checks the
+//! signal's name and payload type at compile time. [`RunHandle::signal_json`] is the untyped
+//! entry point for a command line or an HTTP endpoint: a bad name or payload is refused before
+//! anything is stored.
+//!
+//! ## Changing a workflow with runs in flight
+//!
+//! A run resumes only under a definition with the hash it started with
+//! ([`Definition::hash`], over [`Definition::canonical`]). What changes the hash is what makes
+//! an old journal unreadable: the graph (steps, `after`, joins, branch patterns, `for_each`,
+//! loops, output steps), step names, the input, output and signal types of steps, and
+//! compensations. What does not: `retry`, `backoff`, `timeout`, signal `deadline`,
+//! `concurrency`, `max_iterations`, `compensation_retry`; their new values apply to runs in
+//! flight at their next step.
+//!
+//! - **Safe**: changing a tunable; changing a step's body (its next executions use the new
+//!   code; committed results are not re-run); adding a workflow.
+//! - **Needs a new definition**: anything else. Give it a new `version = N` and deploy it
+//!   beside the old one: workers claim only runs of the definitions they registered, so runs
+//!   of the old definition wait for (or keep running on) workers that still have it and are
+//!   never failed. A worker asked to resume a run of another definition refuses it with
+//!   [`WorkflowError::VersionMismatch`], whose `changes` name each step that differs and how
+//!   (e.g. ``step `charge`: returns `u32` -> `String` ``), read from the definition the store
+//!   kept when the run started.
+//! - **Draining**: keep one worker with the old definition until
+//!   `engine.list(&RunFilter { workflow: Some(..), .. })` shows no unfinished run of the old
+//!   hash, then retire it.
+//!
 //! ## Workers: runs owned through the store
 //!
 //! The store owns every run; every [`DurableEngine`] is also a worker ([`WorkerOptions`]).
@@ -141,7 +178,7 @@
 //! - A trailing `name: Signal<T>` parameter makes a step wait for the signal `name`
 //!   (`deadline = "48h"` bounds the wait; the step then receives [`Signal::TimedOut`]). The
 //!   wait is a graph boundary: on a durable engine it is persisted, survives restarts, and each
-//!   signal ([`DurableEngine::signal`]) is consumed exactly once, even if sent before the wait.
+//!   signal ([`RunHandle::signal`]) is consumed exactly once, even if sent before the wait.
 //! - [`StepContext::run_child`] runs another workflow as part of a step, with its input and
 //!   output checked by rustc; on a durable engine the child is journaled under the parent's
 //!   deterministic id, so a parent that crashes never starts the child twice.
@@ -153,6 +190,7 @@
 
 mod context;
 mod definition;
+mod definition_changes;
 mod diagram;
 mod durable;
 mod engine;

@@ -1,7 +1,7 @@
 //! [`Signal`]: what a step waiting for a person or an outside event receives.
 
 /// The parameter type of a step that waits for a signal: `approval: Signal<Approval>` makes
-/// the step wait until `engine.signal(run_id, "approval", &payload)` delivers one (the signal's
+/// the step wait until `run.signal(W::signals().approval, payload)` delivers one (the signal's
 /// name is the parameter's name), or until the step's `deadline` passes.
 ///
 /// The wait is a graph boundary, persisted by durable engines: a restart resumes the wait, a

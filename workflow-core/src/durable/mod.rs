@@ -100,7 +100,7 @@ use crate::options::RunOptions;
 use crate::run_id::RunId;
 use crate::store::{
     DefinitionKey, JournalRecord, NewRun, QueueConfig, RunFilter, RunPage, RunRecord, RunStatus,
-    Store, StoreError, WorkerId,
+    RunSummary, Store, StoreError, StoredDefinition, WorkerId,
 };
 use crate::worker::{spawn_loops, ClaimedRuns, Identity, Registry, Runner, WorkerOptions};
 use crate::workflow::Durable;
@@ -137,6 +137,8 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Runs executing in this process.
     active: Mutex<HashMap<RunId, RunControl>>,
+    /// Hashes of the definitions this engine stored.
+    stored_definitions: Mutex<std::collections::HashSet<u64>>,
     /// Wakes signal waiters of a run executing here.
     signal_bells: Mutex<HashMap<RunId, Arc<Notify>>>,
     /// Wakes result waiters when a run executing here ends.
@@ -215,6 +217,7 @@ impl DurableEngine {
                 loops: std::sync::Once::new(),
                 shutting_down: AtomicBool::new(false),
                 active: Mutex::new(HashMap::new()),
+                stored_definitions: Mutex::default(),
                 signal_bells: Mutex::new(HashMap::new()),
                 finished: Notify::new(),
                 claimed: Arc::new(ClaimedRuns::new(claim_bell.clone())),
@@ -244,6 +247,7 @@ impl DurableEngine {
         W::Input: 'static,
     {
         self.ensure_worker().await?;
+        self.remember_definition::<W>().await;
         let def = W::definition();
         let key = DefinitionKey {
             workflow: def.name.to_owned(),
@@ -378,6 +382,7 @@ impl DurableEngine {
         let def = W::definition();
         let record = match input {
             Some(input) => {
+                self.remember_definition::<W>().await;
                 let input = W::__encode_input(&input).map_err(|e| {
                     store_error::<W>(run_id)(StoreError::Database(format!(
                         "cannot encode the input: {e}"
@@ -408,7 +413,7 @@ impl DurableEngine {
             }
             None => self.load::<W>(run_id).await?,
         };
-        check_definition::<W>(&record)?;
+        self.check_definition::<W>(&record).await?;
         Ok(record)
     }
 
@@ -425,7 +430,7 @@ impl DurableEngine {
     pub async fn wait<W: Durable>(&self, run_id: &RunId) -> Result<W::Output, WorkflowError> {
         loop {
             let record = self.load::<W>(run_id).await?;
-            check_definition::<W>(&record)?;
+            self.check_definition::<W>(&record).await?;
             if record.summary.status.is_finished() {
                 return finished_result::<W>(&record);
             }
@@ -468,14 +473,9 @@ impl DurableEngine {
                     continue;
                 }
                 if run.definition_hash != def.hash {
-                    recovery.refused.push(WorkflowError::VersionMismatch {
-                        workflow: def.name,
-                        run_id: run.run_id,
-                        stored_version: run.version,
-                        stored_hash: run.definition_hash,
-                        current_version: def.version,
-                        current_hash: def.hash,
-                    });
+                    recovery
+                        .refused
+                        .push(self.version_mismatch::<W>(&run).await);
                 } else {
                     recovery.resumed.push(run.run_id);
                 }
@@ -606,6 +606,59 @@ impl DurableEngine {
         lock(&self.inner.active).contains_key(run_id)
     }
 
+    /// Refuses a run of another workflow, or an unfinished run of another definition.
+    async fn check_definition<W: Durable>(&self, record: &RunRecord) -> Result<(), WorkflowError> {
+        check_workflow::<W>(record)?;
+        let run = &record.summary;
+        if run.definition_hash != W::definition().hash && !run.status.is_finished() {
+            return Err(self.version_mismatch::<W>(run).await);
+        }
+        Ok(())
+    }
+
+    /// The error for a run of another definition of `W`, saying what changed when the store
+    /// has the run's definition.
+    async fn version_mismatch<W: Durable>(&self, run: &RunSummary) -> WorkflowError {
+        let def = W::definition();
+        let stored = self
+            .store()
+            .definition(&run.workflow, run.definition_hash)
+            .await;
+        let changes = match stored {
+            Ok(Some(stored)) => {
+                crate::definition_changes::changes(&stored.canonical, def.canonical)
+            }
+            _ => Vec::new(),
+        };
+        WorkflowError::VersionMismatch {
+            workflow: def.name,
+            run_id: run.run_id.clone(),
+            stored_version: run.version,
+            stored_hash: run.definition_hash,
+            current_version: def.version,
+            current_hash: def.hash,
+            changes,
+        }
+    }
+
+    /// Stores `W`'s definition, once per engine (see [`Store::put_definition`]).
+    async fn remember_definition<W: Durable>(&self) {
+        let def = W::definition();
+        if !lock(&self.inner.stored_definitions).insert(def.hash) {
+            return;
+        }
+        let stored = StoredDefinition {
+            workflow: def.name.to_owned(),
+            version: def.version,
+            hash: def.hash,
+            canonical: def.canonical.to_owned(),
+        };
+        if let Err(error) = self.store().put_definition(&stored).await {
+            tracing::warn!(workflow = def.name, %error, "cannot store the definition; will retry");
+            lock(&self.inner.stored_definitions).remove(&def.hash);
+        }
+    }
+
     /// Registers this engine's worker and starts its loops, once.
     async fn ensure_worker(&self) -> Result<WorkerId, StoreError> {
         let first = !self.inner.loops.is_completed();
@@ -714,24 +767,6 @@ fn check_workflow<W: Durable>(record: &RunRecord) -> Result<(), WorkflowError> {
             workflow: def.name,
             run_id: run.run_id.clone(),
             found: run.workflow.clone(),
-        });
-    }
-    Ok(())
-}
-
-/// Refuses a run of another workflow, or an unfinished run of another definition.
-fn check_definition<W: Durable>(record: &RunRecord) -> Result<(), WorkflowError> {
-    check_workflow::<W>(record)?;
-    let def = W::definition();
-    let run = &record.summary;
-    if run.definition_hash != def.hash && !run.status.is_finished() {
-        return Err(WorkflowError::VersionMismatch {
-            workflow: def.name,
-            run_id: run.run_id.clone(),
-            stored_version: run.version,
-            stored_hash: run.definition_hash,
-            current_version: def.version,
-            current_hash: def.hash,
         });
     }
     Ok(())

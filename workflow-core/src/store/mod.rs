@@ -23,8 +23,8 @@ pub use checksum::checksum;
 pub use postgres::{PostgresStore, RunNotifications, NOTIFY_CHANNEL};
 pub use records::{
     Claim, ClaimRequest, ClaimedRun, DefinitionKey, JournalRecord, NewRun, Park, Parked,
-    QueueConfig, RunEnd, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, WorkerId,
-    WorkerRegistration,
+    QueueConfig, RunEnd, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoredDefinition,
+    WorkerId, WorkerRegistration,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -142,6 +142,22 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         run_id: &'a RunId,
     ) -> BoxFuture<'a, Result<RunStatus, StoreError>>;
+    /// Keeps a workflow definition (a no-op if the store has it). Workers and clients store
+    /// each definition they start or execute runs of. The default keeps nothing.
+    fn put_definition<'a>(
+        &'a self,
+        _definition: &'a StoredDefinition,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// The stored definition of `workflow` with `hash`, if the store has it.
+    fn definition<'a>(
+        &'a self,
+        _workflow: &'a str,
+        _hash: u64,
+    ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
     /// Sets (or replaces) the limits of a queue.
     fn set_queue<'a>(&'a self, config: &'a QueueConfig) -> BoxFuture<'a, Result<(), StoreError>>;
 

@@ -1,4 +1,4 @@
--- Store schema, version 2 (PostgreSQL dialect): the tables and columns of schema.sql. Times are
+-- Store schema, version 3 (PostgreSQL dialect): the tables and columns of schema.sql. Times are
 -- milliseconds since the Unix epoch, as in SQLite, so both stores compute the same checksums;
 -- every "now" the store compares with (leases, wake-ups, claims, GCRA) is the database's clock.
 -- The tables go in the connection's current schema (the first of its search_path).
@@ -63,4 +63,11 @@ CREATE TABLE wf_queues (
     rate_per_sec DOUBLE PRECISION,
     burst        BIGINT NOT NULL DEFAULT 1,
     tat          BIGINT NOT NULL DEFAULT 0   -- GCRA: theoretical arrival time (ms)
+);
+CREATE TABLE wf_definitions (
+    workflow  TEXT NOT NULL,
+    hash      BIGINT NOT NULL,
+    version   BIGINT NOT NULL,
+    canonical TEXT NOT NULL,          -- Definition::canonical: what the hash covers
+    PRIMARY KEY (workflow, hash)
 );

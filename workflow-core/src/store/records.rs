@@ -344,3 +344,18 @@ pub struct JournalRecord {
     /// What it says.
     pub event: JournalEvent,
 }
+
+/// A workflow definition as the store keeps it (see [`super::Store::put_definition`]), so that
+/// a run refused under another definition can say what changed, and tools can show graphs
+/// without the workflow's code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDefinition {
+    /// Workflow name.
+    pub workflow: String,
+    /// Its version.
+    pub version: u32,
+    /// Its hash ([`crate::Definition::hash`]).
+    pub hash: u64,
+    /// Its canonical text ([`crate::Definition::canonical`]).
+    pub canonical: String,
+}

@@ -9,7 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Claim, ClaimRequest, ClaimedRun, JournalRecord, NewRun, Park, Parked, QueueConfig, RunEnd,
-    RunFilter, RunPage, RunRecord, RunStatus, StoreError, WorkerId, WorkerRegistration,
+    RunFilter, RunPage, RunRecord, RunStatus, StoreError, StoredDefinition, WorkerId,
+    WorkerRegistration,
 };
 use crate::run_id::RunId;
 
@@ -19,6 +20,7 @@ pub(crate) enum Op {
     SendSignal(RunId, String, Vec<u8>),
     RequestCancel(RunId),
     SetQueue(QueueConfig),
+    PutDefinition(StoredDefinition),
     RegisterWorker(WorkerRegistration),
     Heartbeat(WorkerId, Duration),
     DeregisterWorker(WorkerId),
@@ -110,6 +112,11 @@ pub(crate) trait Reads: Send + Sync + 'static {
         name: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
     fn list_workers(&self) -> BoxFuture<'_, Result<Vec<WorkerId>, StoreError>>;
+    fn definition<'a>(
+        &'a self,
+        workflow: &'a str,
+        hash: u64,
+    ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>>;
     /// True when some run may be claimable now (so an idle worker's poll takes no write lock).
     fn any_claimable(&self) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// See [`Store::wake_hints`](super::Store::wake_hints); none by default.
@@ -201,6 +208,20 @@ macro_rules! sql_store {
                 config: &'a $crate::store::QueueConfig,
             ) -> futures::future::BoxFuture<'a, Result<(), StoreError>> {
                 Box::pin(async move { self.writer.write(Op::SetQueue(config.clone())).await.map(drop) })
+            }
+            fn put_definition<'a>(
+                &'a self,
+                definition: &'a $crate::store::StoredDefinition,
+            ) -> futures::future::BoxFuture<'a, Result<(), StoreError>> {
+                let op = Op::PutDefinition(definition.clone());
+                Box::pin(async move { self.writer.write(op).await.map(drop) })
+            }
+            fn definition<'a>(
+                &'a self,
+                workflow: &'a str,
+                hash: u64,
+            ) -> futures::future::BoxFuture<'a, Result<Option<$crate::store::StoredDefinition>, StoreError>> {
+                $crate::store::writer::Reads::definition(&self.reads, workflow, hash)
             }
             fn register_worker<'a>(
                 &'a self,

@@ -42,7 +42,7 @@ use reads::PgReads;
 use writes::{run_batch, WriterConnection};
 
 /// Schema version this build writes and reads (the same number as the SQLite store's).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// Most write requests committed in one transaction.
 const MAX_BATCH: usize = 512;
 /// Connections of the read pool.
@@ -277,6 +277,18 @@ async fn migrate(conn: &mut PgConnection, location: &str) -> Result<(), StoreErr
             .map_err(|e| not_a_store(e.to_string()))?;
     match found {
         Some(SCHEMA_VERSION) => tx.commit().await.map_err(db),
+        Some(2) => {
+            sqlx::raw_sql(include_str!("../postgres_v2_to_v3.sql"))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query("UPDATE wf_meta SET value = $1 WHERE key = 'schema_version'")
+                .bind(SCHEMA_VERSION)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)
+        }
         Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
             location: location.to_owned(),
             found,

@@ -14,7 +14,8 @@ use crate::run_id::RunId;
 use crate::store::checksum::{verify_record, verify_run};
 use crate::store::writer::{from_ms, Reads};
 use crate::store::{
-    JournalRecord, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError, WorkerId,
+    JournalRecord, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
+    StoredDefinition, WorkerId,
 };
 
 /// Attempts of a read that hit a broken pooled connection: after a server restart every idle
@@ -174,6 +175,31 @@ impl Reads for PgReads {
                 })
                 .await?;
             Ok(ids.into_iter().map(WorkerId::from).collect())
+        })
+    }
+
+    fn definition<'a>(
+        &'a self,
+        workflow: &'a str,
+        hash: u64,
+    ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>> {
+        Box::pin(async move {
+            let row: Option<(i64, String)> = self
+                .read(|pool| {
+                    sqlx::query_as(
+                        "SELECT version, canonical FROM wf_definitions WHERE workflow = $1 AND hash = $2",
+                    )
+                    .bind(workflow)
+                    .bind(hash as i64)
+                    .fetch_optional(pool)
+                })
+                .await?;
+            Ok(row.map(|(version, canonical)| StoredDefinition {
+                workflow: workflow.to_owned(),
+                version: version as u32,
+                hash,
+                canonical,
+            }))
         })
     }
 

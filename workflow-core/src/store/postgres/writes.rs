@@ -263,6 +263,19 @@ async fn apply(conn: &mut PgConnection, op: &Op, notify: &mut Vec<String>) -> Ap
             send_signal(conn, run_id, name, payload, notify).await
         }
         Op::RequestCancel(run_id) => request_cancel(conn, run_id, notify).await,
+        Op::PutDefinition(def) => {
+            sqlx::query(
+                "INSERT INTO wf_definitions (workflow, hash, version, canonical) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (workflow, hash) DO NOTHING",
+            )
+            .bind(&def.workflow)
+            .bind(def.hash as i64)
+            .bind(i64::from(def.version))
+            .bind(&def.canonical)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Ok(Reply::Done))
+        }
         Op::SetQueue(config) => {
             sqlx::query(
                 "INSERT INTO wf_queues (queue, concurrency, rate_per_sec, burst) VALUES ($1, $2, $3, $4)

@@ -27,7 +27,7 @@ use reads::SqliteReads;
 use writes::{db, is_transient, run_batch, BUSY_ATTEMPTS};
 
 /// Schema version this build writes and reads.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// Most write requests committed in one transaction.
 const MAX_BATCH: usize = 512;
 /// Read connections.
@@ -191,6 +191,18 @@ async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), Stor
             .map_err(|e| not_a_store(e.to_string()))?;
     match found {
         Some(SCHEMA_VERSION) => Ok(()),
+        Some(2) => {
+            sqlx::raw_sql(include_str!("v2_to_v3.sql"))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query("UPDATE wf_meta SET value = ? WHERE key = 'schema_version'")
+                .bind(SCHEMA_VERSION)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)
+        }
         Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema {
             location: location.to_owned(),
             found,

@@ -11,7 +11,8 @@ use crate::run_id::RunId;
 use crate::store::checksum::{verify_record, verify_run};
 use crate::store::writer::{from_ms, Reads};
 use crate::store::{
-    JournalRecord, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError, WorkerId,
+    JournalRecord, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
+    StoredDefinition, WorkerId,
 };
 
 /// The read connections. Plain connections, not an `SqlitePool`: a pool arms a timer around
@@ -148,6 +149,29 @@ impl Reads for SqliteReads {
                 .await
                 .map_err(db)?;
             Ok(ids.into_iter().map(WorkerId::from).collect())
+        })
+    }
+
+    fn definition<'a>(
+        &'a self,
+        workflow: &'a str,
+        hash: u64,
+    ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>> {
+        Box::pin(async move {
+            let row: Option<(i64, String)> = sqlx::query_as(
+                "SELECT version, canonical FROM wf_definitions WHERE workflow = ? AND hash = ?",
+            )
+            .bind(workflow)
+            .bind(hash as i64)
+            .fetch_optional(&mut *self.reader().await)
+            .await
+            .map_err(db)?;
+            Ok(row.map(|(version, canonical)| StoredDefinition {
+                workflow: workflow.to_owned(),
+                version: version as u32,
+                hash,
+                canonical,
+            }))
         })
     }
 

@@ -1,4 +1,4 @@
--- Store schema, version 2 (SQLite dialect). The PostgreSQL store has the same tables and
+-- Store schema, version 3 (SQLite dialect). The PostgreSQL store has the same tables and
 -- columns in its own dialect (postgres.sql). Times are milliseconds since the Unix epoch.
 CREATE TABLE wf_meta (
     key   TEXT PRIMARY KEY,
@@ -61,4 +61,11 @@ CREATE TABLE wf_queues (
     rate_per_sec REAL,
     burst        INTEGER NOT NULL DEFAULT 1,
     tat          INTEGER NOT NULL DEFAULT 0   -- GCRA: theoretical arrival time (ms)
+);
+CREATE TABLE wf_definitions (
+    workflow  TEXT NOT NULL,
+    hash      INTEGER NOT NULL,
+    version   INTEGER NOT NULL,
+    canonical TEXT NOT NULL,          -- Definition::canonical: what the hash covers
+    PRIMARY KEY (workflow, hash)
 );

@@ -114,6 +114,19 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
         Op::CreateRun(run) => create_run(tx, run).await,
         Op::SendSignal(run_id, name, payload) => send_signal(tx, run_id, name, payload).await,
         Op::RequestCancel(run_id) => request_cancel(tx, run_id).await,
+        Op::PutDefinition(def) => {
+            sqlx::query(
+                "INSERT INTO wf_definitions (workflow, hash, version, canonical) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (workflow, hash) DO NOTHING",
+            )
+            .bind(&def.workflow)
+            .bind(def.hash as i64)
+            .bind(i64::from(def.version))
+            .bind(&def.canonical)
+            .execute(&mut *tx)
+            .await?;
+            Ok(Ok(Reply::Done))
+        }
         Op::SetQueue(config) => {
             sqlx::query(
                 "INSERT INTO wf_queues (queue, concurrency, rate_per_sec, burst) VALUES (?, ?, ?, ?)

@@ -1,0 +1,177 @@
+//! Safe deploys: the definition hash covers what makes a journal readable (the graph, step
+//! names, types) and not the tunables, so new retry/timeout/deadline values apply to runs in
+//! flight, while a changed step type is refused with an error naming the step. Stores of the
+//! previous schema version are migrated on open.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use workflow_core::prelude::*;
+use workflow_core::store::{SqliteStore, Store};
+
+mod v1 {
+    use super::*;
+
+    /// The first deployment: `charge` is not retried.
+    #[derive(Clone, Default)]
+    pub struct Pay {
+        pub attempts: Arc<AtomicUsize>,
+    }
+
+    #[workflow(name = "Pay")]
+    impl Pay {
+        #[step]
+        async fn order(&self, cents: u32) -> u32 {
+            cents
+        }
+
+        #[step(after = order, timeout = "5s")]
+        async fn charge(&self, cents: u32) -> Result<u32, StepError> {
+            if self.attempts.fetch_add(1, SeqCst) == 0 {
+                return Err(StepError::msg("card network timeout"));
+            }
+            Ok(cents)
+        }
+    }
+}
+
+mod v2 {
+    use super::*;
+
+    /// The same graph and types, new tunables: `charge` is retried, with another timeout.
+    #[derive(Clone, Default)]
+    pub struct Pay {
+        pub attempts: Arc<AtomicUsize>,
+    }
+
+    #[workflow(name = "Pay")]
+    impl Pay {
+        #[step]
+        async fn order(&self, cents: u32) -> u32 {
+            cents
+        }
+
+        #[step(after = order, retry = 2, backoff = "1ms", timeout = "30s")]
+        async fn charge(&self, cents: u32) -> Result<u32, StepError> {
+            if self.attempts.fetch_add(1, SeqCst) == 0 {
+                return Err(StepError::msg("card network timeout"));
+            }
+            Ok(cents)
+        }
+    }
+}
+
+mod v3 {
+    use super::*;
+
+    /// `charge` now returns a `String`: journals of earlier runs do not decode.
+    #[derive(Clone, Default)]
+    pub struct Pay;
+
+    #[workflow(name = "Pay")]
+    impl Pay {
+        #[step]
+        async fn order(&self, cents: u32) -> u32 {
+            cents
+        }
+
+        #[step(after = order)]
+        async fn charge(&self, cents: u32) -> String {
+            format!("{cents} cents")
+        }
+    }
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("deploys-{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+/// An engine that stores runs and executes none (a client).
+async fn client(path: &std::path::Path) -> DurableEngine {
+    DurableEngine::with_options(
+        SqliteStore::open(path).await.unwrap(),
+        WorkerOptions::default().claim_runs(false),
+    )
+}
+
+#[tokio::test]
+async fn new_tunables_apply_to_runs_in_flight() {
+    assert_eq!(v1::Pay::definition().hash, v2::Pay::definition().hash);
+    let path = temp_db("tunables");
+    let old = client(&path).await;
+    let run = old.start(&v1::Pay::default(), 250).await.unwrap();
+
+    // The new deployment's worker takes the run: `charge` fails once, and is retried.
+    let worker = Engine::sqlite(&path).await.unwrap();
+    let new = v2::Pay::default();
+    worker.register(&new).await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), run.wait())
+        .await
+        .expect("the run finishes");
+    assert_eq!(out.unwrap(), 250);
+    assert_eq!(new.attempts.load(SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_changed_step_type_is_refused_naming_the_step() {
+    assert_ne!(v1::Pay::definition().hash, v3::Pay::definition().hash);
+    let path = temp_db("types");
+    let old = client(&path).await;
+    let run = old.start(&v1::Pay::default(), 250).await.unwrap();
+
+    let engine = Engine::sqlite(&path).await.unwrap();
+    let error = engine.resume(&v3::Pay, run.id()).await.result.unwrap_err();
+    match &error {
+        WorkflowError::VersionMismatch { changes, .. } => {
+            assert_eq!(changes, &["step `charge`: returns `u32` -> `String`"]);
+        }
+        other => panic!("expected VersionMismatch, got {other:?}"),
+    }
+    let text = error.to_string();
+    assert!(
+        text.contains("step `charge`: returns `u32` -> `String`"),
+        "{text}"
+    );
+    // The run was left as it was, for a worker of its own definition.
+    assert_eq!(run.status().await.unwrap(), RunStatus::Ready);
+}
+
+#[tokio::test]
+async fn a_store_of_the_previous_schema_is_migrated_on_open() {
+    let path = temp_db("migrate");
+    {
+        // A store as version 2 left it: no definitions table.
+        let store = SqliteStore::open(&path).await.unwrap();
+        drop(store);
+        let url = format!("sqlite://{}", path.display());
+        let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "DROP TABLE wf_definitions; UPDATE wf_meta SET value = 2 WHERE key = 'schema_version';",
+        )
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path)
+        .await
+        .expect("a version 2 store opens");
+    let def = v1::Pay::definition();
+    let stored = workflow_core::store::StoredDefinition {
+        workflow: def.name.into(),
+        version: def.version,
+        hash: def.hash,
+        canonical: def.canonical.into(),
+    };
+    store.put_definition(&stored).await.unwrap();
+    assert_eq!(
+        store.definition("Pay", def.hash).await.unwrap(),
+        Some(stored)
+    );
+}

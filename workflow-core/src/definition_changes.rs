@@ -1,0 +1,159 @@
+//! What changed between two definitions of a workflow, read from their canonical texts
+//! ([`crate::Definition::canonical`]): for a run refused under a new definition, the steps that
+//! differ and how.
+
+use std::collections::BTreeMap;
+
+/// The fields of a canonical step line, in the order the encoder writes them.
+const FIELDS: [&str; 10] = [
+    "after",
+    "join",
+    "branch",
+    "for_each",
+    "loop_head",
+    "output",
+    "inputs",
+    "returns",
+    "signal",
+    "compensation",
+];
+
+/// One line per difference, e.g. "step `ship`: returns `u32` -> `String`", "step `audit` was
+/// added", "input: `Order` -> `OrderV2`". Empty when the texts describe the same journal.
+pub(crate) fn changes(old: &str, new: &str) -> Vec<String> {
+    let (old_header, old_steps) = parse(old);
+    let (new_header, new_steps) = parse(new);
+    let mut out = Vec::new();
+    for (field, before) in &old_header {
+        let after = new_header.get(field).map(String::as_str).unwrap_or("");
+        if *field != "version" && before != after {
+            out.push(format!("{field}: `{before}` -> `{after}`"));
+        }
+    }
+    for (name, before) in &old_steps {
+        let Some(after) = new_steps.get(name) else {
+            out.push(format!("step `{name}` was removed"));
+            continue;
+        };
+        let differ: Vec<String> = FIELDS
+            .iter()
+            .filter_map(|field| {
+                let (b, a) = (before.get(field), after.get(field));
+                (b != a).then(|| match (b, a) {
+                    (Some(b), Some(a)) => format!("{field} `{b}` -> `{a}`"),
+                    (Some(b), None) if b.is_empty() => format!("no longer {field}"),
+                    (Some(b), None) => format!("no {field} (was `{b}`)"),
+                    (None, Some(a)) if a.is_empty() => format!("now {field}"),
+                    (None, Some(a)) => format!("{field} `{a}` (was none)"),
+                    (None, None) => unreachable!("equal"),
+                })
+            })
+            .collect();
+        if !differ.is_empty() {
+            out.push(format!("step `{name}`: {}", differ.join(", ")));
+        }
+    }
+    for name in new_steps.keys().filter(|n| !old_steps.contains_key(*n)) {
+        out.push(format!("step `{name}` was added"));
+    }
+    out
+}
+
+type Fields = BTreeMap<&'static str, String>;
+
+/// The header's fields and each step's fields, by step name.
+fn parse(text: &str) -> (BTreeMap<&'static str, String>, BTreeMap<String, Fields>) {
+    let mut header = BTreeMap::new();
+    let mut steps = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("workflow ") {
+            if let Some((_, tail)) = rest.split_once(" version ") {
+                let (version, input) = tail.split_once(" input ").unwrap_or((tail, ""));
+                header.insert("version", version.to_owned());
+                header.insert("input", input.to_owned());
+            }
+        } else if let Some(rest) = line.strip_prefix("step ") {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            steps.insert(name.to_owned(), fields(tail));
+        }
+    }
+    (header, steps)
+}
+
+/// Splits `after [..] join X branch P output inputs (..) returns T ...` at its keywords.
+fn fields(tail: &str) -> Fields {
+    let padded = format!(" {tail}");
+    let mut marks: Vec<(usize, &'static str)> = FIELDS
+        .iter()
+        .filter_map(|field| {
+            let bare = padded
+                .ends_with(&format!(" {field}"))
+                .then(|| padded.len() - field.len() - 1);
+            padded
+                .find(&format!(" {field} "))
+                .or(bare)
+                .map(|at| (at, *field))
+        })
+        .collect();
+    marks.sort();
+    let mut out = Fields::new();
+    for (i, (at, field)) in marks.iter().enumerate() {
+        let start = (at + 1 + field.len()).min(padded.len());
+        let end = marks.get(i + 1).map_or(padded.len(), |(next, _)| *next);
+        out.insert(field, padded[start..end.max(start)].trim().to_owned());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes;
+
+    const OLD: &str = "\
+workflow Shop version 1 input Order
+step take after [] join Start inputs (Order) returns u32
+step ship after [take] join Single output inputs (u32) returns u32
+step audit after [take] join Single inputs (u32) returns ()
+";
+
+    #[test]
+    fn a_changed_type_an_added_and_a_removed_step_are_named() {
+        let new = "\
+workflow Shop version 2 input Order
+step take after [] join Start inputs (Order) returns u32
+step ship after [take] join Single output inputs (u32) returns String
+step notify after [take] join Single inputs (u32) returns ()
+";
+        assert_eq!(
+            changes(OLD, new),
+            [
+                "step `audit` was removed",
+                "step `ship`: returns `u32` -> `String`",
+                "step `notify` was added",
+            ]
+        );
+    }
+
+    #[test]
+    fn flags_and_inputs_are_compared_too() {
+        let new = "\
+workflow Shop version 1 input OrderV2
+step take after [] join Start inputs (OrderV2) returns u32
+step ship after [take] join Single inputs (u32) returns u32 compensation undo
+step audit after [take] join Single inputs (u32) returns ()
+";
+        assert_eq!(
+            changes(OLD, new),
+            [
+                "input: `Order` -> `OrderV2`",
+                "step `ship`: no longer output, compensation `undo` (was none)",
+                "step `take`: inputs `(Order)` -> `(OrderV2)`",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_text_has_no_changes() {
+        assert!(changes(OLD, OLD).is_empty());
+    }
+}
