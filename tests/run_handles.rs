@@ -242,3 +242,126 @@ async fn wait_on_a_failed_durable_run_gives_the_same_error_as_run() {
     );
     assert_eq!(wf.released.load(SeqCst), 2);
 }
+
+/// The steps named in completion events, in order.
+fn completed<S: Copy>(events: &[RunEvent<S>]) -> Vec<S> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepCompleted { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn events_of_an_in_memory_run_arrive_in_order_and_match_its_history() {
+    use futures::StreamExt;
+    let engine = Engine::in_memory();
+    let run = engine.start(&Expense, 5).await.unwrap();
+    let events = run.events();
+    until_waiting(&run).await;
+    run.signal(Expense::signals().decision, Decision::Approve)
+        .await
+        .unwrap();
+    let events: Vec<RunEvent<ExpenseStep>> = within("events", events.collect()).await;
+    assert_eq!(
+        events,
+        [
+            RunEvent::RunStarted,
+            RunEvent::StepStarted {
+                step: ExpenseStep::Submit,
+                item: None,
+                attempt: 1
+            },
+            RunEvent::StepCompleted {
+                step: ExpenseStep::Submit,
+                duration: events.iter().find_map(|e| match e {
+                    RunEvent::StepCompleted {
+                        step: ExpenseStep::Submit,
+                        duration,
+                    } => *duration,
+                    _ => None,
+                })
+            },
+            RunEvent::WaitingForSignal {
+                step: ExpenseStep::Decide,
+                signal: "decision"
+            },
+            RunEvent::SignalReceived {
+                step: ExpenseStep::Decide,
+                signal: "decision",
+                timed_out: false
+            },
+            RunEvent::StepStarted {
+                step: ExpenseStep::Decide,
+                item: None,
+                attempt: 1
+            },
+            RunEvent::StepCompleted {
+                step: ExpenseStep::Decide,
+                duration: events.iter().rev().find_map(|e| match e {
+                    RunEvent::StepCompleted { duration, .. } => *duration,
+                    _ => None,
+                })
+            },
+            RunEvent::RunFinished {
+                status: RunStatus::Completed,
+                error: None
+            },
+        ]
+    );
+    let history = run.history().await.unwrap();
+    let names: Vec<&str> = completed(&events).iter().map(|s| s.name()).collect();
+    assert_eq!(history.path, names);
+    // A late observer sees the same events from the start.
+    let again: Vec<RunEvent<ExpenseStep>> = within("events", run.events().collect()).await;
+    assert_eq!(again, events);
+}
+
+#[tokio::test]
+async fn a_durable_run_is_followed_and_drawn_from_another_engine() {
+    use futures::StreamExt;
+    let path = temp_db("follow");
+    let engine = Engine::sqlite(&path).await.unwrap();
+    let wf = Checkout::default();
+    let run = engine.start_with_id(&wf, "checkout-9", 9).await.unwrap();
+
+    // Another engine over the same file follows the run through the store.
+    let other = DurableEngine::with_options(
+        SqliteStore::open(&path).await.unwrap(),
+        WorkerOptions::default().claim_runs(false),
+    );
+    let followed = other.handle::<Checkout>("checkout-9");
+    let events: Vec<RunEvent<CheckoutStep>> = within("events", followed.events().collect()).await;
+    assert_eq!(events.first(), Some(&RunEvent::RunStarted));
+    assert_eq!(completed(&events), [CheckoutStep::Reserve]);
+    assert!(events.contains(&RunEvent::Compensated {
+        step: CheckoutStep::Reserve,
+        failed: false
+    }));
+    match events.last() {
+        Some(RunEvent::RunFinished {
+            status: RunStatus::Failed,
+            error: Some(error),
+        }) => assert!(error.contains("step `ship` failed"), "{error}"),
+        other => panic!("expected the run's end, got {other:?}"),
+    }
+
+    let history = followed.history().await.unwrap();
+    assert_eq!(history.path, ["reserve"]);
+    let reserve = history.step("reserve").unwrap();
+    assert_eq!(reserve.outcome, StepOutcome::Completed);
+    assert_eq!(reserve.output, Some(serde_json::json!(9)));
+    assert_eq!(history.step("ship").unwrap().outcome, StepOutcome::Failed);
+    assert_eq!(history.compensated, ["reserve"]);
+    let mermaid = history.to_mermaid(Checkout::definition());
+    assert!(mermaid.contains("class ship failed"), "{mermaid}");
+    assert!(mermaid.contains("class reserve compensated"), "{mermaid}");
+    let dot = history.to_dot(Checkout::definition());
+    assert!(
+        dot.contains("ship [style=filled, fillcolor=\"#fee2e2\", xlabel=\"failed\"]"),
+        "{dot}"
+    );
+    assert!(run.wait().await.is_err());
+}

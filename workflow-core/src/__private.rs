@@ -17,6 +17,7 @@ pub use std::any::Any;
 pub use std::boxed::Box;
 pub use std::clone::Clone;
 pub use std::default::Default;
+pub use std::fmt;
 pub use std::option::Option::{self, None, Some};
 pub use std::result::Result::{self, Err, Ok};
 pub use std::sync::Arc;

@@ -8,9 +8,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 
 use crate::definition::StepIndex;
 use crate::error::WorkflowError;
+use crate::events::RunEvent;
+use crate::history::RunHistory;
 use crate::run_id::RunId;
 use crate::store::RunStatus;
 use crate::workflow::Workflow;
@@ -21,6 +24,7 @@ use crate::workflow::Workflow;
 /// ```
 /// use workflow_core::prelude::*;
 ///
+/// #[derive(Clone)]
 /// struct Expense;
 ///
 /// #[workflow]
@@ -97,6 +101,9 @@ pub(crate) trait RunBackend<W: Workflow>: Send + Sync {
         value: Box<dyn Any + Send + Sync>,
         make: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
     ) -> BoxFuture<'a, Result<(), WorkflowError>>;
+    fn events(&self, run_id: &RunId) -> BoxStream<'static, RunEvent<W::Step>>;
+    fn history<'a>(&'a self, run_id: &'a RunId)
+        -> BoxFuture<'a, Result<RunHistory, WorkflowError>>;
     /// Checks the name and decodes the JSON payload before anything is stored.
     fn signal_json<'a>(
         &'a self,
@@ -172,6 +179,23 @@ impl<W: Workflow> RunHandle<W> {
         self.backend
             .signal(&self.run_id, signal.step(), Box::new(payload), make)
             .await
+    }
+
+    /// The run's events, in order, from its start (also when observed late) until it
+    /// finishes: steps started, completed, failed (with `will_retry`) and skipped, waits and
+    /// signals, `for_each` progress, compensation, and the run's end. Steps are named by the
+    /// workflow's step enum (`W::Step`). On a durable engine the events come from the journal,
+    /// so another process can follow the run; they carry what the journal records (no
+    /// attempt starts, no durations).
+    pub fn events(&self) -> BoxStream<'static, RunEvent<W::Step>> {
+        self.backend.events(&self.run_id)
+    }
+
+    /// The run's history so far: each step's outcome, attempts, completions and (on a durable
+    /// engine) output as JSON, and the path taken. Draw it with
+    /// [`RunHistory::to_mermaid`].
+    pub async fn history(&self) -> Result<RunHistory, WorkflowError> {
+        self.backend.history(&self.run_id).await
     }
 
     /// The untyped entry point, for a command line or an HTTP endpoint: the name is checked

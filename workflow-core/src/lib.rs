@@ -195,6 +195,7 @@ mod diagram;
 mod durable;
 mod engine;
 mod error;
+mod events;
 mod for_each;
 mod handle;
 mod history;
@@ -224,6 +225,7 @@ pub use definition::{
 pub use durable::{DurableEngine, Fencing, Recovery};
 pub use engine::{Engine, Finished};
 pub use error::{StepError, WorkflowError};
+pub use events::RunEvent;
 pub use handle::{RunHandle, SignalName};
 pub use history::{RunHistory, StepOutcome, StepRecord};
 pub use journal::{EncodedEvent, EventDecodeError, JournalEvent};

@@ -9,16 +9,19 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use tokio::sync::Notify;
 
 use crate::context::RunInfo;
 use crate::definition::StepIndex;
 use crate::error::WorkflowError;
+use crate::events::{EventLog, RunEvent};
 use crate::handle::{signal_step, RunBackend, RunHandle};
+use crate::history::RunHistory;
 use crate::journal::{Journal, JournalEvent, SignalPayload};
 use crate::options::{CancellationToken, RunOptions};
 use crate::run_id::RunId;
-use crate::scheduler::{drive_durable, Drive, Driven};
+use crate::scheduler::{drive_durable, Drive, Driven, Recorder};
 use crate::store::{RunStatus, StoreError};
 use crate::workflow::Workflow;
 
@@ -61,6 +64,8 @@ impl MemoryRuns {
             changed: Notify::new(),
             cancel: options.cancel.clone().unwrap_or_default(),
             mailbox: Arc::new(Mailbox::default()),
+            events: Arc::new(EventLog::default()),
+            history: Mutex::new(None),
         });
         {
             let mut runs = self.lock();
@@ -76,7 +81,8 @@ impl MemoryRuns {
         }
         let task = run.clone();
         let workflow = workflow.clone();
-        let options = options.cancel_token(run.cancel.clone());
+        let mut options = options.cancel_token(run.cancel.clone());
+        options.events = Some(run.events.clone());
         tokio::spawn(async move {
             let mut journal = MemoryJournal {
                 mailbox: task.mailbox.clone(),
@@ -91,11 +97,18 @@ impl MemoryRuns {
                 journal: Some(&mut journal),
                 replay: Vec::new(),
             };
-            let result = match drive_durable(&workflow, input, info, mode, None).await {
+            let mut recorder = Recorder::new(def);
+            let driven = drive_durable(&workflow, input, info, mode, Some(&mut recorder)).await;
+            let result = match driven {
                 Driven::Finished(result) => result,
                 // Nothing here parks or holds a lease.
                 Driven::Park { .. } | Driven::Fenced { .. } => unreachable!("in memory"),
             };
+            let mut history = recorder.into_history();
+            if let Err(error) = &result {
+                history.mark_failure(error);
+            }
+            *task.history.lock().unwrap_or_else(|p| p.into_inner()) = Some(history);
             task.finish(result);
         });
         Ok(RunHandle::new(run_id, run))
@@ -134,6 +147,9 @@ struct MemoryRun<W: Workflow> {
     changed: Notify,
     cancel: CancellationToken,
     mailbox: Arc<Mailbox>,
+    events: Arc<EventLog>,
+    /// The run's history, once it finished.
+    history: Mutex<Option<RunHistory>>,
 }
 
 impl<W: Workflow> MemoryRun<W> {
@@ -232,6 +248,21 @@ where
         Box::pin(async move { result })
     }
 
+    fn events(&self, _: &RunId) -> BoxStream<'static, RunEvent<W::Step>> {
+        self.events.clone().stream::<W>()
+    }
+
+    fn history<'a>(&'a self, _: &'a RunId) -> BoxFuture<'a, Result<RunHistory, WorkflowError>> {
+        let finished = self
+            .history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let history = finished
+            .unwrap_or_else(|| RunHistory::from_events(W::definition(), &self.events.snapshot()));
+        Box::pin(async move { Ok(history) })
+    }
+
     fn signal_json<'a>(
         &'a self,
         run_id: &'a RunId,
@@ -311,6 +342,18 @@ impl<W: Workflow> RunBackend<W> for Missing {
         _: &'a str,
         _: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        let error = self.error::<W>(run_id);
+        Box::pin(async move { Err(error) })
+    }
+
+    fn events(&self, _: &RunId) -> BoxStream<'static, RunEvent<W::Step>> {
+        Box::pin(futures::stream::empty())
+    }
+
+    fn history<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<RunHistory, WorkflowError>> {
         let error = self.error::<W>(run_id);
         Box::pin(async move { Err(error) })
     }

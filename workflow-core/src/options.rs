@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub(crate) fence: Option<CancellationToken>,
     pub(crate) queue: Option<String>,
     pub(crate) run_id: Option<RunId>,
+    /// Where the run's events go (runs started with a handle).
+    pub(crate) events: Option<Arc<crate::events::EventLog>>,
 }
 
 impl RunOptions {

@@ -4,6 +4,7 @@ pub use crate::context::StepContext;
 pub use crate::durable::DurableEngine;
 pub use crate::engine::{Engine, Finished};
 pub use crate::error::{StepError, WorkflowError};
+pub use crate::events::RunEvent;
 pub use crate::handle::{RunHandle, SignalName};
 pub use crate::history::{RunHistory, StepOutcome};
 pub use crate::options::{CancellationToken, RunOptions};

@@ -227,7 +227,7 @@ impl StoredError {
     }
 
     /// A one-line message, for an error that cannot be rebuilt under `def`.
-    fn message(&self, def: &'static Definition) -> String {
+    pub fn message(&self, def: &'static Definition) -> String {
         match self {
             StoredError::StepFailed {
                 step,

@@ -84,9 +84,12 @@ pub fn expand(
     let durable = cx.durable_impl(output_ty);
     let handles = cx.step_handles();
     let signal_names = cx.signal_handles();
+    let (step_enum, step_enum_def) = cx.step_enum();
 
     quote! {
         #block
+
+        #step_enum_def
 
         #[allow(non_camel_case_types, non_snake_case, dead_code, unused_variables, unreachable_patterns, clippy::all)]
         const _: () = {
@@ -100,8 +103,13 @@ pub fn expand(
             impl __wf::Workflow for #self_ty {
                 type Input = #input_ty;
                 type Output = #output_ty;
+                type Step = #step_enum;
                 type __State = __State;
                 type __Out = __Out;
+
+                fn __step(__wf_step: __wf::StepIndex) -> __wf::Option<#step_enum> {
+                    #step_enum::ALL.get(__wf_step as usize).copied()
+                }
 
                 fn definition() -> &'static __wf::Definition {
                     #definition

@@ -49,6 +49,54 @@ impl Cx<'_> {
         }
     }
 
+    /// `W::Step`: an enum of the workflow's steps, for run events, so renaming a step breaks
+    /// an observer at compile time. Returns its name and its definition, which goes beside the
+    /// workflow (outside the expansion's anonymous block) so users can name it.
+    pub(crate) fn step_enum(&self) -> (syn::Ident, TokenStream) {
+        let krate = &self.krate;
+        let name = format_ident!("{}Step", self.model.type_name);
+        let variants: Vec<syn::Ident> = self
+            .model
+            .steps
+            .iter()
+            .map(|s| format_ident!("{}", camel_case(&s.ident.to_string())))
+            .collect();
+        let names = self.model.steps.iter().map(|s| &s.name);
+        let count = variants.len();
+        let docs = self
+            .model
+            .steps
+            .iter()
+            .map(|s| format!("Step `{}`.", s.name));
+        let enum_doc = format!(
+            "The steps of `{}`, as run events name them (`RunEvent::StepCompleted {{ step, .. }}`).",
+            self.model.type_name
+        );
+        let definition = quote! {
+            #[doc = #enum_doc]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum #name {
+                #(#[doc = #docs] #variants,)*
+            }
+            impl #name {
+                /// Every step, in declaration order.
+                pub const ALL: [#name; #count] = [#(#name::#variants),*];
+                /// The step's stable name.
+                pub fn name(&self) -> &'static str {
+                    match self {
+                        #(#name::#variants => #names,)*
+                    }
+                }
+            }
+            impl #krate::__private::fmt::Display for #name {
+                fn fmt(&self, f: &mut #krate::__private::fmt::Formatter<'_>) -> #krate::__private::fmt::Result {
+                    f.write_str(self.name())
+                }
+            }
+        };
+        (name, definition)
+    }
+
     /// `W::steps()`: one typed handle per step.
     pub(crate) fn step_handles(&self) -> TokenStream {
         let self_ty = &self.model.self_ty;
@@ -74,4 +122,20 @@ impl Cx<'_> {
             }
         }
     }
+}
+
+/// `manager_approval` -> `ManagerApproval`.
+fn camel_case(ident: &str) -> String {
+    let ident = ident.trim_start_matches("r#");
+    ident
+        .split('_')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
 }

@@ -1,6 +1,5 @@
 //! [`TestRun`]: a finished (or interrupted) run, its assertions and renderings.
 
-use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -276,29 +275,14 @@ impl<W: Workflow> TestRun<W> {
 
     /// The workflow's Mermaid flowchart with each step styled by its outcome: classes
     /// `completed`, `skipped`, `failed`, `cancelled`, and `compensated` for a completed saga
-    /// step that was undone.
+    /// step that was undone (see [`RunHistory::to_mermaid`](workflow_core::RunHistory::to_mermaid)).
     pub fn to_mermaid(&self) -> String {
-        let mut out = self.definition.to_mermaid();
-        out.push_str(concat!(
-            "    classDef completed fill:#d1fae5,stroke:#059669,color:#064e3b\n",
-            "    classDef skipped fill:#f3f4f6,stroke:#9ca3af,color:#6b7280,stroke-dasharray:4 3\n",
-            "    classDef failed fill:#fee2e2,stroke:#dc2626,color:#7f1d1d\n",
-            "    classDef cancelled fill:#fef3c7,stroke:#d97706,color:#78350f\n",
-            "    classDef compensated fill:#e0e7ff,stroke:#4f46e5,color:#312e81\n",
-        ));
-        let compensated = self.report().map(FailureReport::compensated);
-        for record in &self.history.steps {
-            let class = if compensated
-                .as_ref()
-                .is_some_and(|c| c.contains(&record.step))
-            {
-                "compensated"
-            } else {
-                outcome(record.outcome)
-            };
-            let _ = writeln!(out, "    class {} {class}", record.step);
-        }
-        out
+        let mut history = self.history.clone();
+        history.compensated = self
+            .report()
+            .map(FailureReport::compensated)
+            .unwrap_or_default();
+        history.to_mermaid(self.definition)
     }
 
     fn compensation_note(&self, record: &StepRecord) -> String {
@@ -470,6 +454,7 @@ fn outcome(outcome: StepOutcome) -> &'static str {
         StepOutcome::Skipped => "skipped",
         StepOutcome::Failed => "failed",
         StepOutcome::Cancelled => "cancelled",
+        StepOutcome::Waiting => "waiting",
     }
 }
 

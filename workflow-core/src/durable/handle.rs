@@ -6,11 +6,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 
 use super::{lock, store_error, DurableEngine};
 use crate::definition::StepIndex;
 use crate::error::WorkflowError;
+use crate::events::RunEvent;
 use crate::handle::{signal_step, RunBackend, RunHandle};
+use crate::history::RunHistory;
 use crate::options::RunOptions;
 use crate::run_id::RunId;
 use crate::store::RunStatus;
@@ -152,6 +155,17 @@ impl<W: Durable + 'static> RunBackend<W> for DurableRuns<W> {
                 })?;
             self.engine.send_signal::<W>(run_id, name, bytes).await
         })
+    }
+
+    fn events(&self, run_id: &RunId) -> BoxStream<'static, RunEvent<W::Step>> {
+        self.engine.follow::<W>(run_id.clone())
+    }
+
+    fn history<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<RunHistory, WorkflowError>> {
+        Box::pin(self.engine.stored_history::<W>(run_id))
     }
 
     fn signal_json<'a>(

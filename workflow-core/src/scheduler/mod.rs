@@ -7,6 +7,7 @@
 //! indices. With a [`Journal`], each output is committed before it is handed downstream, and a
 //! resumed run first replays its journal (see `replay.rs`).
 
+mod emit;
 mod recorder;
 mod replay;
 mod signals;
@@ -27,6 +28,7 @@ use stop::Stop;
 use crate::context::RunInfo;
 use crate::definition::{Definition, Join, StepIndex};
 use crate::error::{StepError, WorkflowError};
+use crate::events::{EventLog, RunEvent};
 use crate::journal::{Journal, Replay, SignalOutcome};
 use crate::options::{CancellationToken, RunOptions};
 use crate::report::FailureReport;
@@ -164,10 +166,12 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
         replayed_items: HashMap::new(),
         has_signals: def.steps.iter().any(|s| s.signal.is_some()),
         plan: options.plan.clone(),
+        events: options.events.clone(),
         run,
         journal,
         recorder,
     };
+    driver.emit(|| RunEvent::RunStarted);
     for step in def.start_steps() {
         driver.mark_ready(step);
     }
@@ -201,6 +205,7 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
         },
     };
     driver.record_outcomes();
+    driver.emit_end(&result);
     result
 }
 
@@ -231,6 +236,8 @@ struct Driver<'a, 'r, W: Workflow> {
     has_signals: bool,
     /// Mocks and faults of a test.
     plan: Option<Arc<TestPlan>>,
+    /// Where events go, for a run started with a handle.
+    events: Option<Arc<EventLog>>,
     run: Arc<RunInfo>,
     journal: Option<&'r mut (dyn Journal<W::__Out> + 'r)>,
     recorder: Option<&'r mut Recorder>,
@@ -463,6 +470,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             journal.record(event).await.map_err(Stop::Store)?;
         }
         self.parked_retries.push((tag.step, due));
+        self.emit_failed(tag, error, true);
         Ok(true)
     }
 
@@ -493,6 +501,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 workflow.__start(&mut self.state, step, item, info)
             }
         };
+        let item_of = def.for_each.map(|_| item);
+        self.emit(|| RunEvent::StepStarted {
+            step,
+            item: item_of,
+            attempt,
+        });
         let st = &mut self.steps[step as usize];
         st.attempts += 1;
         let tag = Tag {
@@ -516,7 +530,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// An attempt failed: retry it per the step's policy, or stop the run.
     fn failed(&mut self, tag: Tag, error: crate::error::StepError) -> Result<(), Stop> {
         let def = &self.def.steps[tag.step as usize];
-        if !error.is_permanent() && tag.attempt <= def.policy.retries {
+        let will_retry = !error.is_permanent() && tag.attempt <= def.policy.retries;
+        self.emit_failed(tag, &error, will_retry);
+        let def = &self.def.steps[tag.step as usize];
+        if will_retry {
             let pause = def.policy.backoff.pause(tag.attempt);
             tracing::warn!(step = def.name, attempt = tag.attempt, %error, ?pause, "step attempt failed; retrying");
             let task = if pause.is_zero() {
@@ -546,7 +563,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         }
         let st = &mut self.steps[step as usize];
         st.items_done += 1;
-        if st.items_done == st.items_total {
+        let (done, total) = (st.items_done, st.items_total);
+        self.emit(|| RunEvent::ForEachProgress {
+            step,
+            done,
+            total: Some(total),
+        });
+        if done == total {
             let arm = W::__for_each_finish(&mut self.state, step);
             return self.complete(step, arm);
         }
@@ -563,6 +586,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         }
         if let Some(rec) = self.recorder.as_deref_mut() {
             rec.completed(self.def, step as usize);
+        }
+        if let Some(events) = &self.events {
+            let duration = events.since_start(step);
+            events.push(RunEvent::StepCompleted { step, duration });
         }
         for edge in self.def.steps[step as usize].downstream {
             if edge.arm.is_some() && edge.arm != arm {

@@ -28,10 +28,12 @@ impl Recorder {
                         completions: 0,
                         started_at: None,
                         finished_at: None,
+                        output: None,
                     })
                     .collect(),
                 path: Vec::new(),
                 restored: Vec::new(),
+                compensated: Vec::new(),
             },
         }
     }

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use super::{Driver, Status, Stop};
 use crate::definition::StepIndex;
+use crate::events::RunEvent;
 use crate::journal::{JournalEvent, SignalOutcome, SignalPayload};
 use crate::task::{Tag, Task};
 use crate::workflow::Workflow;
@@ -38,6 +39,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             }
         };
         let deadline = signal.deadline.map(|d| started + d);
+        if let Some(events) = &self.events {
+            events.push(RunEvent::WaitingForSignal {
+                step,
+                signal: signal.name,
+            });
+        }
         let st = &mut self.steps[step as usize];
         st.status = Status::Signalled;
         if journal.parks_waits() {
@@ -103,6 +110,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if !journal.parks_waits() {
             journal.set_waiting(None).await.map_err(Stop::Store)?;
         }
+        let timed_out = matches!(outcome, SignalOutcome::TimedOut);
+        self.emit(|| RunEvent::SignalReceived {
+            step,
+            signal: signal.name,
+            timed_out,
+        });
         self.signals.insert(step, outcome);
         self.mark_ready(step);
         Ok(())

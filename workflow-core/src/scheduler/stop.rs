@@ -4,6 +4,7 @@
 use super::{Driver, Status};
 use crate::definition::StepIndex;
 use crate::error::{StepError, WorkflowError};
+use crate::events::RunEvent;
 use crate::journal::JournalEvent;
 use crate::report::{CompensationRecord, FailureReport};
 use crate::store::StoreError;
@@ -71,6 +72,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
             }
         }
+        self.emit(|| RunEvent::Compensating {
+            cause: error.cause(),
+        });
         let compensations = match self.compensate().await {
             Ok(records) => records,
             Err(e) => return Err(self.store_error(e)),
@@ -260,6 +264,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 };
                 journal.record(event).await?;
             }
+            let failed = error.is_some();
+            self.emit(|| RunEvent::Compensated { step, failed });
             records.push(CompensationRecord {
                 step: def.name,
                 compensation: compensation.name,
