@@ -120,7 +120,7 @@ impl Cx<'_> {
                         _ => __wf::Err(__wf::CodecError(__wf::unknown_step(__wf_step))),
                     }
                 }
-                fn __encode_signal(__wf_step: __wf::StepIndex, __wf_payload: &(dyn __wf::Any + Send + Sync)) -> __wf::Result<__wf::Vec<u8>, __wf::CodecError> {
+                fn __encode_signal(__wf_step: __wf::StepIndex, __wf_payload: &(dyn __wf::Any + ::core::marker::Send + ::core::marker::Sync)) -> __wf::Result<__wf::Vec<u8>, __wf::CodecError> {
                     match __wf_step {
                         #signal_encode_arms
                         _ => __wf::Err(__wf::CodecError(__wf::unknown_step(__wf_step))),

@@ -82,9 +82,9 @@ pub fn expand(
         Some(quote!(#index => __wf::Some(__wf::Box::new(__wf::Signal::<#payload>::TimedOut)),))
     });
     let durable = cx.durable_impl(output_ty);
-    let handles = cx.step_handles();
-    let signal_names = cx.signal_handles();
-    let (step_enum, step_enum_def) = cx.step_enum();
+    let handles = model.step_handles();
+    let signal_names = model.signal_handles();
+    let (step_enum, step_enum_def) = model.step_enum(&cx.krate);
 
     quote! {
         #block
@@ -752,7 +752,7 @@ impl Cx<'_> {
             } else {
                 quote!(__Out::#variant)
             };
-            let mock_tys = self.handle_inputs(i);
+            let mock_tys = self.model.handle_inputs(i);
             let mock_args: Vec<TokenStream> = args
                 .iter()
                 .map(|a| quote!(#a))

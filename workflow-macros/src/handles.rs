@@ -4,12 +4,12 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::expand::Cx;
+use crate::model::Model;
 
-impl Cx<'_> {
+impl Model {
     /// The input tuple of a step's handle and mock: its inputs, then its signal.
     pub(crate) fn handle_inputs(&self, i: usize) -> TokenStream {
-        let step = self.step(i);
+        let step = &self.steps[i];
         let inputs = &step.inputs;
         let signal = step.signal.as_ref().map(|s| {
             let payload = &s.payload;
@@ -21,11 +21,11 @@ impl Cx<'_> {
     /// `W::signals()`: one typed name per signal (the first step waiting for it), so
     /// `handle.signal(W::signals().decision, payload)` checks the name and the payload type.
     pub(crate) fn signal_handles(&self) -> TokenStream {
-        let self_ty = &self.model.self_ty;
+        let self_ty = &self.self_ty;
         let mut fields = TokenStream::new();
         let mut values = TokenStream::new();
         let mut seen = std::collections::BTreeSet::new();
-        for (i, step) in self.model.steps.iter().enumerate() {
+        for (i, step) in self.steps.iter().enumerate() {
             let Some(signal) = &step.signal else { continue };
             if !seen.insert(signal.name.to_string()) {
                 continue;
@@ -35,7 +35,7 @@ impl Cx<'_> {
             fields.extend(quote!(pub #ident: __wf::SignalName<#self_ty, #payload>,));
             values.extend(quote!(#ident: __wf::SignalName::new(#index, #name),));
         }
-        let signals = format_ident!("{}Signals", self.model.type_name);
+        let signals = format_ident!("{}Signals", self.type_name);
         quote! {
             #[doc(hidden)]
             pub struct #signals { #fields }
@@ -52,25 +52,19 @@ impl Cx<'_> {
     /// `W::Step`: an enum of the workflow's steps, for run events, so renaming a step breaks
     /// an observer at compile time. Returns its name and its definition, which goes beside the
     /// workflow (outside the expansion's anonymous block) so users can name it.
-    pub(crate) fn step_enum(&self) -> (syn::Ident, TokenStream) {
-        let krate = &self.krate;
-        let name = format_ident!("{}Step", self.model.type_name);
+    pub(crate) fn step_enum(&self, krate: &syn::Path) -> (syn::Ident, TokenStream) {
+        let name = format_ident!("{}Step", self.type_name);
         let variants: Vec<syn::Ident> = self
-            .model
             .steps
             .iter()
             .map(|s| format_ident!("{}", camel_case(&s.ident.to_string())))
             .collect();
-        let names = self.model.steps.iter().map(|s| &s.name);
+        let names = self.steps.iter().map(|s| &s.name);
         let count = variants.len();
-        let docs = self
-            .model
-            .steps
-            .iter()
-            .map(|s| format!("Step `{}`.", s.name));
+        let docs = self.steps.iter().map(|s| format!("Step `{}`.", s.name));
         let enum_doc = format!(
             "The steps of `{}`, as run events name them (`RunEvent::StepCompleted {{ step, .. }}`).",
-            self.model.type_name
+            self.type_name
         );
         let definition = quote! {
             #[doc = #enum_doc]
@@ -99,17 +93,17 @@ impl Cx<'_> {
 
     /// `W::steps()`: one typed handle per step.
     pub(crate) fn step_handles(&self) -> TokenStream {
-        let self_ty = &self.model.self_ty;
+        let self_ty = &self.self_ty;
         let mut fields = TokenStream::new();
         let mut values = TokenStream::new();
-        for (i, step) in self.model.steps.iter().enumerate() {
+        for (i, step) in self.steps.iter().enumerate() {
             let (ident, name, output, index) = (&step.ident, &step.name, &step.output, i as u16);
             let inputs = self.handle_inputs(i);
             fields.extend(quote!(pub #ident: __wf::StepHandle<#self_ty, #inputs, #output>,));
             values.extend(quote!(#ident: __wf::StepHandle::new(#index, #name),));
         }
         // Named after the workflow, as errors about a misspelled step show it.
-        let steps = format_ident!("{}Steps", self.model.type_name);
+        let steps = format_ident!("{}Steps", self.type_name);
         quote! {
             #[doc(hidden)]
             pub struct #steps { #fields }

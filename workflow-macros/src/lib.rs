@@ -111,6 +111,12 @@ fn workflow_impl(
     }
     match graph {
         Some(graph) if errors.is_empty() => expand::expand(&model, &graph, &options, &block),
-        _ => fallback::with_errors(&block, errors.into_compile_errors()),
+        _ => {
+            let krate = options
+                .krate
+                .clone()
+                .unwrap_or_else(|| syn::parse_quote!(::workflow_core));
+            fallback::with_errors(&block, errors.into_compile_errors(), &model, &krate)
+        }
     }
 }

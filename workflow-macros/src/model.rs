@@ -160,7 +160,9 @@ impl Model {
             }
         }
         check_not_conditional(method, errors);
+        check_context_first(sig, errors);
         let (takes_context, mut inputs) = self.read_inputs(sig);
+        inputs.retain(|ty| !is_context_ref(ty));
         let signal = self.read_signal(sig, errors);
         if signal.is_some() {
             inputs.pop();
@@ -299,7 +301,6 @@ impl Model {
     }
 }
 
-/// `&StepContext` (any path ending in `StepContext`).
 /// A step under `#[cfg]`/`#[cfg_attr]` is refused (trybuild case `step_cfg`): the macro checks
 /// the graph as a whole before `cfg` is evaluated, so it cannot know which edges remain.
 fn check_not_conditional(method: &ImplItemFn, errors: &mut Errors) {
@@ -320,6 +321,26 @@ fn check_not_conditional(method: &ImplItemFn, errors: &mut Errors) {
     }
 }
 
+/// `&StepContext` anywhere but first (trybuild case `context_misplaced`) gets its own message,
+/// and is left out of the step's inputs so that no other error follows from it.
+fn check_context_first(sig: &syn::Signature, errors: &mut Errors) {
+    let typed = sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(t) => Some(t),
+        FnArg::Receiver(_) => None,
+    });
+    for param in typed.skip(1).filter(|t| is_context_ref(&t.ty)) {
+        let ident = &sig.ident;
+        errors.spanned(
+            param,
+            format!(
+                "`&StepContext` must be the first parameter after `&self`: \
+                 `async fn {ident}(&self, ctx: &StepContext, ..)`; the step's inputs follow it"
+            ),
+        );
+    }
+}
+
+/// `&StepContext` (any path ending in `StepContext`).
 fn is_context_ref(ty: &Type) -> bool {
     let Type::Reference(r) = ty else { return false };
     matches!(&*r.elem, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "StepContext"))
