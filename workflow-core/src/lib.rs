@@ -229,7 +229,7 @@ pub use events::RunEvent;
 pub use handle::{RunHandle, SignalName};
 pub use history::{RunHistory, StepOutcome, StepRecord};
 pub use journal::{EncodedEvent, EventDecodeError, JournalEvent};
-pub use options::{CancellationToken, RunOptions};
+pub use options::{CancellationToken, RunOptions, StepName};
 pub use report::{CompensationRecord, FailureReport};
 pub use run_id::RunId;
 pub use signal::Signal;

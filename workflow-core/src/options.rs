@@ -29,6 +29,23 @@ pub struct RunOptions {
     pub(crate) run_id: Option<RunId>,
     /// Where the run's events go (runs started with a handle).
     pub(crate) events: Option<Arc<crate::events::EventLog>>,
+    /// Per-step overrides of the definition's tunables, by step name.
+    pub(crate) overrides: Vec<(&'static str, Override)>,
+}
+
+/// A step of a workflow, named through the workflow's generated step enum
+/// (`ExpenseStep::Charge`), for [`RunOptions::retry`] and its siblings.
+pub trait StepName: Copy {
+    /// The step's stable name.
+    fn step_name(&self) -> &'static str;
+}
+
+/// One per-run override of a step's tunable.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Override {
+    Retry(u32),
+    Timeout(Duration),
+    Concurrency(u32),
 }
 
 impl RunOptions {
@@ -65,6 +82,32 @@ impl RunOptions {
     /// child runs.
     pub fn run_id(mut self, run_id: impl Into<RunId>) -> Self {
         self.run_id = Some(run_id.into());
+        self
+    }
+
+    /// For this run, `step` is retried up to `retries` times (its `retry = N`; `0`: not
+    /// retried), with its own backoff. Only a step declared with `retry` can be overridden:
+    /// only its input is kept for another attempt (a warning says when an override is
+    /// ignored). Overrides change no definition: they apply where this run is driven with
+    /// these options, and a run resumed elsewhere uses the definition's values.
+    pub fn retry(mut self, step: impl StepName, retries: u32) -> Self {
+        self.overrides
+            .push((step.step_name(), Override::Retry(retries)));
+        self
+    }
+
+    /// For this run, each attempt of `step` must finish within `timeout` (its `timeout = ..`).
+    pub fn timeout(mut self, step: impl StepName, timeout: Duration) -> Self {
+        self.overrides
+            .push((step.step_name(), Override::Timeout(timeout)));
+        self
+    }
+
+    /// For this run, at most `limit` items of the `for_each` step `step` run at once (its
+    /// `concurrency = N`).
+    pub fn concurrency(mut self, step: impl StepName, limit: u32) -> Self {
+        self.overrides
+            .push((step.step_name(), Override::Concurrency(limit.max(1))));
         self
     }
 

@@ -7,7 +7,7 @@ pub use crate::error::{StepError, WorkflowError};
 pub use crate::events::RunEvent;
 pub use crate::handle::{RunHandle, SignalName};
 pub use crate::history::{RunHistory, StepOutcome};
-pub use crate::options::{CancellationToken, RunOptions};
+pub use crate::options::{CancellationToken, RunOptions, StepName};
 pub use crate::report::FailureReport;
 pub use crate::run_id::RunId;
 pub use crate::signal::Signal;

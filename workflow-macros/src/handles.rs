@@ -82,6 +82,11 @@ impl Model {
                     }
                 }
             }
+            impl #krate::StepName for #name {
+                fn step_name(&self) -> &'static str {
+                    self.name()
+                }
+            }
             impl #krate::__private::fmt::Display for #name {
                 fn fmt(&self, f: &mut #krate::__private::fmt::Formatter<'_>) -> #krate::__private::fmt::Result {
                     f.write_str(self.name())

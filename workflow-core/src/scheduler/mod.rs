@@ -12,6 +12,7 @@ mod recorder;
 mod replay;
 mod signals;
 mod stop;
+mod tunables;
 
 use std::collections::{HashMap, HashSet};
 use std::future::pending;
@@ -167,6 +168,7 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
         has_signals: def.steps.iter().any(|s| s.signal.is_some()),
         plan: options.plan.clone(),
         events: options.events.clone(),
+        tunables: tunables::resolve(def, &options),
         run,
         journal,
         recorder,
@@ -238,6 +240,8 @@ struct Driver<'a, 'r, W: Workflow> {
     plan: Option<Arc<TestPlan>>,
     /// Where events go, for a run started with a handle.
     events: Option<Arc<EventLog>>,
+    /// The run's overrides of the steps' tunables, if any.
+    tunables: Option<Vec<tunables::Tunables>>,
     run: Arc<RunInfo>,
     journal: Option<&'r mut (dyn Journal<W::__Out> + 'r)>,
     recorder: Option<&'r mut Recorder>,
@@ -376,12 +380,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if let Some(rec) = self.recorder.as_deref_mut() {
             rec.started(index);
         }
-        let Some(for_each) = self.def.steps[index].for_each else {
+        if self.def.steps[index].for_each.is_none() {
             return self.first_attempt(step, 0);
-        };
+        }
         let total = W::__for_each_begin(&mut self.state, step);
-        let limit = for_each
-            .concurrency
+        let limit = self
+            .concurrency(step)
             .map_or(total, |c| (c as usize).min(total));
         let st = &mut self.steps[index];
         st.items_total = total;
@@ -453,8 +457,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// retry is journaled and the run parked until it is due. False when not put off.
     async fn put_off_retry(&mut self, tag: Tag, error: &StepError) -> Result<bool, Stop> {
         let def = &self.def.steps[tag.step as usize];
-        let retries = !error.is_permanent() && tag.attempt <= def.policy.retries;
-        let pause = def.policy.backoff.pause(tag.attempt);
+        let policy = self.policy(tag.step);
+        let retries = !error.is_permanent() && tag.attempt <= policy.retries;
+        let pause = policy.backoff.pause(tag.attempt);
         if !retries || pause < PARK_BACKOFF || !self.parks() {
             return Ok(false);
         }
@@ -515,7 +520,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             generation: st.generation,
             attempt,
         };
-        Ok(Task::attempt(tag, span, future, def.policy.timeout))
+        Ok(Task::attempt(tag, span, future, self.policy(step).timeout))
     }
 
     /// An attempt succeeded (and its output is committed, on a durable run).
@@ -529,12 +534,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// An attempt failed: retry it per the step's policy, or stop the run.
     fn failed(&mut self, tag: Tag, error: crate::error::StepError) -> Result<(), Stop> {
-        let def = &self.def.steps[tag.step as usize];
-        let will_retry = !error.is_permanent() && tag.attempt <= def.policy.retries;
+        let will_retry = !error.is_permanent() && tag.attempt <= self.policy(tag.step).retries;
         self.emit_failed(tag, &error, will_retry);
         let def = &self.def.steps[tag.step as usize];
         if will_retry {
-            let pause = def.policy.backoff.pause(tag.attempt);
+            let pause = self.policy(tag.step).backoff.pause(tag.attempt);
             tracing::warn!(step = def.name, attempt = tag.attempt, %error, ?pause, "step attempt failed; retrying");
             let task = if pause.is_zero() {
                 self.attempt(tag.step, tag.item, tag.attempt + 1)?

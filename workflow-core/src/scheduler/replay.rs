@@ -97,16 +97,16 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
     /// After a replay, launches the items of `for_each` steps that were in flight.
     pub(super) fn resume_items(&mut self) {
         for index in 0..self.steps.len() {
-            let Some(for_each) = self.def.steps[index].for_each else {
+            if self.def.steps[index].for_each.is_none() {
                 continue;
-            };
+            }
             let st = self.steps[index];
             if st.status != Status::Running || st.items_next > 0 {
                 continue;
             }
             let remaining = st.items_total - st.items_done;
-            let limit = for_each
-                .concurrency
+            let limit = self
+                .concurrency(index as StepIndex)
                 .map_or(remaining, |c| (c as usize).min(remaining));
             for _ in 0..limit {
                 if self.launch_next_item(index as StepIndex).is_err() {
