@@ -101,7 +101,7 @@ impl Boom {
 async fn expect_failure(engine: &Engine, mode: Mode) -> StepError {
     let wf = Boom::new(mode);
     let (run_id, after_ran) = (wf.run_id.clone(), wf.after_ran.clone());
-    let finished = engine.run_with_history(wf, 7).await;
+    let finished = engine.run_with(&wf, 7, RunOptions::default()).await;
     let expected_run = run_id.lock().unwrap().clone().expect("`prepare` ran");
     let history = finished.history;
     match finished.result {
@@ -186,10 +186,13 @@ async fn engine_keeps_running_workflows_after_failures() {
     let engine = Engine::in_memory();
     expect_failure(&engine, Mode::Panic).await;
     expect_failure(&engine, Mode::Err).await;
-    assert_eq!(engine.run(Boom::new(Mode::Ok), 1).await.unwrap(), 4);
+    assert_eq!(engine.run(&Boom::new(Mode::Ok), 1).await.unwrap(), 4);
     // A clone of the engine, too.
     expect_failure(&engine.clone(), Mode::Panic).await;
-    assert_eq!(engine.clone().run(Boom::new(Mode::Ok), 2).await.unwrap(), 6);
+    assert_eq!(
+        engine.clone().run(&Boom::new(Mode::Ok), 2).await.unwrap(),
+        6
+    );
 }
 
 /// The panicking run wakes the healthy one just before it panics, so the healthy run is in
@@ -242,12 +245,9 @@ fn assert_panicked(result: Result<u32, WorkflowError>) {
 async fn panic_in_one_of_two_concurrent_runs_on_one_task_spares_the_other() {
     let engine = Engine::in_memory();
     let gate = Arc::new(Notify::new());
-    let both = async {
-        tokio::join!(
-            engine.run(Waiter { gate: gate.clone() }, 4),
-            engine.run(Panicker { gate: gate.clone() }, 0),
-        )
-    };
+    let waiter = Waiter { gate: gate.clone() };
+    let panicker = Panicker { gate: gate.clone() };
+    let both = async { tokio::join!(engine.run(&waiter, 4), engine.run(&panicker, 0)) };
     let (healthy, panicked) = tokio::time::timeout(DEADLOCK, both)
         .await
         .expect("deadlock");
@@ -261,11 +261,11 @@ async fn panic_in_one_of_two_spawned_runs_spares_the_other() {
     let gate = Arc::new(Notify::new());
     let healthy = tokio::spawn({
         let (engine, gate) = (engine.clone(), gate.clone());
-        async move { engine.run(Waiter { gate }, 4).await }
+        async move { engine.run(&Waiter { gate }, 4).await }
     });
     let panicked = tokio::spawn({
         let engine = engine.clone();
-        async move { engine.run(Panicker { gate }, 0).await }
+        async move { engine.run(&Panicker { gate }, 0).await }
     });
     let panicked = tokio::time::timeout(DEADLOCK, panicked)
         .await
@@ -314,9 +314,12 @@ async fn failure_cancels_in_flight_siblings() {
         dropped: dropped.clone(),
         started: Arc::new(Notify::new()),
     };
-    let finished = tokio::time::timeout(DEADLOCK, Engine::in_memory().run_with_history(wf, 1))
-        .await
-        .expect("the failed run must not wait for its hanging sibling");
+    let finished = tokio::time::timeout(
+        DEADLOCK,
+        Engine::in_memory().run_with(&wf, 1, RunOptions::default()),
+    )
+    .await
+    .expect("the failed run must not wait for its hanging sibling");
     assert!(matches!(
         finished.result,
         Err(WorkflowError::StepFailed { step: "fail", .. })
@@ -356,7 +359,7 @@ impl Items {
 
 #[tokio::test]
 async fn failing_for_each_item_is_named() {
-    match Engine::in_memory().run(Items, 10).await {
+    match Engine::in_memory().run(&Items, 10).await {
         Err(e @ WorkflowError::StepFailed { .. }) => {
             assert!(e.to_string().contains("item 7"), "{e}");
             let WorkflowError::StepFailed { step, item, .. } = e else {
@@ -366,7 +369,7 @@ async fn failing_for_each_item_is_named() {
         }
         other => panic!("expected StepFailed, got {other:?}"),
     }
-    assert_eq!(Engine::in_memory().run(Items, 7).await.unwrap(), 21);
+    assert_eq!(Engine::in_memory().run(&Items, 7).await.unwrap(), 21);
 }
 
 /// The output step's branch was not taken: `NoOutput`, naming the output step.
@@ -391,8 +394,8 @@ impl Maybe {
 #[tokio::test]
 async fn untaken_output_step_is_no_output() {
     let engine = Engine::in_memory();
-    assert_eq!(engine.run(Maybe, true).await.unwrap(), "accepted");
-    match engine.run(Maybe, false).await {
+    assert_eq!(engine.run(&Maybe, true).await.unwrap(), "accepted");
+    match engine.run(&Maybe, false).await {
         Err(WorkflowError::NoOutput {
             workflow, steps, ..
         }) => {
@@ -459,7 +462,9 @@ impl Flaky {
 async fn step_failing_twice_then_succeeding_runs_three_times() {
     let wf = Flaky::new(2);
     let calls = wf.calls.clone();
-    let finished = Engine::in_memory().run_with_history(wf, 100).await;
+    let finished = Engine::in_memory()
+        .run_with(&wf, 100, RunOptions::default())
+        .await;
     let (out, other_key) = finished.result.unwrap();
     assert_eq!(out, 103, "the third attempt's output");
     assert_eq!(calls.count.load(Ordering::SeqCst), 3);
@@ -486,7 +491,7 @@ async fn step_failing_twice_then_succeeding_runs_three_times() {
     // Another run: another key for the same step.
     let wf = Flaky::new(0);
     let calls2 = wf.calls.clone();
-    Engine::in_memory().run(wf, 1).await.unwrap();
+    Engine::in_memory().run(&wf, 1).await.unwrap();
     assert_ne!(
         &calls2.seen.lock().unwrap()[0].1,
         key,
@@ -498,7 +503,7 @@ async fn step_failing_twice_then_succeeding_runs_three_times() {
 async fn retries_are_bounded() {
     let wf = Flaky::new(u32::MAX);
     let calls = wf.calls.clone();
-    match Engine::in_memory().run(wf, 0).await {
+    match Engine::in_memory().run(&wf, 0).await {
         Err(WorkflowError::StepFailed {
             step,
             attempts,
@@ -521,7 +526,7 @@ async fn permanent_error_is_not_retried() {
         ..Flaky::new(0)
     };
     let calls = wf.calls.clone();
-    match Engine::in_memory().run(wf, 0).await {
+    match Engine::in_memory().run(&wf, 0).await {
         Err(WorkflowError::StepFailed {
             step,
             attempts,
@@ -559,7 +564,7 @@ async fn panicking_attempt_is_retried() {
     let calls = Arc::new(AtomicU32::new(0));
     let out = Engine::in_memory()
         .run(
-            PanicOnce {
+            &PanicOnce {
                 calls: calls.clone(),
             },
             5,
@@ -591,7 +596,7 @@ async fn timeout_fails_the_step_and_drops_its_future() {
     let started = tokio::time::Instant::now();
     let result = Engine::in_memory()
         .run(
-            Hang {
+            &Hang {
                 dropped: dropped.clone(),
             },
             1,
@@ -642,7 +647,7 @@ impl HangOnce {
 async fn timed_out_attempt_is_dropped_before_the_retry() {
     let dropped = Arc::new(AtomicBool::new(false));
     let out = Engine::in_memory()
-        .run(HangOnce { dropped }, 9)
+        .run(&HangOnce { dropped }, 9)
         .await
         .unwrap();
     assert_eq!(
@@ -685,7 +690,7 @@ impl ItemRetry {
 async fn for_each_items_retry_individually() {
     let keys = Arc::new(Mutex::new(Vec::new()));
     let out = Engine::in_memory()
-        .run(ItemRetry { keys: keys.clone() }, 6)
+        .run(&ItemRetry { keys: keys.clone() }, 6)
         .await
         .unwrap();
     assert_eq!(out, [0, 10, 20, 30, 40, 50]);

@@ -53,7 +53,7 @@ impl Measure {
 async fn a_value_the_journal_cannot_read_back_is_refused_naming_the_step() {
     let db = TempDb::new("nan");
     let engine = Engine::sqlite(&db.0).await.unwrap();
-    let error = engine.run(Measure, 1.0).await.unwrap_err();
+    let error = engine.run(&Measure, 1.0).await.unwrap_err();
     let text = error.to_string();
     assert!(text.contains("`ratio`"), "{text}");
     assert!(text.contains("cannot be stored"), "{text}");
@@ -75,6 +75,7 @@ enum Decision {
     Reject,
 }
 
+#[derive(Clone)]
 struct Gate;
 
 #[workflow]
@@ -94,9 +95,15 @@ impl Gate {
 async fn a_signal_payload_that_does_not_decode_fails_the_run_naming_the_signal() {
     let db = TempDb::new("bad-signal");
     let engine = Engine::sqlite(&db.0).await.unwrap();
-    let id = engine.start(Gate, 5).await.unwrap();
-    // The wrong type, stored through the untyped entry point.
-    engine.signal(&id, "decision", &42u32).await.unwrap();
+    let run = engine.start(&Gate, 5).await.unwrap();
+    let id = run.id().clone();
+    // The wrong type, written to the store directly (the handle's entry points refuse it
+    // before storing anything: see the next test).
+    engine
+        .store()
+        .send_signal(&id, "decision", serde_json::to_vec(&42u32).unwrap())
+        .await
+        .unwrap();
     let error = tokio::time::timeout(Duration::from_secs(30), engine.wait::<Gate>(&id))
         .await
         .expect("the run ended")
@@ -109,20 +116,73 @@ async fn a_signal_payload_that_does_not_decode_fails_the_run_naming_the_signal()
 }
 
 #[tokio::test]
+async fn a_json_signal_that_does_not_decode_or_is_unknown_is_refused_before_it_is_stored() {
+    let db = TempDb::new("bad-json-signal");
+    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let run = engine.start(&Gate, 5).await.unwrap();
+    // The same wrong payload as above, through the untyped entry point: refused at send time.
+    match run.signal_json("decision", &serde_json::json!(42)).await {
+        Err(WorkflowError::BadSignal { run_id, signal, .. }) => {
+            assert_eq!(&run_id, run.id());
+            assert_eq!(signal, "decision");
+        }
+        other => panic!("expected BadSignal, got {other:?}"),
+    }
+    // A name the workflow does not wait for: refused too.
+    match run
+        .signal_json("descision", &serde_json::json!("Approve"))
+        .await
+    {
+        Err(WorkflowError::UnknownSignal {
+            run_id,
+            signal,
+            known,
+            ..
+        }) => {
+            assert_eq!(&run_id, run.id());
+            assert_eq!(signal, "descision");
+            assert_eq!(known, ["decision"]);
+        }
+        other => panic!("expected UnknownSignal, got {other:?}"),
+    }
+    // Nothing was stored: no signal waits for the run.
+    assert!(!engine
+        .store()
+        .has_signal(run.id(), "decision")
+        .await
+        .unwrap());
+    assert!(!engine
+        .store()
+        .has_signal(run.id(), "descision")
+        .await
+        .unwrap());
+    // A correct typed signal: the run finishes as it should.
+    run.signal(Gate::signals().decision, Decision::Approve)
+        .await
+        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(30), run.wait())
+        .await
+        .expect("the run ended")
+        .unwrap();
+    assert_eq!(output, "5: Some(Approve)");
+    assert_eq!(run.status().await.unwrap(), RunStatus::Completed);
+}
+
+#[tokio::test]
 async fn a_run_id_reused_with_another_input_is_a_typed_conflict() {
     let db = TempDb::new("conflict");
     let engine = Engine::sqlite(&db.0).await.unwrap();
     let id = RunId::from("gate-1");
     engine
-        .start_with_id(id.clone(), Gate, 1)
+        .start_with_id(&Gate, id.clone(), 1)
         .await
         .expect("first start");
     // The same input again: idempotent.
     engine
-        .start_with_id(id.clone(), Gate, 1)
+        .start_with_id(&Gate, id.clone(), 1)
         .await
         .expect("same input");
-    match engine.start_with_id(id.clone(), Gate, 2).await {
+    match engine.start_with_id(&Gate, id.clone(), 2).await {
         Err(WorkflowError::InputConflict { run_id, .. }) => assert_eq!(run_id, id),
         other => panic!("expected InputConflict, got {other:?}"),
     }
@@ -199,6 +259,7 @@ async fn one_requests_failure_in_a_group_commit_fails_no_other_request() {
     }
 }
 
+#[derive(Clone)]
 struct Echo;
 
 #[workflow]
@@ -219,11 +280,11 @@ async fn a_flipped_byte_in_a_stored_input_or_output_is_detected() {
         .await
         .result
         .unwrap();
-    let waiting = engine.start_with_id("waiting", Gate, 8).await.unwrap();
+    let waiting = engine.start_with_id(&Gate, "waiting", 8).await.unwrap();
     let url = format!("sqlite://{}", db.0.display());
     let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("UPDATE wf_runs SET input = CAST('9' AS BLOB) WHERE run_id = ?")
-        .bind(waiting.as_str())
+        .bind(waiting.id().as_str())
         .execute(&mut raw)
         .await
         .unwrap();
@@ -233,7 +294,7 @@ async fn a_flipped_byte_in_a_stored_input_or_output_is_detected() {
         .await
         .unwrap();
     raw.close().await.unwrap();
-    for id in [&waiting, &done] {
+    for id in [waiting.id(), &done] {
         match engine.status(id).await {
             Err(workflow_core::store::StoreError::Corrupt { run_id, seq, .. }) => {
                 assert_eq!(&run_id, id);
@@ -252,7 +313,7 @@ async fn unreadable_run_rows_are_reported_and_the_other_runs_recover() {
         let store = SqliteStore::open(&db.0).await.unwrap();
         let client = DurableEngine::with_options(store, WorkerOptions::default().claim_runs(false));
         for id in ["good-1", "bad-version", "bad-id", "good-2"] {
-            client.start_with_id(id, Echo, 3).await.unwrap();
+            client.start_with_id(&Echo, id, 3).await.unwrap();
         }
     }
     let url = format!("sqlite://{}", db.0.display());
@@ -268,7 +329,7 @@ async fn unreadable_run_rows_are_reported_and_the_other_runs_recover() {
     raw.close().await.unwrap();
 
     let engine = Engine::sqlite(&db.0).await.unwrap();
-    let recovery = engine.recover(Echo).await.unwrap();
+    let recovery = engine.recover(&Echo).await.unwrap();
     assert_eq!(recovery.unreadable.len(), 2, "{:?}", recovery.unreadable);
     assert!(recovery
         .unreadable
@@ -304,7 +365,12 @@ async fn start_then_resume_in_one_engine_runs_each_step_once() {
     let db = TempDb::new("start-resume");
     let engine = Engine::sqlite(&db.0).await.unwrap();
     let wf = Counted::default();
-    let id = engine.start_with_id("same-1", wf.clone(), 1).await.unwrap();
+    let id = engine
+        .start_with_id(&wf, "same-1", 1)
+        .await
+        .unwrap()
+        .id()
+        .clone();
     let resumed = engine.resume(&wf, &id).await;
     assert_eq!(resumed.result.unwrap(), 2);
     assert_eq!(
@@ -366,7 +432,8 @@ async fn a_journal_record_lost_from_the_middle_is_reported_and_nothing_runs_agai
     let db = TempDb::new("lost-record");
     let engine = Engine::sqlite(&db.0).await.unwrap();
     let wf = Tally::default();
-    let id = engine.start(wf.clone(), 1).await.unwrap();
+    let run = engine.start(&wf, 1).await.unwrap();
+    let id = run.id().clone();
     let parked = || async {
         let run = engine.status(&id).await.unwrap().summary;
         run.status == RunStatus::Waiting
@@ -388,7 +455,7 @@ async fn a_journal_record_lost_from_the_middle_is_reported_and_nothing_runs_agai
     assert_eq!(deleted, 1);
     raw.close().await.unwrap();
 
-    engine.signal(&id, "go", &10u32).await.unwrap();
+    run.signal(Tally::signals().go, 10).await.unwrap();
     let started = std::time::Instant::now();
     let reason = loop {
         let run = engine.status(&id).await.unwrap().summary;

@@ -234,7 +234,7 @@ async fn claims_whose_reply_was_lost_are_given_back_and_run() {
     let wf = Busy::default();
     let mut ids = Vec::new();
     for n in 0..20 {
-        ids.push(engine.start(wf.clone(), n).await.unwrap());
+        ids.push(engine.start(&wf, n).await.unwrap().id().clone());
     }
     let out = results(&engine, &ids, Duration::from_secs(30)).await;
     assert_eq!(out, (0..20).map(|n| n * 2).collect::<Vec<_>>());
@@ -254,7 +254,7 @@ async fn releases_whose_reply_was_lost_strand_nothing() {
     let wf = Busy::default();
     let mut ids = Vec::new();
     for n in 0..10 {
-        ids.push(engine.start(wf.clone(), n).await.unwrap());
+        ids.push(engine.start(&wf, n).await.unwrap().id().clone());
     }
     let out = results(&engine, &ids, Duration::from_secs(30)).await;
     assert_eq!(out, (0..10).map(|n| n * 2).collect::<Vec<_>>());
@@ -267,7 +267,7 @@ async fn max_runs_holds_and_a_full_worker_claims_as_soon_as_a_run_ends() {
     let wf = Busy::default();
     let mut ids = Vec::new();
     for n in 0..40 {
-        ids.push(engine.start(wf.clone(), n).await.unwrap());
+        ids.push(engine.start(&wf, n).await.unwrap().id().clone());
     }
     let started = Instant::now();
     let out = results(&engine, &ids, Duration::from_secs(60)).await;

@@ -25,7 +25,11 @@ use workflows::{Hold, HoldV2, Trip};
 /// Starts run `id` of [`Hold`] and waits until a worker is inside its `hold` step.
 async fn start_holding(engine: &DurableEngine, scratch: &Scratch, id: &RunId, hold_ms: u64) {
     engine
-        .start_with(id.clone(), hold(scratch, hold_ms), 1, RunOptions::new())
+        .start_with(
+            &hold(scratch, hold_ms),
+            1,
+            RunOptions::new().run_id(id.clone()),
+        )
         .await
         .unwrap();
     let key = format!("{id}/hold");
@@ -75,10 +79,9 @@ async fn two_workers_share_a_store_a_killed_ones_runs_are_taken_over_and_none_ru
     for (i, id) in ids.iter().enumerate() {
         engine
             .start_with(
-                id.clone(),
-                hold(&scratch, hold_ms),
+                &hold(&scratch, hold_ms),
                 i as u64,
-                RunOptions::new(),
+                RunOptions::new().run_id(id.clone()),
             )
             .await
             .unwrap();
@@ -222,7 +225,7 @@ async fn a_cancel_from_another_process_reaches_a_running_run_and_compensates(scr
         travel_ms,
     };
     engine
-        .start_with(id.clone(), trip, 1, RunOptions::new())
+        .start_with(&trip, 1, RunOptions::new().run_id(id.clone()))
         .await
         .unwrap();
     until(
@@ -320,7 +323,11 @@ async fn a_queue_limit_holds_across_three_workers(scratch: Scratch) {
     for (i, id) in ids.iter().enumerate() {
         let options = RunOptions::new().queue("limited");
         engine
-            .start_with(id.clone(), hold(&scratch, hold_ms), i as u64, options)
+            .start_with(
+                &hold(&scratch, hold_ms),
+                i as u64,
+                options.run_id(id.clone()),
+            )
             .await
             .unwrap();
     }
@@ -369,7 +376,7 @@ async fn a_deadline_that_passes_while_no_worker_runs_is_enforced_on_takeover(scr
     };
     let options = RunOptions::new().deadline(Duration::from_millis(1500));
     engine
-        .start_with(id.clone(), trip, 1, options)
+        .start_with(&trip, 1, options.run_id(id.clone()))
         .await
         .unwrap();
     until(
@@ -481,7 +488,11 @@ async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_not
     for i in 0..100u64 {
         let id = RunId::from(format!("base-{i}"));
         engine
-            .start_with(id.clone(), hold(&scratch, hold_ms), i, RunOptions::new())
+            .start_with(
+                &hold(&scratch, hold_ms),
+                i,
+                RunOptions::new().run_id(id.clone()),
+            )
             .await
             .unwrap();
         ids.push((id, i));
@@ -492,7 +503,11 @@ async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_not
     while Instant::now() < until_at {
         let id = RunId::from(format!("more-{n}"));
         let started = engine
-            .start_with(id.clone(), hold(&scratch, hold_ms), n, RunOptions::new())
+            .start_with(
+                &hold(&scratch, hold_ms),
+                n,
+                RunOptions::new().run_id(id.clone()),
+            )
             .await;
         sends += 1;
         match started {
@@ -501,7 +516,10 @@ async fn a_second_process_writing_at_full_speed_is_never_refused_and_strands_not
         }
         let (target, _) = &ids[(n as usize * 7) % ids.len()];
         sends += 1;
-        match engine.signal(target, "nudge", &n).await {
+        // `Hold` waits for no signal, so no handle sends one: the signal is written to the
+        // store as the untyped entry point used to (a write like any other; nothing consumes it).
+        let nudge = serde_json::to_vec(&n).unwrap();
+        match engine.store().send_signal(target, "nudge", nudge).await {
             Ok(()) | Err(StoreError::RunFinished { .. }) => {}
             Err(error) => refused.push(error.to_string()),
         }
@@ -568,13 +586,17 @@ async fn a_rolling_deploy_runs_each_version_only_on_workers_that_have_it(scratch
     for n in 0..10u64 {
         let id = RunId::from(format!("v1-{n}"));
         engine
-            .start_with(id.clone(), hold(&scratch, hold_ms), n, RunOptions::new())
+            .start_with(
+                &hold(&scratch, hold_ms),
+                n,
+                RunOptions::new().run_id(id.clone()),
+            )
             .await
             .unwrap();
         runs.push((id, old.pid()));
         let id = RunId::from(format!("v2-{n}"));
         engine
-            .start_with(id.clone(), v2.clone(), n, RunOptions::new())
+            .start_with(&v2, n, RunOptions::new().run_id(id.clone()))
             .await
             .unwrap();
         runs.push((id, new.pid()));
@@ -601,7 +623,11 @@ async fn a_rolling_deploy_runs_each_version_only_on_workers_that_have_it(scratch
     old.stop(&scratch);
     let late = RunId::from("v1-late");
     engine
-        .start_with(late.clone(), hold(&scratch, hold_ms), 99, RunOptions::new())
+        .start_with(
+            &hold(&scratch, hold_ms),
+            99,
+            RunOptions::new().run_id(late.clone()),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -110,14 +110,22 @@ async fn start_run(engine: &DurableEngine, soak: &Soak, n: u64, failures: &mut u
     let id = RunId::from(format!("soak-{n}"));
     retried(&format!("start {id}"), failures, || async {
         engine
-            .start_with(id.clone(), soak.clone(), n, RunOptions::new())
+            .start_with(soak, n, RunOptions::new().run_id(id.clone()))
             .await
             .map_err(|e| e.to_string())
     })
     .await;
     retried(&format!("signal {id}"), failures, || async {
-        match engine.signal(&id, "approval", &!n.is_multiple_of(5)).await {
-            Ok(()) | Err(StoreError::RunFinished { .. }) => Ok(()),
+        let run = engine.handle::<Soak>(id.clone());
+        match run
+            .signal(Soak::signals().approval, !n.is_multiple_of(5))
+            .await
+        {
+            Ok(())
+            | Err(WorkflowError::Store {
+                error: StoreError::RunFinished { .. },
+                ..
+            }) => Ok(()),
             Err(e) => Err(e.to_string()),
         }
     })

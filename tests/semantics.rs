@@ -68,7 +68,9 @@ impl Diamond {
 
 #[tokio::test]
 async fn diamond_joins_both_sides() {
-    let finished = Engine::in_memory().run_with_history(Diamond, 4).await;
+    let finished = Engine::in_memory()
+        .run_with(&Diamond, 4, RunOptions::default())
+        .await;
     assert_eq!(finished.result.unwrap(), "50/c5");
     let h = finished.history;
     assert_eq!(h.path.len(), 4, "each step runs exactly once: {:?}", h.path);
@@ -125,7 +127,7 @@ async fn static_fan_out_runs_branches_in_parallel_and_joins_all() {
     let wf = FanOut {
         barrier: Arc::new(Barrier::new(4)),
     };
-    let out = tokio::time::timeout(DEADLOCK, Engine::in_memory().run(wf, 6))
+    let out = tokio::time::timeout(DEADLOCK, Engine::in_memory().run(&wf, 6))
         .await
         .expect("fan-out steps were not all in flight at once (deadlock on the barrier)")
         .unwrap();
@@ -177,7 +179,7 @@ async fn for_each_returns_results_in_item_order_and_respects_concurrency() {
     let stats = Arc::new(MapStats::default());
     let out = Engine::in_memory()
         .run(
-            Squares {
+            &Squares {
                 stats: stats.clone(),
             },
             1000,
@@ -209,11 +211,12 @@ async fn for_each_returns_results_in_item_order_and_respects_concurrency() {
 async fn for_each_over_nothing_gives_an_empty_vec() {
     let stats = Arc::new(MapStats::default());
     let finished = Engine::in_memory()
-        .run_with_history(
-            Squares {
+        .run_with(
+            &Squares {
                 stats: stats.clone(),
             },
             0,
+            RunOptions::default(),
         )
         .await;
     assert_eq!(finished.result.unwrap(), Vec::<u64>::new());
@@ -252,7 +255,7 @@ async fn for_each_without_limit_runs_all_items_at_once() {
     let wf = Unbounded {
         barrier: Arc::new(Barrier::new(n)),
     };
-    let out = tokio::time::timeout(DEADLOCK, Engine::in_memory().run(wf, n))
+    let out = tokio::time::timeout(DEADLOCK, Engine::in_memory().run(&wf, n))
         .await
         .expect("not all items were in flight at once")
         .unwrap();
@@ -297,7 +300,9 @@ impl Ordered {
 
 #[tokio::test]
 async fn all_join_receives_inputs_in_declared_order_not_completion_order() {
-    let finished = Engine::in_memory().run_with_history(Ordered, 7).await;
+    let finished = Engine::in_memory()
+        .run_with(&Ordered, 7, RunOptions::default())
+        .await;
     assert_eq!(finished.result.unwrap(), ("c=7".to_string(), 1007, true));
     assert_eq!(
         finished.history.path,
@@ -370,7 +375,7 @@ async fn any_join_runs_exactly_once_with_the_first_arrival_in_1000_runs() {
             downstream: downstream.clone(),
         };
         let before = joins.load(Ordering::SeqCst);
-        let run = engine.run_with_history(wf, 1).await;
+        let run = engine.run_with(&wf, 1, RunOptions::default()).await;
         let winner = run.result.unwrap();
         assert_eq!(
             joins.load(Ordering::SeqCst),
@@ -452,11 +457,12 @@ impl AnyRetry {
 async fn any_join_retry_keeps_the_first_arrival() {
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let finished = Engine::in_memory()
-        .run_with_history(
-            AnyRetry {
+        .run_with(
+            &AnyRetry {
                 attempts: attempts.clone(),
             },
             0,
+            RunOptions::default(),
         )
         .await;
     let path = finished.history.path.clone();
@@ -564,7 +570,9 @@ async fn exactly_one_branch_fires_and_the_rest_is_skipped() {
     for (input, output, ran, skipped) in cases {
         let wf = Triage { ran: log() };
         let ran_log = wf.ran.clone();
-        let finished = engine.run_with_history(wf, input.to_string()).await;
+        let finished = engine
+            .run_with(&wf, input.to_string(), RunOptions::default())
+            .await;
         assert_eq!(finished.result.unwrap(), output, "{input}");
         assert_eq!(take(&ran_log), ran, "{input}: invoked steps");
         assert_eq!(finished.history.path, ran, "{input}: path");
@@ -619,11 +627,11 @@ impl Gate {
 #[tokio::test]
 async fn skips_propagate_through_all_joins_but_any_join_runs() {
     let engine = Engine::in_memory();
-    let taken = engine.run_with_history(Gate, 5).await;
+    let taken = engine.run_with(&Gate, 5, RunOptions::default()).await;
     assert_eq!(taken.result.unwrap(), 50);
     assert_eq!(taken.history.with_outcome(StepOutcome::Skipped), ["neg"]);
 
-    let untaken = engine.run_with_history(Gate, -5).await;
+    let untaken = engine.run_with(&Gate, -5, RunOptions::default()).await;
     assert_eq!(untaken.result.unwrap(), -1);
     assert_eq!(
         untaken.history.with_outcome(StepOutcome::Skipped),
@@ -684,7 +692,9 @@ fn counter() -> (Counter, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn loop_that_exits_early_gives_output_and_path() {
     let (wf, runs) = counter();
-    let finished = Engine::in_memory().run_with_history(wf, 2).await;
+    let finished = Engine::in_memory()
+        .run_with(&wf, 2, RunOptions::default())
+        .await;
     assert_eq!(finished.result.unwrap(), "done at 2");
     assert_eq!(runs.load(Ordering::SeqCst), 3);
     assert_eq!(
@@ -701,7 +711,7 @@ async fn loop_that_exits_early_gives_output_and_path() {
 #[tokio::test]
 async fn loop_may_run_its_head_exactly_max_iterations_times() {
     let (wf, runs) = counter();
-    let out = Engine::in_memory().run(wf, 4).await.unwrap();
+    let out = Engine::in_memory().run(&wf, 4).await.unwrap();
     assert_eq!(out, "done at 4");
     assert_eq!(runs.load(Ordering::SeqCst), 5);
 }
@@ -710,7 +720,9 @@ async fn loop_may_run_its_head_exactly_max_iterations_times() {
 async fn loop_past_its_bound_fails_naming_the_loop_head() {
     for target in [5, 1_000_000] {
         let (wf, runs) = counter();
-        let finished = Engine::in_memory().run_with_history(wf, target).await;
+        let finished = Engine::in_memory()
+            .run_with(&wf, target, RunOptions::default())
+            .await;
         match finished.result {
             Err(WorkflowError::LoopLimitExceeded {
                 workflow,
@@ -777,7 +789,7 @@ async fn output_of_exclusive_terminals_is_the_taken_branch() {
         let n = mix(seed) % 100;
         let want = if n.is_multiple_of(2) { "even" } else { "odd" };
         assert_eq!(
-            engine.run(Parity { seed }, n).await.unwrap(),
+            engine.run(&Parity { seed }, n).await.unwrap(),
             want,
             "seed {seed}"
         );
@@ -816,7 +828,7 @@ async fn output_marker_wins_whichever_terminal_finishes_last() {
             answer_yields,
             audit_yields,
         };
-        let finished = engine.run_with_history(wf, 21).await;
+        let finished = engine.run_with(&wf, 21, RunOptions::default()).await;
         assert_eq!(finished.result.unwrap(), 42);
         assert_eq!(finished.history.path.last(), Some(&last), "precondition");
         assert_eq!(
@@ -877,7 +889,7 @@ async fn fast_path_finishes_while_slow_step_is_still_running() {
         done: log(),
     };
     let done = wf.done.clone();
-    let out = tokio::time::timeout(DEADLOCK, Engine::in_memory().run(wf, 1))
+    let out = tokio::time::timeout(DEADLOCK, Engine::in_memory().run(&wf, 1))
         .await
         .expect("deadlock: the fast path did not run while `slow` was in flight")
         .unwrap();
@@ -925,7 +937,7 @@ async fn hundred_concurrent_runs_on_cloned_engines_all_succeed() {
     let handles: Vec<_> = (0..100u64)
         .map(|n| {
             let engine = engine.clone();
-            tokio::spawn(async move { (n, engine.run(Busy { seed: n }, n).await) })
+            tokio::spawn(async move { (n, engine.run(&Busy { seed: n }, n).await) })
         })
         .collect();
     let mut run_ids = std::collections::BTreeSet::new();
@@ -980,7 +992,7 @@ impl Lengths {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let out: Vec<usize> = Engine::in_memory().run(Lengths, "a bb ccc".to_string()).await.unwrap();
+    let out: Vec<usize> = Engine::in_memory().run(&Lengths, "a bb ccc".to_string()).await.unwrap();
     assert_eq!(out, vec![1, 2, 3]);
 }
 "#,

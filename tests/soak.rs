@@ -66,12 +66,14 @@ async fn three_workers_survive_a_hundred_kills_without_redoing_committed_work(sc
     let mut next = ids.iter().enumerate();
     for _ in 0..kills {
         for (n, id) in next.by_ref().take(per_kill) {
-            engine
-                .start_with(id.clone(), soak.clone(), n as u64, RunOptions::new())
+            let run = engine
+                .start_with(&soak, n as u64, RunOptions::new().run_id(id.clone()))
                 .await
                 .unwrap();
             // Every fifth run is rejected; the signal may arrive before or during the wait.
-            engine.signal(id, "approval", &(n % 5 != 0)).await.unwrap();
+            run.signal(Soak::signals().approval, n % 5 != 0)
+                .await
+                .unwrap();
         }
         tokio::time::sleep(Duration::from_millis(50 + random(250))).await;
         let victim = workers.swap_remove(random(workers.len() as u64) as usize);
@@ -80,11 +82,13 @@ async fn three_workers_survive_a_hundred_kills_without_redoing_committed_work(sc
         workers.push(Worker::start(&scratch, step_ms));
     }
     for (n, id) in next {
-        engine
-            .start_with(id.clone(), soak.clone(), n as u64, RunOptions::new())
+        let run = engine
+            .start_with(&soak, n as u64, RunOptions::new().run_id(id.clone()))
             .await
             .unwrap();
-        engine.signal(id, "approval", &(n % 5 != 0)).await.unwrap();
+        run.signal(Soak::signals().approval, n % 5 != 0)
+            .await
+            .unwrap();
     }
     until_all(&engine, &ids, false, Duration::from_secs(120)).await;
     println!(

@@ -1686,7 +1686,7 @@ async fn sqlite_refuses_a_newer_schema() {
         SqliteStore::open(path).await,
         Err(StoreError::NewerSchema {
             found: 99,
-            supported: 2,
+            supported: 3,
             ..
         })
     ));
@@ -1732,7 +1732,7 @@ async fn postgres_refuses_other_schemas() {
     match PostgresStore::connect(&url).await {
         Err(StoreError::NewerSchema {
             found: 99,
-            supported: 2,
+            supported: 3,
             location,
         }) => assert!(location.starts_with("postgres://"), "{location}"),
         other => panic!("expected NewerSchema, got {other:?}"),

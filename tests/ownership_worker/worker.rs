@@ -57,27 +57,27 @@ async fn main() -> ExitCode {
         // `OWNERSHIP_DEPLOY=v2`: this worker runs the next version of `Hold` (a rolling deploy).
         if std::env::var("OWNERSHIP_DEPLOY").as_deref() == Ok("v2") {
             engine
-                .register(HoldV2 {
+                .register(&HoldV2 {
                     log: log.clone(),
                     hold_ms,
                 })
                 .await?;
         } else {
             engine
-                .register(Hold {
+                .register(&Hold {
                     log: log.clone(),
                     hold_ms,
                 })
                 .await?;
         }
         engine
-            .register(Trip {
+            .register(&Trip {
                 log: log.clone(),
                 travel_ms: hold_ms,
             })
             .await?;
         engine
-            .register(Soak {
+            .register(&Soak {
                 log: log.clone(),
                 step_ms: hold_ms,
             })

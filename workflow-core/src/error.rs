@@ -23,6 +23,8 @@ pub struct StepError {
 #[derive(Clone)]
 pub(crate) enum StepErrorKind {
     Error(SharedError),
+    #[cfg(feature = "anyhow")]
+    Anyhow(std::sync::Arc<anyhow::Error>),
     Message(String),
     Panic(String),
     TimedOut(std::time::Duration),
@@ -61,6 +63,26 @@ impl StepError {
         }
     }
 
+    /// A boxed error, keeping its concrete type for [`StepError::downcast_ref`]. A step
+    /// returning `Result<T, Box<dyn Error + Send + Sync>>` is converted with it.
+    pub fn from_boxed(error: Box<dyn std::error::Error + Send + Sync + 'static>) -> Self {
+        StepError {
+            kind: StepErrorKind::Error(std::sync::Arc::from(error)),
+            permanent: false,
+        }
+    }
+
+    /// With the `anyhow` feature: an `anyhow::Error`, keeping its chain and its original
+    /// error for [`StepError::downcast_ref`]. A step returning `anyhow::Result<T>` (or
+    /// `Result<T, anyhow::Error>`) is converted with it.
+    #[cfg(feature = "anyhow")]
+    pub fn from_anyhow(error: anyhow::Error) -> Self {
+        StepError {
+            kind: StepErrorKind::Anyhow(std::sync::Arc::new(error)),
+            permanent: false,
+        }
+    }
+
     /// True when the attempt panicked.
     pub fn is_panic(&self) -> bool {
         matches!(self.kind, StepErrorKind::Panic(_))
@@ -80,13 +102,20 @@ impl StepError {
     pub fn source_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
         match &self.kind {
             StepErrorKind::Error(e) => Some(e.as_ref()),
+            #[cfg(feature = "anyhow")]
+            StepErrorKind::Anyhow(e) => Some(e.as_ref().as_ref()),
             _ => None,
         }
     }
 
-    /// Downcasts the original error to a concrete type.
-    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
-        self.source_error().and_then(|e| e.downcast_ref::<E>())
+    /// Downcasts the original error to a concrete type (also through an `anyhow::Error` or a
+    /// `Box<dyn Error>` the step returned).
+    pub fn downcast_ref<E: std::error::Error + Send + Sync + 'static>(&self) -> Option<&E> {
+        match &self.kind {
+            #[cfg(feature = "anyhow")]
+            StepErrorKind::Anyhow(e) => e.downcast_ref::<E>(),
+            _ => self.source_error().and_then(|e| e.downcast_ref::<E>()),
+        }
     }
 }
 
@@ -103,6 +132,8 @@ impl fmt::Display for StepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             StepErrorKind::Error(e) => write!(f, "{e}")?,
+            #[cfg(feature = "anyhow")]
+            StepErrorKind::Anyhow(e) => write!(f, "{e:#}")?,
             StepErrorKind::Message(m) => f.write_str(m)?,
             StepErrorKind::Panic(m) => write!(f, "panicked: {m}")?,
             StepErrorKind::TimedOut(d) => write!(f, "timed out after {d:?}")?,

@@ -270,6 +270,8 @@ impl StoredStepError {
     fn from_error(error: &StepError) -> Self {
         let (kind, message, timeout_ms) = match &error.kind {
             StepErrorKind::Error(e) => ("error", e.to_string(), None),
+            #[cfg(feature = "anyhow")]
+            StepErrorKind::Anyhow(e) => ("error", format!("{e:#}"), None),
             StepErrorKind::Message(m) => ("message", m.clone(), None),
             StepErrorKind::Panic(m) => ("panic", m.clone(), None),
             StepErrorKind::TimedOut(d) => (

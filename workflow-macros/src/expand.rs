@@ -11,7 +11,7 @@ use syn::{Ident, ItemImpl, Type};
 
 use crate::attr::{BackoffSpec, WorkflowAttr};
 use crate::graph::{Graph, Join};
-use crate::model::{pattern_bindings, Model, Step};
+use crate::model::{pattern_bindings, ErrorConversion, Model, Step};
 
 /// The whole expansion: the user's block (without our attributes) and the generated items.
 pub fn expand(
@@ -768,7 +768,16 @@ impl Cx<'_> {
                 }
             };
             let call = quote!(self.#method(#context_arg #(#args),* #signal_arg).await);
-            let result = if step.fallible {
+            let result = if step.fallible && step.error != ErrorConversion::Into {
+                let span = step.ret_span;
+                let convert = match step.error {
+                    ErrorConversion::Boxed => {
+                        quote_spanned!(span=> __wf::StepError::from_boxed(__wf_error))
+                    }
+                    _ => quote_spanned!(span=> __wf::StepError::from_anyhow(__wf_error)),
+                };
+                quote!(match #call { __wf::Ok(__wf_output) => __wf::Ok((#wrap)(__wf_output)), __wf::Err(__wf_error) => __wf::Err(#convert) })
+            } else if step.fallible {
                 let span = step.ret_span;
                 let name = check_name(
                     format!("error_of_{}_converts_into_step_error", step.ident),

@@ -24,10 +24,23 @@ pub struct Step {
     pub output: Type,
     /// True when the method returns a `Result`.
     pub fallible: bool,
+    /// How its error becomes a `StepError`.
+    pub error: ErrorConversion,
     /// Span of the return type, for errors about it.
     pub ret_span: Span,
     /// A trailing `name: Signal<T>` parameter: the step waits for signal `name`.
     pub signal: Option<SignalParam>,
+}
+
+/// How a fallible step's error becomes a `StepError`, read from the return type as written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ErrorConversion {
+    /// `Into<StepError>`: `StepError` itself, or any `std::error::Error + Send + Sync`.
+    Into,
+    /// `Box<dyn Error + Send + Sync>`: `StepError::from_boxed`, keeping its concrete type.
+    Boxed,
+    /// `anyhow::Result<T>` / `Result<T, anyhow::Error>`: `StepError::from_anyhow`.
+    Anyhow,
 }
 
 /// A `Signal<T>` parameter.
@@ -168,6 +181,10 @@ impl Model {
             inputs.pop();
         }
         let (output, fallible) = self.read_output(&sig.output);
+        let error = match &sig.output {
+            ReturnType::Type(_, ty) => error_conversion(ty),
+            ReturnType::Default => ErrorConversion::Into,
+        };
         let name = attr
             .name
             .as_ref()
@@ -187,6 +204,7 @@ impl Model {
             params_span: sig.paren_token.span.join(),
             output,
             fallible,
+            error,
         }
     }
 
@@ -363,6 +381,50 @@ fn signal_payload(ty: &Type) -> Option<&Type> {
 }
 
 /// `T` when `ty` is `...Result<T, ..>`.
+/// How the error of a `Result` return type converts: see [`ErrorConversion`].
+fn error_conversion(ty: &Type) -> ErrorConversion {
+    let Type::Path(p) = ty else {
+        return ErrorConversion::Into;
+    };
+    let names_anyhow = |path: &syn::Path| path.segments.iter().any(|s| s.ident == "anyhow");
+    let Some(last) = p.path.segments.last() else {
+        return ErrorConversion::Into;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return ErrorConversion::Into;
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    match types.as_slice() {
+        [_] if names_anyhow(&p.path) => ErrorConversion::Anyhow,
+        [_, Type::Path(e)] if names_anyhow(&e.path) => ErrorConversion::Anyhow,
+        [_, Type::Path(e)] if is_boxed_error(e) => ErrorConversion::Boxed,
+        _ => ErrorConversion::Into,
+    }
+}
+
+/// `Box<dyn Error + ..>` (any path ending in `Error` inside the `dyn`).
+fn is_boxed_error(ty: &syn::TypePath) -> bool {
+    let Some(last) = ty.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    last.ident == "Box"
+        && args.args.iter().any(|a| {
+            matches!(a, syn::GenericArgument::Type(Type::TraitObject(t))
+                if t.bounds.iter().any(|b| matches!(b, syn::TypeParamBound::Trait(tr)
+                    if tr.path.segments.last().is_some_and(|s| s.ident == "Error"))))
+        })
+}
+
 fn result_ok_type(ty: &Type) -> Option<&Type> {
     let Type::Path(p) = ty else { return None };
     let last = p.path.segments.last()?;
