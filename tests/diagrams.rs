@@ -36,7 +36,7 @@ impl Support {
     async fn total(&self, lens: Vec<usize>) -> usize {
         lens.iter().sum()
     }
-    #[step(after = any(total, revise), max_iterations = 3)]
+    #[step(after = any(total, revise), max_passes = 3)]
     async fn review(&self, n: usize) -> (usize, bool) {
         (n, n > 20)
     }
@@ -230,14 +230,7 @@ fn definition_is_static_and_stable() {
         names,
         ["classify", "bug", "measure", "total", "review", "revise", "done", "feature", "spam"]
     );
-    assert_eq!(
-        def.step("review")
-            .unwrap()
-            .loop_head
-            .unwrap()
-            .max_iterations,
-        3
-    );
+    assert_eq!(def.step("review").unwrap().loop_head.unwrap().max_passes, 3);
     assert_eq!(
         def.step("measure").unwrap().for_each.unwrap().concurrency,
         Some(2)

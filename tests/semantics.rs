@@ -658,7 +658,7 @@ impl Counter {
     async fn init(&self, target: u32) -> (u32, u32) {
         (0, target)
     }
-    #[step(after = any(init, settle), max_iterations = 5)]
+    #[step(after = any(init, settle), max_passes = 5)]
     async fn check(&self, state: (u32, u32)) -> (u32, u32, bool) {
         self.head_runs.fetch_add(1, Ordering::SeqCst);
         let (n, target) = state;
@@ -709,7 +709,7 @@ async fn loop_that_exits_early_gives_output_and_path() {
 }
 
 #[tokio::test]
-async fn loop_may_run_its_head_exactly_max_iterations_times() {
+async fn loop_may_run_its_head_exactly_max_passes_times() {
     let (wf, runs) = counter();
     let out = Engine::in_memory().run(&wf, 4).await.unwrap();
     assert_eq!(out, "done at 4");
@@ -727,19 +727,19 @@ async fn loop_past_its_bound_fails_naming_the_loop_head() {
             Err(WorkflowError::LoopLimitExceeded {
                 workflow,
                 step,
-                max_iterations,
+                max_passes,
                 ..
             }) => {
                 assert_eq!(workflow, "Counter");
                 assert_eq!(step, "check");
-                assert_eq!(max_iterations, 5);
+                assert_eq!(max_passes, 5);
             }
             other => panic!("expected LoopLimitExceeded, got {other:?}"),
         }
         assert_eq!(
             runs.load(Ordering::SeqCst),
             5,
-            "the head ran max_iterations times, no more"
+            "the head ran max_passes times, no more"
         );
         assert_eq!(
             finished.history.step("finish").unwrap().outcome,

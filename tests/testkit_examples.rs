@@ -462,7 +462,7 @@ async fn triage_hits_its_loop_bound_when_the_reviewer_is_never_satisfied() {
             run.error(),
             WorkflowError::LoopLimitExceeded {
                 step: "review",
-                max_iterations: 3,
+                max_passes: 3,
                 ..
             }
         ),

@@ -10,7 +10,7 @@
 //! - **Question**: the FAQ and the docs search race; an any-join (`after = any(..)`) takes
 //!   whichever answers first.
 //! - Bugs and questions then share a bounded review loop: a draft reply is reviewed, revised
-//!   and reviewed again (`max_iterations = 3`) until the reviewer approves it.
+//!   and reviewed again (`max_passes = 3`) until the reviewer approves it.
 //! - **Feature** requests go to the backlog; **Spam** (a unit variant) is closed.
 //!
 //! The branches of `classify` form one `match` over `Category`, so forgetting a category is a

@@ -298,7 +298,7 @@ impl Triage {
     }
 
     /// Loop head: reviews the first draft, then every revision, at most 3 times in all.
-    #[step(after = any(draft_reply, revise), max_iterations = 3)]
+    #[step(after = any(draft_reply, revise), max_passes = 3)]
     async fn review(&self, draft: Draft) -> Verdict {
         let mut notes = Vec::new();
         if !draft.body.starts_with("Hi ") {

@@ -17,7 +17,7 @@ pub struct Definition {
     pub hash: u64,
     /// What the hash covers, one line per step: the graph, step names, input and output
     /// types, signals and compensations; not the tunables (`retry`, `backoff`, `timeout`,
-    /// `deadline`, `concurrency`, `max_iterations`, `compensation_retry`), whose new values
+    /// `deadline`, `concurrency`, `max_passes`, `compensation_retry`), whose new values
     /// apply to runs in flight.
     pub canonical: &'static str,
     /// Steps in declaration order.
@@ -39,7 +39,7 @@ pub struct StepDef {
     pub branch: Option<&'static str>,
     /// Present when the step is mapped over its upstream's items (`for_each`).
     pub for_each: Option<ForEach>,
-    /// Present when the step heads a loop (`max_iterations = N`).
+    /// Present when the step heads a loop (`max_passes = N`).
     pub loop_head: Option<LoopHead>,
     /// True when this step's output can be the workflow's output.
     pub is_output: bool,
@@ -103,8 +103,8 @@ pub struct ForEach {
 /// A loop head: the step a back edge returns to.
 #[derive(Debug, Clone, Copy)]
 pub struct LoopHead {
-    /// `max_iterations = N`: how many times the head may run in one execution.
-    pub max_iterations: u32,
+    /// `max_passes = N`: how many times the head may run in one execution.
+    pub max_passes: u32,
     /// The other steps of the loop, reset at each new iteration.
     pub body: &'static [StepIndex],
 }

@@ -83,7 +83,7 @@ impl Definition {
                 let target = &self.steps[edge.to as usize];
                 let style = match (edge.back, target.branch) {
                     (true, _) => {
-                        EdgeStyle::Back(target.loop_head.map_or(0, |head| head.max_iterations))
+                        EdgeStyle::Back(target.loop_head.map_or(0, |head| head.max_passes))
                     }
                     (false, Some(pattern)) => EdgeStyle::Branch(pattern),
                     (false, None) => EdgeStyle::Plain,
@@ -119,7 +119,7 @@ fn node_label(step: &StepDef) -> String {
         }
     }
     if let Some(head) = step.loop_head {
-        let _ = write!(label, " (loop head, max {})", head.max_iterations);
+        let _ = write!(label, " (loop head, max {})", head.max_passes);
     }
     label
 }

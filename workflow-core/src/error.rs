@@ -176,8 +176,8 @@ pub enum WorkflowError {
         /// Cancelled steps and compensations.
         report: Box<FailureReport>,
     },
-    /// A loop's back edge fired once more than `max_iterations` allows.
-    #[error("workflow `{workflow}` run {run_id}: loop at step `{step}` exceeded max_iterations = {max_iterations}{report}")]
+    /// A loop's back edge fired once more than `max_passes` allows.
+    #[error("workflow `{workflow}` run {run_id}: loop at step `{step}` would start pass {} of at most max_passes = {max_passes}{report}", max_passes + 1)]
     LoopLimitExceeded {
         /// Workflow name.
         workflow: &'static str,
@@ -186,7 +186,7 @@ pub enum WorkflowError {
         /// The loop's head step.
         step: &'static str,
         /// The declared bound.
-        max_iterations: u32,
+        max_passes: u32,
         /// Cancelled steps and compensations.
         report: Box<FailureReport>,
     },

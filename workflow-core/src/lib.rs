@@ -48,11 +48,12 @@
 //!     form one `match`, which rustc checks for exhaustiveness;
 //!   - `for_each` (+ `concurrency = N`): the step runs once per item of its upstream's output
 //!     (any `IntoIterator`); downstream steps receive a `Vec` of the results in item order;
-//!   - `max_iterations = N` on the head of a loop: a step listed in the head's
+//!   - `max_passes = N` on the head of a loop: a step listed in the head's
 //!     `after = any(entry, back)` that is itself downstream of the head is a back edge;
-//!     each back edge starts a new iteration (the loop body's steps run again), and the head
-//!     running more than `N` times fails the run with
-//!     [`WorkflowError::LoopLimitExceeded`];
+//!     each back edge starts a new pass (the loop body's steps run again). `N` counts passes
+//!     through the loop, the first included: the head runs at most `N` times, so the back
+//!     edge fires at most `N - 1` times; a back edge that would start pass `N + 1` fails the
+//!     run with [`WorkflowError::LoopLimitExceeded`];
 //!   - `output`: this step's output is the workflow's output (needed when two terminal steps
 //!     can both run);
 //!   - `name = ".."`: the step's stable name in the definition and diagrams;
@@ -92,7 +93,7 @@
 //! an old journal unreadable: the graph (steps, `after`, joins, branch patterns, `for_each`,
 //! loops, output steps), step names, the input, output and signal types of steps, and
 //! compensations. What does not: `retry`, `backoff`, `timeout`, signal `deadline`,
-//! `concurrency`, `max_iterations`, `compensation_retry`; their new values apply to runs in
+//! `concurrency`, `max_passes`, `compensation_retry`; their new values apply to runs in
 //! flight at their next step.
 //!
 //! - **Safe**: changing a tunable; changing a step's body (its next executions use the new

@@ -26,7 +26,7 @@ pub(crate) enum StoredError {
     },
     LoopLimitExceeded {
         step: String,
-        max_iterations: u32,
+        max_passes: u32,
         report: StoredReport,
     },
     Cancelled {
@@ -93,12 +93,10 @@ impl StoredError {
                 report,
             },
             WorkflowError::LoopLimitExceeded {
-                step,
-                max_iterations,
-                ..
+                step, max_passes, ..
             } => StoredError::LoopLimitExceeded {
                 step: (*step).to_owned(),
-                max_iterations: *max_iterations,
+                max_passes: *max_passes,
                 report,
             },
             WorkflowError::Cancelled { .. } => StoredError::Cancelled { report },
@@ -175,14 +173,14 @@ impl StoredError {
             },
             StoredError::LoopLimitExceeded {
                 step: name,
-                max_iterations,
+                max_passes,
                 report,
             } => match (step(name), report.to_report(def)) {
                 (Some(step), Some(report)) => WorkflowError::LoopLimitExceeded {
                     workflow,
                     run_id,
                     step,
-                    max_iterations: *max_iterations,
+                    max_passes: *max_passes,
                     report: Box::new(report),
                 },
                 _ => stopped(workflow, run_id, message()),
@@ -239,10 +237,11 @@ impl StoredError {
                 error.to_error()
             ),
             StoredError::LoopLimitExceeded {
-                step,
-                max_iterations,
-                ..
-            } => format!("loop at step `{step}` exceeded max_iterations = {max_iterations}"),
+                step, max_passes, ..
+            } => format!(
+                "loop at step `{step}` would start pass {} of at most max_passes = {max_passes}",
+                max_passes + 1
+            ),
             StoredError::Cancelled { .. } => "cancelled".into(),
             StoredError::DeadlineExceeded { deadline_ms, .. } => {
                 format!("deadline of {deadline_ms} ms exceeded")

@@ -74,7 +74,7 @@ pub struct StepAttr {
     pub branch: Option<Keyed<Pat>>,
     pub for_each: Option<Span>,
     pub concurrency: Option<Keyed<u32>>,
-    pub max_iterations: Option<Keyed<u32>>,
+    pub max_passes: Option<Keyed<u32>>,
     pub output: Option<Span>,
     pub name: Option<StepName>,
     pub retry: Option<Keyed<u32>>,
@@ -90,7 +90,7 @@ const STEP_KEYS: &[&str] = &[
     "branch",
     "for_each",
     "concurrency",
-    "max_iterations",
+    "max_passes",
     "output",
     "name",
     "retry",
@@ -102,8 +102,8 @@ const SAGA_KEYS: &[&str] = &["compensation", "compensation_retry"];
 
 /// Largest accepted `retry`: more is a misunderstanding, not a policy.
 const MAX_RETRY: u32 = 100;
-/// Largest accepted `max_iterations`.
-const MAX_ITERATIONS: u32 = 1_000_000;
+/// Largest accepted `max_passes`.
+const MAX_PASSES: u32 = 1_000_000;
 
 impl StepAttr {
     fn empty(kind: StepKind, span: Span) -> Self {
@@ -114,7 +114,7 @@ impl StepAttr {
             branch: None,
             for_each: None,
             concurrency: None,
-            max_iterations: None,
+            max_passes: None,
             output: None,
             name: None,
             retry: None,
@@ -212,11 +212,16 @@ impl StepAttr {
             "for_each" => set!(for_each, Some(flag(key, input)?)),
             "output" => set!(output, Some(flag(key, input)?)),
             "concurrency" => set!(concurrency, bounded_int(key, input, errors, 1, u32::MAX)?),
-            "max_iterations" => {
-                set!(
-                    max_iterations,
-                    bounded_int(key, input, errors, 1, MAX_ITERATIONS)?
-                )
+            // The old name: reported, then read as `max_passes` so nothing else follows from it.
+            "max_iterations" | "max_passes" => {
+                if name == "max_iterations" {
+                    errors.at(
+                        span,
+                        "`max_iterations` is now `max_passes`: the loop's head runs at most N \
+                         times, its first pass included (the back edge fires at most N - 1 times)",
+                    );
+                }
+                set!(max_passes, bounded_int(key, input, errors, 1, MAX_PASSES)?)
             }
             "retry" => set!(retry, bounded_int(key, input, errors, 1, MAX_RETRY)?),
             "name" => {

@@ -6,7 +6,7 @@
 //! its upstream steps and join, its branch pattern, whether it is a `for_each` or a loop head
 //! or an output step, its input types, output type, signal (name and payload type) and
 //! compensation. Out: the tunables, whose new values apply to runs in flight: `retry`,
-//! `backoff`, `timeout`, signal `deadline`, `concurrency`, `max_iterations`,
+//! `backoff`, `timeout`, signal `deadline`, `concurrency`, `max_passes`,
 //! `compensation_retry`.
 //!
 //! Types are compared as written (`u32`, `Vec<Order>`): changing a step's output type changes
@@ -45,7 +45,7 @@ impl Cx<'_> {
             if step.attr.for_each.is_some() {
                 text.push_str(" for_each");
             }
-            if step.attr.max_iterations.is_some() {
+            if step.attr.max_passes.is_some() {
                 text.push_str(" loop_head");
             }
             if graph.outputs.contains(&i) {

@@ -845,10 +845,10 @@ impl Cx<'_> {
                 }));
                 quote!(__wf::ForEach { concurrency: #concurrency })
             }));
-            let loop_head = option(step.attr.max_iterations.as_ref().map(|m| {
+            let loop_head = option(step.attr.max_passes.as_ref().map(|m| {
                 let max = m.value;
                 let body = graph.loop_body[i].iter().map(|&b| b as u16);
-                quote!(__wf::LoopHead { max_iterations: #max, body: &[#(#body),*] })
+                quote!(__wf::LoopHead { max_passes: #max, body: &[#(#body),*] })
             }));
             let is_output = graph.outputs.contains(&i);
             let retries = step.attr.retry.as_ref().map_or(0, |r| r.value);

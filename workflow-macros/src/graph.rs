@@ -97,7 +97,7 @@ impl Graph {
         // Back edges: `u -> h` into a loop head `h` that `u` is reachable from.
         let mut back: BTreeSet<(usize, usize)> = BTreeSet::new();
         for (h, step) in model.steps.iter().enumerate() {
-            let Some(max) = &step.attr.max_iterations else {
+            let Some(max) = &step.attr.max_passes else {
                 continue;
             };
             let back_from: Vec<usize> = upstream[h]
@@ -106,7 +106,7 @@ impl Graph {
                 .filter(|&u| reach[h].contains(&u) || u == h)
                 .collect();
             if back_from.is_empty() {
-                errors.at(max.key, format!("`max_iterations` on `{}`, but no step loops back to it: a loop head waits with `after = any(entry, back)`, where `back` is a step downstream of it", step.ident));
+                errors.at(max.key, format!("`max_passes` on `{}`, but no step loops back to it: a loop head waits with `after = any(entry, back)`, where `back` is a step downstream of it", step.ident));
                 continue;
             }
             if join[h] != Join::Any {
@@ -128,7 +128,7 @@ impl Graph {
             errors.spanned(
                 &ident,
                 format!(
-                    "cycle without a declared loop: {}; to loop, give the head `after = any(entry, back)` and `max_iterations = N`",
+                    "cycle without a declared loop: {}; to loop, give the head `after = any(entry, back)` and `max_passes = N`",
                     path.join(" -> ")
                 ),
             );

@@ -69,7 +69,7 @@ fn snapshot_for_each_loop() {
                 }
                 #[step(after = fetch)]
                 async fn total(&self, sizes: Vec<usize>) -> usize { sizes.iter().sum() }
-                #[step(after = any(total, refine), max_iterations = 5)]
+                #[step(after = any(total, refine), max_passes = 5)]
                 async fn check(&self, n: usize) -> (usize, bool) { (n, n > 100) }
                 #[step(after = check, branch = (n, false), retry = 2, backoff = "50ms")]
                 async fn refine(&self, n: usize) -> usize { n * 2 }

@@ -1,5 +1,5 @@
 //! The user made `check -> fix -> verify -> check` a cycle without declaring a loop
-//! (`after = any(entry, back)` plus `max_iterations`).
+//! (`after = any(entry, back)` plus `max_passes`).
 use workflow_core::prelude::*;
 
 struct Repair;

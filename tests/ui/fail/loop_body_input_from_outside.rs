@@ -19,7 +19,7 @@ impl Scaled {
     async fn factor(&self, target: u32) -> u32 {
         target * 100
     }
-    #[step(after = any(init, settle), max_iterations = 10)]
+    #[step(after = any(init, settle), max_passes = 10)]
     async fn check(&self, state: (u32, u32)) -> (u32, u32, bool) {
         (state.0, state.1, state.0 >= state.1)
     }

@@ -22,7 +22,7 @@ impl Observed {
         yields(200).await; // the loop iterates meanwhile
         target
     }
-    #[step(after = any(init, bump), max_iterations = 10)]
+    #[step(after = any(init, bump), max_passes = 10)]
     async fn check(&self, state: (u32, u32)) -> (u32, u32, bool) {
         yields(1).await;
         (state.0, state.1, state.0 >= state.1)

@@ -10,7 +10,7 @@ impl Refine {
     async fn draft(&self, n: u32) -> u32 {
         n
     }
-    #[step(after = [draft, revise], max_iterations = 5)]
+    #[step(after = [draft, revise], max_passes = 5)]
     async fn review(&self, a: u32, b: u32) -> (u32, bool) {
         (a + b, a > 5)
     }

@@ -6,7 +6,7 @@ struct Spin;
 
 #[workflow]
 impl Spin {
-    #[step(after = any(left, right), max_iterations = 3)]
+    #[step(after = any(left, right), max_passes = 3)]
     async fn head(&self, n: u32) -> u32 {
         n
     }

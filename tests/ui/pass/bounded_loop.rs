@@ -1,5 +1,5 @@
 //! A bounded loop: the head waits with `after = any(entry, back)` and declares
-//! `max_iterations`; a branch on the body decides whether to loop again or leave.
+//! `max_passes`; a branch on the body decides whether to loop again or leave.
 use workflow_core::prelude::*;
 
 struct Refine;
@@ -10,7 +10,7 @@ impl Refine {
     async fn draft(&self, n: u32) -> u32 {
         n
     }
-    #[step(after = any(draft, revise), max_iterations = 10)]
+    #[step(after = any(draft, revise), max_passes = 10)]
     async fn review(&self, n: u32) -> (u32, bool) {
         (n, n >= 5)
     }

@@ -624,10 +624,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let Some(loop_head) = def.loop_head else {
             return Ok(()); // the macro only emits back edges into loop heads
         };
-        if self.steps[head as usize].launches >= loop_head.max_iterations {
+        if self.steps[head as usize].launches >= loop_head.max_passes {
             return Err(Stop::LoopLimit {
                 step: head,
-                max_iterations: loop_head.max_iterations,
+                max_passes: loop_head.max_passes,
             });
         }
         self.pending_retries

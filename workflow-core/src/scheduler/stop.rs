@@ -22,7 +22,7 @@ pub(super) enum Stop {
     },
     LoopLimit {
         step: StepIndex,
-        max_iterations: u32,
+        max_passes: u32,
     },
     Cancelled,
     Deadline(std::time::Duration),
@@ -121,19 +121,19 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 item: None,
                 attempts: 0,
                 error: StepError::permanent(StepError::msg(format!(
-                    "step `{}` waits for a signal, which needs a durable engine (`Engine::sqlite`)",
+                    "step `{}` waits for a signal, and a run started with `run` has no handle to send it: start it with `engine.start(..)` and send it with `RunHandle::signal`",
                     name(step)
                 ))),
                 report,
             },
             Stop::LoopLimit {
                 step,
-                max_iterations,
+                max_passes,
             } => WorkflowError::LoopLimitExceeded {
                 workflow,
                 run_id,
                 step: name(step),
-                max_iterations,
+                max_passes,
                 report,
             },
             Stop::Cancelled => WorkflowError::Cancelled {

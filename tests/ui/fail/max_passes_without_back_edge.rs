@@ -1,4 +1,4 @@
-//! `max_iterations` on a step that nothing loops back to.
+//! `max_passes` on a step that nothing loops back to.
 use workflow_core::prelude::*;
 
 struct Straight;
@@ -9,7 +9,7 @@ impl Straight {
     async fn draft(&self, n: u32) -> u32 {
         n
     }
-    #[step(after = draft, max_iterations = 3)]
+    #[step(after = draft, max_passes = 3)]
     async fn review(&self, n: u32) -> u32 {
         n
     }
