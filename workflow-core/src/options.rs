@@ -111,6 +111,7 @@ impl RunOptions {
         self
     }
 
+    #[cfg(feature = "testkit")]
     /// Runs with a test plan: mocks, injected faults, a crash point (see `workflow-testkit`).
     pub fn test_plan(mut self, plan: Arc<TestPlan>) -> Self {
         self.plan = Some(plan);

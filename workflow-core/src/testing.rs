@@ -1,8 +1,10 @@
 //! Hooks for `workflow-testkit`: typed step handles, mocks and injected faults.
 //!
-//! A [`TestPlan`] travels with a run ([`crate::RunOptions::test_plan`]); the scheduler and
-//! the generated dispatcher consult it. Workflows use none of this in production: without a
-//! plan, each hook is one `Option` check.
+//! A [`TestPlan`] travels with a run (`RunOptions::test_plan`); the scheduler and the
+//! generated dispatcher consult it. Workflows use none of this in production: without a plan,
+//! each hook is one `Option` check. Making a plan (mocks, faults, crash points) needs the
+//! `testkit` feature, which `workflow-testkit` turns on: production code depending on
+//! `workflow-core` alone cannot inject faults by mistake.
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -91,6 +93,7 @@ impl std::fmt::Debug for TestPlan {
 
 impl TestPlan {
     /// Replaces the body of `step` with `mock`.
+    #[cfg(feature = "testkit")]
     pub fn mock<W, In, Out>(&mut self, step: StepHandle<W, In, Out>, mock: MockFn<In, Out>)
     where
         In: 'static,
@@ -100,17 +103,20 @@ impl TestPlan {
     }
 
     /// Makes `step` misbehave.
+    #[cfg(feature = "testkit")]
     pub fn fault<W, In, Out>(&mut self, step: StepHandle<W, In, Out>, fault: Fault) {
         self.faults.insert(step.index, fault);
     }
 
     /// Makes the compensation of saga step `step` fail on every attempt.
+    #[cfg(feature = "testkit")]
     pub fn fail_compensation<W, In, Out>(&mut self, step: StepHandle<W, In, Out>) {
         self.failing_compensations.insert(step.index);
     }
 
     /// Stops the run abruptly right after `step`'s output is committed, as a crash would:
     /// no compensation, nothing more journaled.
+    #[cfg(feature = "testkit")]
     pub fn crash_after<W, In, Out>(&mut self, step: StepHandle<W, In, Out>) {
         self.crash_after = Some(step.index);
     }
