@@ -145,7 +145,7 @@ async fn a_changed_step_type_is_refused_naming_the_step() {
 async fn a_store_of_the_previous_schema_is_migrated_on_open() {
     let path = temp_db("migrate");
     {
-        // A store as version 2 left it: no definitions table.
+        // A store as version 2 left it: no definitions table, no journal length.
         let store = SqliteStore::open(&path).await.unwrap();
         drop(store);
         let url = format!("sqlite://{}", path.display());
@@ -153,7 +153,8 @@ async fn a_store_of_the_previous_schema_is_migrated_on_open() {
             .await
             .unwrap();
         sqlx::raw_sql(
-            "DROP TABLE wf_definitions; UPDATE wf_meta SET value = 2 WHERE key = 'schema_version';",
+            "DROP TABLE wf_definitions; ALTER TABLE wf_runs DROP COLUMN journal_len;
+             UPDATE wf_meta SET value = 2 WHERE key = 'schema_version';",
         )
         .execute(&mut raw)
         .await
@@ -174,4 +175,7 @@ async fn a_store_of_the_previous_schema_is_migrated_on_open() {
         store.definition("Pay", def.hash).await.unwrap(),
         Some(stored)
     );
+    // Runs work on the migrated store.
+    let engine = DurableEngine::new(store);
+    assert_eq!(engine.run(&v2::Pay::default(), 40).await.unwrap(), 40);
 }

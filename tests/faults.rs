@@ -427,9 +427,11 @@ impl Tally {
     }
 }
 
-#[tokio::test]
-async fn a_journal_record_lost_from_the_middle_is_reported_and_nothing_runs_again() {
-    let db = TempDb::new("lost-record");
+/// Parks a `Tally` run (records: 0 `one`'s output, 1 `two`'s output, 2 the wait), deletes
+/// journal record `seq`, signals the run, and returns why it was parked for repair, after
+/// checking that no committed step ran again.
+async fn lose_record(name: &str, seq: i64) -> String {
+    let db = TempDb::new(name);
     let engine = Engine::sqlite(&db.0).await.unwrap();
     let wf = Tally::default();
     let run = engine.start(&wf, 1).await.unwrap();
@@ -443,11 +445,11 @@ async fn a_journal_record_lost_from_the_middle_is_reported_and_nothing_runs_agai
         assert!(started.elapsed() < Duration::from_secs(30), "never parked");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Records: 0 `one`'s output, 1 `two`'s output, 2 the wait. Lose record 1.
     let url = format!("sqlite://{}", db.0.display());
     let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let deleted = sqlx::query("DELETE FROM wf_journal WHERE run_id = ? AND seq = 1")
+    let deleted = sqlx::query("DELETE FROM wf_journal WHERE run_id = ? AND seq = ?")
         .bind(id.as_str())
+        .bind(seq)
         .execute(&mut raw)
         .await
         .unwrap()
@@ -465,10 +467,25 @@ async fn a_journal_record_lost_from_the_middle_is_reported_and_nothing_runs_agai
         assert!(started.elapsed() < Duration::from_secs(30), "not reported");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
+    let counts: Vec<usize> = wf.runs.iter().map(|c| c.load(SeqCst)).collect();
+    assert_eq!(counts, [1, 1, 0], "a committed step ran again");
+    reason
+}
+
+#[tokio::test]
+async fn a_journal_record_lost_from_the_middle_is_reported_and_nothing_runs_again() {
+    let reason = lose_record("lost-middle", 1).await;
     assert!(
         reason.contains("journal gap: expected record #1"),
         "{reason}"
     );
-    let counts: Vec<usize> = wf.runs.iter().map(|c| c.load(SeqCst)).collect();
-    assert_eq!(counts, [1, 1, 0], "a committed step ran again");
+}
+
+#[tokio::test]
+async fn journal_records_lost_from_the_end_are_reported_and_nothing_runs_again() {
+    let reason = lose_record("lost-end", 2).await;
+    assert!(
+        reason.contains("the journal has 2 records, but the run had 3"),
+        "{reason}"
+    );
 }

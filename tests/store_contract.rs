@@ -21,7 +21,7 @@ use sqlx::{Connection, PgConnection, SqliteConnection};
 use workflow_core::store::{
     Claim, ClaimRequest, ClaimedRun, DefinitionKey, JournalRecord, NewRun, Park, Parked,
     PostgresStore, QueueConfig, RunEnd, RunFilter, RunStatus, SqliteStore, Store, StoreError,
-    WorkerId, WorkerRegistration,
+    StoredDefinition, WorkerId, WorkerRegistration,
 };
 use workflow_core::{JournalEvent, RunId};
 
@@ -1714,6 +1714,53 @@ async fn drop_schema(mut conn: PgConnection, schema: &str) {
         .execute(&mut conn)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_migrates_a_version_2_schema() {
+    let Some((mut conn, schema, url)) = bare_schema().await else {
+        return;
+    };
+    // A store as version 2 left it: no definitions table, no journal length.
+    drop(PostgresStore::connect(&url).await.unwrap());
+    sqlx::raw_sql(
+        "DROP TABLE wf_definitions; ALTER TABLE wf_runs DROP COLUMN journal_len;
+         UPDATE wf_meta SET value = 2 WHERE key = 'schema_version';",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let store: DynStore = Arc::new(
+        PostgresStore::connect(&url)
+            .await
+            .expect("a version 2 store opens"),
+    );
+    let version: i64 = sqlx::query_scalar("SELECT value FROM wf_meta WHERE key = 'schema_version'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(version, 3);
+    let definition = StoredDefinition {
+        workflow: "Pay".into(),
+        version: 1,
+        hash: 42,
+        canonical: "workflow Pay version 1 input u32\n".into(),
+    };
+    store.put_definition(&definition).await.unwrap();
+    assert_eq!(store.definition("Pay", 42).await.unwrap(), Some(definition));
+    let run_id = create(&store, new_run()).await;
+    assert_eq!(
+        store
+            .load_run(&run_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .journal_len,
+        0
+    );
+    drop(store);
+    drop_schema(conn, &schema).await;
 }
 
 #[tokio::test]

@@ -120,6 +120,19 @@ impl DurableEngine {
         })?;
         let records = self.store().journal(run_id).await?;
         let next_seq = records.len() as u64;
+        // Records lost from the end of the journal (a damaged page or index): the run had more
+        // when it last left a worker. Reported, never re-run.
+        if next_seq < run.summary.journal_len {
+            return Err(StoreError::Corrupt {
+                run_id: run_id.clone(),
+                seq: Some(next_seq),
+                detail: format!(
+                    "the journal has {next_seq} records, but the run had {} when it last left a \
+                     worker: records {next_seq}.. are lost",
+                    run.summary.journal_len
+                ),
+            });
+        }
         let replay = decode_journal::<W>(run_id, records)?;
         let mut options = options.clone().cancel_token(control.cancel.clone());
         options.fence = Some(control.fence.clone());

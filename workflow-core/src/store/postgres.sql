@@ -21,6 +21,7 @@ CREATE TABLE wf_runs (
     cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
     deadline_at      BIGINT,
     claims           BIGINT NOT NULL DEFAULT 0,
+    journal_len      BIGINT NOT NULL DEFAULT 0,   -- journal records when it last left a worker
     input            BYTEA NOT NULL,
     output           BYTEA,
     error            TEXT,

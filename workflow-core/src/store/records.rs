@@ -271,6 +271,9 @@ pub struct RunSummary {
     pub deadline_at: Option<SystemTime>,
     /// Times the run was claimed.
     pub claims: u32,
+    /// Journal records the run had when it last left a worker (released, parked or taken
+    /// over): a journal read back shorter than this lost records, and is reported.
+    pub journal_len: u64,
     /// Creation order (the cursor of paged listings).
     pub created_seq: u64,
 }

@@ -78,7 +78,7 @@ impl Reads for PgReads {
                     sqlx::query(
                         "SELECT run_id, workflow, version, definition_hash, queue, status, owner,
                            epoch, wake_at, waiting_for, signal_seq, cancel_requested, deadline_at,
-                           claims, created_seq
+                           claims, journal_len, created_seq
                          FROM wf_runs
                          WHERE created_seq > $1 AND ($2::TEXT IS NULL OR status = $2)
                            AND ($3::TEXT IS NULL OR workflow = $3) AND ($4::TEXT IS NULL OR queue = $4)
@@ -274,6 +274,7 @@ pub(super) fn run_summary(row: &PgRow) -> Result<RunSummary, StoreError> {
         cancel_requested: column(row, &run_id, "cancel_requested")?,
         deadline_at: column::<Option<i64>>(row, &run_id, "deadline_at")?.map(from_ms),
         claims: column::<i64>(row, &run_id, "claims")? as u32,
+        journal_len: column::<i64>(row, &run_id, "journal_len")? as u64,
         created_seq: column::<i64>(row, &run_id, "created_seq")? as u64,
         run_id,
     })

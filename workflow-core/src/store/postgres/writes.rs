@@ -328,7 +328,7 @@ async fn apply(conn: &mut PgConnection, op: &Op, notify: &mut Vec<String>) -> Ap
         Op::DeregisterWorker(worker) => {
             sqlx::query(
                 "WITH gone AS (DELETE FROM wf_workers WHERE worker_id = $1)
-                 UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1
+                 UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1, journal_len = (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = wf_runs.run_id)
                  WHERE owner = $1 AND status = 'claimed'",
             )
             .bind(worker.as_str())
@@ -342,7 +342,7 @@ async fn apply(conn: &mut PgConnection, op: &Op, notify: &mut Vec<String>) -> Ap
             let sql = format!(
                 "WITH dead AS (DELETE FROM wf_workers WHERE lease_expires < {NOW_MS}
                    RETURNING worker_id)
-                 UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1
+                 UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1, journal_len = (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = wf_runs.run_id)
                  WHERE status = 'claimed'
                    AND (owner IN (SELECT worker_id FROM dead)
                      OR NOT EXISTS (SELECT 1 FROM wf_workers w WHERE w.worker_id = wf_runs.owner))"
@@ -368,7 +368,7 @@ async fn apply(conn: &mut PgConnection, op: &Op, notify: &mut Vec<String>) -> Ap
         Op::Park(claim, park) => park_run(conn, claim, park).await,
         Op::Release(claim) => {
             let sql = format!(
-                "UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1 WHERE {FENCE}"
+                "UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1, journal_len = (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = wf_runs.run_id) WHERE {FENCE}"
             );
             let updated = fenced(sqlx::query(&sql), claim)
                 .execute(&mut *conn)
@@ -838,7 +838,7 @@ async fn consume_signal(
 /// this one re-checks the row) leaves the run claimed and reports [`Parked::Woken`].
 async fn park_run(conn: &mut PgConnection, claim: &Claim, park: &Park) -> Applied {
     let sql = format!(
-        "UPDATE wf_runs SET status = 'waiting', owner = NULL, epoch = epoch + 1, wake_at = $5,
+        "UPDATE wf_runs SET status = 'waiting', owner = NULL, epoch = epoch + 1, journal_len = (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = wf_runs.run_id), wake_at = $5,
            waiting_for = $6
          WHERE {FENCE} AND signal_seq = $4 AND NOT cancel_requested"
     );

@@ -59,7 +59,7 @@ impl Reads for SqliteReads {
             };
             let rows = sqlx::query(
                 "SELECT run_id, workflow, version, definition_hash, queue, status, owner, epoch,
-                   wake_at, waiting_for, signal_seq, cancel_requested, deadline_at, claims, created_seq
+                   wake_at, waiting_for, signal_seq, cancel_requested, deadline_at, claims, journal_len, created_seq
                  FROM wf_runs
                  WHERE created_seq > ? AND (? IS NULL OR status = ?) AND (? IS NULL OR workflow = ?)
                    AND (? IS NULL OR queue = ?) AND (? IS NULL OR owner = ?)
@@ -236,6 +236,7 @@ fn run_summary(row: &SqliteRow) -> Result<(RunSummary, i64), StoreError> {
         cancel_requested: column::<i64>(row, &run_id, "cancel_requested")? != 0,
         deadline_at: column::<Option<i64>>(row, &run_id, "deadline_at")?.map(from_ms),
         claims: column::<i64>(row, &run_id, "claims")? as u32,
+        journal_len: column::<i64>(row, &run_id, "journal_len")? as u64,
         created_seq: column::<i64>(row, &run_id, "created_seq")? as u64,
         run_id,
     };

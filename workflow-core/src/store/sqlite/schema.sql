@@ -19,6 +19,7 @@ CREATE TABLE wf_runs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     deadline_at      INTEGER,
     claims           INTEGER NOT NULL DEFAULT 0,
+    journal_len      INTEGER NOT NULL DEFAULT 0,   -- journal records when it last left a worker
     input            BLOB NOT NULL,
     output           BLOB,
     error            TEXT,

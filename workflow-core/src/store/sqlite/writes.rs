@@ -157,7 +157,7 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
                 .bind(worker.as_str())
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1 WHERE owner = ? AND status = 'claimed'")
+            sqlx::query("UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1, journal_len = (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = wf_runs.run_id) WHERE owner = ? AND status = 'claimed'")
                 .bind(worker.as_str())
                 .execute(&mut *tx)
                 .await?;
@@ -198,7 +198,7 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
             if let Err(lost) = fence(tx, claim).await? {
                 return Ok(Err(lost));
             }
-            sqlx::query("UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1 WHERE run_id = ?")
+            sqlx::query("UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1, journal_len = (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = wf_runs.run_id) WHERE run_id = ?")
                 .bind(claim.run_id.as_str())
                 .execute(&mut *tx)
                 .await?;
@@ -362,7 +362,7 @@ async fn reap(tx: &mut SqliteConnection) -> Applied {
         .execute(&mut *tx)
         .await?;
     let taken = sqlx::query(
-        "UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1
+        "UPDATE wf_runs SET status = 'ready', owner = NULL, epoch = epoch + 1, journal_len = (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = wf_runs.run_id)
          WHERE status = 'claimed'
            AND NOT EXISTS (SELECT 1 FROM wf_workers w WHERE w.worker_id = wf_runs.owner)",
     )
@@ -626,7 +626,7 @@ async fn park_run(tx: &mut SqliteConnection, claim: &Claim, park: &Park) -> Appl
         })));
     }
     sqlx::query(
-        "UPDATE wf_runs SET status = 'waiting', owner = NULL, epoch = epoch + 1, wake_at = ?,
+        "UPDATE wf_runs SET status = 'waiting', owner = NULL, epoch = epoch + 1, journal_len = (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = wf_runs.run_id), wake_at = ?,
            waiting_for = ? WHERE run_id = ?",
     )
     .bind(park.wake_at.map(to_ms))
