@@ -303,6 +303,7 @@ impl Approve {
 }
 
 /// Waits at most an hour for signal `approval`.
+#[derive(Clone)]
 struct Deadline;
 
 #[workflow]
@@ -599,7 +600,7 @@ async fn a_run_completes_on_sqlite_and_executing_it_again_returns_the_stored_res
 
     // `run` makes a new run each time.
     assert_eq!(
-        engine.run(wf.clone(), "abc".to_owned()).await.unwrap(),
+        engine.run(&wf, "abc".to_owned()).await.unwrap(),
         "doubled: 6"
     );
     assert_eq!(wf.calls.load(SeqCst), 6);
@@ -620,16 +621,20 @@ async fn starting_the_same_id_twice_runs_the_workflow_once() {
     let wf = Chain::default();
 
     let first = engine
-        .start_with_id("order-42", wf.clone(), "hello".to_owned())
+        .start_with_id(&wf, "order-42", "hello".to_owned())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .clone();
     let second = engine
-        .start_with_id("order-42", wf.clone(), "hello".to_owned())
+        .start_with_id(&wf, "order-42", "hello".to_owned())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .clone();
     assert!(matches!(
         engine
-            .start_with_id("order-42", wf.clone(), "another input".to_owned())
+            .start_with_id(&wf, "order-42", "another input".to_owned())
             .await,
         Err(WorkflowError::InputConflict { .. })
     ));
@@ -645,9 +650,11 @@ async fn starting_the_same_id_twice_runs_the_workflow_once() {
     drop(engine);
     let engine = Engine::sqlite(db.path()).await.unwrap();
     let third = engine
-        .start_with_id("order-42", wf.clone(), "hello".to_owned())
+        .start_with_id(&wf, "order-42", "hello".to_owned())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .clone();
     assert_eq!(third, first);
     assert_eq!(
         wait_for::<Chain>(&engine, &third).await.unwrap(),
@@ -810,7 +817,7 @@ async fn recover_resumes_interrupted_runs_in_the_background() {
 
     state.hang.store(false, SeqCst);
     let engine = Engine::sqlite(db.path()).await.unwrap();
-    let recovery = engine.recover(Crashy(state.clone())).await.unwrap();
+    let recovery = engine.recover(&Crashy(state.clone())).await.unwrap();
     assert_eq!(recovery.resumed, std::slice::from_ref(&id));
     assert!(recovery.refused.is_empty());
     assert_eq!(
@@ -826,7 +833,7 @@ async fn recover_resumes_interrupted_runs_in_the_background() {
         (1, 1, 2)
     );
     // Nothing left to recover.
-    let recovery = engine.recover(Crashy(state.clone())).await.unwrap();
+    let recovery = engine.recover(&Crashy(state.clone())).await.unwrap();
     assert!(recovery.resumed.is_empty());
 }
 
@@ -850,7 +857,7 @@ async fn a_dropped_execute_leaves_the_run_recoverable_by_the_same_engine() {
     .await;
     state.hang.store(false, SeqCst);
 
-    let recovery = engine.recover(Crashy(state.clone())).await.unwrap();
+    let recovery = engine.recover(&Crashy(state.clone())).await.unwrap();
     assert_eq!(
         recovery.resumed,
         std::slice::from_ref(&id),
@@ -875,9 +882,10 @@ async fn a_signal_sent_before_the_wait_is_kept_and_consumed() {
         gate: Some(gate.clone()),
         ..Approve::default()
     };
-    let id = engine.start(wf.clone(), 100).await.unwrap();
+    let id = engine.start(&wf, 100).await.unwrap().id().clone();
     engine
-        .signal(&id, "approval", &approval("ann"))
+        .handle::<Approve>(id.clone())
+        .signal(Approve::signals().approval, approval("ann"))
         .await
         .unwrap();
     // `prepare` is held at the gate: the signal step has not been reached.
@@ -912,13 +920,15 @@ async fn of_two_signals_the_step_consumes_exactly_one() {
         gate: Some(gate.clone()),
         ..Approve::default()
     };
-    let id = engine.start(wf.clone(), 7).await.unwrap();
+    let id = engine.start(&wf, 7).await.unwrap().id().clone();
     engine
-        .signal(&id, "approval", &approval("first"))
+        .handle::<Approve>(id.clone())
+        .signal(Approve::signals().approval, approval("first"))
         .await
         .unwrap();
     engine
-        .signal(&id, "approval", &approval("second"))
+        .handle::<Approve>(id.clone())
+        .signal(Approve::signals().approval, approval("second"))
         .await
         .unwrap();
     gate.notify_one();
@@ -932,11 +942,19 @@ async fn of_two_signals_the_step_consumes_exactly_one() {
     assert_eq!(count(&journal, "signal"), 1, "{journal:?}");
 
     // A finished run takes no more signals.
-    match engine.signal(&id, "approval", &approval("late")).await {
-        Err(StoreError::RunFinished {
-            run_id,
-            status,
-            signal,
+    match engine
+        .handle::<Approve>(id.clone())
+        .signal(Approve::signals().approval, approval("late"))
+        .await
+    {
+        Err(WorkflowError::Store {
+            error:
+                StoreError::RunFinished {
+                    run_id,
+                    status,
+                    signal,
+                },
+            ..
         }) => {
             assert_eq!(run_id, id);
             assert_eq!(status, RunStatus::Completed);
@@ -946,8 +964,15 @@ async fn of_two_signals_the_step_consumes_exactly_one() {
     }
     // Nor does a run that does not exist.
     let unknown = RunId::from("no-such-run");
-    match engine.signal(&unknown, "approval", &approval("x")).await {
-        Err(StoreError::UnknownRun(run_id)) => assert_eq!(run_id, unknown),
+    match engine
+        .handle::<Approve>(unknown.clone())
+        .signal(Approve::signals().approval, approval("x"))
+        .await
+    {
+        Err(WorkflowError::Store {
+            error: StoreError::UnknownRun(run_id),
+            ..
+        }) => assert_eq!(run_id, unknown),
         other => panic!("expected UnknownRun, got {other:?}"),
     }
     assert_eq!(count(&engine.journal(&id).await.unwrap(), "signal"), 1);
@@ -958,7 +983,7 @@ async fn a_waiting_run_is_listed_as_waiting_for_its_signal() {
     let db = TempDb::new("signal-wait");
     let engine = Engine::sqlite(db.path()).await.unwrap();
     let wf = Approve::default();
-    let id = engine.start(wf.clone(), 3).await.unwrap();
+    let id = engine.start(&wf, 3).await.unwrap().id().clone();
     until_status(&engine, &id, RunStatus::Waiting).await;
 
     let record = engine.status(&id).await.unwrap();
@@ -975,7 +1000,12 @@ async fn a_waiting_run_is_listed_as_waiting_for_its_signal() {
 
     // A signal of another name does not end the wait.
     engine
-        .signal(&id, "rejection", &approval("bob"))
+        .store()
+        .send_signal(
+            &id,
+            "rejection",
+            serde_json::to_vec(&approval("bob")).unwrap(),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -986,7 +1016,8 @@ async fn a_waiting_run_is_listed_as_waiting_for_its_signal() {
     assert_eq!(wf.decided.load(SeqCst), 0);
 
     engine
-        .signal(&id, "approval", &approval("cy"))
+        .handle::<Approve>(id.clone())
+        .signal(Approve::signals().approval, approval("cy"))
         .await
         .unwrap();
     assert_eq!(
@@ -1013,14 +1044,16 @@ async fn a_signal_consumed_before_a_crash_is_replayed_not_consumed_again() {
     let reached = async move {
         until_waiting(&sender, &signalled_id, "approval").await;
         sender
-            .signal(&signalled_id, "approval", &approval("first"))
+            .handle::<HangAfterSignal>(signalled_id.clone())
+            .signal(HangAfterSignal::signals().approval, approval("first"))
             .await
             .unwrap();
         reached.notified().await;
     };
     crash_while(&engine, wf.clone(), &id, 5, reached).await;
     engine
-        .signal(&id, "approval", &approval("second"))
+        .handle::<HangAfterSignal>(id.clone())
+        .signal(HangAfterSignal::signals().approval, approval("second"))
         .await
         .unwrap();
     drop(engine);
@@ -1071,10 +1104,11 @@ async fn a_wait_past_its_deadline_gets_timed_out() {
 async fn a_signal_within_the_deadline_is_received() {
     let db = TempDb::new("deadline-ok");
     let engine = Engine::sqlite(db.path()).await.unwrap();
-    let id = engine.start(Deadline, 4).await.unwrap();
+    let id = engine.start(&Deadline, 4).await.unwrap().id().clone();
     until_status(&engine, &id, RunStatus::Waiting).await;
     engine
-        .signal(&id, "approval", &approval("dee"))
+        .handle::<Deadline>(id.clone())
+        .signal(Deadline::signals().approval, approval("dee"))
         .await
         .unwrap();
     assert_eq!(
@@ -1116,6 +1150,7 @@ async fn a_run_resumes_only_under_the_definition_it_started_with() {
             stored_hash,
             current_version,
             current_hash,
+            ..
         } => {
             assert_eq!(*workflow, "Expense");
             assert_eq!(run_id, &id);
@@ -1134,13 +1169,8 @@ async fn a_run_resumes_only_under_the_definition_it_started_with() {
     let finished = engine.resume(&v2, &id).await;
     check(&finished.result.unwrap_err());
     assert!(finished.history.path.is_empty());
-    check(
-        &engine
-            .start_with_id(id.clone(), v2.clone(), 50)
-            .await
-            .unwrap_err(),
-    );
-    let recovery = engine.recover(v2.clone()).await.unwrap();
+    check(&engine.start_with_id(&v2, id.clone(), 50).await.unwrap_err());
+    let recovery = engine.recover(&v2).await.unwrap();
     assert!(recovery.resumed.is_empty(), "{:?}", recovery.resumed);
     assert_eq!(recovery.refused.len(), 1);
     check(&recovery.refused[0]);
@@ -1180,10 +1210,11 @@ async fn a_run_resumes_only_under_the_definition_it_started_with() {
     }
 
     // The deployment it started with can still finish it.
-    let recovery = engine.recover(v1.clone()).await.unwrap();
+    let recovery = engine.recover(&v1).await.unwrap();
     assert_eq!(recovery.resumed, std::slice::from_ref(&id));
     engine
-        .signal(&id, "approval", &approval("eve"))
+        .handle::<ExpenseV1>(id.clone())
+        .signal(ExpenseV1::signals().approval, approval("eve"))
         .await
         .unwrap();
     assert_eq!(
@@ -1305,7 +1336,7 @@ async fn a_hundred_waiting_runs_signalled_concurrently_all_complete() {
     let wf = Approve::default();
     let mut ids = Vec::new();
     for amount in 0..100u32 {
-        ids.push(engine.start(wf.clone(), amount).await.unwrap());
+        ids.push(engine.start(&wf, amount).await.unwrap().id().clone());
     }
     until("all 100 runs wait", || async {
         runs_with(&engine, RunStatus::Waiting).await.len() == 100
@@ -1319,7 +1350,8 @@ async fn a_hundred_waiting_runs_signalled_concurrently_all_complete() {
             let (engine, id) = (engine.clone(), id.clone());
             tokio::spawn(async move {
                 engine
-                    .signal(&id, "approval", &approval(&format!("user-{i}")))
+                    .handle::<Approve>(id.clone())
+                    .signal(Approve::signals().approval, approval(&format!("user-{i}")))
                     .await
             })
         })
@@ -1412,7 +1444,7 @@ async fn an_sqlite_database_of_another_application_is_refused() {
 async fn a_store_with_a_newer_schema_is_refused() {
     let db = TempDb::new("newer");
     let engine = Engine::sqlite(db.path()).await.unwrap();
-    engine.run(Chain::default(), "x".to_owned()).await.unwrap();
+    engine.run(&Chain::default(), "x".to_owned()).await.unwrap();
     drop(engine);
 
     let mut raw = db.raw().await;
@@ -1431,7 +1463,7 @@ async fn a_store_with_a_newer_schema_is_refused() {
             },
         ) => {
             assert_eq!(found, 99);
-            assert_eq!(supported, 2);
+            assert_eq!(supported, 3);
             assert!(error.to_string().contains("upgrade"), "{error}");
         }
         Err(other) => panic!("expected NewerSchema, got {other:?}"),
@@ -1448,7 +1480,12 @@ async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
     let db = TempDb::new("cancel");
     let engine = Engine::sqlite(db.path()).await.unwrap();
     let wf = Trip::default();
-    let id = engine.start(wf.clone(), "Oslo".to_owned()).await.unwrap();
+    let id = engine
+        .start(&wf, "Oslo".to_owned())
+        .await
+        .unwrap()
+        .id()
+        .clone();
     until_status(&engine, &id, RunStatus::Waiting).await;
 
     assert_eq!(engine.cancel(&id).await.unwrap(), RunStatus::Waiting);
@@ -1480,9 +1517,15 @@ async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
         Err(StoreError::UnknownRun(_))
     ));
     assert!(matches!(
-        engine.signal(&id, "approval", &approval("late")).await,
-        Err(StoreError::RunFinished {
-            status: RunStatus::Cancelled,
+        engine
+            .handle::<Approve>(id.clone())
+            .signal(Approve::signals().approval, approval("late"))
+            .await,
+        Err(WorkflowError::Store {
+            error: StoreError::RunFinished {
+                status: RunStatus::Cancelled,
+                ..
+            },
             ..
         })
     ));
@@ -1519,7 +1562,7 @@ async fn a_long_retry_backoff_parks_the_run_and_the_retry_runs_when_due() {
     let db = TempDb::new("retry-park");
     let engine = Engine::sqlite(db.path()).await.unwrap();
     let wf = Flaky::default();
-    let id = engine.start(wf.clone(), 21).await.unwrap();
+    let id = engine.start(&wf, 21).await.unwrap().id().clone();
     until_status(&engine, &id, RunStatus::Waiting).await;
     let parked = engine.status(&id).await.unwrap().summary;
     assert_eq!(parked.owner, None, "a parked run holds no claim");
