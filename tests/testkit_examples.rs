@@ -1,7 +1,7 @@
 //! The examples' workflows, tested with `workflow-testkit`. Each example keeps its workflow in
 //! `examples/NAME/workflow.rs`, which is included here as a module (the example's `main.rs` is
-//! left out). The approval workflow runs with its crash gate off (`Expense::default()`): the
-//! harness crashes runs itself.
+//! left out). The harness crashes the approval workflow's runs itself (its type carries no
+//! crash plumbing).
 
 use std::time::{Duration, Instant};
 

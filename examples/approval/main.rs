@@ -30,19 +30,21 @@
 //! - `--crash-after STEP`: exit abruptly (status 137, like `kill -9`) right after STEP's result
 //!   is committed to the journal. Run again without it to resume.
 //!
-//! A crash is simulated by a watcher task that polls the run's journal and exits the process
-//! the moment STEP's output record is there; meanwhile the step after STEP is held at its start
-//! (`Expense::crash_after`), so the crash lands exactly between the two steps. (After `notify`,
-//! the last step, the run may already have been marked finished.)
+//! The program follows the run through its typed event stream (`RunHandle::events`): the
+//! manager answers when the run reports it waits for `decision`, and a crash is simulated by
+//! exiting the process the moment the event stream says STEP completed (its result is in the
+//! journal). The step after STEP may have started by then: steps run at least once, so its
+//! side effect prints the same idempotency key when the run resumes, and a real payment or
+//! budget API ignores the repeat. (After a late step the run may even have finished.)
 
 mod workflow;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use workflow::{approve, train_ticket, Decision, Expense};
+use futures::StreamExt;
+use workflow::{approve, train_ticket, Decision, Expense, ExpenseStep};
 use workflow_core::prelude::*;
-use workflow_core::JournalEvent;
 
 const RUN_ID: &str = "expense-42";
 
@@ -80,39 +82,28 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Exits the process (status 137) as soon as `step`'s output is in the run's journal.
-fn spawn_crash_watcher(engine: DurableEngine, id: RunId, step: String) {
+/// Follows the run's events: the manager answers its `decision` wait, and with
+/// `--crash-after STEP` the process exits abruptly (status 137) once STEP completed.
+fn spawn_observer(
+    run: RunHandle<Expense>,
+    reject: bool,
+    crash_after: Option<String>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
-            if let Ok(records) = engine.journal(&id).await {
-                if records
-                    .iter()
-                    .any(|r| matches!(&r.event, JournalEvent::StepCompleted { step: s, .. } if *s == step))
+        let mut events = run.events();
+        while let Some(event) = events.next().await {
+            match event {
+                RunEvent::StepCompleted { step, .. }
+                    if crash_after.as_deref() == Some(step.name()) =>
                 {
                     println!("*** crash: `{step}` is committed; exiting abruptly (status 137) ***");
                     println!("*** run the same command without --crash-after to resume ***");
                     std::process::exit(137);
                 }
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    });
-}
-
-/// The manager: once the run waits for `decision`, sends it (once).
-fn spawn_manager(engine: DurableEngine, id: RunId, reject: bool) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            if let Ok(record) = engine.status(&id).await {
-                if record.summary.status.is_finished() {
-                    return;
-                }
-                if record
-                    .summary
-                    .waiting_for
-                    .as_deref()
-                    .is_some_and(|w| w.split(',').any(|n| n == "decision"))
-                {
+                RunEvent::WaitingForSignal {
+                    step: ExpenseStep::ManagerApproval,
+                    ..
+                } if !crash_before_approval(crash_after.as_deref()) => {
                     let decision = if reject {
                         Decision::Reject {
                             by: "maria".into(),
@@ -122,16 +113,20 @@ fn spawn_manager(engine: DurableEngine, id: RunId, reject: bool) -> tokio::task:
                         approve()
                     };
                     println!("  [manager] run waits for `decision`; sending {decision:?}");
-                    let run = engine.handle::<Expense>(id.clone());
                     if let Err(e) = run.signal(Expense::signals().decision, decision).await {
                         eprintln!("  [manager] could not send the signal: {e}");
                     }
-                    return;
                 }
+                _ => {}
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
+}
+
+/// With a crash planned before the approval, the manager stays away: the run would otherwise
+/// consume the decision in the instant before the process dies.
+fn crash_before_approval(crash_after: Option<&str>) -> bool {
+    matches!(crash_after, Some("draft" | "reserve_budget"))
 }
 
 #[tokio::main]
@@ -169,68 +164,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .as_ref()
         .is_some_and(|r| r.summary.status.is_finished());
 
-    let mut expense = Expense::default();
-    if let Some(step) = &args.crash_after {
+    // Steps completed before this process started (restored from the journal).
+    let run = engine.handle::<Expense>(RUN_ID);
+    let done_before = match &before {
+        Some(_) => run.history().await?.path,
+        None => Vec::new(),
+    };
+    let crash_after = args.crash_after.clone().filter(|_| {
         if finished_before {
             println!("(no crash: the run already finished; add --fresh to start over)");
-        } else {
-            expense.crash_after = Some(step.clone());
-            spawn_crash_watcher(engine.clone(), id.clone(), step.clone());
         }
-    }
-    // With a crash planned before the approval, the manager stays away: the run would otherwise
-    // consume the decision in the instant before the process dies.
-    let crash_before_approval = matches!(
-        args.crash_after.as_deref(),
-        Some("draft" | "reserve_budget")
-    );
-    let manager = (!finished_before && !crash_before_approval)
-        .then(|| spawn_manager(engine.clone(), id.clone(), args.reject));
-
-    let finished = engine
-        .execute(
-            &expense,
-            id.clone(),
-            Some(train_ticket()),
-            RunOptions::default(),
-        )
-        .await;
-    if let Some(manager) = manager {
-        manager.abort();
-    }
-    if args.crash_after.is_some() && !finished_before {
-        // The crash is due any moment (the watcher polls every 5 ms).
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        println!(
-            "(no crash: `{}` never completed in this run)",
-            args.crash_after.as_deref().unwrap_or_default()
-        );
+        !finished_before
+    });
+    // Starting an id that exists resumes it: this engine's worker executes it.
+    let run = engine
+        .start_with_id(&Expense, RUN_ID, train_ticket())
+        .await?;
+    let observer = spawn_observer(run.clone(), args.reject, crash_after.clone());
+    let result = run.wait().await;
+    if let Some(step) = &crash_after {
+        // The crash is due any moment (the observer follows the journal every 50 ms).
+        let _ = tokio::time::timeout(Duration::from_secs(1), observer).await;
+        println!("(no crash: `{step}` never completed in this run)");
+    } else {
+        observer.abort();
     }
 
     if !finished_before {
-        // `history.path` lists every completed step, restored ones included.
-        let mut ran_now = finished.history.path.clone();
-        for step in &finished.history.restored {
+        let mut ran_now = run.history().await?.path;
+        for step in &done_before {
             if let Some(i) = ran_now.iter().position(|s| s == step) {
                 ran_now.remove(i);
             }
         }
-        println!("restored from the journal: {:?}", finished.history.restored);
+        println!("restored from the journal: {done_before:?}");
         println!("ran in this process:       {ran_now:?}");
     }
-    match finished.result {
+    match result {
         Ok(message) => println!("result: {message}"),
-        // A run that failed before: print the error text stored with the run (the error
-        // `execute` rebuilds from it repeats the "workflow .. run .." prefix).
-        Err(_) if finished_before => println!(
-            "result: error: {}",
-            before.and_then(|r| r.error).unwrap_or_default()
-        ),
         Err(error) => {
             println!("result: error: {error}");
             if let Some(report) = error.report() {
                 if !report.compensations.is_empty() {
-                    println!("compensated in this process: {:?}", report.compensated());
+                    println!("compensated: {:?}", report.compensated());
                 }
             }
         }

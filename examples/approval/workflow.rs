@@ -52,25 +52,8 @@ pub struct Payment {
 }
 
 /// The expense approval workflow.
-#[derive(Default)]
-pub struct Expense {
-    /// The step after which the process is about to crash (the example's `--crash-after`):
-    /// the step that follows it is held at its start, so its side effect never happens before
-    /// the crash. `None` (the default) runs every step normally; the tests leave it `None`, as
-    /// the harness crashes runs itself.
-    pub crash_after: Option<String>,
-}
-
-impl Expense {
-    /// Called at the start of the step that follows `upstream`: when the process is about to
-    /// crash after `upstream`, holds this step forever (the example's journal watcher exits the
-    /// process within milliseconds).
-    async fn crash_gate(&self, upstream: &str) {
-        if self.crash_after.as_deref() == Some(upstream) {
-            std::future::pending::<()>().await;
-        }
-    }
-}
+#[derive(Clone, Default)]
+pub struct Expense;
 
 #[workflow]
 impl Expense {
@@ -96,7 +79,6 @@ impl Expense {
     /// Reserves the amount in the department's budget.
     #[saga_step(after = draft, compensation = release_budget)]
     async fn reserve_budget(&self, ctx: &StepContext, draft: Draft) -> Reservation {
-        self.crash_gate("draft").await;
         println!(
             "  [side effect] reserve {} cents of budget   key={}",
             draft.cents,
@@ -116,7 +98,6 @@ impl Expense {
         reservation: Reservation,
         decision: Signal<Decision>,
     ) -> Result<Approved, StepError> {
-        self.crash_gate("reserve_budget").await;
         match decision {
             Signal::Received(Decision::Approve { by }) => {
                 println!("  [manager_approval] approved by {by}");
@@ -138,7 +119,6 @@ impl Expense {
     /// Books the payment to the employee.
     #[saga_step(after = manager_approval, compensation = refund_payment)]
     async fn book_payment(&self, ctx: &StepContext, approved: Approved) -> Payment {
-        self.crash_gate("manager_approval").await;
         let draft = approved.reservation.draft;
         println!(
             "  [side effect] pay {} cents to {}   key={}",
@@ -155,7 +135,6 @@ impl Expense {
     /// Tells the employee.
     #[step(after = book_payment)]
     async fn notify(&self, ctx: &StepContext, payment: Payment) -> String {
-        self.crash_gate("book_payment").await;
         println!(
             "  [side effect] email {}   key={}",
             payment.draft.employee,
