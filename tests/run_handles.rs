@@ -9,6 +9,7 @@ use std::time::Duration;
 use workflow_core::prelude::*;
 use workflow_core::serde::{Deserialize, Serialize};
 use workflow_core::store::{SqliteStore, StoreError};
+use workflow_core::EngineEvent;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(crate = "workflow_core::serde")]
@@ -364,4 +365,81 @@ async fn a_durable_run_is_followed_and_drawn_from_another_engine() {
         "{dot}"
     );
     assert!(run.wait().await.is_err());
+}
+
+/// The events of one run on an engine's feed, step names as they arrived.
+fn feed_of(events: &[EngineEvent], run: &RunId) -> Vec<RunEvent<&'static str>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Run { run_id, event, .. } if run_id == run => Some(event.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_engine_feed_carries_the_events_of_all_its_runs() {
+    use futures::StreamExt;
+    let engine = Engine::in_memory();
+    let mut feed = engine.events();
+    let wf = Checkout::default();
+    let a = engine.start(&wf, 1).await.unwrap();
+    let b = engine.start(&Expense, 2).await.unwrap();
+    until_waiting(&b).await;
+    b.signal(Expense::signals().decision, Decision::Approve)
+        .await
+        .unwrap();
+    let _ = a.wait().await;
+    b.wait().await.unwrap();
+    let mut seen = Vec::new();
+    while feed_of(&seen, a.id())
+        .last()
+        .is_none_or(|e| !matches!(e, RunEvent::RunFinished { .. }))
+        || feed_of(&seen, b.id())
+            .last()
+            .is_none_or(|e| !matches!(e, RunEvent::RunFinished { .. }))
+    {
+        seen.push(within("feed", feed.next()).await.unwrap());
+    }
+    let typed: Vec<RunEvent<ExpenseStep>> = b.events().collect().await;
+    let named: Vec<RunEvent<&str>> = typed
+        .into_iter()
+        .map(|e| e.map_step(|s| s.name()))
+        .collect();
+    assert_eq!(
+        feed_of(&seen, b.id()),
+        named,
+        "the feed and the run's own stream agree"
+    );
+    assert!(feed_of(&seen, a.id()).contains(&RunEvent::Compensated {
+        step: "reserve",
+        failed: false
+    }));
+
+    // A durable worker's feed: the runs it executes.
+    let path = temp_db("feed");
+    let durable = Engine::sqlite(&path).await.unwrap();
+    let mut feed = durable.events();
+    let run = durable.start(&Expense, 3).await.unwrap();
+    until_waiting(&run).await;
+    run.signal(Expense::signals().decision, Decision::Approve)
+        .await
+        .unwrap();
+    run.wait().await.unwrap();
+    let mut seen = Vec::new();
+    while !feed_of(&seen, run.id())
+        .iter()
+        .any(|e| matches!(e, RunEvent::RunFinished { .. }))
+    {
+        seen.push(within("feed", feed.next()).await.unwrap());
+    }
+    let steps: Vec<&str> = feed_of(&seen, run.id())
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepCompleted { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, ["submit", "decide"]);
 }

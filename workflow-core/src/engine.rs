@@ -7,6 +7,8 @@ use tracing::Instrument;
 use crate::context::RunInfo;
 use crate::durable::DurableEngine;
 use crate::error::WorkflowError;
+use crate::event_feed::{EngineEvent, FeedTap};
+use crate::events::EventLog;
 use crate::handle::RunHandle;
 use crate::history::RunHistory;
 use crate::memory::MemoryRuns;
@@ -84,7 +86,8 @@ impl Engine {
     {
         let run = new_run::<W>(None);
         let span = run_span(&run);
-        drive(workflow, input, run, RunOptions::default(), None)
+        let options = self.watched(RunOptions::default(), &run, W::definition());
+        drive(workflow, input, run, options, None)
             .instrument(span)
             .await
     }
@@ -102,6 +105,7 @@ impl Engine {
     {
         let run = new_run::<W>(options.run_id.clone());
         let span = run_span(&run);
+        let options = self.watched(options, &run, W::definition());
         let mut recorder = Recorder::new(W::definition());
         let result = drive(workflow, input, run, options, Some(&mut recorder))
             .instrument(span)
@@ -158,6 +162,30 @@ impl Engine {
         W::Output: 'static,
     {
         self.runs.start(workflow, input, options)
+    }
+
+    /// The events of every run of this engine from now on (runs started with `start`, and
+    /// runs of `run`/`run_with` while someone watches), steps named by their names. A run's
+    /// own typed stream is [`RunHandle::events`].
+    pub fn events(&self) -> futures::stream::BoxStream<'static, EngineEvent> {
+        self.runs.feed.subscribe()
+    }
+
+    /// `options`, with the run's events going to the engine's feed while someone watches it.
+    fn watched(
+        &self,
+        mut options: RunOptions,
+        run: &RunInfo,
+        definition: &'static crate::Definition,
+    ) -> RunOptions {
+        if options.events.is_none() && self.runs.feed.watched() {
+            options.events = Some(Arc::new(EventLog::forwarded(FeedTap {
+                feed: self.runs.feed.clone(),
+                definition,
+                run_id: run.run_id.clone(),
+            })));
+        }
+        options
     }
 
     /// A handle on a run this engine started, while a handle or its task holds it (in memory

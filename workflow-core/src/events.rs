@@ -14,6 +14,7 @@ use futures::stream::BoxStream;
 use tokio::sync::Notify;
 
 use crate::definition::StepIndex;
+use crate::event_feed::FeedTap;
 use crate::store::RunStatus;
 use crate::workflow::Workflow;
 
@@ -193,9 +194,11 @@ impl RunEvent<StepIndex> {
 
 /// The events of one in-memory run, kept until the run's handles are gone, so a late
 /// observer still sees them from the start.
-#[derive(Default)]
 pub(crate) struct EventLog {
-    events: Mutex<Vec<RunEvent<StepIndex>>>,
+    /// Kept for the run's handles; `None`: only forwarded to the engine's feed.
+    events: Option<Mutex<Vec<RunEvent<StepIndex>>>>,
+    /// The engine's feed, if anyone may watch it.
+    tap: Option<FeedTap>,
     /// When each step (and item) first started, for durations.
     started: Mutex<HashMap<StepIndex, Instant>>,
     closed: AtomicBool,
@@ -203,7 +206,30 @@ pub(crate) struct EventLog {
 }
 
 impl EventLog {
+    /// A log kept for the run's handles, also forwarded to `tap`.
+    pub fn kept(tap: Option<FeedTap>) -> Self {
+        EventLog {
+            events: Some(Mutex::default()),
+            tap,
+            started: Mutex::default(),
+            closed: AtomicBool::new(false),
+            bell: Notify::new(),
+        }
+    }
+
+    /// A log that only forwards to the engine's feed (a durable worker's runs, which their
+    /// handles follow through the journal).
+    pub fn forwarded(tap: FeedTap) -> Self {
+        EventLog {
+            events: None,
+            ..EventLog::kept(Some(tap))
+        }
+    }
+
     pub fn push(&self, event: RunEvent<StepIndex>) {
+        if let Some(tap) = &self.tap {
+            tap.feed.publish(tap.definition, &tap.run_id, &event);
+        }
         match &event {
             RunEvent::StepStarted { step, .. } => {
                 let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
@@ -212,24 +238,26 @@ impl EventLog {
             RunEvent::RunFinished { .. } => self.closed.store(true, Ordering::SeqCst),
             _ => {}
         }
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event);
+        if let Some(events) = &self.events {
+            events.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+        }
         self.bell.notify_waiters();
     }
 
     /// Every event so far.
     pub fn snapshot(&self) -> Vec<RunEvent<StepIndex>> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.events.as_ref().map_or_else(Vec::new, |events| {
+            events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        })
     }
 
     fn get(&self, index: usize) -> Option<RunEvent<StepIndex>> {
-        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        events.get(index).cloned()
+        let events = self.events.as_ref()?;
+        events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(index)
+            .cloned()
     }
 
     /// Time since `step` first started here.

@@ -196,6 +196,7 @@ mod diagram;
 mod durable;
 mod engine;
 mod error;
+mod event_feed;
 mod events;
 mod for_each;
 mod handle;
@@ -226,6 +227,7 @@ pub use definition::{
 pub use durable::{DurableEngine, Fencing, Recovery};
 pub use engine::{Engine, Finished};
 pub use error::{StepError, WorkflowError};
+pub use event_feed::EngineEvent;
 pub use events::RunEvent;
 pub use handle::{RunHandle, SignalName};
 pub use history::{RunHistory, StepOutcome, StepRecord};

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use crate::context::RunInfo;
 use crate::definition::StepIndex;
 use crate::error::WorkflowError;
+use crate::event_feed::{EventFeed, FeedTap};
 use crate::events::{EventLog, RunEvent};
 use crate::handle::{signal_step, RunBackend, RunHandle};
 use crate::history::RunHistory;
@@ -31,6 +32,8 @@ type AnyRun = dyn Any + Send + Sync;
 #[derive(Default)]
 pub(crate) struct MemoryRuns {
     runs: Mutex<HashMap<RunId, Weak<AnyRun>>>,
+    /// Every run's events, for [`crate::Engine::events`].
+    pub feed: Arc<EventFeed>,
 }
 
 impl std::fmt::Debug for MemoryRuns {
@@ -64,7 +67,11 @@ impl MemoryRuns {
             changed: Notify::new(),
             cancel: options.cancel.clone().unwrap_or_default(),
             mailbox: Arc::new(Mailbox::default()),
-            events: Arc::new(EventLog::default()),
+            events: Arc::new(EventLog::kept(Some(FeedTap {
+                feed: self.feed.clone(),
+                definition: def,
+                run_id: run_id.clone(),
+            }))),
             history: Mutex::new(None),
         });
         {

@@ -97,6 +97,7 @@ use tokio::sync::Notify;
 
 use crate::engine::Finished;
 use crate::error::WorkflowError;
+use crate::event_feed::EventFeed;
 use crate::options::RunOptions;
 use crate::run_id::RunId;
 use crate::store::{
@@ -138,6 +139,8 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Runs executing in this process.
     active: Mutex<HashMap<RunId, RunControl>>,
+    /// The events of the runs this engine executes, for [`DurableEngine::events`].
+    feed: Arc<EventFeed>,
     /// Hashes of the definitions this engine stored.
     stored_definitions: Mutex<std::collections::HashSet<u64>>,
     /// Wakes signal waiters of a run executing here.
@@ -219,6 +222,7 @@ impl DurableEngine {
                 shutting_down: AtomicBool::new(false),
                 active: Mutex::new(HashMap::new()),
                 stored_definitions: Mutex::default(),
+                feed: Arc::default(),
                 signal_bells: Mutex::new(HashMap::new()),
                 finished: Notify::new(),
                 claimed: Arc::new(ClaimedRuns::new(claim_bell.clone())),
@@ -227,6 +231,17 @@ impl DurableEngine {
                 fenced_runs: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// The events of every run this engine's worker (or caller) executes from now on, steps
+    /// named by their names: a worker's live view. A run's own stream, from any process, is
+    /// [`RunHandle::events`](crate::RunHandle::events).
+    pub fn events(&self) -> futures::stream::BoxStream<'static, crate::EngineEvent> {
+        self.inner.feed.subscribe()
+    }
+
+    pub(crate) fn feed(&self) -> &Arc<EventFeed> {
+        &self.inner.feed
     }
 
     /// The store.

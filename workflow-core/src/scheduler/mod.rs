@@ -177,7 +177,11 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
     for step in def.start_steps() {
         driver.mark_ready(step);
     }
-    let outcome = match driver.replay(replay) {
+    // What the journal restores happened before: no events for it.
+    let events = driver.events.take();
+    let replayed = driver.replay(replay);
+    driver.events = events;
+    let outcome = match replayed {
         Ok(None) => driver.event_loop(&options).await,
         Ok(Some(cause)) => Err(Stop::Resumed(cause)),
         Err(stop) => Err(stop),
