@@ -1518,8 +1518,8 @@ async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
     ));
     assert!(matches!(
         engine
-            .handle::<Approve>(id.clone())
-            .signal(Approve::signals().approval, approval("late"))
+            .handle::<Trip>(id.clone())
+            .signal(Trip::signals().approval, approval("late"))
             .await,
         Err(WorkflowError::Store {
             error: StoreError::RunFinished {
