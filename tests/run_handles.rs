@@ -365,6 +365,15 @@ async fn a_durable_run_is_followed_and_drawn_from_another_engine() {
         "{dot}"
     );
     assert!(run.wait().await.is_err());
+    // A typed signal of another workflow is refused, not stored.
+    let wrong = other
+        .handle::<Expense>("checkout-9")
+        .signal(Expense::signals().decision, Decision::Approve)
+        .await;
+    assert!(
+        matches!(wrong, Err(WorkflowError::WrongWorkflow { .. })),
+        "{wrong:?}"
+    );
 }
 
 /// The events of one run on an engine's feed, step names as they arrived.

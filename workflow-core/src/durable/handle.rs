@@ -95,13 +95,16 @@ impl DurableEngine {
         RunHandle::new(run_id.into(), Arc::new(backend))
     }
 
-    /// Stores an encoded signal and wakes whoever waits for it here.
+    /// Stores an encoded signal for a run of `W` and wakes whoever waits for it here. A run of
+    /// another workflow is refused ([`WorkflowError::WrongWorkflow`]).
     async fn send_signal<W: Durable>(
         &self,
         run_id: &RunId,
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<(), WorkflowError> {
+        let record = self.load::<W>(run_id).await?;
+        super::check_workflow::<W>(&record)?;
         self.store()
             .send_signal(run_id, name, bytes)
             .await
