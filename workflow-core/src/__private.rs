@@ -10,7 +10,7 @@ pub use crate::for_each::ForEachSlot;
 pub use crate::handle::SignalName;
 pub use crate::signal::Signal;
 pub use crate::testing::StepHandle;
-pub use crate::workflow::{CodecError, Durable, StartInfo, StepFuture, Workflow};
+pub use crate::workflow::{CodecError, Durable, SignalFree, StartInfo, StepFuture, Workflow};
 pub use serde::de::DeserializeOwned;
 pub use serde::Serialize;
 pub use std::any::Any;

@@ -133,7 +133,7 @@ impl StepContext {
                     .await
                     .result
             }
-            None => Engine::in_memory().run(child, input).await,
+            None => Engine::in_memory().run_any(child, input).await,
         }
     }
 

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use tracing::Instrument;
 
 use crate::context::RunInfo;
@@ -17,7 +19,7 @@ use crate::run_id::RunId;
 use crate::scheduler::{drive, Recorder};
 #[cfg(feature = "sqlite")]
 use crate::store::{SqliteStore, StoreError};
-use crate::workflow::Workflow;
+use crate::workflow::{SignalFree, Workflow};
 
 /// Runs workflows. Cheap to clone; one engine serves any number of concurrent runs.
 ///
@@ -79,8 +81,28 @@ impl Engine {
         ))
     }
 
-    /// Runs `workflow` on `input` to its end and returns its output.
-    pub async fn run<W>(&self, workflow: &W, input: W::Input) -> Result<W::Output, WorkflowError>
+    /// Runs `workflow` on `input` to its end and returns its output. A workflow with signal
+    /// steps is a compile error naming the step: nothing could signal this run; start it with
+    /// [`Engine::start`] instead.
+    pub fn run<'a, W>(
+        &'a self,
+        workflow: &'a W,
+        input: W::Input,
+    ) -> BoxFuture<'a, Result<W::Output, WorkflowError>>
+    where
+        W: SignalFree + Sync,
+        W::Input: 'a,
+    {
+        Box::pin(self.run_any(workflow, input))
+    }
+
+    /// [`Engine::run`] of any workflow: one with signal steps fails at its first wait (a
+    /// child run's signal steps, for one).
+    pub(crate) async fn run_any<W>(
+        &self,
+        workflow: &W,
+        input: W::Input,
+    ) -> Result<W::Output, WorkflowError>
     where
         W: Workflow + Sync,
     {
@@ -101,7 +123,7 @@ impl Engine {
         options: RunOptions,
     ) -> Finished<W::Output>
     where
-        W: Workflow + Sync,
+        W: SignalFree + Sync,
     {
         let run = new_run::<W>(options.run_id.clone());
         let span = run_span(&run);

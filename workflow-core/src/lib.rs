@@ -238,7 +238,7 @@ pub use run_id::RunId;
 pub use signal::Signal;
 pub use worker::WorkerOptions;
 pub use workflow::Workflow;
-pub use workflow::{CodecError, Durable};
+pub use workflow::{CodecError, Durable, SignalFree};
 pub use workflow_macros::{saga_step, step, workflow};
 
 /// Serde, re-exported so workflows can derive `Serialize`/`Deserialize` without depending on it:

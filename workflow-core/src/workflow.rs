@@ -68,6 +68,20 @@ pub trait Durable<P = ()>: Workflow {
     fn __decode_signal(step: StepIndex, bytes: &[u8]) -> Result<Box<dyn Any + Send>, CodecError>;
 }
 
+/// Implemented by `#[workflow]` for workflows without signal steps: those [`crate::Engine::run`]
+/// can run in memory, where no handle exists to send a signal. A workflow with signal steps is
+/// started with `engine.start(..)` instead, and its signals sent through the
+/// [`crate::RunHandle`].
+#[diagnostic::on_unimplemented(
+    message = "workflow `{Self}` waits for signals, which a run of `Engine::run` cannot receive (nothing holds a handle to send them)",
+    label = "this workflow has signal steps",
+    note = "start it with `engine.start(&workflow, input)` and send its signals with `run.signal({Self}::signals().<name>, payload)`, or run it on a durable engine"
+)]
+///
+/// For a workflow with signal steps the generated impl requires a trait named after the first
+/// such step, which nothing implements, so rustc's error names the step.
+pub trait SignalFree<P = ()>: Workflow {}
+
 /// A workflow graph: implemented by `#[workflow]` on an `impl` block, never by hand.
 ///
 /// The items whose names start with `__` are the generated dispatcher; they are not public API.

@@ -85,6 +85,7 @@ pub fn expand(
     let handles = model.step_handles();
     let signal_names = model.signal_handles();
     let (step_enum, step_enum_def) = model.step_enum(&cx.krate);
+    let signal_free = cx.signal_free();
 
     quote! {
         #block
@@ -185,6 +186,7 @@ pub fn expand(
             }
 
             #durable
+            #signal_free
             #handles
             #signal_names
         };
@@ -903,6 +905,42 @@ impl Cx<'_> {
             };
             &__WF_DEFINITION
         }
+    }
+}
+
+impl Cx<'_> {
+    /// `SignalFree`: only a workflow without signal steps runs with `Engine::run` (nothing
+    /// could signal it). For one with signal steps, the impl requires a trait named after the
+    /// first of them that nothing implements, so the error at a `run` call names the step.
+    fn signal_free(&self) -> TokenStream {
+        let self_ty = &self.model.self_ty;
+        let Some(step) = self.model.steps.iter().find(|s| s.signal.is_some()) else {
+            return quote!(impl<__P> __wf::SignalFree<__P> for #self_ty {});
+        };
+        let signal = step
+            .signal
+            .as_ref()
+            .map_or(String::new(), |s| s.name.to_string());
+        let name = check_name(
+            format!("step_{}_waits_for_a_signal", step.ident),
+            step.ident.span(),
+        );
+        let message = format!(
+            "step `{}` of `{{Self}}` waits for signal `{signal}`, which a run of `Engine::run` cannot receive (nothing holds a handle to send it)",
+            step.ident
+        );
+        let note = format!(
+            "start the run with `engine.start(&workflow, input)` and send it with `run.signal({}::signals().{signal}, payload)`, or run it on a durable engine",
+            self.model.type_name
+        );
+        respan(
+            quote! {
+                #[diagnostic::on_unimplemented(message = #message, label = "this workflow waits for a signal", note = #note)]
+                trait #name<__P> {}
+                impl<__P> __wf::SignalFree<__P> for #self_ty where #self_ty: #name<__P> {}
+            },
+            step.ident.span(),
+        )
     }
 }
 

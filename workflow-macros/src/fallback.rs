@@ -83,6 +83,8 @@ fn stubs(model: &Model, krate: &syn::Path) -> TokenStream {
                 fn __take_output(_: &mut ()) -> __wf::Option<Self::Output> { #never }
             }
 
+            impl<__P> __wf::SignalFree<__P> for #self_ty {}
+
             impl<__P> __wf::Durable<__P> for #self_ty {
                 fn __encode_input(_: &Self::Input) -> __wf::Result<__wf::Vec<u8>, __wf::CodecError> { #never }
                 fn __decode_input(_: &[u8]) -> __wf::Result<Self::Input, __wf::CodecError> { #never }

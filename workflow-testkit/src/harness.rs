@@ -9,8 +9,8 @@ use futures::future::BoxFuture;
 use workflow_core::store::StoreError;
 use workflow_core::testing::{Fault, MockFn, StepHandle, TestPlan};
 use workflow_core::{
-    Definition, Durable, DurableEngine, Engine, RunId, RunOptions, Signal, SignalName, StepError,
-    Workflow, WorkflowError,
+    Definition, Durable, DurableEngine, Engine, RunId, RunOptions, Signal, SignalFree, SignalName,
+    StepError, Workflow, WorkflowError,
 };
 
 use crate::run::{DurableRun, TestRun};
@@ -167,9 +167,11 @@ impl<W: Durable> Harness<W, Sqlite> {
 
 impl<W: Workflow> Harness<W, InMemory> {
     /// Runs the workflow on `input` on an in-memory engine, to its end (or its crash point).
+    /// A workflow with signal steps runs on a durable harness ([`Harness::sqlite_temp`]),
+    /// which delivers them.
     pub async fn run(self, input: W::Input) -> TestRun<W>
     where
-        W: Sync,
+        W: SignalFree + Sync,
     {
         let options = self.options(Arc::new(self.plan(true)));
         let finished = Engine::in_memory()

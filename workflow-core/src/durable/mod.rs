@@ -296,21 +296,43 @@ impl DurableEngine {
     }
 
     /// Runs `workflow` on `input` under a fresh id, to its end, in the current task.
-    pub async fn run<W: Durable + Sync>(
-        &self,
-        workflow: &W,
+    ///
+    /// A workflow whose types are not serializable is one compile error, at the workflow
+    /// argument, naming the step (the returned future is boxed so that rustc reports the bound
+    /// once).
+    pub fn run<'a, W: Durable + Sync>(
+        &'a self,
+        workflow: &'a W,
         input: W::Input,
-    ) -> Result<W::Output, WorkflowError> {
-        self.run_with(workflow, input, RunOptions::default())
-            .await
-            .result
+    ) -> futures::future::BoxFuture<'a, Result<W::Output, WorkflowError>>
+    where
+        W::Input: 'a,
+    {
+        Box::pin(async move {
+            self.execute_checked(workflow, input, RunOptions::default())
+                .await
+                .result
+        })
     }
 
     /// Runs with [`RunOptions`] (its id, deadline, cancellation, queue) in the current task,
     /// and returns the result and history. With an id ([`RunOptions::run_id`]) that exists,
     /// the stored run continues (or its stored result is returned); see
     /// [`DurableEngine::execute`].
-    pub async fn run_with<W: Durable + Sync>(
+    pub fn run_with<'a, W: Durable + Sync>(
+        &'a self,
+        workflow: &'a W,
+        input: W::Input,
+        options: RunOptions,
+    ) -> futures::future::BoxFuture<'a, Finished<W::Output>>
+    where
+        W::Input: 'a,
+    {
+        Box::pin(self.execute_checked(workflow, input, options))
+    }
+
+    /// [`DurableEngine::run_with`], unboxed.
+    async fn execute_checked<W: Durable + Sync>(
         &self,
         workflow: &W,
         input: W::Input,
