@@ -194,7 +194,7 @@ const PAID: &str = "EXP-0042 paid: 12900 cents to ada (PAY-EXP-0042)";
 
 #[tokio::test(start_paused = true)]
 async fn approval_pays_once_the_manager_approves() {
-    let run = Harness::sqlite_temp(Expense::default())
+    let run = Harness::sqlite_temp(Expense)
         .await
         .signal(Expense::steps().manager_approval, approval::approve())
         .run(approval::train_ticket())
@@ -211,7 +211,7 @@ async fn approval_pays_once_the_manager_approves() {
 
 #[tokio::test(start_paused = true)]
 async fn approval_releases_the_budget_when_rejected() {
-    let run = Harness::sqlite_temp(Expense::default())
+    let run = Harness::sqlite_temp(Expense)
         .await
         .signal(
             Expense::steps().manager_approval,
@@ -233,7 +233,7 @@ async fn approval_releases_the_budget_when_rejected() {
 
 #[tokio::test(start_paused = true)]
 async fn approval_resumes_after_a_crash_without_reserving_twice() {
-    let crashed = Harness::sqlite_temp(Expense::default())
+    let crashed = Harness::sqlite_temp(Expense)
         .await
         .crash_after(Expense::steps().reserve_budget)
         .signal(Expense::steps().manager_approval, approval::approve())
@@ -258,7 +258,7 @@ async fn approval_resumes_after_a_crash_without_reserving_twice() {
 #[tokio::test(start_paused = true)]
 async fn approval_crash_after_the_payment_does_not_pay_twice() {
     let steps = Expense::steps();
-    let crashed = Harness::sqlite_temp(Expense::default())
+    let crashed = Harness::sqlite_temp(Expense)
         .await
         .crash_after(steps.book_payment)
         .signal(steps.manager_approval, approval::approve())
@@ -276,7 +276,7 @@ async fn approval_crash_after_the_payment_does_not_pay_twice() {
 #[tokio::test(start_paused = true)]
 async fn approval_times_out_after_48h_of_virtual_time() {
     let real = Instant::now();
-    let run = Harness::sqlite_temp(Expense::default())
+    let run = Harness::sqlite_temp(Expense)
         .await
         .run(approval::train_ticket())
         .await;
