@@ -76,10 +76,9 @@ impl RunHistory {
 }
 
 impl RunHistory {
-    /// The history told by a run's events: outcomes, attempts, completions and the path (no
-    /// times: events read back from a journal carry none).
-    pub(crate) fn from_events(def: &Definition, events: &[RunEvent<StepIndex>]) -> RunHistory {
-        let mut history = RunHistory {
+    /// A history of `def` where nothing ran yet: every step skipped.
+    pub(crate) fn empty(def: &Definition) -> RunHistory {
+        RunHistory {
             steps: def
                 .steps
                 .iter()
@@ -96,7 +95,13 @@ impl RunHistory {
             path: Vec::new(),
             restored: Vec::new(),
             compensated: Vec::new(),
-        };
+        }
+    }
+
+    /// The history told by a run's events: outcomes, attempts, completions and the path (no
+    /// times: events read back from a journal carry none).
+    pub(crate) fn from_events(def: &Definition, events: &[RunEvent<StepIndex>]) -> RunHistory {
+        let mut history = RunHistory::empty(def);
         for event in events {
             let Some(&step) = event.step() else { continue };
             let record = &mut history.steps[step as usize];

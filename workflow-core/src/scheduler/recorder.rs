@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::{Driver, Status};
 use crate::definition::Definition;
-use crate::history::{RunHistory, StepOutcome, StepRecord};
+use crate::history::{RunHistory, StepOutcome};
 use crate::workflow::Workflow;
 
 /// Timings and the path, collected only when a history was asked for.
@@ -17,24 +17,7 @@ impl Recorder {
     pub fn new(def: &Definition) -> Self {
         Recorder {
             started: Instant::now(),
-            history: RunHistory {
-                steps: def
-                    .steps
-                    .iter()
-                    .map(|s| StepRecord {
-                        step: s.name,
-                        outcome: StepOutcome::Skipped,
-                        attempts: 0,
-                        completions: 0,
-                        started_at: None,
-                        finished_at: None,
-                        output: None,
-                    })
-                    .collect(),
-                path: Vec::new(),
-                restored: Vec::new(),
-                compensated: Vec::new(),
-            },
+            history: RunHistory::empty(def),
         }
     }
 
