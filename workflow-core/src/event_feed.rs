@@ -31,18 +31,11 @@ pub enum EngineEvent {
     Missed(u64),
 }
 
-/// The sending side of an engine's feed. Cheap to clone; costs nothing without observers.
-#[derive(Clone)]
+/// The sending side of an engine's feed. Costs nothing until someone subscribes: the channel
+/// is made then (engines are made per run in places, and a channel is a 4,096-slot buffer).
+#[derive(Default)]
 pub(crate) struct EventFeed {
-    sender: broadcast::Sender<EngineEvent>,
-}
-
-impl Default for EventFeed {
-    fn default() -> Self {
-        EventFeed {
-            sender: broadcast::channel(FEED_CAPACITY).0,
-        }
-    }
+    sender: std::sync::OnceLock<broadcast::Sender<EngineEvent>>,
 }
 
 impl std::fmt::Debug for EventFeed {
@@ -54,7 +47,7 @@ impl std::fmt::Debug for EventFeed {
 impl EventFeed {
     /// True when someone watches.
     pub fn watched(&self) -> bool {
-        self.sender.receiver_count() > 0
+        self.sender.get().is_some_and(|s| s.receiver_count() > 0)
     }
 
     /// Publishes an event of run `run_id` of the workflow defined by `def`.
@@ -65,7 +58,10 @@ impl EventFeed {
         let named = event
             .clone()
             .map_step(|s| def.steps.get(s as usize).map_or("?", |d| d.name));
-        let _ = self.sender.send(EngineEvent::Run {
+        let Some(sender) = self.sender.get() else {
+            return;
+        };
+        let _ = sender.send(EngineEvent::Run {
             workflow: def.name,
             run_id: run_id.clone(),
             event: named,
@@ -74,7 +70,10 @@ impl EventFeed {
 
     /// Every event published from now on.
     pub fn subscribe(&self) -> BoxStream<'static, EngineEvent> {
-        let receiver = self.sender.subscribe();
+        let receiver = self
+            .sender
+            .get_or_init(|| broadcast::channel(FEED_CAPACITY).0)
+            .subscribe();
         Box::pin(futures::stream::unfold(
             receiver,
             |mut receiver| async move {
