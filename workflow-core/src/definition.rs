@@ -47,6 +47,9 @@ pub struct StepDef {
     pub policy: Policy,
     /// For a saga step: the method that undoes it.
     pub compensation: Option<Compensation>,
+    /// The method whose output replaces the step's when the step fails for good
+    /// (`on_failure = method`).
+    pub fallback: Option<&'static str>,
     /// For a step with a `Signal<T>` parameter: the signal it waits for.
     pub signal: Option<SignalDef>,
 }

@@ -53,6 +53,16 @@ pub enum RunEvent<S> {
         /// True when the step will be tried again.
         will_retry: bool,
     },
+    /// A step failed for good and its fallback (`on_failure = method`) runs; the fallback's
+    /// output stands in for the step's.
+    FellBack {
+        /// The step.
+        step: S,
+        /// The `for_each` item.
+        item: Option<usize>,
+        /// The step's last error.
+        error: String,
+    },
     /// A step did not run: an untaken branch upstream, or the run ended first.
     StepSkipped {
         /// The step.
@@ -111,6 +121,7 @@ impl<S> RunEvent<S> {
             RunEvent::StepStarted { step, .. }
             | RunEvent::StepCompleted { step, .. }
             | RunEvent::StepFailed { step, .. }
+            | RunEvent::FellBack { step, .. }
             | RunEvent::StepSkipped { step }
             | RunEvent::WaitingForSignal { step, .. }
             | RunEvent::SignalReceived { step, .. }
@@ -151,6 +162,11 @@ impl<S> RunEvent<S> {
                 attempt,
                 error,
                 will_retry,
+            },
+            RunEvent::FellBack { step, item, error } => RunEvent::FellBack {
+                step: f(step),
+                item,
+                error,
             },
             RunEvent::StepSkipped { step } => RunEvent::StepSkipped { step: f(step) },
             RunEvent::WaitingForSignal { step, signal } => RunEvent::WaitingForSignal {

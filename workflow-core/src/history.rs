@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::definition::{Definition, StepIndex};
-use crate::error::WorkflowError;
+use crate::error::{StepError, WorkflowError};
 use crate::events::RunEvent;
 use crate::journal::JournalEvent;
 use crate::store::JournalRecord;
@@ -39,6 +39,8 @@ pub struct StepRecord {
     pub started_at: Option<Duration>,
     /// Time from the run's start to the step's last completion.
     pub finished_at: Option<Duration>,
+    /// The error after which its fallback (`on_failure = method`) produced its output.
+    pub fell_back: Option<StepError>,
     /// Its output as JSON, when read from a durable run's journal (for `for_each`, an array
     /// of the items' outputs in item order); `None` in memory.
     pub output: Option<serde_json::Value>,
@@ -89,6 +91,7 @@ impl RunHistory {
                     completions: 0,
                     started_at: None,
                     finished_at: None,
+                    fell_back: None,
                     output: None,
                 })
                 .collect(),
@@ -117,6 +120,9 @@ impl RunHistory {
                     will_retry: false, ..
                 } => record.outcome = StepOutcome::Failed,
                 RunEvent::WaitingForSignal { .. } => record.outcome = StepOutcome::Waiting,
+                RunEvent::FellBack { error, .. } => {
+                    record.fell_back = Some(StepError::msg(error.clone()));
+                }
                 RunEvent::SignalReceived { .. } if record.outcome == StepOutcome::Waiting => {
                     record.outcome = StepOutcome::Skipped;
                 }

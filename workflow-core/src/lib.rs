@@ -58,7 +58,12 @@
 //!     can both run);
 //!   - `name = ".."`: the step's stable name in the definition and diagrams;
 //!   - `retry = N`, `backoff = "100ms"` or `backoff = exponential("100ms", "10s")`,
-//!     `timeout = "10s"` (per attempt; the attempt's future is dropped when it expires).
+//!     `timeout = "10s"` (per attempt; the attempt's future is dropped when it expires);
+//!   - `on_failure = method`: a fallback. When the step fails for good (after its retries),
+//!     `async fn method(&self, error: StepError) -> T` (or `-> Result<T, E>`) gives the step's
+//!     output `T` instead, and the run goes on as if the step had succeeded; the history
+//!     ([`StepRecord::fell_back`]) and the events ([`RunEvent::FellBack`]) say so. A durable
+//!     run journals the fallback's output like the step's, so it does not run again.
 //!
 //! ## Durable runs
 //!

@@ -116,6 +116,15 @@ pub trait Workflow: Sized {
         item: usize,
         info: StartInfo<'_>,
     ) -> StepFuture<'a, Self::__Out>;
+    /// The fallback of step `step` (item `item`) after it failed for good with `error`
+    /// (`on_failure = method`); `None` for a step without one.
+    #[doc(hidden)]
+    fn __fallback<'a>(
+        &'a self,
+        step: StepIndex,
+        item: usize,
+        error: StepError,
+    ) -> Option<StepFuture<'a, Self::__Out>>;
     /// Starts the compensation of completion number `completion` (from 0) of saga step `step`.
     #[doc(hidden)]
     fn __compensate<'a>(

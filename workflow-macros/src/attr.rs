@@ -83,6 +83,8 @@ pub struct StepAttr {
     pub deadline: Option<Keyed<std::time::Duration>>,
     pub compensation: Option<Keyed<Ident>>,
     pub compensation_retry: Option<Keyed<u32>>,
+    /// `on_failure = method`: the step's output when it fails for good.
+    pub on_failure: Option<Keyed<Ident>>,
 }
 
 const STEP_KEYS: &[&str] = &[
@@ -97,6 +99,7 @@ const STEP_KEYS: &[&str] = &[
     "backoff",
     "timeout",
     "deadline",
+    "on_failure",
 ];
 const SAGA_KEYS: &[&str] = &["compensation", "compensation_retry"];
 
@@ -123,6 +126,7 @@ impl StepAttr {
             deadline: None,
             compensation: None,
             compensation_retry: None,
+            on_failure: None,
         }
     }
 
@@ -267,6 +271,17 @@ impl StepAttr {
                     value: b
                 })
             ),
+            "on_failure" => {
+                input.parse::<Token![=]>()?;
+                let method: Ident = input.parse()?;
+                set!(
+                    on_failure,
+                    Some(Keyed {
+                        key: span,
+                        value: method
+                    })
+                )
+            }
             "compensation" if self.kind == StepKind::SagaStep => {
                 input.parse::<Token![=]>()?;
                 let method: Ident = input.parse()?;

@@ -46,6 +46,7 @@ pub fn expand(
     let (start_arms, start_checks) = cx.start_arms();
     checks.extend(start_checks);
     let (compensate_arms, compensate_checks) = cx.compensate_arms();
+    let fallback_arms = cx.fallback_arms();
     checks.extend(compensate_checks);
     let deliver_arms = (0..model.steps.len()).map(|i| {
         let variant = variant(i);
@@ -130,6 +131,18 @@ pub fn expand(
                     match __wf_step {
                         #start_arms
                         _ => __wf::missing_input("<unknown>"),
+                    }
+                }
+
+                fn __fallback<'__wf_a>(
+                    &'__wf_a self,
+                    __wf_step: __wf::StepIndex,
+                    __wf_item: usize,
+                    __wf_error: __wf::StepError,
+                ) -> __wf::Option<__wf::StepFuture<'__wf_a, __Out>> {
+                    match __wf_step {
+                        #fallback_arms
+                        _ => __wf::None,
                     }
                 }
 
@@ -316,6 +329,40 @@ impl Cx<'_> {
             });
         }
         (arms, checks)
+    }
+
+    /// `on_failure = method`: the method's output, as the step's, once the step failed for
+    /// good. A wrong return type is rustc's error at the method's name in the attribute.
+    fn fallback_arms(&self) -> TokenStream {
+        let mut arms = TokenStream::new();
+        for (i, step) in self.model.steps.iter().enumerate() {
+            let Some(method) = step.attr.on_failure.as_ref().map(|f| &f.value) else {
+                continue;
+            };
+            let Some(helper) = self.model.helpers.iter().find(|h| h.ident == *method) else {
+                continue;
+            };
+            let (index, variant, output) = (i as u16, variant(i), &step.output);
+            let span = method.span();
+            let call = quote_spanned!(span=> self.#method(__wf_error).await);
+            let value = if helper.fallible {
+                quote_spanned!(span=> __wf::IntoStepResult::into_step_result(#call)?)
+            } else {
+                call
+            };
+            let wrap = if step.attr.for_each.is_some() {
+                quote!(__Out::#variant(__wf_item, __wf_output))
+            } else {
+                quote!(__Out::#variant(__wf_output))
+            };
+            arms.extend(quote! {
+                #index => __wf::Some(__wf::boxed(async move {
+                    let __wf_output: #output = #value;
+                    __wf::Ok(#wrap)
+                })),
+            });
+        }
+        arms
     }
 
     fn first_start(&self) -> usize {
@@ -871,6 +918,10 @@ impl Cx<'_> {
                 let deadline = option(step.attr.deadline.as_ref().map(|d| duration(d.value)));
                 quote!(__wf::SignalDef { name: #name, deadline: #deadline })
             }));
+            let fallback = option(step.attr.on_failure.as_ref().map(|f| {
+                let name = f.value.to_string();
+                quote!(#name)
+            }));
             let compensation = option(step.attr.compensation.as_ref().map(|c| {
                 let name = c.value.to_string();
                 let retries = step.attr.compensation_retry.as_ref().map_or(DEFAULT_COMPENSATION_RETRIES, |r| r.value);
@@ -890,6 +941,7 @@ impl Cx<'_> {
                     policy: __wf::Policy { retries: #retries, backoff: #backoff, timeout: #timeout },
                     compensation: #compensation,
                     signal: #signal,
+                    fallback: #fallback,
                 }
             }
         }).collect::<Vec<_>>();

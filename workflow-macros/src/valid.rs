@@ -78,6 +78,7 @@ pub fn check(model: &Model, graph: &Graph, errors: &mut Errors) {
             );
         }
         check_saga(model, i, errors);
+        check_fallback(model, i, errors);
     }
 }
 
@@ -121,6 +122,39 @@ fn check_saga(model: &Model, i: usize, errors: &mut Errors) {
         errors.spanned(&helper.ident, format!(
             "compensation `{method}` must take exactly one input, the output of step `{}` (after `&self` and an optional `&StepContext`), found {}",
             step.ident, helper.inputs.len()
+        ));
+    }
+}
+
+/// `on_failure = method` (trybuild case `fallback_wrong_type` for its output): a plain `async fn`
+/// of the block taking the `StepError`; rustc checks that it returns the step's output type.
+fn check_fallback(model: &Model, i: usize, errors: &mut Errors) {
+    let step = &model.steps[i];
+    let Some(fallback) = &step.attr.on_failure else {
+        return;
+    };
+    let method = &fallback.value;
+    let Some(helper) = model.helpers.iter().find(|h| h.ident == *method) else {
+        let names: Vec<String> = model.helpers.iter().map(|h| h.ident.to_string()).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let message = if model.step_index(method).is_some() {
+            format!("`{method}` is a step; a fallback is a plain `async fn` method of the block (without #[step])")
+        } else {
+            suggest::unknown("fallback method", &method.to_string(), "", &refs)
+        };
+        errors.spanned(method, message);
+        return;
+    };
+    if !helper.is_async {
+        errors.spanned(
+            &helper.ident,
+            format!("fallback `{method}` must be an `async fn`"),
+        );
+    }
+    if helper.inputs.len() != 1 || helper.takes_context {
+        errors.spanned(&helper.ident, format!(
+            "fallback `{method}` of step `{}` must take exactly one input after `&self`: the step's `StepError` (`async fn {method}(&self, error: StepError) -> ..`)",
+            step.ident
         ));
     }
 }

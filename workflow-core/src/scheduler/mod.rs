@@ -8,6 +8,7 @@
 //! resumed run first replays its journal (see `replay.rs`).
 
 mod emit;
+mod fallback;
 mod recorder;
 mod replay;
 mod signals;
@@ -538,8 +539,15 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// An attempt failed: retry it per the step's policy, or stop the run.
     fn failed(&mut self, tag: Tag, error: crate::error::StepError) -> Result<(), Stop> {
-        let will_retry = !error.is_permanent() && tag.attempt <= self.policy(tag.step).retries;
-        self.emit_failed(tag, &error, will_retry);
+        let is_fallback = tag.attempt == fallback::FALLBACK_ATTEMPT;
+        let will_retry =
+            !is_fallback && !error.is_permanent() && tag.attempt <= self.policy(tag.step).retries;
+        if !is_fallback {
+            self.emit_failed(tag, &error, will_retry);
+        }
+        if !will_retry && self.fall_back(tag, &error) {
+            return Ok(());
+        }
         let def = &self.def.steps[tag.step as usize];
         if will_retry {
             let pause = self.policy(tag.step).backoff.pause(tag.attempt);
@@ -552,12 +560,17 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             self.in_flight.push(task);
             return Ok(());
         }
+        let attempts = if is_fallback {
+            self.steps[tag.step as usize].attempts
+        } else {
+            tag.attempt
+        };
         self.steps[tag.step as usize].status = Status::Failed;
-        tracing::error!(step = def.name, attempts = tag.attempt, %error, "step failed");
+        tracing::error!(step = def.name, attempts, %error, "step failed");
         Err(Stop::StepFailed {
             step: tag.step,
             item: def.for_each.map(|_| tag.item),
-            attempts: tag.attempt,
+            attempts,
             error,
         })
     }

@@ -35,6 +35,10 @@ impl Recorder {
         self.history.steps[step].finished_at = Some(self.started.elapsed());
     }
 
+    pub(super) fn fell_back(&mut self, step: usize, error: &crate::error::StepError) {
+        self.history.steps[step].fell_back = Some(error.clone());
+    }
+
     pub(super) fn restored(&mut self, def: &Definition, step: usize) {
         self.history.restored.push(def.steps[step].name);
     }

@@ -1,0 +1,185 @@
+//! Fallbacks: `on_failure = method` gives a step's output when the step failed for good (after
+//! its retries); the run goes on as if the step had succeeded, and the history and events say
+//! both what failed and that the fallback stood in.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use workflow_core::prelude::*;
+
+/// A race of two model calls would be `first`; here the costly model fails and a cheap
+/// summary stands in.
+#[derive(Clone, Default)]
+struct Summarize {
+    calls: Arc<AtomicUsize>,
+    fallbacks: Arc<AtomicUsize>,
+}
+
+#[workflow]
+impl Summarize {
+    #[step]
+    async fn fetch(&self, doc: String) -> String {
+        doc
+    }
+
+    #[step(after = fetch, retry = 2, backoff = "1ms", on_failure = first_line)]
+    async fn model(&self, text: String) -> Result<String, StepError> {
+        self.calls.fetch_add(1, SeqCst);
+        if text.contains("long") {
+            return Err(StepError::msg(format!(
+                "model overloaded ({} chars)",
+                text.len()
+            )));
+        }
+        Ok(format!("summary of {text}"))
+    }
+
+    #[step(after = model)]
+    async fn publish(&self, summary: String) -> String {
+        format!("published: {summary}")
+    }
+
+    async fn first_line(&self, error: StepError) -> String {
+        self.fallbacks.fetch_add(1, SeqCst);
+        format!("fallback after: {error}")
+    }
+}
+
+#[tokio::test]
+async fn a_fallbacks_output_flows_downstream_after_the_retries() {
+    let wf = Summarize::default();
+    let done = Engine::in_memory()
+        .run_with(&wf, "a long text".to_owned(), RunOptions::new())
+        .await;
+    assert_eq!(
+        done.result.unwrap(),
+        "published: fallback after: model overloaded (11 chars)"
+    );
+    assert_eq!(wf.calls.load(SeqCst), 3, "the retries ran first");
+    assert_eq!(wf.fallbacks.load(SeqCst), 1);
+    let model = done.history.step("model").unwrap();
+    assert_eq!(model.outcome, StepOutcome::Completed);
+    assert_eq!(model.attempts, 3);
+    let fell_back = model
+        .fell_back
+        .as_ref()
+        .expect("the history records the failure");
+    assert!(fell_back.to_string().contains("overloaded"), "{fell_back}");
+    assert_eq!(done.history.path, ["fetch", "model", "publish"]);
+
+    // A step that succeeds never calls its fallback.
+    let ok = Engine::in_memory()
+        .run(&wf, "short".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(ok, "published: summary of short");
+    assert_eq!(wf.fallbacks.load(SeqCst), 1);
+}
+
+#[tokio::test]
+async fn events_say_what_failed_and_that_the_fallback_stood_in() {
+    let engine = Engine::in_memory();
+    let run = engine
+        .start(&Summarize::default(), "long".to_owned())
+        .await
+        .unwrap();
+    let events: Vec<RunEvent<SummarizeStep>> = run.events().collect().await;
+    let model: Vec<&RunEvent<SummarizeStep>> = events
+        .iter()
+        .filter(|e| e.step() == Some(&SummarizeStep::Model))
+        .collect();
+    assert!(
+        matches!(
+            model.as_slice(),
+            [
+                RunEvent::StepStarted { attempt: 1, .. },
+                RunEvent::StepFailed {
+                    will_retry: true,
+                    ..
+                },
+                RunEvent::StepStarted { attempt: 2, .. },
+                RunEvent::StepFailed {
+                    will_retry: true,
+                    ..
+                },
+                RunEvent::StepStarted { attempt: 3, .. },
+                RunEvent::StepFailed {
+                    will_retry: false,
+                    ..
+                },
+                RunEvent::FellBack { .. },
+                RunEvent::StepCompleted { .. },
+            ]
+        ),
+        "{model:?}"
+    );
+    assert!(run.wait().await.is_ok());
+}
+
+/// A fallback that fails too: the step fails with the fallback's error.
+#[derive(Clone)]
+struct Fragile;
+
+#[workflow]
+impl Fragile {
+    #[step(on_failure = give_up)]
+    async fn call(&self, n: u32) -> Result<u32, StepError> {
+        Err(StepError::msg(format!("call {n} failed")))
+    }
+
+    async fn give_up(&self, error: StepError) -> Result<u32, StepError> {
+        Err(StepError::msg(format!("no fallback either ({error})")))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_fallback_fails_the_step_with_its_error() {
+    match Engine::in_memory().run(&Fragile, 4).await.unwrap_err() {
+        WorkflowError::StepFailed {
+            step,
+            attempts,
+            error,
+            ..
+        } => {
+            assert_eq!(step, "call");
+            assert_eq!(attempts, 1);
+            assert_eq!(error.to_string(), "no fallback either (call 4 failed)");
+        }
+        other => panic!("expected StepFailed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn on_a_durable_engine_the_fallbacks_output_is_journaled_and_not_run_again() {
+    let path = std::env::temp_dir().join(format!("fallbacks-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let engine = Engine::sqlite(&path).await.unwrap();
+    let wf = Summarize::default();
+    let id = RunId::from("sum-1");
+    let options = RunOptions::new().run_id(id.clone());
+    let first = engine
+        .run_with(&wf, "long".to_owned(), options.clone())
+        .await;
+    assert_eq!(
+        first.result.unwrap(),
+        "published: fallback after: model overloaded (4 chars)"
+    );
+    let history = engine
+        .handle::<Summarize>(id.clone())
+        .history()
+        .await
+        .unwrap();
+    assert_eq!(
+        history.step("model").unwrap().output,
+        Some(serde_json::json!(
+            "fallback after: model overloaded (4 chars)"
+        ))
+    );
+    // Running the id again returns the stored result: no step and no fallback runs.
+    let again = engine.run_with(&wf, "long".to_owned(), options).await;
+    assert!(again.result.is_ok());
+    assert_eq!((wf.calls.load(SeqCst), wf.fallbacks.load(SeqCst)), (3, 1));
+}
