@@ -50,6 +50,9 @@ pub struct StepDef {
     /// The method whose output replaces the step's when the step fails for good
     /// (`on_failure = method`).
     pub fallback: Option<&'static str>,
+    /// `after = first(a, b)`: when the first upstream delivers, the others are cancelled
+    /// (dropped; a saga step among them that completed anyway is compensated).
+    pub race: bool,
     /// For a step with a `Signal<T>` parameter: the signal it waits for.
     pub signal: Option<SignalDef>,
 }

@@ -107,6 +107,7 @@ fn node_label(step: &StepDef) -> String {
     let mut label = step.name.to_owned();
     match step.join {
         Join::All => label.push_str(" (all)"),
+        Join::Any if step.race => label.push_str(" (first)"),
         Join::Any => label.push_str(" (any)"),
         Join::Start | Join::Single => {}
     }

@@ -63,6 +63,11 @@ pub enum RunEvent<S> {
         /// The step's last error.
         error: String,
     },
+    /// A step in flight was cancelled: it lost a `first(..)` race.
+    StepCancelled {
+        /// The step.
+        step: S,
+    },
     /// A step did not run: an untaken branch upstream, or the run ended first.
     StepSkipped {
         /// The step.
@@ -122,6 +127,7 @@ impl<S> RunEvent<S> {
             | RunEvent::StepCompleted { step, .. }
             | RunEvent::StepFailed { step, .. }
             | RunEvent::FellBack { step, .. }
+            | RunEvent::StepCancelled { step }
             | RunEvent::StepSkipped { step }
             | RunEvent::WaitingForSignal { step, .. }
             | RunEvent::SignalReceived { step, .. }
@@ -168,6 +174,7 @@ impl<S> RunEvent<S> {
                 item,
                 error,
             },
+            RunEvent::StepCancelled { step } => RunEvent::StepCancelled { step: f(step) },
             RunEvent::StepSkipped { step } => RunEvent::StepSkipped { step: f(step) },
             RunEvent::WaitingForSignal { step, signal } => RunEvent::WaitingForSignal {
                 step: f(step),

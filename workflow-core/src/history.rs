@@ -120,6 +120,7 @@ impl RunHistory {
                     will_retry: false, ..
                 } => record.outcome = StepOutcome::Failed,
                 RunEvent::WaitingForSignal { .. } => record.outcome = StepOutcome::Waiting,
+                RunEvent::StepCancelled { .. } => record.outcome = StepOutcome::Cancelled,
                 RunEvent::FellBack { error, .. } => {
                     record.fell_back = Some(StepError::msg(error.clone()));
                 }

@@ -41,7 +41,10 @@
 //!   - no `after`: a start step; it receives the workflow input;
 //!   - `after = a`, `after = [a, b]` (waits for all, receives their outputs in that order),
 //!     `after = any(a, b)` (runs exactly once, with the first output to arrive; later arrivals
-//!     are dropped);
+//!     are dropped), `after = first(a, b)` (the same, and the losers are cancelled: each losing
+//!     racer, with the steps upstream of it that lead only to racers, is dropped if in flight
+//!     and never started if waiting, and its completed saga steps are compensated while the
+//!     run goes on; no other step may consume a racer's output);
 //!   - `branch = PATTERN` (single upstream): the edge is taken only when the upstream's output
 //!     matches; the step receives the pattern's bindings in order (lowercase identifiers are
 //!     bindings, capitalised ones are constants or unit variants). The branches of one upstream

@@ -80,6 +80,11 @@ impl<'a, O> Task<'a, O> {
 }
 
 impl<O> Task<'_, O> {
+    /// Which invocation this is.
+    pub fn tag(&self) -> Tag {
+        self.tag
+    }
+
     pub fn wait(tag: Tag, wait: BoxFuture<'static, Result<bool, StoreError>>) -> Self {
         Task {
             tag,

@@ -33,13 +33,15 @@ pub enum After {
     Single(Ident),
     All(Vec<Ident>),
     Any(Vec<Ident>),
+    /// `first(a, b)`: like `any`, and the losers are cancelled.
+    First(Vec<Ident>),
 }
 
 impl After {
     pub fn names(&self) -> &[Ident] {
         match self {
             After::Single(one) => std::slice::from_ref(one),
-            After::All(list) | After::Any(list) => list,
+            After::All(list) | After::Any(list) | After::First(list) => list,
         }
     }
 }
@@ -502,20 +504,25 @@ fn parse_after(input: ParseStream, errors: &mut Errors) -> syn::Result<After> {
         let function: Ident = input.parse()?;
         let content;
         let parens = syn::parenthesized!(content in input);
-        if function != "any" {
+        if function != "any" && function != "first" {
             return Err(syn::Error::new(
                 function.span(),
-                format!("unknown join `{function}(..)`: expected `any(a, b)`, or `[a, b]` to wait for all"),
+                format!("unknown join `{function}(..)`: expected `any(a, b)`, `first(a, b)` (the losers are cancelled), or `[a, b]` to wait for all"),
             ));
         }
         let list = content.parse_terminated(Ident::parse, Token![,])?;
         if list.len() < 2 {
             errors.at(
                 parens.span.join(),
-                "`any(..)` needs at least two steps; for one, write `after = step`",
+                format!("`{function}(..)` needs at least two steps; for one, write `after = step`"),
             );
         }
-        After::Any(list.into_iter().collect())
+        let list = list.into_iter().collect();
+        if function == "first" {
+            After::First(list)
+        } else {
+            After::Any(list)
+        }
     } else {
         After::Single(input.parse()?)
     };

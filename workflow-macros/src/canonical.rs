@@ -36,6 +36,12 @@ impl Cx<'_> {
                 upstream.join(", "),
                 graph.join[i]
             ));
+            if matches!(
+                step.attr.after.as_ref().map(|a| &a.value),
+                Some(crate::attr::After::First(_))
+            ) {
+                text.push_str(" first");
+            }
             if let Some(branch) = &step.attr.branch {
                 text.push_str(&format!(
                     " branch {}",

@@ -918,6 +918,7 @@ impl Cx<'_> {
                 let deadline = option(step.attr.deadline.as_ref().map(|d| duration(d.value)));
                 quote!(__wf::SignalDef { name: #name, deadline: #deadline })
             }));
+            let race = matches!(step.attr.after.as_ref().map(|a| &a.value), Some(crate::attr::After::First(_)));
             let fallback = option(step.attr.on_failure.as_ref().map(|f| {
                 let name = f.value.to_string();
                 quote!(#name)
@@ -942,6 +943,7 @@ impl Cx<'_> {
                     compensation: #compensation,
                     signal: #signal,
                     fallback: #fallback,
+                    race: #race,
                 }
             }
         }).collect::<Vec<_>>();

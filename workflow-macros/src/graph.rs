@@ -61,10 +61,11 @@ impl Graph {
             join[i] = match after.value {
                 After::Single(_) => Join::Single,
                 After::All(_) => Join::All,
-                After::Any(_) => Join::Any,
+                After::Any(_) | After::First(_) => Join::Any,
             };
             let place = match after.value {
                 After::Any(_) => " in `any(..)`",
+                After::First(_) => " in `first(..)`",
                 _ => " in `after`",
             };
             let others: Vec<&str> = name_refs

@@ -79,6 +79,7 @@ pub fn check(model: &Model, graph: &Graph, errors: &mut Errors) {
         }
         check_saga(model, i, errors);
         check_fallback(model, i, errors);
+        check_race(model, graph, i, errors);
     }
 }
 
@@ -156,5 +157,25 @@ fn check_fallback(model: &Model, i: usize, errors: &mut Errors) {
             "fallback `{method}` of step `{}` must take exactly one input after `&self`: the step's `StepError` (`async fn {method}(&self, error: StepError) -> ..`)",
             step.ident
         ));
+    }
+}
+
+/// `after = first(a, b)` (trybuild case `first_loser_consumed`): the losers are cancelled, so no
+/// other step may consume a racer's output.
+fn check_race(model: &Model, graph: &Graph, i: usize, errors: &mut Errors) {
+    let step = &model.steps[i];
+    let Some(crate::attr::After::First(racers)) = step.attr.after.as_ref().map(|a| &a.value) else {
+        return;
+    };
+    for racer in racers {
+        let Some(r) = model.step_index(racer) else {
+            continue;
+        };
+        if let Some(other) = graph.downstream[r].iter().find(|e| e.to != i) {
+            errors.spanned(racer, format!(
+                "`{racer}` races in `first(..)` of `{}` and is cancelled when it loses, so step `{}` cannot consume its output; give `{}` its own copy of the work, or wait with `any(..)`, which lets the losers finish",
+                step.ident, model.steps[other.to].ident, model.steps[other.to].ident
+            ));
+        }
     }
 }

@@ -9,6 +9,7 @@
 
 mod emit;
 mod fallback;
+mod race;
 mod recorder;
 mod replay;
 mod signals;
@@ -51,6 +52,8 @@ enum Status {
     Running,
     Done,
     Failed,
+    /// Lost a `first(..)` race: dropped, never run again in this iteration.
+    Cancelled,
 }
 
 /// Per-run bookkeeping of one step.
@@ -159,6 +162,7 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
         ready: Vec::new(),
         in_flight: FuturesUnordered::new(),
         sagas: Vec::new(),
+        lost_sagas: Vec::new(),
         compensated: HashSet::new(),
         signals: HashMap::new(),
         wait_started: HashMap::new(),
@@ -225,6 +229,8 @@ struct Driver<'a, 'r, W: Workflow> {
     in_flight: FuturesUnordered<Task<'a, W::__Out>>,
     /// Completed saga steps, in completion order: (step, its completion number).
     sagas: Vec<(StepIndex, usize)>,
+    /// Completed saga steps of branches that lost a `first(..)` race, to compensate now.
+    lost_sagas: Vec<(StepIndex, usize)>,
     /// Saga completions already compensated before a restart.
     compensated: HashSet<(StepIndex, usize)>,
     /// What each signal step got.
@@ -262,6 +268,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             .deadline
             .map(|d| (Box::pin(tokio::time::sleep(d)), d));
         self.resume_items();
+        // Lost branches decided while replaying the journal.
+        self.compensate_losers().await.map_err(Stop::Store)?;
         loop {
             // When exactly one attempt is runnable and nothing else is in flight, await it
             // directly: a chain of steps never pays for the `FuturesUnordered` node.
@@ -312,6 +320,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                         }
                     }
                     self.succeeded(tag, out)?;
+                    if !self.lost_sagas.is_empty() {
+                        self.compensate_losers().await.map_err(Stop::Store)?;
+                    }
                     let crash = self
                         .plan
                         .as_ref()
@@ -630,6 +641,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 || target.delivered as usize == target_def.upstream.len()
             {
                 self.mark_ready(edge.to);
+                if target_def.race {
+                    self.cancel_losers(edge.to, step);
+                }
             }
         }
         Ok(())

@@ -55,7 +55,7 @@ impl<W: Workflow> Driver<'_, '_, W> {
             record.completions = st.completions;
             record.outcome = match st.status {
                 Status::Failed => StepOutcome::Failed,
-                Status::Running | Status::Signalled => StepOutcome::Cancelled,
+                Status::Running | Status::Signalled | Status::Cancelled => StepOutcome::Cancelled,
                 _ if st.completions > 0 => StepOutcome::Completed,
                 _ => StepOutcome::Skipped,
             };

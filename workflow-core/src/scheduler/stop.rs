@@ -196,83 +196,92 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             if self.compensated.contains(&(step, completion)) {
                 continue;
             }
-            let def = &self.def.steps[step as usize];
-            let Some(compensation) = def.compensation else {
-                continue;
+            records.extend(self.compensate_one(step, completion).await?);
+        }
+        Ok(records)
+    }
+
+    /// Runs the compensation of completion `completion` of saga step `step` (with its retry
+    /// policy) and journals that it finished; `None` for a step without one.
+    pub(super) async fn compensate_one(
+        &mut self,
+        step: StepIndex,
+        completion: usize,
+    ) -> Result<Option<CompensationRecord>, StoreError> {
+        let def = &self.def.steps[step as usize];
+        let Some(compensation) = def.compensation else {
+            return Ok(None);
+        };
+        let mut attempt = 1;
+        let error = loop {
+            let plan = self.plan.as_deref();
+            let info = StartInfo {
+                run: &self.run,
+                attempt,
+                signal: None,
+                plan,
             };
-            let mut attempt = 1;
-            let error = loop {
-                let plan = self.plan.as_deref();
-                let info = StartInfo {
-                    run: &self.run,
+            let workflow: &'a W = self.workflow;
+            let future = if plan.is_some_and(|p| p.compensation_fails(step)) {
+                crate::testing::fault_future(
+                    compensation.name,
                     attempt,
-                    signal: None,
-                    plan,
-                };
-                let workflow: &'a W = self.workflow;
-                let future = if plan.is_some_and(|p| p.compensation_fails(step)) {
-                    crate::testing::fault_future(
-                        compensation.name,
-                        attempt,
-                        crate::testing::Fault::FailTimes(u32::MAX),
-                    )
-                } else {
-                    match workflow.__compensate(&mut self.state, step, completion, info) {
-                        Some(future) => future,
-                        None => {
-                            break Some(StepError::msg(
-                                "internal error: compensation input missing",
-                            ))
-                        }
-                    }
-                };
-                let span = tracing::info_span!(
-                    "compensation",
-                    step = def.name,
-                    compensation = compensation.name,
-                    attempt
-                );
-                let tag = Tag {
-                    step,
-                    item: completion,
-                    generation: 0,
-                    attempt,
-                };
-                let task = Task::attempt(tag, Some(span), future, compensation.policy.timeout);
-                match task.await.1 {
-                    Outcome::Attempted(Err(error))
-                        if !error.is_permanent() && attempt <= compensation.policy.retries =>
-                    {
-                        tracing::warn!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed; retrying");
-                        tokio::time::sleep(compensation.policy.backoff.pause(attempt)).await;
-                        attempt += 1;
-                    }
-                    Outcome::Attempted(Err(error)) => {
-                        tracing::error!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed for good");
-                        break Some(error);
-                    }
-                    Outcome::Attempted(Ok(())) | Outcome::RetryDue | Outcome::SignalReady(_) => {
-                        break None
+                    crate::testing::Fault::FailTimes(u32::MAX),
+                )
+            } else {
+                match workflow.__compensate(&mut self.state, step, completion, info) {
+                    Some(future) => future,
+                    None => {
+                        break Some(StepError::msg("internal error: compensation input missing"))
                     }
                 }
             };
-            if let Some(journal) = self.journal.as_deref_mut() {
-                let event = JournalEvent::Compensated {
-                    step: def.name.to_owned(),
-                    completion: completion as u64,
-                    error: error.as_ref().map(|e| e.to_string()),
-                };
-                journal.record(event).await?;
+            let span = tracing::info_span!(
+                "compensation",
+                step = def.name,
+                compensation = compensation.name,
+                attempt
+            );
+            let tag = Tag {
+                step,
+                item: completion,
+                generation: 0,
+                attempt,
+            };
+            let task = Task::attempt(tag, Some(span), future, compensation.policy.timeout);
+            match task.await.1 {
+                Outcome::Attempted(Err(error))
+                    if !error.is_permanent() && attempt <= compensation.policy.retries =>
+                {
+                    tracing::warn!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed; retrying");
+                    tokio::time::sleep(compensation.policy.backoff.pause(attempt)).await;
+                    attempt += 1;
+                }
+                Outcome::Attempted(Err(error)) => {
+                    tracing::error!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed for good");
+                    break Some(error);
+                }
+                Outcome::Attempted(Ok(())) | Outcome::RetryDue | Outcome::SignalReady(_) => {
+                    break None
+                }
             }
-            let failed = error.is_some();
-            self.emit(|| RunEvent::Compensated { step, failed });
-            records.push(CompensationRecord {
-                step: def.name,
-                compensation: compensation.name,
-                attempts: attempt,
-                error,
-            });
+        };
+        if let Some(journal) = self.journal.as_deref_mut() {
+            let event = JournalEvent::Compensated {
+                step: def.name.to_owned(),
+                completion: completion as u64,
+                error: error.as_ref().map(|e| e.to_string()),
+            };
+            journal.record(event).await?;
         }
-        Ok(records)
+        self.compensated.insert((step, completion));
+        let failed = error.is_some();
+        self.emit(|| RunEvent::Compensated { step, failed });
+        Ok(Some(CompensationRecord {
+            step: def.name,
+            compensation: compensation.name,
+            attempts: attempt,
+            error,
+        }))
     }
 }
