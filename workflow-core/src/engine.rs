@@ -138,6 +138,51 @@ impl Engine {
         }
     }
 
+    /// Runs `workflow` on every input, at most `concurrency` at once, as a stream of results in
+    /// the order the runs finish, with totals ([`BulkRun::totals`]); [`BulkRun::cancel`] stops
+    /// it as a whole.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use workflow_core::prelude::*;
+    ///
+    /// struct Double;
+    /// #[workflow]
+    /// impl Double {
+    ///     #[step]
+    ///     async fn double(&self, x: u32) -> u32 { x * 2 }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let engine = Engine::in_memory();
+    /// let mut bulk = engine.run_many(&Double, 0..1_000u32, 100);
+    /// let mut sum = 0;
+    /// while let Some(item) = bulk.next().await {
+    ///     sum += item.result.unwrap();
+    /// }
+    /// assert_eq!(sum, 999 * 1_000);
+    /// assert_eq!(bulk.totals().succeeded, 1_000);
+    /// # }
+    /// ```
+    pub fn run_many<'a, W, I>(
+        &'a self,
+        workflow: &'a W,
+        inputs: I,
+        concurrency: usize,
+    ) -> crate::BulkRun<'a, W::Output>
+    where
+        W: SignalFree + Sync,
+        W::Output: 'a,
+        I: IntoIterator<Item = W::Input>,
+        I::IntoIter: Send + 'a,
+        W::Input: 'a,
+    {
+        crate::BulkRun::new(inputs, concurrency, move |input, cancel| async move {
+            let options = RunOptions::new().cancel_token(cancel);
+            self.run_with(workflow, input, options).await.result
+        })
+    }
+
     /// Starts a run in a task of its own and returns its handle: wait for it, cancel it, or
     /// send it signals ([`RunHandle::signal`]), which in-memory runs take too.
     pub async fn start<W>(

@@ -197,6 +197,7 @@
 
 #![warn(missing_docs)]
 
+mod bulk;
 mod context;
 mod definition;
 mod definition_changes;
@@ -227,6 +228,7 @@ mod workflow;
 #[doc(hidden)]
 pub mod __private;
 
+pub use bulk::{BulkItem, BulkRun, BulkTotals};
 pub use context::StepContext;
 pub use definition::{
     Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef, StepDef,

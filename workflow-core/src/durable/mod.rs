@@ -342,6 +342,28 @@ impl DurableEngine {
         self.execute(workflow, run_id, Some(input), options).await
     }
 
+    /// Runs `workflow` on every input, at most `concurrency` at once, in the current task, as a
+    /// stream of results in the order the runs finish, with totals ([`crate::BulkRun::totals`]);
+    /// [`crate::BulkRun::cancel`] stops it as a whole. The runs' writes share group commits.
+    pub fn run_many<'a, W, I>(
+        &'a self,
+        workflow: &'a W,
+        inputs: I,
+        concurrency: usize,
+    ) -> crate::BulkRun<'a, W::Output>
+    where
+        W: Durable + Sync,
+        W::Output: 'a,
+        I: IntoIterator<Item = W::Input>,
+        I::IntoIter: Send + 'a,
+        W::Input: 'a,
+    {
+        crate::BulkRun::new(inputs, concurrency, move |input, cancel| async move {
+            let options = RunOptions::new().cancel_token(cancel);
+            self.execute_checked(workflow, input, options).await.result
+        })
+    }
+
     /// Runs (or resumes, or returns the result of) the run `run_id` in the current task.
     ///
     /// The id is an idempotency key: if the run exists, `input` is ignored and the stored run
