@@ -689,10 +689,12 @@ async fn a_crashed_run_resumes_without_running_committed_steps_again() {
         state.reached.notified(),
     )
     .await;
-    // What the crash left: a running run with two committed results.
-    assert_eq!(
-        engine.status(&id).await.unwrap().summary.status,
-        RunStatus::Claimed
+    // What the crash left: an unfinished run with two committed results (still claimed, or
+    // already given back by the dropped drive's guard).
+    let status = engine.status(&id).await.unwrap().summary.status;
+    assert!(
+        matches!(status, RunStatus::Claimed | RunStatus::Ready),
+        "{status:?}"
     );
     let journal = engine.journal(&id).await.unwrap();
     assert_eq!(count(&journal, "step"), 2, "{journal:?}");
