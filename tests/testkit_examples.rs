@@ -472,3 +472,54 @@ async fn triage_hits_its_loop_bound_when_the_reviewer_is_never_satisfied() {
     run.assert_attempts(Triage::steps().review, 3)
         .assert_attempts(Triage::steps().revise, 3);
 }
+
+// =============================================================================================
+// examples/research (a child per document, a race, a fallback, a bulk)
+// =============================================================================================
+
+#[path = "../examples/research/workflow.rs"]
+mod research;
+
+/// Paused time: the models' sleeps end in deadline order, whatever the machine's load.
+#[tokio::test(start_paused = true)]
+async fn research_summarizes_each_document_with_a_child_run() {
+    let out = Engine::in_memory()
+        .run(&research::Research, "t".to_owned())
+        .await
+        .unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].ends_with("(small model)"),
+        "the small model wins a short text: {out}"
+    );
+    assert!(lines[1].ends_with("(large model)"), "{out}");
+    assert!(
+        lines[2].starts_with("(no summary:"),
+        "the fallback stands in: {out}"
+    );
+}
+
+#[tokio::test]
+async fn research_on_a_durable_engine_stores_each_child() {
+    let path = std::env::temp_dir().join(format!("research-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let engine = Engine::sqlite(&path).await.unwrap();
+    let out = engine
+        .run(&research::Research, "t".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(out.lines().count(), 3);
+    let children = engine
+        .list(&workflow_core::store::RunFilter {
+            workflow: Some("Summarize".into()),
+            status: Some(RunStatus::Completed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(children.runs.len(), 3);
+    assert!(children.runs.iter().all(|r| r.run_id.is_child()));
+}
