@@ -166,3 +166,177 @@ async fn a_user_run_cannot_take_the_place_of_a_child() {
     );
     let _ = std::fs::remove_file(&path);
 }
+
+/// A child that fails on its first execution (counted), then succeeds.
+#[derive(Clone, Default)]
+struct Flaky {
+    runs: Arc<AtomicUsize>,
+}
+
+#[workflow]
+impl Flaky {
+    #[step]
+    async fn work(&self, n: u32) -> Result<u32, StepError> {
+        if self.runs.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(StepError::permanent(StepError::msg("first child failed")));
+        }
+        Ok(n * 2)
+    }
+}
+
+#[derive(Clone, Default)]
+struct RetryParent {
+    child: Flaky,
+}
+
+#[workflow]
+impl RetryParent {
+    #[step(retry = 1, backoff = "1ms")]
+    async fn call(&self, ctx: &StepContext, n: u32) -> Result<u32, WorkflowError> {
+        ctx.run_child(&self.child, n).await
+    }
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("children-{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+#[tokio::test]
+async fn a_retry_of_the_parent_step_starts_a_new_child_attempt() {
+    let engine = Engine::sqlite(temp_db("retry")).await.unwrap();
+    let wf = RetryParent::default();
+    let out = engine
+        .run_with(&wf, 4, RunOptions::new().run_id("p-1"))
+        .await
+        .result
+        .unwrap();
+    assert_eq!(out, 8);
+    assert_eq!(
+        wf.child.runs.load(Ordering::SeqCst),
+        2,
+        "one child per attempt"
+    );
+    let first = engine.status(&RunId::from("~p-1/call")).await.unwrap();
+    assert_eq!(first.summary.status, RunStatus::Failed);
+    let second = engine.status(&RunId::from("~p-1/call@2")).await.unwrap();
+    assert_eq!(second.summary.status, RunStatus::Completed);
+}
+
+/// A child that books something (a saga step), then works for an hour.
+#[derive(Clone, Default)]
+struct Booking {
+    booked: Arc<AtomicUsize>,
+    undone: Arc<AtomicUsize>,
+}
+
+#[workflow]
+impl Booking {
+    #[saga_step(compensation = unbook)]
+    async fn book(&self, n: u32) -> u32 {
+        self.booked.fetch_add(1, Ordering::SeqCst);
+        n
+    }
+
+    #[step(after = book)]
+    async fn work(&self, n: u32) -> u32 {
+        tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+        n
+    }
+
+    async fn unbook(&self, _n: u32) {
+        self.undone.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Clone, Default)]
+struct Trip {
+    child: Booking,
+}
+
+#[workflow]
+impl Trip {
+    #[step]
+    async fn plan(&self, ctx: &StepContext, n: u32) -> Result<u32, WorkflowError> {
+        ctx.run_child(&self.child, n).await
+    }
+}
+
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_the_parent_cancels_its_child_and_compensates_it() {
+    let engine = Engine::sqlite(temp_db("cancel")).await.unwrap();
+    let wf = Trip::default();
+    let run = engine.start_with_id(&wf, "trip-1", 3).await.unwrap();
+    let booked = wf.child.booked.clone();
+    eventually("the child booked", || booked.load(Ordering::SeqCst) == 1).await;
+    run.cancel().await.unwrap();
+    assert!(matches!(
+        run.wait().await,
+        Err(WorkflowError::Cancelled { .. })
+    ));
+    // The child does not wait as an orphan: it is cancelled and its booking undone.
+    let child = RunId::from("~trip-1/plan");
+    let undone = wf.child.undone.clone();
+    eventually("the child's booking was undone", || {
+        undone.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let started = std::time::Instant::now();
+    loop {
+        let status = engine.status(&child).await.unwrap().summary.status;
+        if status == RunStatus::Cancelled {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "child {status:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_parents_deadline_reaches_its_child() {
+    let engine = Engine::sqlite(temp_db("deadline")).await.unwrap();
+    let wf = Trip::default();
+    let options = RunOptions::new()
+        .run_id("trip-2")
+        .deadline(std::time::Duration::from_secs(600));
+    let parent = engine.start_with(&wf, 5, options).await.unwrap();
+    let booked = wf.child.booked.clone();
+    eventually("the child booked", || booked.load(Ordering::SeqCst) == 1).await;
+    let parent_deadline = engine
+        .status(parent.id())
+        .await
+        .unwrap()
+        .summary
+        .deadline_at;
+    let child_deadline = engine
+        .status(&RunId::from("~trip-2/plan"))
+        .await
+        .unwrap()
+        .summary
+        .deadline_at;
+    let (Some(parent_at), Some(child_at)) = (parent_deadline, child_deadline) else {
+        panic!("deadlines: parent {parent_deadline:?}, child {child_deadline:?}");
+    };
+    assert!(
+        child_at <= parent_at,
+        "the child may not outlive its parent's deadline"
+    );
+    parent.cancel().await.unwrap();
+}

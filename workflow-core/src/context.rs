@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::durable::DurableEngine;
 use crate::engine::Engine;
 use crate::error::WorkflowError;
-use crate::options::RunOptions;
+use crate::options::{CancellationToken, RunOptions};
 use crate::run_id::RunId;
 use crate::workflow::Durable;
 
@@ -17,6 +17,49 @@ pub struct RunInfo {
     pub run_id: RunId,
     /// The durable engine running it (`None` in memory): child runs go to the same store.
     pub engine: Option<DurableEngine>,
+    /// The run's cancel token and deadline, which reach its child runs.
+    pub limits: RunLimits,
+}
+
+/// A run's cancel token and deadline (as an instant), handed down to its child runs.
+#[derive(Debug, Clone, Default)]
+pub struct RunLimits {
+    /// Cancelled when the run is.
+    pub cancel: Option<CancellationToken>,
+    /// When the run's deadline passes.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl RunLimits {
+    /// The limits of a run started with `options` now.
+    pub(crate) fn of(options: &RunOptions) -> Self {
+        RunLimits {
+            cancel: options.cancel.clone(),
+            deadline: options.deadline.map(|d| std::time::Instant::now() + d),
+        }
+    }
+
+    /// Options for a child run: cancelled with this run, within what is left of its deadline.
+    fn for_child(&self) -> RunOptions {
+        let mut options = RunOptions::default();
+        if let Some(cancel) = &self.cancel {
+            options = options.cancel_token(cancel.child_token());
+        }
+        if let Some(at) = self.deadline {
+            options = options.deadline(at.saturating_duration_since(std::time::Instant::now()));
+        }
+        options
+    }
+
+    /// True once the run was cancelled or its deadline passed.
+    fn stopped(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+            || self
+                .deadline
+                .is_some_and(|at| at <= std::time::Instant::now())
+    }
 }
 
 impl std::fmt::Debug for RunInfo {
@@ -91,15 +134,20 @@ impl StepContext {
     /// Runs `child` as a child workflow of this step and returns its output.
     ///
     /// On a durable engine the child is a run of its own in the same store, with the
-    /// deterministic id `~{parent run}/{step}[/{item}]` (in a namespace of its own: no
-    /// caller-chosen id starts with `~`): if the
-    /// parent crashes and this step runs again, the child is resumed (or its stored result
-    /// returned), never started twice. Its input and output types are checked by rustc. In
-    /// memory, the child simply runs to its end.
+    /// deterministic id `~{parent run}/{step}[/{item}]`, then `@{attempt}` from the step's
+    /// second attempt on (in a namespace of its own: no caller-chosen id starts with `~`). If
+    /// the parent crashes and this step runs again, the child is resumed (or its stored result
+    /// returned), never started twice; a retry of the step starts a new child. The parent's
+    /// cancel and what is left of its deadline reach the child: a child whose parent was
+    /// cancelled (or ran out of time) is cancelled in the store, and its completed saga steps
+    /// compensated, by this engine's worker, which registers the child's definition. Its input
+    /// and output types are checked by rustc. In memory, the child runs in the step, with the
+    /// parent's cancel token and deadline.
     ///
     /// ```
     /// use workflow_core::prelude::*;
     ///
+    /// #[derive(Clone)]
     /// struct Double;
     /// #[workflow]
     /// impl Double {
@@ -120,20 +168,40 @@ impl StepContext {
     /// assert_eq!(Engine::in_memory().run(&Parent, 20).await.unwrap(), 42);
     /// # }
     /// ```
-    pub async fn run_child<C: Durable + Sync>(
-        &self,
-        child: &C,
-        input: C::Input,
-    ) -> Result<C::Output, WorkflowError> {
+    pub async fn run_child<C>(&self, child: &C, input: C::Input) -> Result<C::Output, WorkflowError>
+    where
+        C: Durable + Clone + Send + Sync + 'static,
+        C::Input: 'static,
+    {
+        let options = self.run.limits.for_child();
         match &self.run.engine {
             Some(engine) => {
-                let id = RunId::child(&self.run.run_id, self.step, self.item);
-                engine
-                    .execute_as(child, id, Some(input), RunOptions::default())
+                // The worker knows the child's definition, so a child left behind (its parent
+                // cancelled, or crashed while parked) is taken up and finished or compensated.
+                if let Err(error) = engine.register(child).await {
+                    return Err(WorkflowError::Store {
+                        workflow: C::definition().name,
+                        run_id: self.run.run_id.clone(),
+                        error,
+                    });
+                }
+                let id = RunId::child(&self.run.run_id, self.step, self.item, self.attempt);
+                let mut guard = CancelChildOnDrop {
+                    engine,
+                    run_id: id.clone(),
+                    limits: &self.run.limits,
+                    armed: true,
+                };
+                let finished = engine.execute_as(child, id, Some(input), options).await;
+                guard.armed = false;
+                finished.result
+            }
+            None => {
+                Engine::in_memory()
+                    .run_with_any(child, input, options)
                     .await
                     .result
             }
-            None => Engine::in_memory().run_any(child, input).await,
         }
     }
 
@@ -144,6 +212,33 @@ impl StepContext {
         match self.item {
             Some(i) => format!("{}/{}/{}", self.run.run_id, self.step, i),
             None => format!("{}/{}", self.run.run_id, self.step),
+        }
+    }
+}
+
+/// Dropped with the parent step's future: if the parent was cancelled or ran out of time, the
+/// child run is cancelled in the store too (its owner compensates it), instead of being taken
+/// up again later as an orphan. A drop for any other reason (a crash, a lost lease) leaves the
+/// child to resume with its parent.
+struct CancelChildOnDrop<'a> {
+    engine: &'a DurableEngine,
+    run_id: RunId,
+    limits: &'a RunLimits,
+    armed: bool,
+}
+
+impl Drop for CancelChildOnDrop<'_> {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.armed && self.limits.stopped() {
+            let (engine, run_id) = (self.engine.clone(), self.run_id.clone());
+            runtime.spawn(async move {
+                if let Err(error) = engine.cancel(&run_id).await {
+                    tracing::warn!(%run_id, %error, "cannot cancel the child of a stopped run");
+                }
+            });
         }
     }
 }

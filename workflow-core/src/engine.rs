@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 
 use tracing::Instrument;
 
-use crate::context::RunInfo;
+use crate::context::{RunInfo, RunLimits};
 use crate::durable::DurableEngine;
 use crate::error::WorkflowError;
 use crate::event_feed::{EngineEvent, FeedTap};
@@ -106,9 +106,10 @@ impl Engine {
     where
         W: Workflow + Sync,
     {
-        let run = new_run::<W>(None);
+        let options = RunOptions::default();
+        let run = new_run::<W>(&options);
         let span = run_span(&run);
-        let options = self.watched(RunOptions::default(), &run, W::definition());
+        let options = self.watched(options, &run, W::definition());
         drive(workflow, input, run, options, None)
             .instrument(span)
             .await
@@ -125,7 +126,20 @@ impl Engine {
     where
         W: SignalFree + Sync,
     {
-        let run = new_run::<W>(options.run_id.clone());
+        self.run_with_any(workflow, input, options).await
+    }
+
+    /// [`Engine::run_with`] of any workflow (see [`Engine::run_any`]).
+    pub(crate) async fn run_with_any<W>(
+        &self,
+        workflow: &W,
+        input: W::Input,
+        options: RunOptions,
+    ) -> Finished<W::Output>
+    where
+        W: Workflow + Sync,
+    {
+        let run = new_run::<W>(&options);
         let span = run_span(&run);
         let options = self.watched(options, &run, W::definition());
         let mut recorder = Recorder::new(W::definition());
@@ -267,11 +281,12 @@ impl Engine {
     }
 }
 
-fn new_run<W: Workflow>(run_id: Option<RunId>) -> Arc<RunInfo> {
+fn new_run<W: Workflow>(options: &RunOptions) -> Arc<RunInfo> {
     Arc::new(RunInfo {
         workflow: W::definition().name,
-        run_id: run_id.unwrap_or_else(RunId::generate),
+        run_id: options.run_id.clone().unwrap_or_else(RunId::generate),
         engine: None,
+        limits: RunLimits::of(options),
     })
 }
 

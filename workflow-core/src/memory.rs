@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use tokio::sync::Notify;
 
-use crate::context::RunInfo;
+use crate::context::{RunInfo, RunLimits};
 use crate::definition::StepIndex;
 use crate::error::WorkflowError;
 use crate::event_feed::{EventFeed, FeedTap};
@@ -98,6 +98,7 @@ impl MemoryRuns {
                 workflow: def.name,
                 run_id: task.run_id.clone(),
                 engine: None,
+                limits: RunLimits::of(&options),
             });
             let mode = Drive {
                 options,

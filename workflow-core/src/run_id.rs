@@ -23,14 +23,19 @@ impl RunId {
     /// have a namespace of their own (see [`crate::StepContext::run_child`]).
     pub const CHILD_PREFIX: char = '~';
 
-    /// The id of the child run started by `step` (and `item`) of run `parent`:
-    /// `~{parent}/{step}[/{item}]`, the same for every attempt.
-    pub(crate) fn child(parent: &RunId, step: &str, item: Option<usize>) -> Self {
+    /// The id of the child run started by attempt `attempt` of `step` (and `item`) of run
+    /// `parent`: `~{parent}/{step}[/{item}]`, then `@{attempt}` from the second attempt on, so
+    /// a retry starts a new child while a crash resumes the same one.
+    pub(crate) fn child(parent: &RunId, step: &str, item: Option<usize>, attempt: u32) -> Self {
         let prefix = Self::CHILD_PREFIX;
-        match item {
-            Some(i) => format!("{prefix}{parent}/{step}/{i}").into(),
-            None => format!("{prefix}{parent}/{step}").into(),
+        let mut id = match item {
+            Some(i) => format!("{prefix}{parent}/{step}/{i}"),
+            None => format!("{prefix}{parent}/{step}"),
+        };
+        if attempt > 1 {
+            id.push_str(&format!("@{attempt}"));
         }
+        id.into()
     }
 
     /// True for ids in the child runs' namespace.

@@ -8,7 +8,7 @@ use tracing::Instrument;
 
 use super::journal::{decode_journal, StoreJournal};
 use super::{store_error, DurableEngine};
-use crate::context::RunInfo;
+use crate::context::{RunInfo, RunLimits};
 use crate::error::WorkflowError;
 use crate::history::RunHistory;
 use crate::options::{CancellationToken, RunOptions};
@@ -156,6 +156,7 @@ impl DurableEngine {
             workflow: def.name,
             run_id: run_id.clone(),
             engine: Some(self.clone()),
+            limits: RunLimits::of(&options),
         });
         let span = tracing::info_span!("workflow_run", workflow = def.name, run_id = %run_id, epoch = claim.epoch);
         let mode = Drive {
