@@ -258,6 +258,15 @@ async fn a_cancel_from_another_process_reaches_a_running_run_and_compensates(scr
         ]
     );
     assert!(effects.iter().all(|e| e.pid == worker.pid()));
+    // The run ended in the worker process; this process reads the same structured error
+    // back from the store: what stopped it, and how its saga step was compensated.
+    match engine.wait::<Trip>(&id).await {
+        Err(WorkflowError::Cancelled { report, .. }) => {
+            assert_eq!(report.compensated(), ["book"]);
+            assert_eq!(report.compensations[0].compensation, "unbook");
+        }
+        other => panic!("expected Cancelled with its report, got {other:?}"),
+    }
     worker.stop(&scratch);
 }
 
