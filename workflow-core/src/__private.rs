@@ -75,6 +75,43 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string()))
 }
 
+/// Journals one item of an `item_results` step: `{"ok": <output>}` or `{"err": "<message>"}`
+/// (the error's message crosses a restart, not its type).
+pub fn encode_item_result<T>(
+    value: &Result<T, StepError>,
+    encode: impl Fn(&T) -> Result<Vec<u8>, CodecError>,
+) -> Result<Vec<u8>, CodecError> {
+    match value {
+        Ok(output) => {
+            let mut bytes = b"{\"ok\":".to_vec();
+            bytes.extend(encode(output)?);
+            bytes.push(b'}');
+            Ok(bytes)
+        }
+        Err(error) => serde_json::to_vec(&serde_json::json!({ "err": error.to_string() }))
+            .map_err(|e| CodecError(e.to_string())),
+    }
+}
+
+/// Reads back what [`encode_item_result`] wrote.
+pub fn decode_item_result<T>(
+    bytes: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T, CodecError>,
+) -> Result<Result<T, StepError>, CodecError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string()))?;
+    if let Some(output) = value.get("ok") {
+        let bytes = serde_json::to_vec(output).map_err(|e| CodecError(e.to_string()))?;
+        return Ok(Ok(decode(&bytes)?));
+    }
+    match value.get("err").and_then(serde_json::Value::as_str) {
+        Some(message) => Ok(Err(StepError::msg(message))),
+        None => Err(CodecError(
+            "an item result is neither {\"ok\": ..} nor {\"err\": ..}".into(),
+        )),
+    }
+}
+
 /// The message of a journal record naming a step the definition does not have.
 pub fn unknown_step(step: StepIndex) -> String {
     format!("no step #{step} in this definition")

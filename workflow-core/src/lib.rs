@@ -50,7 +50,9 @@
 //!     bindings, capitalised ones are constants or unit variants). The branches of one upstream
 //!     form one `match`, which rustc checks for exhaustiveness;
 //!   - `for_each` (+ `concurrency = N`): the step runs once per item of its upstream's output
-//!     (any `IntoIterator`); downstream steps receive a `Vec` of the results in item order;
+//!     (any `IntoIterator`); downstream steps receive a `Vec` of the results in item order.
+//!     With `item_results`, they receive `Vec<Result<T, StepError>>`: an item that fails for
+//!     good (after its retries) is handed on as its error, and the other items go on;
 //!   - `max_passes = N` on the head of a loop: a step listed in the head's
 //!     `after = any(entry, back)` that is itself downstream of the head is a back edge;
 //!     each back edge starts a new pass (the loop body's steps run again). `N` counts passes

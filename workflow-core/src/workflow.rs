@@ -116,6 +116,10 @@ pub trait Workflow: Sized {
         item: usize,
         info: StartInfo<'_>,
     ) -> StepFuture<'a, Self::__Out>;
+    /// The output of item `item` of an `item_results` step that failed for good with
+    /// `error`; `None` for other steps (the failure fails the step).
+    #[doc(hidden)]
+    fn __item_failed(step: StepIndex, item: usize, error: StepError) -> Option<Self::__Out>;
     /// The fallback of step `step` (item `item`) after it failed for good with `error`
     /// (`on_failure = method`); `None` for a step without one.
     #[doc(hidden)]

@@ -87,6 +87,8 @@ pub struct StepAttr {
     pub compensation_retry: Option<Keyed<u32>>,
     /// `on_failure = method`: the step's output when it fails for good.
     pub on_failure: Option<Keyed<Ident>>,
+    /// `item_results` (with `for_each`): downstream receives each item's `Result`.
+    pub item_results: Option<Span>,
 }
 
 const STEP_KEYS: &[&str] = &[
@@ -102,6 +104,7 @@ const STEP_KEYS: &[&str] = &[
     "timeout",
     "deadline",
     "on_failure",
+    "item_results",
 ];
 const SAGA_KEYS: &[&str] = &["compensation", "compensation_retry"];
 
@@ -129,6 +132,7 @@ impl StepAttr {
             compensation: None,
             compensation_retry: None,
             on_failure: None,
+            item_results: None,
         }
     }
 
@@ -217,6 +221,7 @@ impl StepAttr {
             }
             "for_each" => set!(for_each, Some(flag(key, input)?)),
             "output" => set!(output, Some(flag(key, input)?)),
+            "item_results" => set!(item_results, Some(flag(key, input)?)),
             "concurrency" => set!(concurrency, bounded_int(key, input, errors, 1, u32::MAX)?),
             // The old name: reported, then read as `max_passes` so nothing else follows from it.
             "max_iterations" | "max_passes" => {

@@ -51,6 +51,9 @@ impl Cx<'_> {
             if step.attr.for_each.is_some() {
                 text.push_str(" for_each");
             }
+            if step.attr.item_results.is_some() {
+                text.push_str(" item_results");
+            }
             if step.attr.max_passes.is_some() {
                 text.push_str(" loop_head");
             }

@@ -69,7 +69,10 @@ impl Cx<'_> {
                 "step outputs are journaled",
             );
             let (index, variant) = (i as u16, variant(i));
-            if step.attr.for_each.is_some() {
+            if step.attr.item_results.is_some() {
+                encode_arms.extend(quote!(__Out::#variant(_, __wf_value) => __wf::encode_item_result(__wf_value, <#output as #codec<__P>>::__encode),));
+                decode_arms.extend(quote!(#index => __wf::Ok(__Out::#variant(__wf_item, __wf::decode_item_result(__wf_bytes, <#output as #codec<__P>>::__decode)?)),));
+            } else if step.attr.for_each.is_some() {
                 encode_arms.extend(quote!(__Out::#variant(_, __wf_value) => <#output as #codec<__P>>::__encode(__wf_value),));
                 decode_arms.extend(quote!(#index => __wf::Ok(__Out::#variant(__wf_item, <#output as #codec<__P>>::__decode(__wf_bytes)?)),));
             } else {

@@ -47,6 +47,12 @@ pub fn expand(
     checks.extend(start_checks);
     let (compensate_arms, compensate_checks) = cx.compensate_arms();
     let fallback_arms = cx.fallback_arms();
+    let item_failed_arms = (0..model.steps.len())
+        .filter(|&i| model.steps[i].attr.item_results.is_some())
+        .map(|i| {
+            let (index, variant) = (i as u16, variant(i));
+            quote! { #index => __wf::Some(__Out::#variant(__wf_item, __wf::Err(__wf_error))), }
+        });
     checks.extend(compensate_checks);
     let deliver_arms = (0..model.steps.len()).map(|i| {
         let variant = variant(i);
@@ -131,6 +137,17 @@ pub fn expand(
                     match __wf_step {
                         #start_arms
                         _ => __wf::missing_input("<unknown>"),
+                    }
+                }
+
+                fn __item_failed(
+                    __wf_step: __wf::StepIndex,
+                    __wf_item: usize,
+                    __wf_error: __wf::StepError,
+                ) -> __wf::Option<__Out> {
+                    match __wf_step {
+                        #(#item_failed_arms)*
+                        _ => __wf::None,
                     }
                 }
 
@@ -351,7 +368,7 @@ impl Cx<'_> {
                 call
             };
             let wrap = if step.attr.for_each.is_some() {
-                quote!(__Out::#variant(__wf_item, __wf_output))
+                self.item_out(i, quote!(__wf_output))
             } else {
                 quote!(__Out::#variant(__wf_output))
             };
@@ -381,9 +398,31 @@ impl Cx<'_> {
     fn produced_ty(&self, i: usize) -> TokenStream {
         let output = &self.step(i).output;
         if self.step(i).attr.for_each.is_some() {
-            quote!(__wf::Vec<#output>)
+            let item = self.item_ty(i);
+            quote!(__wf::Vec<#item>)
         } else {
             quote!(#output)
+        }
+    }
+
+    /// What one `for_each` item of step `i` hands on: its output, or with `item_results`
+    /// its `Result` (a failed item does not fail the step).
+    pub(crate) fn item_ty(&self, i: usize) -> TokenStream {
+        let output = &self.step(i).output;
+        if self.step(i).attr.item_results.is_some() {
+            quote!(__wf::Result<#output, __wf::StepError>)
+        } else {
+            quote!(#output)
+        }
+    }
+
+    /// Wraps an item's output `value` of step `i` as its `__Out`.
+    fn item_out(&self, i: usize, value: TokenStream) -> TokenStream {
+        let variant = variant(i);
+        if self.step(i).attr.item_results.is_some() {
+            quote!(__Out::#variant(__wf_item, __wf::Ok(#value)))
+        } else {
+            quote!(__Out::#variant(__wf_item, #value))
         }
     }
 
@@ -391,7 +430,7 @@ impl Cx<'_> {
         let step = self.step(i);
         let inputs = &step.inputs;
         if step.attr.for_each.is_some() {
-            let (item, output) = (&inputs[0], &step.output);
+            let (item, output) = (&inputs[0], self.item_ty(i));
             quote!(__wf::ForEachSlot<#item, #output>)
         } else {
             quote!((#(__wf::Option<#inputs>,)*))
@@ -439,7 +478,8 @@ impl Cx<'_> {
         let variants = self.model.steps.iter().enumerate().map(|(i, step)| {
             let (variant, output) = (variant(i), &step.output);
             if step.attr.for_each.is_some() {
-                quote!(#variant(usize, #output),)
+                let item = self.item_ty(i);
+                quote!(#variant(usize, #item),)
             } else {
                 quote!(#variant(#output),)
             }
@@ -797,7 +837,8 @@ impl Cx<'_> {
                 (TokenStream::new(), TokenStream::new())
             };
             let wrap = if step.attr.for_each.is_some() {
-                quote!(move |__wf_output| __Out::#variant(__wf_item, __wf_output))
+                let out = self.item_out(i, quote!(__wf_output));
+                quote!(move |__wf_output| #out)
             } else {
                 quote!(__Out::#variant)
             };

@@ -71,6 +71,9 @@ pub fn check(model: &Model, graph: &Graph, errors: &mut Errors) {
         if let (Some(deadline), None) = (&step.attr.deadline, &step.signal) {
             errors.at(deadline.key, format!("`deadline` bounds the wait for a signal, but step `{ident}` has no `Signal<T>` parameter"));
         }
+        if let (Some(span), None) = (step.attr.item_results, step.attr.for_each) {
+            errors.at(span, format!("`item_results` gives each `for_each` item's `Result` to the next step, but step `{ident}` has no `for_each`"));
+        }
         if let (Some(_), Some(span)) = (&step.signal, step.attr.for_each) {
             errors.at(
                 span,

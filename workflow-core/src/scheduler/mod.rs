@@ -559,6 +559,15 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if !will_retry && self.fall_back(tag, &error) {
             return Ok(());
         }
+        // An `item_results` step hands the item's error on and goes on with its other items.
+        if !will_retry {
+            if let Some(out) = W::__item_failed(tag.step, tag.item, error.clone()) {
+                let done: crate::workflow::StepFuture<'a, W::__Out> =
+                    Box::pin(std::future::ready(Ok(out)));
+                self.in_flight.push(Task::attempt(tag, None, done, None));
+                return Ok(());
+            }
+        }
         let def = &self.def.steps[tag.step as usize];
         if will_retry {
             let pause = self.policy(tag.step).backoff.pause(tag.attempt);
