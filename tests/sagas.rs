@@ -268,3 +268,84 @@ async fn a_run_past_its_deadline_fails_and_compensates() {
     }
     assert_eq!(log.entries(), ["unbook 7"]);
 }
+
+/// A saga `for_each`: each reserved seat is released on its own, in reverse completion order.
+#[derive(Clone, Default)]
+struct Seats {
+    log: Log,
+}
+
+#[workflow]
+impl Seats {
+    #[step]
+    async fn seats(&self, n: u32) -> Vec<u32> {
+        (1..=n).collect()
+    }
+
+    /// Seat `k` takes `10 * (4 - k)` ms: the later seats finish first.
+    #[saga_step(after = seats, for_each, compensation = release)]
+    async fn reserve(&self, seat: u32) -> u32 {
+        tokio::time::sleep(Duration::from_millis(u64::from(10 * (4 - seat.min(3))))).await;
+        self.log.push(format!("reserve {seat}"));
+        seat
+    }
+
+    #[step(after = reserve)]
+    async fn pay(&self, seats: Vec<u32>) -> Result<u32, StepError> {
+        Err(StepError::permanent(StepError::msg(format!(
+            "card declined for {} seats",
+            seats.len()
+        ))))
+    }
+
+    async fn release(&self, seat: u32) {
+        self.log.push(format!("release {seat}"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saga_for_each_compensates_each_item_in_reverse_completion_order() {
+    let wf = Seats::default();
+    let error = Engine::in_memory().run(&wf, 3).await.unwrap_err();
+    assert_eq!(
+        wf.log.entries(),
+        [
+            "reserve 3",
+            "reserve 2",
+            "reserve 1",
+            "release 1",
+            "release 2",
+            "release 3"
+        ]
+    );
+    let report = error.report().unwrap();
+    assert_eq!(report.compensated(), ["reserve", "reserve", "reserve"]);
+}
+
+#[tokio::test]
+async fn a_durable_saga_for_each_journals_each_items_compensation() {
+    let path = std::env::temp_dir().join(format!("sagas-seats-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let engine = Engine::sqlite(&path).await.unwrap();
+    let wf = Seats::default();
+    let id = RunId::from("seats-1");
+    let error = engine
+        .run_with(&wf, 2, RunOptions::new().run_id(id.clone()))
+        .await
+        .result
+        .unwrap_err();
+    assert_eq!(
+        error.report().unwrap().compensated(),
+        ["reserve", "reserve"]
+    );
+    let compensations = engine
+        .journal(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| matches!(r.event, workflow_core::JournalEvent::Compensated { .. }))
+        .count();
+    assert_eq!(compensations, 2);
+}

@@ -185,7 +185,8 @@
 //!   dropped and every completed saga step is compensated in reverse completion order, parallel
 //!   branches included. The compensation gets a clone of the step's output (so it must be
 //!   `Clone`), is retried (2 retries with backoff by default), and one that still fails is
-//!   reported in the error's [`FailureReport`] without stopping the others.
+//!   reported in the error's [`FailureReport`] without stopping the others. A saga step with
+//!   `for_each` is compensated per completed item, in reverse completion order.
 //! - A trailing `name: Signal<T>` parameter makes a step wait for the signal `name`
 //!   (`deadline = "48h"` bounds the wait; the step then receives [`Signal::TimedOut`]). The
 //!   wait is a graph boundary: on a durable engine it is persisted, survives restarts, and each

@@ -59,7 +59,17 @@ pub fn expand(
         let distribute = distribute_fn(i);
         if model.steps[i].attr.for_each.is_some() {
             let slot = slot(i);
-            quote! { __Out::#variant(__wf_item, __wf_value) => { __wf_state.#slot.store(__wf_item, __wf_value); __wf::None } }
+            // A saga `for_each` step keeps each item for its own compensation.
+            let keep = model.steps[i].attr.compensation.as_ref().map(|_| {
+                let step = &model.steps[i];
+                let name = check_name(
+                    format!("output_of_{}_is_kept_for_compensation", step.ident),
+                    step.output.span(),
+                );
+                let field = saga_field(i);
+                quote!(__wf_state.#field.push(#name::__clone(&__wf_value));)
+            });
+            quote! { __Out::#variant(__wf_item, __wf_value) => { #keep __wf_state.#slot.store(__wf_item, __wf_value); __wf::None } }
         } else {
             quote! { __Out::#variant(__wf_value) => #distribute(__wf_state, __wf_value), }
         }
@@ -598,9 +608,12 @@ impl Cx<'_> {
                 "saga step `{}` keeps a copy of its output for its compensation `{}`, so `{{Self}}` must implement `Clone`",
                 step.ident, compensation.value
             ), "the output of a saga step is kept for its compensation"));
-            body.extend(
-                quote_spanned!(out_span=> __wf_state.#field.push(#name::__clone(&__wf_value));),
-            );
+            // A `for_each` step keeps each item as it is delivered (see `deliver_arms`).
+            if step.attr.for_each.is_none() {
+                body.extend(
+                    quote_spanned!(out_span=> __wf_state.#field.push(#name::__clone(&__wf_value));),
+                );
+            }
         }
         for edge in &plain {
             let value = next_value();

@@ -102,7 +102,9 @@ fn check_saga(model: &Model, i: usize, errors: &mut Errors) {
         return;
     };
     if let Some(span) = step.attr.for_each {
-        errors.at(span, format!("saga step `{}` cannot use `for_each`: compensate per item by making the mapped work a child step", step.ident));
+        if step.attr.item_results.is_some() {
+            errors.at(span, format!("saga step `{}` cannot use `item_results`: each completed item is compensated, so a failed item must fail the step", step.ident));
+        }
     }
     let method = &compensation.value;
     let Some(helper) = model.helpers.iter().find(|h| h.ident == *method) else {

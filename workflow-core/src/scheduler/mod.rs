@@ -68,6 +68,8 @@ struct StepState {
     launches: u32,
     attempts: u32,
     completions: u32,
+    /// Outputs kept for compensation (a saga step's completions, or its `for_each` items).
+    kept: u32,
     items_total: usize,
     items_next: usize,
     items_done: usize,
@@ -81,6 +83,7 @@ impl StepState {
         launches: 0,
         attempts: 0,
         completions: 0,
+        kept: 0,
         items_total: 0,
         items_next: 0,
         items_done: 0,
@@ -602,6 +605,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if self.def.steps[step as usize].for_each.is_none() {
             return self.complete(step, arm);
         }
+        if self.def.steps[step as usize].compensation.is_some() {
+            self.keep_for_compensation(step);
+        }
         let st = &mut self.steps[step as usize];
         st.items_done += 1;
         let (done, total) = (st.items_done, st.items_total);
@@ -617,13 +623,23 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         Ok(())
     }
 
+    /// Notes that the generated state kept one more output of saga step `step` for its
+    /// compensation (a completion, or a `for_each` item), to undo it if the run stops.
+    fn keep_for_compensation(&mut self, step: StepIndex) {
+        let st = &mut self.steps[step as usize];
+        self.sagas.push((step, st.kept as usize));
+        st.kept += 1;
+    }
+
     /// A step produced its output (`arm`: the branch its downstream match selected).
     fn complete(&mut self, step: StepIndex, arm: Option<u16>) -> Result<(), Stop> {
         let st = &mut self.steps[step as usize];
         st.status = Status::Done;
         st.completions += 1;
-        if self.def.steps[step as usize].compensation.is_some() {
-            self.sagas.push((step, st.completions as usize - 1));
+        // A saga `for_each` step keeps (and compensates) each item instead.
+        let def = &self.def.steps[step as usize];
+        if def.compensation.is_some() && def.for_each.is_none() {
+            self.keep_for_compensation(step);
         }
         if let Some(rec) = self.recorder.as_deref_mut() {
             rec.completed(self.def, step as usize);
