@@ -10,6 +10,10 @@ use std::time::Duration;
 use workflow_core::prelude::*;
 use workflow_core::store::{SqliteStore, Store};
 
+#[path = "common/postgres_schema.rs"]
+mod postgres_schema;
+use postgres_schema::postgres_store;
+
 mod v1 {
     use super::*;
 
@@ -178,4 +182,32 @@ async fn a_store_of_the_previous_schema_is_migrated_on_open() {
     // Runs work on the migrated store.
     let engine = DurableEngine::new(store);
     assert_eq!(engine.run(&v2::Pay::default(), 40).await.unwrap(), 40);
+}
+
+#[tokio::test]
+async fn on_postgres_a_changed_step_type_is_refused_naming_the_step_and_tunables_apply() {
+    let Some(url) = postgres_store("deploys").await else {
+        return;
+    };
+    let client = DurableEngine::with_options(
+        workflow_core::store::PostgresStore::connect(&url)
+            .await
+            .unwrap(),
+        WorkerOptions::default().claim_runs(false),
+    );
+    let run = client.start(&v1::Pay::default(), 7).await.unwrap();
+    let engine = Engine::postgres(&url).await.unwrap();
+    match engine.resume(&v3::Pay, run.id()).await.result {
+        Err(WorkflowError::VersionMismatch { changes, .. }) => {
+            assert_eq!(changes, ["step `charge`: returns `u32` -> `String`"]);
+        }
+        other => panic!("expected VersionMismatch, got {other:?}"),
+    }
+    let new = v2::Pay::default();
+    engine.register(&new).await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), run.wait())
+        .await
+        .expect("the run finishes");
+    assert_eq!(out.unwrap(), 7);
+    assert_eq!(new.attempts.load(SeqCst), 2);
 }

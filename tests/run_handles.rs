@@ -452,3 +452,34 @@ async fn an_engine_feed_carries_the_events_of_all_its_runs() {
         .collect();
     assert_eq!(steps, ["submit", "decide"]);
 }
+
+#[path = "common/postgres_schema.rs"]
+mod postgres_schema;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_run_is_followed_and_its_error_read_back_from_another_engine() {
+    use futures::StreamExt;
+    let Some(url) = postgres_schema::postgres_store("handles").await else {
+        return;
+    };
+    let engine = Engine::postgres(&url).await.unwrap();
+    let wf = Checkout::default();
+    let run = engine.start_with_id(&wf, "checkout-pg", 5).await.unwrap();
+    let other = DurableEngine::with_options(
+        workflow_core::store::PostgresStore::connect(&url)
+            .await
+            .unwrap(),
+        WorkerOptions::default().claim_runs(false),
+    );
+    let followed = other.handle::<Checkout>("checkout-pg");
+    let events: Vec<RunEvent<CheckoutStep>> = within("events", followed.events().collect()).await;
+    assert_eq!(completed(&events), [CheckoutStep::Reserve]);
+    match within("wait", followed.wait()).await {
+        Err(WorkflowError::StepFailed { step, report, .. }) => {
+            assert_eq!(step, "ship");
+            assert_eq!(report.compensated(), ["reserve"]);
+        }
+        other => panic!("expected StepFailed, got {other:?}"),
+    }
+    assert!(run.wait().await.is_err());
+}
