@@ -1,6 +1,7 @@
 //! [`StepContext`]: what a step may know about its run.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::durable::DurableEngine;
 use crate::engine::Engine;
@@ -26,27 +27,34 @@ pub struct RunInfo {
 pub struct RunLimits {
     /// Cancelled when the run is.
     pub cancel: Option<CancellationToken>,
-    /// When the run's deadline passes.
-    pub deadline: Option<std::time::Instant>,
+    /// When the run's deadline passes (by the wall clock, as stores keep it).
+    pub deadline: Option<SystemTime>,
 }
 
 impl RunLimits {
-    /// The limits of a run started with `options` now.
+    /// The limits of a run started with `options` now (a stored deadline, if the run has one,
+    /// is in `options.deadline_at`).
     pub(crate) fn of(options: &RunOptions) -> Self {
+        let relative = options.deadline.map(|d| SystemTime::now() + d);
         RunLimits {
             cancel: options.cancel.clone(),
-            deadline: options.deadline.map(|d| std::time::Instant::now() + d),
+            deadline: match (options.deadline_at, relative) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
         }
     }
 
-    /// Options for a child run: cancelled with this run, within what is left of its deadline.
+    /// Options for a child run: cancelled with this run, by the same deadline.
     fn for_child(&self) -> RunOptions {
         let mut options = RunOptions::default();
         if let Some(cancel) = &self.cancel {
             options = options.cancel_token(cancel.child_token());
         }
         if let Some(at) = self.deadline {
-            options = options.deadline(at.saturating_duration_since(std::time::Instant::now()));
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            options = options.deadline(left);
+            options.deadline_at = Some(at);
         }
         options
     }
@@ -56,9 +64,7 @@ impl RunLimits {
         self.cancel
             .as_ref()
             .is_some_and(CancellationToken::is_cancelled)
-            || self
-                .deadline
-                .is_some_and(|at| at <= std::time::Instant::now())
+            || self.deadline.is_some_and(|at| at <= SystemTime::now())
     }
 }
 

@@ -29,6 +29,9 @@ pub struct RunOptions {
     pub(crate) run_id: Option<RunId>,
     /// Where the run's events go (runs started with a handle).
     pub(crate) events: Option<Arc<crate::events::EventLog>>,
+    /// The deadline as an instant of the wall clock, when it is fixed already (a stored run's,
+    /// or a parent's for its child): exact, where `deadline` is measured from now.
+    pub(crate) deadline_at: Option<std::time::SystemTime>,
     /// Per-step overrides of the definition's tunables, by step name.
     pub(crate) overrides: Vec<(&'static str, Override)>,
 }

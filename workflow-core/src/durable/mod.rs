@@ -454,7 +454,9 @@ impl DurableEngine {
                     version: def.version,
                     definition_hash: def.hash,
                     queue: options.queue.clone().unwrap_or_else(|| "default".into()),
-                    deadline_at: options.deadline.map(|d| SystemTime::now() + d),
+                    deadline_at: options
+                        .deadline_at
+                        .or_else(|| options.deadline.map(|d| SystemTime::now() + d)),
                     input,
                 };
                 let record = self

@@ -148,6 +148,7 @@ impl DurableEngine {
         if let Some(at) = run.summary.deadline_at {
             let left = at.duration_since(SystemTime::now()).unwrap_or_default();
             options.deadline = Some(options.deadline.map_or(left, |d| d.min(left)));
+            options.deadline_at = Some(at);
         }
         let bell = self.bell(run_id);
         let mut journal =
