@@ -85,7 +85,8 @@ fn race(slow_ms: usize) -> Race {
     wf
 }
 
-#[tokio::test]
+/// Paused time: the models' sleeps end in deadline order, whatever the machine's load.
+#[tokio::test(start_paused = true)]
 async fn the_first_output_wins_and_the_losers_branch_is_cancelled_and_compensated() {
     // The loser would sleep an hour: the run finishing at all shows it did not wait for it.
     let wf = race(3_600_000);
@@ -116,7 +117,8 @@ async fn the_first_output_wins_and_the_losers_branch_is_cancelled_and_compensate
     );
 }
 
-#[tokio::test]
+/// Paused time: the models' sleeps end in deadline order, whatever the machine's load.
+#[tokio::test(start_paused = true)]
 async fn events_show_the_cancelled_loser_and_its_compensation() {
     let engine = Engine::in_memory();
     let run = engine
@@ -134,7 +136,8 @@ async fn events_show_the_cancelled_loser_and_its_compensation() {
     assert_eq!(run.wait().await.unwrap(), "answer = fast: q");
 }
 
-#[tokio::test]
+/// Paused time: the models' sleeps end in deadline order, whatever the machine's load.
+#[tokio::test(start_paused = true)]
 async fn when_the_other_racer_is_faster_it_wins() {
     let wf = race(1);
     wf.log.push("start");
