@@ -158,6 +158,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>> {
         Box::pin(async { Ok(None) })
     }
+    /// Every stored definition, by workflow name then version. The default keeps none.
+    fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// Sets (or replaces) the limits of a queue.
     fn set_queue<'a>(&'a self, config: &'a QueueConfig) -> BoxFuture<'a, Result<(), StoreError>>;
 

@@ -362,3 +362,14 @@ pub struct StoredDefinition {
     /// Its canonical text ([`crate::Definition::canonical`]).
     pub canonical: String,
 }
+
+/// A `wf_definitions` row (workflow, hash, version, canonical) as read by both stores.
+pub(crate) fn stored_definition(row: (String, i64, i64, String)) -> StoredDefinition {
+    let (workflow, hash, version, canonical) = row;
+    StoredDefinition {
+        workflow,
+        version: version as u32,
+        hash: hash as u64,
+        canonical,
+    }
+}

@@ -117,6 +117,7 @@ pub(crate) trait Reads: Send + Sync + 'static {
         workflow: &'a str,
         hash: u64,
     ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>>;
+    fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>>;
     /// True when some run may be claimable now (so an idle worker's poll takes no write lock).
     fn any_claimable(&self) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// See [`Store::wake_hints`](super::Store::wake_hints); none by default.
@@ -222,6 +223,11 @@ macro_rules! sql_store {
                 hash: u64,
             ) -> futures::future::BoxFuture<'a, Result<Option<$crate::store::StoredDefinition>, StoreError>> {
                 $crate::store::writer::Reads::definition(&self.reads, workflow, hash)
+            }
+            fn list_definitions(
+                &self,
+            ) -> futures::future::BoxFuture<'_, Result<Vec<$crate::store::StoredDefinition>, StoreError>> {
+                $crate::store::writer::Reads::list_definitions(&self.reads)
             }
             fn register_worker<'a>(
                 &'a self,

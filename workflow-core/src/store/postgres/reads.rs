@@ -203,6 +203,24 @@ impl Reads for PgReads {
         })
     }
 
+    fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, i64, i64, String)> = self
+                .read(|pool| {
+                    sqlx::query_as(
+                        "SELECT workflow, hash, version, canonical FROM wf_definitions
+                         ORDER BY workflow, version, hash",
+                    )
+                    .fetch_all(pool)
+                })
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(crate::store::records::stored_definition)
+                .collect())
+        })
+    }
+
     /// NOTIFY hints of the `wf_runs` channel (sent when a run is created, signalled or asked
     /// to cancel), on a connection of their own that reconnects when it breaks.
     fn wake_hints(&self) -> BoxFuture<'_, Option<futures::stream::BoxStream<'static, ()>>> {

@@ -175,6 +175,22 @@ impl Reads for SqliteReads {
         })
     }
 
+    fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
+                "SELECT workflow, hash, version, canonical FROM wf_definitions
+                 ORDER BY workflow, version, hash",
+            )
+            .fetch_all(&mut *self.reader().await)
+            .await
+            .map_err(db)?;
+            Ok(rows
+                .into_iter()
+                .map(crate::store::records::stored_definition)
+                .collect())
+        })
+    }
+
     fn any_claimable(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
             let any: bool = sqlx::query_scalar(

@@ -1,0 +1,81 @@
+//! The command line, as clap reads it.
+
+use clap::{Parser, Subcommand};
+use workflow_core::store::RunStatus;
+
+/// Operate the runs of a workflow store.
+#[derive(Parser, Debug)]
+#[command(name = "workflow", version, about)]
+pub struct Cli {
+    /// The store: an SQLite file path, or a `postgres://` URL.
+    #[arg(long, env = "WORKFLOW_STORE")]
+    pub store: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Runs: list, show, history, cancel.
+    #[command(subcommand)]
+    Runs(Runs),
+    /// The workers registered in the store.
+    Workers,
+    /// The workflow definitions the store keeps (name, version, hash, steps).
+    Definitions,
+}
+
+/// Commands about runs.
+#[derive(Subcommand, Debug)]
+pub enum Runs {
+    /// A page of runs, oldest first.
+    List {
+        /// Only runs with this status.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<RunStatus>,
+        /// Only runs of this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only runs on this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Runs after this cursor (printed as `next` by the previous page).
+        #[arg(long)]
+        after: Option<u64>,
+    },
+    /// One run: status, owner, what it waits for, its output or error.
+    Show {
+        /// The run's id.
+        id: String,
+    },
+    /// The run's journal: every recorded fact, in order.
+    History {
+        /// The run's id.
+        id: String,
+    },
+    /// Cancels the run wherever it executes (its completed saga steps are compensated).
+    Cancel {
+        /// The run's id.
+        id: String,
+    },
+}
+
+fn parse_status(text: &str) -> Result<RunStatus, String> {
+    RunStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+            format!(
+                "unknown status `{text}`; expected one of: {}",
+                names.join(", ")
+            )
+        })
+}

@@ -1,0 +1,225 @@
+//! The commands: each reads or writes the store and hands rows to [`crate::output`].
+
+use std::sync::Arc;
+
+use serde_json::json;
+use workflow_core::store::{PostgresStore, RunFilter, RunSummary, SqliteStore, Store, StoreError};
+use workflow_core::{JournalEvent, RunId};
+
+use crate::args::{Cli, Command, Runs};
+use crate::output::{print, Table};
+
+/// Runs the command `cli` names.
+pub async fn run(cli: &Cli) -> Result<(), StoreError> {
+    let store = open(&cli.store).await?;
+    let table = match &cli.command {
+        Command::Runs(Runs::List {
+            status,
+            workflow,
+            queue,
+            limit,
+            after,
+        }) => {
+            let filter = RunFilter {
+                status: *status,
+                workflow: workflow.clone(),
+                queue: queue.clone(),
+                after: *after,
+                limit: *limit,
+                ..RunFilter::default()
+            };
+            let page = store.list(&filter).await?;
+            let mut table =
+                Table::new(&["id", "workflow", "status", "owner", "waiting for", "queue"]);
+            for run in &page.runs {
+                table.row(summary_row(run), summary_json(run));
+            }
+            for error in &page.unreadable {
+                table.note(format!("unreadable: {error}"));
+            }
+            if let Some(next) = page.next {
+                table.note(format!("next page: --after {next}"));
+            }
+            table
+        }
+        Command::Runs(Runs::Show { id }) => {
+            let run_id = RunId::from(id.as_str());
+            let record = store
+                .load_run(&run_id)
+                .await?
+                .ok_or(StoreError::UnknownRun(run_id))?;
+            let summary = &record.summary;
+            let mut table = Table::new(&["field", "value"]);
+            let mut facts = vec![
+                ("id", summary.run_id.to_string()),
+                (
+                    "workflow",
+                    format!("{} (version {})", summary.workflow, summary.version),
+                ),
+                ("status", summary.status.as_str().to_owned()),
+                ("queue", summary.queue.clone()),
+                ("claims", summary.claims.to_string()),
+            ];
+            if let Some(owner) = &summary.owner {
+                facts.push(("owner", format!("{owner} (epoch {})", summary.epoch)));
+            }
+            if let Some(waiting) = &summary.waiting_for {
+                facts.push(("waiting for", waiting.clone()));
+            }
+            if summary.cancel_requested {
+                facts.push(("cancel", "requested".to_owned()));
+            }
+            if let Some(output) = &record.output {
+                facts.push(("output", String::from_utf8_lossy(output).into_owned()));
+            }
+            if let Some(error) = &record.error {
+                facts.push(("error", error.clone()));
+            }
+            let value = json!({
+                "run": summary_json(summary),
+                "output": record.output.as_deref().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()),
+                "error": record.error,
+            });
+            for (field, text) in facts {
+                table.row(vec![field.to_owned(), text], json!(null));
+            }
+            table.with_json(value)
+        }
+        Command::Runs(Runs::History { id }) => {
+            let run_id = RunId::from(id.as_str());
+            let journal = store.journal(&run_id).await?;
+            let mut table = Table::new(&["seq", "event", "step", "detail"]);
+            for record in &journal {
+                let (event, step, detail) = describe(&record.event);
+                let value =
+                    json!({"seq": record.seq, "event": event, "step": step, "detail": detail});
+                table.row(
+                    vec![record.seq.to_string(), event.to_owned(), step, detail],
+                    value,
+                );
+            }
+            table
+        }
+        Command::Runs(Runs::Cancel { id }) => {
+            let run_id = RunId::from(id.as_str());
+            let status = store.request_cancel(&run_id).await?;
+            let mut table = Table::new(&["id", "status when the cancel was stored"]);
+            table.row(
+                vec![id.clone(), status.as_str().to_owned()],
+                json!({"id": id, "status": status.as_str()}),
+            );
+            table
+        }
+        Command::Workers => {
+            let mut table = Table::new(&["worker"]);
+            for worker in store.list_workers().await? {
+                table.row(
+                    vec![worker.to_string()],
+                    json!({"worker": worker.to_string()}),
+                );
+            }
+            table
+        }
+        Command::Definitions => {
+            let mut table = Table::new(&["workflow", "version", "hash", "steps"]);
+            for def in store.list_definitions().await? {
+                let steps: Vec<&str> = def
+                    .canonical
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("step "))
+                    .filter_map(|l| l.split(' ').next())
+                    .collect();
+                let value = json!({
+                    "workflow": def.workflow, "version": def.version,
+                    "hash": format!("{:016x}", def.hash), "steps": steps,
+                    "canonical": def.canonical,
+                });
+                table.row(
+                    vec![
+                        def.workflow.clone(),
+                        def.version.to_string(),
+                        format!("{:016x}", def.hash),
+                        steps.join(", "),
+                    ],
+                    value,
+                );
+            }
+            table
+        }
+    };
+    print(&table, cli.json);
+    Ok(())
+}
+
+/// Opens the store at `location`: a `postgres://` URL, or an SQLite file, which must exist
+/// (the command line never creates a store).
+async fn open(location: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        return Ok(Arc::new(PostgresStore::connect(location).await?));
+    }
+    if !std::path::Path::new(location).exists() {
+        return Err(StoreError::NotAStore {
+            location: location.to_owned(),
+            detail: "no such file".into(),
+        });
+    }
+    Ok(Arc::new(SqliteStore::open(location).await?))
+}
+
+fn summary_row(run: &RunSummary) -> Vec<String> {
+    vec![
+        run.run_id.to_string(),
+        run.workflow.clone(),
+        run.status.as_str().to_owned(),
+        run.owner
+            .as_ref()
+            .map_or_else(String::new, ToString::to_string),
+        run.waiting_for.clone().unwrap_or_default(),
+        run.queue.clone(),
+    ]
+}
+
+fn summary_json(run: &RunSummary) -> serde_json::Value {
+    json!({
+        "id": run.run_id.as_str(),
+        "workflow": run.workflow,
+        "version": run.version,
+        "status": run.status.as_str(),
+        "owner": run.owner.as_ref().map(ToString::to_string),
+        "waiting_for": run.waiting_for,
+        "queue": run.queue,
+        "claims": run.claims,
+        "cancel_requested": run.cancel_requested,
+    })
+}
+
+/// A journal event as (name, step, detail).
+fn describe(event: &JournalEvent) -> (&'static str, String, String) {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    match event {
+        JournalEvent::StepCompleted { step, output } => ("completed", step.clone(), text(output)),
+        JournalEvent::ItemCompleted { step, item, output } => (
+            "item completed",
+            step.clone(),
+            format!("item {item}: {}", text(output)),
+        ),
+        JournalEvent::WaitStarted { step, .. } => ("waiting", step.clone(), String::new()),
+        JournalEvent::SignalConsumed { step, payload } => {
+            ("signal received", step.clone(), text(payload))
+        }
+        JournalEvent::SignalTimedOut { step } => ("signal timed out", step.clone(), String::new()),
+        JournalEvent::RetryScheduled { step, attempt, .. } => (
+            "retry scheduled",
+            step.clone(),
+            format!("attempt {attempt}"),
+        ),
+        JournalEvent::Stopped { cause } => ("stopped", String::new(), cause.clone()),
+        JournalEvent::Compensated { step, error, .. } => (
+            "compensated",
+            step.clone(),
+            error
+                .clone()
+                .map_or_else(|| "ok".into(), |e| format!("failed: {e}")),
+        ),
+    }
+}

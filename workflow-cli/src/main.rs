@@ -1,0 +1,32 @@
+//! `workflow`: operate the runs of a workflow store (an SQLite file or a PostgreSQL URL)
+//! without writing Rust: list and inspect runs, read their journals, cancel them, see the
+//! workers and the stored definitions. Every command takes `--json` for scripts.
+//!
+//! ```text
+//! workflow --store runs.db runs list --status waiting
+//! workflow --store postgres://user@host/db runs show expense-42
+//! workflow --store runs.db --json runs history expense-42
+//! workflow --store runs.db runs cancel expense-42
+//! workflow --store runs.db workers
+//! workflow --store runs.db definitions
+//! ```
+
+mod args;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match commands::run(&cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The `workflow` command line against a real SQLite store, run as a separate process.
+
+use std::process::Command;
+use std::time::Duration;
+
+use workflow_core::prelude::*;
+
+#[derive(Clone)]
+struct Expense;
+
+#[workflow]
+impl Expense {
+    #[step]
+    async fn submit(&self, amount: u32) -> u32 {
+        amount
+    }
+
+    #[step(after = submit)]
+    async fn decide(&self, amount: u32, approval: Signal<bool>) -> String {
+        format!("{amount}: {:?}", approval.received())
+    }
+}
+
+/// Runs `workflow --store STORE ARGS..` and returns (success, stdout, stderr).
+fn workflow(store: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_workflow"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("run the workflow binary");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+async fn store_with_runs(name: &str) -> (std::path::PathBuf, DurableEngine) {
+    let path = std::env::temp_dir().join(format!("workflow-cli-{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let engine = Engine::sqlite(&path).await.unwrap();
+    let waiting = engine
+        .start_with_id(&Expense, "expense-1", 120)
+        .await
+        .unwrap();
+    let done = engine
+        .start_with_id(&Expense, "expense-2", 80)
+        .await
+        .unwrap();
+    for run in [&waiting, &done] {
+        let started = std::time::Instant::now();
+        while run.status().await.unwrap() != RunStatus::Waiting {
+            assert!(started.elapsed() < Duration::from_secs(30), "never parked");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    done.signal(Expense::signals().approval, true)
+        .await
+        .unwrap();
+    done.wait().await.unwrap();
+    (path, engine)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_list_show_history_and_definitions() {
+    let (path, _engine) = store_with_runs("read").await;
+
+    let (ok, out, err) = workflow(&path, &["--json", "runs", "list"]);
+    assert!(ok, "{err}");
+    let runs = json(&out);
+    let statuses: Vec<(&str, &str)> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("expense-1", "waiting"), ("expense-2", "completed")]
+    );
+
+    let (ok, out, _) = workflow(&path, &["--json", "runs", "list", "--status", "waiting"]);
+    assert!(ok);
+    assert_eq!(json(&out).as_array().unwrap().len(), 1);
+
+    let (ok, out, _) = workflow(&path, &["runs", "show", "expense-1"]);
+    assert!(ok);
+    assert!(
+        out.contains("waiting for") && out.contains("approval"),
+        "{out}"
+    );
+
+    let (ok, out, _) = workflow(&path, &["--json", "runs", "show", "expense-2"]);
+    assert!(ok);
+    assert_eq!(json(&out)["output"], serde_json::json!("80: Some(true)"));
+
+    let (ok, out, _) = workflow(&path, &["--json", "runs", "history", "expense-2"]);
+    assert!(ok);
+    let events: Vec<String> = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["event"].as_str().unwrap(),
+                e["step"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "completed submit",
+            "waiting decide",
+            "signal received decide",
+            "completed decide"
+        ]
+    );
+
+    let (ok, out, _) = workflow(&path, &["--json", "definitions"]);
+    assert!(ok);
+    let defs = json(&out);
+    assert_eq!(defs[0]["workflow"], "Expense");
+    assert_eq!(defs[0]["steps"], serde_json::json!(["submit", "decide"]));
+
+    let (ok, out, _) = workflow(&path, &["--json", "workers"]);
+    assert!(ok);
+    assert_eq!(json(&out).as_array().unwrap().len(), 1, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_cancel_reaches_the_run() {
+    let (path, engine) = store_with_runs("cancel").await;
+    let (ok, out, err) = workflow(&path, &["runs", "cancel", "expense-1"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("waiting"), "{out}");
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine.handle::<Expense>("expense-1").wait(),
+    )
+    .await
+    .expect("the cancelled run ends");
+    assert!(
+        matches!(result, Err(WorkflowError::Cancelled { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_naming_it() {
+    let missing = std::env::temp_dir().join("workflow-cli-no-such-store.db");
+    let (ok, _, err) = workflow(&missing, &["runs", "list"]);
+    assert!(!ok);
+    assert!(err.contains("no such file"), "{err}");
+    let (ok, _, err) = workflow(&missing, &["runs", "list", "--status", "sleeping"]);
+    assert!(!ok);
+    assert!(err.contains("unknown status `sleeping`"), "{err}");
+}
