@@ -60,6 +60,12 @@ pub enum Runs {
         /// The run's id.
         id: String,
     },
+    /// The run's graph as a Mermaid flowchart, each step styled (and labelled) by what the
+    /// journal says of it: completed, waiting, failed, compensated, pending.
+    Graph {
+        /// The run's id.
+        id: String,
+    },
     /// Cancels the run wherever it executes (its completed saga steps are compensated).
     Cancel {
         /// The run's id.

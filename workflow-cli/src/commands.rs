@@ -100,6 +100,33 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             }
             table
         }
+        Command::Runs(Runs::Graph { id }) => {
+            let run_id = RunId::from(id.as_str());
+            let record = store
+                .load_run(&run_id)
+                .await?
+                .ok_or_else(|| StoreError::UnknownRun(run_id.clone()))?;
+            let summary = &record.summary;
+            let definition = store
+                .definition(&summary.workflow, summary.definition_hash)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt {
+                    run_id: run_id.clone(),
+                    seq: None,
+                    detail: format!(
+                        "the store keeps no definition of `{}` with hash {:016x}",
+                        summary.workflow, summary.definition_hash
+                    ),
+                })?;
+            let journal = store.journal(&run_id).await?;
+            let chart = crate::graph::mermaid(&definition.canonical, &record, &journal);
+            if cli.json {
+                println!("{}", json!({ "id": id, "mermaid": chart }));
+            } else {
+                print!("{chart}");
+            }
+            return Ok(());
+        }
         Command::Runs(Runs::Cancel { id }) => {
             let run_id = RunId::from(id.as_str());
             let status = store.request_cancel(&run_id).await?;

@@ -6,6 +6,7 @@
 //! workflow --store runs.db runs list --status waiting
 //! workflow --store postgres://user@host/db runs show expense-42
 //! workflow --store runs.db --json runs history expense-42
+//! workflow --store runs.db runs graph expense-42      # Mermaid, steps styled by outcome
 //! workflow --store runs.db runs cancel expense-42
 //! workflow --store runs.db workers
 //! workflow --store runs.db definitions
@@ -13,6 +14,7 @@
 
 mod args;
 mod commands;
+mod graph;
 mod output;
 
 use std::process::ExitCode;

@@ -125,6 +125,13 @@ async fn runs_list_show_history_and_definitions() {
         ]
     );
 
+    let (ok, out, _) = workflow(&path, &["runs", "graph", "expense-1"]);
+    assert!(ok);
+    assert!(out.starts_with("flowchart TD"), "{out}");
+    assert!(out.contains("class submit completed"), "{out}");
+    assert!(out.contains("class decide waiting"), "{out}");
+    assert!(out.contains("submit --> decide"), "{out}");
+
     let (ok, out, _) = workflow(&path, &["--json", "definitions"]);
     assert!(ok);
     let defs = json(&out);

@@ -1,0 +1,108 @@
+//! `runs graph`: a stored run's graph, drawn from its definition as the store keeps it (no
+//! workflow code needed), each step styled by what the run's journal says of it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use workflow_core::store::{JournalRecord, RunRecord};
+use workflow_core::JournalEvent;
+
+/// One step of a stored definition's canonical text.
+struct Node {
+    name: String,
+    after: Vec<String>,
+    join: String,
+}
+
+/// The steps of a canonical text (`step NAME after [a, b] join X ...`), in order.
+fn nodes(canonical: &str) -> Vec<Node> {
+    canonical
+        .lines()
+        .filter_map(|line| line.strip_prefix("step "))
+        .filter_map(|rest| {
+            let (name, tail) = rest.split_once(" after [")?;
+            let (after, tail) = tail.split_once(']')?;
+            let join = tail
+                .trim_start()
+                .strip_prefix("join ")
+                .and_then(|t| t.split(' ').next())
+                .unwrap_or("Single")
+                .to_owned();
+            let after = after
+                .split(", ")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            Some(Node {
+                name: name.to_owned(),
+                after,
+                join,
+            })
+        })
+        .collect()
+}
+
+/// Each step's class from the journal and the run's stored error: completed, waiting,
+/// compensated, failed; the others stay `pending`.
+fn classes(run: &RunRecord, journal: &[JournalRecord]) -> BTreeMap<String, &'static str> {
+    let mut class = BTreeMap::new();
+    let mut waiting = BTreeSet::new();
+    for record in journal {
+        match &record.event {
+            JournalEvent::StepCompleted { step, .. } | JournalEvent::ItemCompleted { step, .. } => {
+                class.insert(step.clone(), "completed");
+            }
+            JournalEvent::WaitStarted { step, .. } => {
+                waiting.insert(step.clone());
+            }
+            JournalEvent::SignalConsumed { step, .. } | JournalEvent::SignalTimedOut { step } => {
+                waiting.remove(step);
+            }
+            JournalEvent::Compensated { step, .. } => {
+                class.insert(step.clone(), "compensated");
+            }
+            _ => {}
+        }
+    }
+    for step in waiting {
+        class.entry(step).or_insert("waiting");
+    }
+    let failed = run
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+        .and_then(|e| e["step"].as_str().map(str::to_owned));
+    if let Some(step) = failed {
+        class.insert(step, "failed");
+    }
+    class
+}
+
+/// The run's graph as a Mermaid flowchart with a class (and a text label) per step.
+pub fn mermaid(canonical: &str, run: &RunRecord, journal: &[JournalRecord]) -> String {
+    let class = classes(run, journal);
+    let mut out = String::from("flowchart TD\n");
+    for node in nodes(canonical) {
+        let state = class.get(&node.name).copied().unwrap_or("pending");
+        let _ = writeln!(out, "    {}[\"{} ({state})\"]", node.name, node.name);
+        if node.after.is_empty() {
+            let _ = writeln!(out, "    __input([input]) --> {}", node.name);
+        }
+        for upstream in &node.after {
+            let label = match node.join.as_str() {
+                "Any" => "-->|any|",
+                _ => "-->",
+            };
+            let _ = writeln!(out, "    {upstream} {label} {}", node.name);
+        }
+        let _ = writeln!(out, "    class {} {state}", node.name);
+    }
+    out.push_str(concat!(
+        "    classDef completed fill:#d1fae5,stroke:#059669\n",
+        "    classDef failed fill:#fee2e2,stroke:#dc2626\n",
+        "    classDef waiting fill:#dbeafe,stroke:#2563eb\n",
+        "    classDef compensated fill:#e0e7ff,stroke:#4f46e5\n",
+        "    classDef pending fill:#f3f4f6,stroke:#9ca3af,stroke-dasharray:4 3\n",
+    ));
+    out
+}
