@@ -60,6 +60,12 @@ pub enum Runs {
         /// The run's id.
         id: String,
     },
+    /// Follows the run: prints each new journal record as it is committed, until the run
+    /// finishes (one JSON object a line with `--json`).
+    Watch {
+        /// The run's id.
+        id: String,
+    },
     /// The run's graph as a Mermaid flowchart, each step styled (and labelled) by what the
     /// journal says of it: completed, waiting, failed, compensated, pending.
     Graph {

@@ -100,6 +100,7 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             }
             table
         }
+        Command::Runs(Runs::Watch { id }) => return watch(store.as_ref(), id, cli.json).await,
         Command::Runs(Runs::Graph { id }) => {
             let run_id = RunId::from(id.as_str());
             let record = store
@@ -176,6 +177,47 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
     };
     print(&table, cli.json);
     Ok(())
+}
+
+/// How often `runs watch` re-reads the run.
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `runs watch`: prints the run's journal records as they are committed, then its end.
+async fn watch(store: &dyn Store, id: &str, json_lines: bool) -> Result<(), StoreError> {
+    let run_id = RunId::from(id);
+    let mut next = 0usize;
+    loop {
+        let record = store
+            .load_run(&run_id)
+            .await?
+            .ok_or_else(|| StoreError::UnknownRun(run_id.clone()))?;
+        let journal = store.journal(&run_id).await?;
+        for entry in journal.iter().skip(next) {
+            let (event, step, detail) = describe(&entry.event);
+            if json_lines {
+                println!(
+                    "{}",
+                    json!({"seq": entry.seq, "event": event, "step": step, "detail": detail})
+                );
+            } else {
+                println!("{:>4}  {event:<16} {step:<20} {detail}", entry.seq);
+            }
+        }
+        next = journal.len();
+        let status = record.summary.status;
+        if status.is_finished() {
+            if json_lines {
+                println!(
+                    "{}",
+                    json!({"status": status.as_str(), "error": record.error})
+                );
+            } else {
+                println!("run {id} {}", status.as_str());
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(WATCH_POLL).await;
+    }
 }
 
 /// Opens the store at `location`: a `postgres://` URL, or an SQLite file, which must exist

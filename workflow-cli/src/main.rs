@@ -7,6 +7,7 @@
 //! workflow --store postgres://user@host/db runs show expense-42
 //! workflow --store runs.db --json runs history expense-42
 //! workflow --store runs.db runs graph expense-42      # Mermaid, steps styled by outcome
+//! workflow --store runs.db runs watch expense-42      # follow it until it ends
 //! workflow --store runs.db runs cancel expense-42
 //! workflow --store runs.db workers
 //! workflow --store runs.db definitions

@@ -161,6 +161,35 @@ async fn runs_cancel_reaches_the_run() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_watch_follows_a_run_until_it_ends() {
+    let (path, engine) = store_with_runs("watch").await;
+    let watcher = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            workflow(&path, &["--json", "runs", "watch", "expense-1"])
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    engine
+        .handle::<Expense>("expense-1")
+        .signal(Expense::signals().approval, false)
+        .await
+        .unwrap();
+    let (ok, out, err) = tokio::time::timeout(Duration::from_secs(30), watcher)
+        .await
+        .expect("watch ends with the run")
+        .unwrap();
+    assert!(ok, "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(json).collect();
+    assert_eq!(lines.last().unwrap()["status"], "completed");
+    let events: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
+    assert_eq!(
+        events,
+        ["completed", "waiting", "signal received", "completed"]
+    );
+}
+
 #[test]
 fn bad_input_is_an_error_naming_it() {
     let missing = std::env::temp_dir().join("workflow-cli-no-such-store.db");
