@@ -72,6 +72,18 @@ pub enum Runs {
         /// The run's id.
         id: String,
     },
+    /// Sends a signal to the run: the name must be one its steps wait for, and the payload
+    /// (JSON) of the signal's type where the store can tell; refused before anything is
+    /// stored otherwise.
+    Signal {
+        /// The run's id.
+        id: String,
+        /// The signal's name.
+        name: String,
+        /// The payload, as JSON.
+        #[arg(long, default_value = "null")]
+        payload: String,
+    },
     /// Cancels the run wherever it executes (its completed saga steps are compensated).
     Cancel {
         /// The run's id.

@@ -128,6 +128,15 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             }
             return Ok(());
         }
+        Command::Runs(Runs::Signal { id, name, payload }) => {
+            crate::signal::send(store.as_ref(), id, name, payload).await?;
+            let mut table = Table::new(&["id", "signal", "sent"]);
+            table.row(
+                vec![id.clone(), name.clone(), "yes".into()],
+                json!({"id": id, "signal": name, "sent": true}),
+            );
+            table
+        }
         Command::Runs(Runs::Cancel { id }) => {
             let run_id = RunId::from(id.as_str());
             let status = store.request_cancel(&run_id).await?;

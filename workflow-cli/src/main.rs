@@ -8,6 +8,7 @@
 //! workflow --store runs.db --json runs history expense-42
 //! workflow --store runs.db runs graph expense-42      # Mermaid, steps styled by outcome
 //! workflow --store runs.db runs watch expense-42      # follow it until it ends
+//! workflow --store runs.db runs signal expense-42 approval --payload true
 //! workflow --store runs.db runs cancel expense-42
 //! workflow --store runs.db workers
 //! workflow --store runs.db definitions
@@ -17,6 +18,7 @@ mod args;
 mod commands;
 mod graph;
 mod output;
+mod signal;
 
 use std::process::ExitCode;
 

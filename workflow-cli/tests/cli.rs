@@ -190,6 +190,67 @@ async fn runs_watch_follows_a_run_until_it_ends() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_signal_checks_the_name_and_payload_before_storing() {
+    let (path, engine) = store_with_runs("signal").await;
+    let (ok, _, err) = workflow(
+        &path,
+        &[
+            "runs",
+            "signal",
+            "expense-1",
+            "aproval",
+            "--payload",
+            "true",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("no step of `Expense` waits for it (its signals: approval)"),
+        "{err}"
+    );
+    let (ok, _, err) = workflow(
+        &path,
+        &["runs", "signal", "expense-1", "approval", "--payload", "42"],
+    );
+    assert!(!ok);
+    assert!(err.contains("expected a `bool`, got `42`"), "{err}");
+    let (ok, _, err) = workflow(
+        &path,
+        &[
+            "runs",
+            "signal",
+            "expense-1",
+            "approval",
+            "--payload",
+            "yes",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("not JSON"), "{err}");
+    // Nothing bad was stored: a correct signal finishes the run.
+    let (ok, _, err) = workflow(
+        &path,
+        &[
+            "runs",
+            "signal",
+            "expense-1",
+            "approval",
+            "--payload",
+            "true",
+        ],
+    );
+    assert!(ok, "{err}");
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine.handle::<Expense>("expense-1").wait(),
+    )
+    .await
+    .expect("the run ends")
+    .unwrap();
+    assert_eq!(out, "120: Some(true)");
+}
+
 #[test]
 fn bad_input_is_an_error_naming_it() {
     let missing = std::env::temp_dir().join("workflow-cli-no-such-store.db");

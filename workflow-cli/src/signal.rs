@@ -1,0 +1,73 @@
+//! `runs signal`: sends a signal to a run, checked before anything is stored against what the
+//! store knows of the run's definition: the signal must be one a step waits for, and the
+//! payload must be JSON of the signal's type where the type is a primitive (`bool`, integers,
+//! floats, `String`). Other types are decoded by the worker, which fails the run naming the
+//! signal if the payload does not fit (it never strands it).
+
+use workflow_core::store::{Store, StoreError, StoredDefinition};
+use workflow_core::RunId;
+
+/// The signals a definition's steps wait for, with their payload types as written.
+fn signals(definition: &StoredDefinition) -> Vec<(String, String)> {
+    definition
+        .canonical
+        .lines()
+        .filter_map(|line| line.split_once(" signal "))
+        .filter_map(|(_, rest)| {
+            let (name, tail) = rest.split_once(": ")?;
+            let ty = tail.split(" compensation ").next().unwrap_or(tail);
+            Some((name.to_owned(), ty.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// Why `payload` is not a `ty`, for the primitive types; `None` when it fits or `ty` is not one.
+fn misfit(ty: &str, payload: &serde_json::Value) -> Option<String> {
+    let fits = match ty {
+        "bool" => payload.is_boolean(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => payload.is_u64(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => payload.is_i64(),
+        "f32" | "f64" => payload.is_number(),
+        "String" | "&str" | "&'static str" => payload.is_string(),
+        _ => return None,
+    };
+    (!fits).then(|| format!("expected a `{ty}`, got `{payload}`"))
+}
+
+/// Checks and stores signal `name` with `payload` (JSON text) for run `id`.
+pub async fn send(
+    store: &dyn Store,
+    id: &str,
+    name: &str,
+    payload: &str,
+) -> Result<(), StoreError> {
+    let run_id = RunId::from(id);
+    let refused =
+        |detail: String| StoreError::Database(format!("signal `{name}` refused: {detail}"));
+    let record = store
+        .load_run(&run_id)
+        .await?
+        .ok_or_else(|| StoreError::UnknownRun(run_id.clone()))?;
+    let summary = &record.summary;
+    let value: serde_json::Value = serde_json::from_str(payload)
+        .map_err(|e| refused(format!("the payload is not JSON: {e}")))?;
+    if let Some(definition) = store
+        .definition(&summary.workflow, summary.definition_hash)
+        .await?
+    {
+        let known = signals(&definition);
+        let Some((_, ty)) = known.iter().find(|(n, _)| n == name) else {
+            let names: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(refused(format!(
+                "no step of `{}` waits for it (its signals: {})",
+                summary.workflow,
+                names.join(", ")
+            )));
+        };
+        if let Some(why) = misfit(ty, &value) {
+            return Err(refused(why));
+        }
+    }
+    let bytes = serde_json::to_vec(&value).map_err(|e| refused(e.to_string()))?;
+    store.send_signal(&run_id, name, bytes).await
+}
