@@ -287,6 +287,7 @@ contracts!(
     concurrent_signals_are_each_consumed_once,
     corrupt_rows_are_reported,
     finish_records_the_result,
+    queues_and_definitions_are_listed,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1066,6 +1067,38 @@ async fn queue_concurrency_is_never_exceeded(f: &Fixture) {
         ..RunFilter::default()
     };
     assert_eq!(store.list(&completed).await.unwrap().runs.len(), RUNS);
+}
+
+async fn queues_and_definitions_are_listed(f: &Fixture) {
+    let store = &f.store;
+    let queues = [
+        QueueConfig {
+            queue: "b-limited".into(),
+            concurrency: Some(3),
+            rate_per_sec: None,
+            burst: 1,
+        },
+        QueueConfig {
+            queue: "a-rated".into(),
+            concurrency: None,
+            rate_per_sec: Some(2.5),
+            burst: 4,
+        },
+    ];
+    for queue in &queues {
+        store.set_queue(queue).await.unwrap();
+    }
+    let listed = store.list_queues().await.unwrap();
+    assert_eq!(listed, [queues[1].clone(), queues[0].clone()], "by name");
+    let definition = StoredDefinition {
+        workflow: "Listed".into(),
+        version: 2,
+        hash: HASH,
+        canonical: "workflow Listed version 2 input u32\n".into(),
+    };
+    store.put_definition(&definition).await.unwrap();
+    store.put_definition(&definition).await.unwrap(); // idempotent
+    assert_eq!(store.list_definitions().await.unwrap(), [definition]);
 }
 
 async fn full_queue_does_not_hold_back_others(f: &Fixture) {

@@ -25,6 +25,8 @@ pub enum Command {
     Runs(Runs),
     /// The workers registered in the store.
     Workers,
+    /// The queues with limits: concurrency, rate, burst.
+    Queues,
     /// The workflow definitions the store keeps (name, version, hash, steps).
     Definitions,
 }

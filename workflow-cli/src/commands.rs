@@ -157,6 +157,29 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             }
             table
         }
+        Command::Queues => {
+            let mut table = Table::new(&["queue", "concurrency", "rate per second", "burst"]);
+            for queue in store.list_queues().await? {
+                let value = json!({
+                    "queue": queue.queue, "concurrency": queue.concurrency,
+                    "rate_per_sec": queue.rate_per_sec, "burst": queue.burst,
+                });
+                table.row(
+                    vec![
+                        queue.queue.clone(),
+                        queue
+                            .concurrency
+                            .map_or_else(|| "-".into(), |c| c.to_string()),
+                        queue
+                            .rate_per_sec
+                            .map_or_else(|| "-".into(), |r| r.to_string()),
+                        queue.burst.to_string(),
+                    ],
+                    value,
+                );
+            }
+            table
+        }
         Command::Definitions => {
             let mut table = Table::new(&["workflow", "version", "hash", "steps"]);
             for def in store.list_definitions().await? {

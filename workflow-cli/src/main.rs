@@ -11,6 +11,7 @@
 //! workflow --store runs.db runs signal expense-42 approval --payload true
 //! workflow --store runs.db runs cancel expense-42
 //! workflow --store runs.db workers
+//! workflow --store runs.db queues
 //! workflow --store runs.db definitions
 //! ```
 

@@ -46,6 +46,15 @@ async fn store_with_runs(name: &str) -> (std::path::PathBuf, DurableEngine) {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let engine = Engine::sqlite(&path).await.unwrap();
+    engine
+        .set_queue(workflow_core::store::QueueConfig {
+            queue: "payments".into(),
+            concurrency: Some(4),
+            rate_per_sec: Some(50.0),
+            burst: 10,
+        })
+        .await
+        .unwrap();
     let waiting = engine
         .start_with_id(&Expense, "expense-1", 120)
         .await
@@ -137,6 +146,13 @@ async fn runs_list_show_history_and_definitions() {
     let defs = json(&out);
     assert_eq!(defs[0]["workflow"], "Expense");
     assert_eq!(defs[0]["steps"], serde_json::json!(["submit", "decide"]));
+
+    let (ok, out, _) = workflow(&path, &["--json", "queues"]);
+    assert!(ok);
+    assert_eq!(
+        json(&out),
+        serde_json::json!([{"queue": "payments", "concurrency": 4, "rate_per_sec": 50.0, "burst": 10}])
+    );
 
     let (ok, out, _) = workflow(&path, &["--json", "workers"]);
     assert!(ok);

@@ -158,6 +158,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>> {
         Box::pin(async { Ok(None) })
     }
+    /// The queues with limits ([`Store::set_queue`]), by name. The default has none.
+    fn list_queues(&self) -> BoxFuture<'_, Result<Vec<QueueConfig>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// Every stored definition, by workflow name then version. The default keeps none.
     fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>> {
         Box::pin(async { Ok(Vec::new()) })

@@ -373,3 +373,14 @@ pub(crate) fn stored_definition(row: (String, i64, i64, String)) -> StoredDefini
         canonical,
     }
 }
+
+/// A `wf_queues` row (queue, concurrency, rate_per_sec, burst) as read by both stores.
+pub(crate) fn queue_config(row: (String, Option<i64>, Option<f64>, i64)) -> QueueConfig {
+    let (queue, concurrency, rate_per_sec, burst) = row;
+    QueueConfig {
+        queue,
+        concurrency: concurrency.map(|c| c as u32),
+        rate_per_sec,
+        burst: burst as u32,
+    }
+}

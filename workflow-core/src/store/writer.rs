@@ -118,6 +118,7 @@ pub(crate) trait Reads: Send + Sync + 'static {
         hash: u64,
     ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>>;
     fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>>;
+    fn list_queues(&self) -> BoxFuture<'_, Result<Vec<QueueConfig>, StoreError>>;
     /// True when some run may be claimable now (so an idle worker's poll takes no write lock).
     fn any_claimable(&self) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// See [`Store::wake_hints`](super::Store::wake_hints); none by default.
@@ -223,6 +224,11 @@ macro_rules! sql_store {
                 hash: u64,
             ) -> futures::future::BoxFuture<'a, Result<Option<$crate::store::StoredDefinition>, StoreError>> {
                 $crate::store::writer::Reads::definition(&self.reads, workflow, hash)
+            }
+            fn list_queues(
+                &self,
+            ) -> futures::future::BoxFuture<'_, Result<Vec<$crate::store::QueueConfig>, StoreError>> {
+                $crate::store::writer::Reads::list_queues(&self.reads)
             }
             fn list_definitions(
                 &self,

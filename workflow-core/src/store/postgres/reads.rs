@@ -14,7 +14,7 @@ use crate::run_id::RunId;
 use crate::store::checksum::{verify_record, verify_run};
 use crate::store::writer::{from_ms, Reads};
 use crate::store::{
-    JournalRecord, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
+    JournalRecord, QueueConfig, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
     StoredDefinition, WorkerId,
 };
 
@@ -200,6 +200,24 @@ impl Reads for PgReads {
                 hash,
                 canonical,
             }))
+        })
+    }
+
+    fn list_queues(&self) -> BoxFuture<'_, Result<Vec<QueueConfig>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, Option<i64>, Option<f64>, i64)> = self
+                .read(|pool| {
+                    sqlx::query_as(
+                        "SELECT queue, concurrency::BIGINT, rate_per_sec::FLOAT8, burst::BIGINT
+                         FROM wf_queues ORDER BY queue",
+                    )
+                    .fetch_all(pool)
+                })
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(crate::store::records::queue_config)
+                .collect())
         })
     }
 

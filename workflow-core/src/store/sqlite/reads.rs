@@ -11,7 +11,7 @@ use crate::run_id::RunId;
 use crate::store::checksum::{verify_record, verify_run};
 use crate::store::writer::{from_ms, Reads};
 use crate::store::{
-    JournalRecord, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
+    JournalRecord, QueueConfig, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
     StoredDefinition, WorkerId,
 };
 
@@ -172,6 +172,21 @@ impl Reads for SqliteReads {
                 hash,
                 canonical,
             }))
+        })
+    }
+
+    fn list_queues(&self) -> BoxFuture<'_, Result<Vec<QueueConfig>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, Option<i64>, Option<f64>, i64)> = sqlx::query_as(
+                "SELECT queue, concurrency, rate_per_sec, burst FROM wf_queues ORDER BY queue",
+            )
+            .fetch_all(&mut *self.reader().await)
+            .await
+            .map_err(db)?;
+            Ok(rows
+                .into_iter()
+                .map(crate::store::records::queue_config)
+                .collect())
         })
     }
 
