@@ -133,7 +133,7 @@ impl<W: Durable> Harness<W, Sqlite> {
     /// [`TestRun::resume_fresh`] then resumes it on a new engine over the same file.
     pub async fn run(self, input: W::Input) -> TestRun<W>
     where
-        W: Sync,
+        W: Sync + 'static,
     {
         let plan = Arc::new(self.plan(true));
         let resume_plan = Arc::new(self.plan(false));
@@ -146,12 +146,20 @@ impl<W: Durable> Harness<W, Sqlite> {
         } = self.backend;
         let workflow = Arc::new(self.workflow);
         let run_id = RunId::generate();
-        let execute = engine.execute(&*workflow, run_id.clone(), Some(input), options);
-        let deliver = deliver_signals::<W>(&engine, &run_id, signals);
-        let (finished, delivered) = tokio::join!(execute, deliver);
-        if let Err(error) = delivered {
+        // The run is stored and its signals delivered before it executes, so a signal is
+        // there before its step waits (with paused time, a wait's deadline passes in a blink).
+        let created = engine
+            .create(&*workflow, input, options.clone().run_id(run_id.clone()))
+            .await;
+        if let Err(error) = created {
+            panic!("workflow-testkit: could not store run {run_id}: {error}");
+        }
+        if let Err(error) = deliver_signals::<W>(&engine, &run_id, signals).await {
             panic!("workflow-testkit: could not deliver a signal to run {run_id}: {error}");
         }
+        let finished = engine
+            .execute(&*workflow, run_id.clone(), None, options)
+            .await;
         let durable = DurableRun {
             workflow,
             engine,

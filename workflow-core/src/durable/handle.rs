@@ -84,6 +84,24 @@ impl DurableEngine {
         Ok(self.handle(run_id))
     }
 
+    /// Stores a new run of `workflow` without executing it here (unless this engine's worker
+    /// registered the workflow): a worker that has its definition claims it, or
+    /// [`DurableEngine::resume`] drives it in the caller's task. Signals sent before it runs
+    /// are kept. Idempotent on [`RunOptions::run_id`], like `start`.
+    pub async fn create<W: Durable + 'static>(
+        &self,
+        _workflow: &W,
+        input: W::Input,
+        options: RunOptions,
+    ) -> Result<RunHandle<W>, WorkflowError> {
+        let run_id = options.run_id.clone().unwrap_or_else(RunId::generate);
+        if run_id.is_child() {
+            return Err(super::reserved::<W>(run_id));
+        }
+        self.open_run::<W>(&run_id, Some(input), &options).await?;
+        Ok(self.handle(run_id))
+    }
+
     /// A handle on the run `run_id` of `W`, started by any process. Nothing is read until it
     /// is used: a run that does not exist gives [`crate::store::StoreError::UnknownRun`] then,
     /// and a run of another workflow [`WorkflowError::WrongWorkflow`].
