@@ -153,7 +153,7 @@ impl Engine {
     }
 
     /// Runs `workflow` on every input, at most `concurrency` at once, as a stream of results in
-    /// the order the runs finish, with totals ([`BulkRun::totals`]); [`BulkRun::cancel`] stops
+    /// the order the runs finish, with totals ([`crate::BulkRun::totals`]); [`crate::BulkRun::cancel`] stops
     /// it as a whole.
     ///
     /// ```
