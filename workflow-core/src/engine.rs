@@ -9,8 +9,7 @@ use tracing::Instrument;
 use crate::context::{RunInfo, RunLimits};
 use crate::durable::DurableEngine;
 use crate::error::WorkflowError;
-use crate::event_feed::{EngineEvent, FeedTap};
-use crate::events::EventLog;
+use crate::event_feed::EngineEvent;
 use crate::handle::RunHandle;
 use crate::history::RunHistory;
 use crate::memory::MemoryRuns;
@@ -109,7 +108,10 @@ impl Engine {
         let options = RunOptions::default();
         let run = new_run::<W>(&options);
         let span = run_span(&run);
-        let options = self.watched(options, &run, W::definition());
+        let mut options = options;
+        self.runs
+            .feed
+            .tap(&mut options, W::definition(), &run.run_id);
         drive(workflow, input, run, options, None)
             .instrument(span)
             .await
@@ -141,7 +143,10 @@ impl Engine {
     {
         let run = new_run::<W>(&options);
         let span = run_span(&run);
-        let options = self.watched(options, &run, W::definition());
+        let mut options = options;
+        self.runs
+            .feed
+            .tap(&mut options, W::definition(), &run.run_id);
         let mut recorder = Recorder::new(W::definition());
         let result = drive(workflow, input, run, options, Some(&mut recorder))
             .instrument(span)
@@ -250,23 +255,6 @@ impl Engine {
     /// own typed stream is [`RunHandle::events`].
     pub fn events(&self) -> futures::stream::BoxStream<'static, EngineEvent> {
         self.runs.feed.subscribe()
-    }
-
-    /// `options`, with the run's events going to the engine's feed while someone watches it.
-    fn watched(
-        &self,
-        mut options: RunOptions,
-        run: &RunInfo,
-        definition: &'static crate::Definition,
-    ) -> RunOptions {
-        if options.events.is_none() && self.runs.feed.watched() {
-            options.events = Some(Arc::new(EventLog::forwarded(FeedTap {
-                feed: self.runs.feed.clone(),
-                definition,
-                run_id: run.run_id.clone(),
-            })));
-        }
-        options
     }
 
     /// A handle on a run this engine started, while a handle or its task holds it (in memory

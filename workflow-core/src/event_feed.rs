@@ -68,6 +68,23 @@ impl EventFeed {
         });
     }
 
+    /// Sends the events of run `run_id` of `definition` to this feed while someone watches it
+    /// (and the run has no event log of its own, which forwards to the feed already).
+    pub fn tap(
+        self: &Arc<Self>,
+        options: &mut crate::options::RunOptions,
+        definition: &'static Definition,
+        run_id: &RunId,
+    ) {
+        if options.events.is_none() && self.watched() {
+            options.events = Some(Arc::new(crate::events::EventLog::forwarded(FeedTap {
+                feed: self.clone(),
+                definition,
+                run_id: run_id.clone(),
+            })));
+        }
+    }
+
     /// Every event published from now on.
     pub fn subscribe(&self) -> BoxStream<'static, EngineEvent> {
         let receiver = self

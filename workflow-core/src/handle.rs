@@ -218,21 +218,23 @@ pub(crate) fn signal_step<W: Workflow>(
     name: &str,
 ) -> Result<StepIndex, WorkflowError> {
     let def = W::definition();
-    let mut known: Vec<&'static str> = def
-        .steps
-        .iter()
-        .filter_map(|s| s.signal)
-        .map(|s| s.name)
-        .collect();
-    known.dedup();
     def.steps
         .iter()
         .position(|s| s.signal.is_some_and(|sig| sig.name == name))
         .map(|i| i as StepIndex)
-        .ok_or_else(|| WorkflowError::UnknownSignal {
-            workflow: def.name,
-            run_id: run_id.clone(),
-            signal: name.to_owned(),
-            known,
+        .ok_or_else(|| {
+            // Each signal once, in step order (two steps may wait for the same one).
+            let mut known: Vec<&'static str> = Vec::new();
+            for signal in def.steps.iter().filter_map(|s| s.signal) {
+                if !known.contains(&signal.name) {
+                    known.push(signal.name);
+                }
+            }
+            WorkflowError::UnknownSignal {
+                workflow: def.name,
+                run_id: run_id.clone(),
+                signal: name.to_owned(),
+                known,
+            }
         })
 }

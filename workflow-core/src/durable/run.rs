@@ -136,15 +136,7 @@ impl DurableEngine {
         let replay = decode_journal::<W>(run_id, records)?;
         let mut options = options.clone().cancel_token(control.cancel.clone());
         options.fence = Some(control.fence.clone());
-        if options.events.is_none() && self.feed().watched() {
-            options.events = Some(Arc::new(crate::events::EventLog::forwarded(
-                crate::event_feed::FeedTap {
-                    feed: self.feed().clone(),
-                    definition: def,
-                    run_id: run_id.clone(),
-                },
-            )));
-        }
+        self.feed().tap(&mut options, def, run_id);
         if let Some(at) = run.summary.deadline_at {
             let left = at.duration_since(SystemTime::now()).unwrap_or_default();
             options.deadline = Some(options.deadline.map_or(left, |d| d.min(left)));

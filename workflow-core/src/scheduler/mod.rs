@@ -563,7 +563,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             return Ok(());
         }
         // An `item_results` step hands the item's error on and goes on with its other items.
-        if !will_retry {
+        if !will_retry && self.def.steps[tag.step as usize].for_each.is_some() {
             if let Some(out) = W::__item_failed(tag.step, tag.item, error.clone()) {
                 let done: crate::workflow::StepFuture<'a, W::__Out> =
                     Box::pin(std::future::ready(Ok(out)));

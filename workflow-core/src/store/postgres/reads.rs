@@ -184,22 +184,18 @@ impl Reads for PgReads {
         hash: u64,
     ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>> {
         Box::pin(async move {
-            let row: Option<(i64, String)> = self
+            let row: Option<(String, i64, i64, String)> = self
                 .read(|pool| {
                     sqlx::query_as(
-                        "SELECT version, canonical FROM wf_definitions WHERE workflow = $1 AND hash = $2",
+                        "SELECT workflow, hash, version, canonical FROM wf_definitions
+                         WHERE workflow = $1 AND hash = $2",
                     )
                     .bind(workflow)
                     .bind(hash as i64)
                     .fetch_optional(pool)
                 })
                 .await?;
-            Ok(row.map(|(version, canonical)| StoredDefinition {
-                workflow: workflow.to_owned(),
-                version: version as u32,
-                hash,
-                canonical,
-            }))
+            Ok(row.map(crate::store::records::stored_definition))
         })
     }
 

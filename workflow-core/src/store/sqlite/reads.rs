@@ -158,20 +158,16 @@ impl Reads for SqliteReads {
         hash: u64,
     ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>> {
         Box::pin(async move {
-            let row: Option<(i64, String)> = sqlx::query_as(
-                "SELECT version, canonical FROM wf_definitions WHERE workflow = ? AND hash = ?",
+            let row: Option<(String, i64, i64, String)> = sqlx::query_as(
+                "SELECT workflow, hash, version, canonical FROM wf_definitions
+                 WHERE workflow = ? AND hash = ?",
             )
             .bind(workflow)
             .bind(hash as i64)
             .fetch_optional(&mut *self.reader().await)
             .await
             .map_err(db)?;
-            Ok(row.map(|(version, canonical)| StoredDefinition {
-                workflow: workflow.to_owned(),
-                version: version as u32,
-                hash,
-                canonical,
-            }))
+            Ok(row.map(crate::store::records::stored_definition))
         })
     }
 
