@@ -120,7 +120,7 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
                     ),
                 })?;
             let journal = store.journal(&run_id).await?;
-            let chart = crate::graph::mermaid(&definition.canonical, &record, &journal);
+            let chart = crate::graph::mermaid(&definition, &record, &journal);
             if cli.json {
                 println!("{}", json!({ "id": id, "mermaid": chart }));
             } else {
@@ -183,12 +183,7 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
         Command::Definitions => {
             let mut table = Table::new(&["workflow", "version", "hash", "steps"]);
             for def in store.list_definitions().await? {
-                let steps: Vec<&str> = def
-                    .canonical
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("step "))
-                    .filter_map(|l| l.split(' ').next())
-                    .collect();
+                let steps: Vec<String> = def.steps().into_iter().map(|s| s.name).collect();
                 let value = json!({
                     "workflow": def.workflow, "version": def.version,
                     "hash": format!("{:016x}", def.hash), "steps": steps,

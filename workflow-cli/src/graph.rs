@@ -4,43 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use workflow_core::store::{JournalRecord, RunRecord};
+use workflow_core::store::{JournalRecord, RunRecord, StoredDefinition};
 use workflow_core::JournalEvent;
-
-/// One step of a stored definition's canonical text.
-struct Node {
-    name: String,
-    after: Vec<String>,
-    join: String,
-}
-
-/// The steps of a canonical text (`step NAME after [a, b] join X ...`), in order.
-fn nodes(canonical: &str) -> Vec<Node> {
-    canonical
-        .lines()
-        .filter_map(|line| line.strip_prefix("step "))
-        .filter_map(|rest| {
-            let (name, tail) = rest.split_once(" after [")?;
-            let (after, tail) = tail.split_once(']')?;
-            let join = tail
-                .trim_start()
-                .strip_prefix("join ")
-                .and_then(|t| t.split(' ').next())
-                .unwrap_or("Single")
-                .to_owned();
-            let after = after
-                .split(", ")
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            Some(Node {
-                name: name.to_owned(),
-                after,
-                join,
-            })
-        })
-        .collect()
-}
 
 /// Each step's class from the journal and the run's stored error: completed, waiting,
 /// compensated, failed; the others stay `pending`.
@@ -79,17 +44,22 @@ fn classes(run: &RunRecord, journal: &[JournalRecord]) -> BTreeMap<String, &'sta
 }
 
 /// The run's graph as a Mermaid flowchart with a class (and a text label) per step.
-pub fn mermaid(canonical: &str, run: &RunRecord, journal: &[JournalRecord]) -> String {
+pub fn mermaid(
+    definition: &StoredDefinition,
+    run: &RunRecord,
+    journal: &[JournalRecord],
+) -> String {
     let class = classes(run, journal);
     let mut out = String::from("flowchart TD\n");
-    for node in nodes(canonical) {
+    for node in definition.steps() {
         let state = class.get(&node.name).copied().unwrap_or("pending");
         let _ = writeln!(out, "    {}[\"{} ({state})\"]", node.name, node.name);
-        if node.after.is_empty() {
+        let after = node.after();
+        if after.is_empty() {
             let _ = writeln!(out, "    __input([input]) --> {}", node.name);
         }
-        for upstream in &node.after {
-            let label = match node.join.as_str() {
+        for upstream in &after {
+            let label = match node.join() {
                 "Any" => "-->|any|",
                 _ => "-->",
             };

@@ -10,14 +10,10 @@ use workflow_core::RunId;
 /// The signals a definition's steps wait for, with their payload types as written.
 fn signals(definition: &StoredDefinition) -> Vec<(String, String)> {
     definition
-        .canonical
-        .lines()
-        .filter_map(|line| line.split_once(" signal "))
-        .filter_map(|(_, rest)| {
-            let (name, tail) = rest.split_once(": ")?;
-            let ty = tail.split(" compensation ").next().unwrap_or(tail);
-            Some((name.to_owned(), ty.trim().to_owned()))
-        })
+        .steps()
+        .iter()
+        .filter_map(|step| step.signal())
+        .map(|(name, ty)| (name.to_owned(), ty.to_owned()))
         .collect()
 }
 

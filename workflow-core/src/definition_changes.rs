@@ -2,27 +2,20 @@
 //! ([`crate::Definition::canonical`]): for a run refused under a new definition, the steps that
 //! differ and how.
 
-use std::collections::BTreeMap;
-
-/// The fields of a canonical step line, in the order the encoder writes them.
-const FIELDS: [&str; 10] = [
-    "after",
-    "join",
-    "branch",
-    "for_each",
-    "loop_head",
-    "output",
-    "inputs",
-    "returns",
-    "signal",
-    "compensation",
-];
+use crate::canonical_text::{parse, FIELDS};
 
 /// One line per difference, e.g. "step `ship`: returns `u32` -> `String`", "step `audit` was
 /// added", "input: `Order` -> `OrderV2`". Empty when the texts describe the same journal.
 pub(crate) fn changes(old: &str, new: &str) -> Vec<String> {
     let (old_header, old_steps) = parse(old);
     let (new_header, new_steps) = parse(new);
+    let by_name = |steps: Vec<crate::canonical_text::CanonicalStep>| {
+        steps
+            .into_iter()
+            .map(|s| (s.name, s.fields))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (old_steps, new_steps) = (by_name(old_steps), by_name(new_steps));
     let mut out = Vec::new();
     for (field, before) in &old_header {
         let after = new_header.get(field).map(String::as_str).unwrap_or("");
@@ -55,52 +48,6 @@ pub(crate) fn changes(old: &str, new: &str) -> Vec<String> {
     }
     for name in new_steps.keys().filter(|n| !old_steps.contains_key(*n)) {
         out.push(format!("step `{name}` was added"));
-    }
-    out
-}
-
-type Fields = BTreeMap<&'static str, String>;
-
-/// The header's fields and each step's fields, by step name.
-fn parse(text: &str) -> (BTreeMap<&'static str, String>, BTreeMap<String, Fields>) {
-    let mut header = BTreeMap::new();
-    let mut steps = BTreeMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("workflow ") {
-            if let Some((_, tail)) = rest.split_once(" version ") {
-                let (version, input) = tail.split_once(" input ").unwrap_or((tail, ""));
-                header.insert("version", version.to_owned());
-                header.insert("input", input.to_owned());
-            }
-        } else if let Some(rest) = line.strip_prefix("step ") {
-            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            steps.insert(name.to_owned(), fields(tail));
-        }
-    }
-    (header, steps)
-}
-
-/// Splits `after [..] join X branch P output inputs (..) returns T ...` at its keywords.
-fn fields(tail: &str) -> Fields {
-    let padded = format!(" {tail}");
-    let mut marks: Vec<(usize, &'static str)> = FIELDS
-        .iter()
-        .filter_map(|field| {
-            let bare = padded
-                .ends_with(&format!(" {field}"))
-                .then(|| padded.len() - field.len() - 1);
-            padded
-                .find(&format!(" {field} "))
-                .or(bare)
-                .map(|at| (at, *field))
-        })
-        .collect();
-    marks.sort();
-    let mut out = Fields::new();
-    for (i, (at, field)) in marks.iter().enumerate() {
-        let start = (at + 1 + field.len()).min(padded.len());
-        let end = marks.get(i + 1).map_or(padded.len(), |(next, _)| *next);
-        out.insert(field, padded[start..end.max(start)].trim().to_owned());
     }
     out
 }

@@ -201,6 +201,7 @@
 #![warn(missing_docs)]
 
 mod bulk;
+mod canonical_text;
 mod context;
 mod definition;
 mod definition_changes;
@@ -232,6 +233,7 @@ mod workflow;
 pub mod __private;
 
 pub use bulk::{BulkItem, BulkRun, BulkTotals};
+pub use canonical_text::CanonicalStep;
 pub use context::StepContext;
 pub use definition::{
     Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef, StepDef,

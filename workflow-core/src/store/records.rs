@@ -363,6 +363,13 @@ pub struct StoredDefinition {
     pub canonical: String,
 }
 
+impl StoredDefinition {
+    /// Its steps, read back from the canonical text, in order.
+    pub fn steps(&self) -> Vec<crate::CanonicalStep> {
+        crate::canonical_text::parse(&self.canonical).1
+    }
+}
+
 /// A `wf_definitions` row (workflow, hash, version, canonical) as read by both stores.
 pub(crate) fn stored_definition(row: (String, i64, i64, String)) -> StoredDefinition {
     let (workflow, hash, version, canonical) = row;
