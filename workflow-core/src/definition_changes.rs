@@ -100,6 +100,13 @@ step audit after [take] join Single inputs (u32) returns ()
     }
 
     #[test]
+    fn a_join_that_becomes_a_race_is_named() {
+        let old = "step pick after [a, b] join Any inputs (u32) returns u32\n";
+        let new = "step pick after [a, b] join Any first inputs (u32) returns u32\n";
+        assert_eq!(changes(old, new), ["step `pick`: now first"]);
+    }
+
+    #[test]
     fn the_same_text_has_no_changes() {
         assert!(changes(OLD, OLD).is_empty());
     }
