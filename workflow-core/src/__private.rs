@@ -1,9 +1,10 @@
 //! Items used by the code `#[workflow]` generates. Not public API: no stability guarantee.
 
+pub use crate::child::{child_step, durable_child, DurableChild};
 pub use crate::context::{RunInfo, StepContext};
 pub use crate::definition::{
-    Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef, StepDef,
-    StepIndex,
+    Backoff, ChildDef, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef,
+    StepDef, StepIndex,
 };
 pub use crate::error::StepError;
 pub use crate::for_each::ForEachSlot;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 /// The fields of a canonical step line, in the order the encoder writes them.
-pub(crate) const FIELDS: [&str; 12] = [
+pub(crate) const FIELDS: [&str; 13] = [
     "after",
     "join",
     "first",
@@ -18,6 +18,7 @@ pub(crate) const FIELDS: [&str; 12] = [
     "returns",
     "signal",
     "compensation",
+    "workflow",
 ];
 
 /// One step of a canonical text: its name and its fields (`after`, `join`, `returns`,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::durable::DurableEngine;
-use crate::engine::Engine;
+use crate::engine::{Engine, Finished};
 use crate::error::WorkflowError;
 use crate::options::{CancellationToken, RunOptions};
 use crate::run_id::RunId;
@@ -20,6 +20,8 @@ pub struct RunInfo {
     pub engine: Option<DurableEngine>,
     /// The run's cancel token and deadline, which reach its child runs.
     pub limits: RunLimits,
+    /// The child workflows its steps ran.
+    pub(crate) children: crate::child::Children,
 }
 
 /// A run's cancel token and deadline (as an instant), handed down to its child runs.
@@ -46,7 +48,7 @@ impl RunLimits {
     }
 
     /// Options for a child run: cancelled with this run, by the same deadline.
-    fn for_child(&self) -> RunOptions {
+    pub(crate) fn for_child(&self) -> RunOptions {
         let mut options = RunOptions::default();
         if let Some(cancel) = &self.cancel {
             options = options.cancel_token(cancel.child_token());
@@ -179,36 +181,49 @@ impl StepContext {
         C: Durable + Clone + Send + Sync + 'static,
         C::Input: 'static,
     {
-        let options = self.run.limits.for_child();
-        match &self.run.engine {
-            Some(engine) => {
-                // The worker knows the child's definition, so a child left behind (its parent
-                // cancelled, or crashed while parked) is taken up and finished or compensated.
-                if let Err(error) = engine.register(child).await {
-                    return Err(WorkflowError::Store {
-                        workflow: C::definition().name,
-                        run_id: self.run.run_id.clone(),
-                        error,
-                    });
-                }
-                let id = RunId::child(&self.run.run_id, self.step, self.item, self.attempt);
-                let mut guard = CancelChildOnDrop {
-                    engine,
-                    run_id: id.clone(),
-                    limits: &self.run.limits,
-                    armed: true,
-                };
-                let finished = engine.execute_as(child, id, Some(input), options).await;
-                guard.armed = false;
-                finished.result
-            }
-            None => {
-                Engine::in_memory()
-                    .run_with_any(child, input, options)
-                    .await
-                    .result
-            }
+        self.run_child_finished(child, input, None).await.result
+    }
+
+    /// [`StepContext::run_child`], with the child's history.
+    pub(crate) async fn run_child_finished<C>(
+        &self,
+        child: &C,
+        input: C::Input,
+        plan: Option<Arc<crate::testing::TestPlan>>,
+    ) -> Finished<C::Output>
+    where
+        C: Durable + Clone + Send + Sync + 'static,
+        C::Input: 'static,
+    {
+        let mut options = self.run.limits.for_child();
+        options.plan = plan;
+        let Some(engine) = &self.run.engine else {
+            return Engine::in_memory()
+                .run_with_any(child, input, options)
+                .await;
+        };
+        // The worker knows the child's definition, so a child left behind (its parent
+        // cancelled, or crashed while parked) is taken up and finished or compensated.
+        if let Err(error) = engine.register(child).await {
+            return Finished {
+                result: Err(WorkflowError::Store {
+                    workflow: C::definition().name,
+                    run_id: self.run.run_id.clone(),
+                    error,
+                }),
+                history: crate::history::RunHistory::empty(C::definition()),
+            };
         }
+        let id = RunId::child(&self.run.run_id, self.step, self.item, self.attempt);
+        let mut guard = CancelChildOnDrop {
+            engine,
+            run_id: id.clone(),
+            run: &self.run,
+            armed: true,
+        };
+        let finished = engine.execute_as(child, id, Some(input), options).await;
+        guard.armed = false;
+        finished
     }
 
     /// A key that is the same for every attempt of this step (and item) in this run, and
@@ -222,14 +237,14 @@ impl StepContext {
     }
 }
 
-/// Dropped with the parent step's future: if the parent was cancelled or ran out of time, the
-/// child run is cancelled in the store too (its owner compensates it), instead of being taken
-/// up again later as an orphan. A drop for any other reason (a crash, a lost lease) leaves the
-/// child to resume with its parent.
+/// Dropped with the parent step's future: if the parent stopped (it was cancelled, ran out of
+/// time, or another step failed), the child run is cancelled in the store too (its owner
+/// compensates it), instead of being taken up again later as an orphan. A drop for any other
+/// reason (a lost lease) leaves the child to resume with its parent.
 struct CancelChildOnDrop<'a> {
     engine: &'a DurableEngine,
     run_id: RunId,
-    limits: &'a RunLimits,
+    run: &'a RunInfo,
     armed: bool,
 }
 
@@ -238,7 +253,7 @@ impl Drop for CancelChildOnDrop<'_> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if self.armed && self.limits.stopped() {
+        if self.armed && (self.run.limits.stopped() || self.run.children.is_stopping()) {
             let (engine, run_id) = (self.engine.clone(), self.run_id.clone());
             runtime.spawn(async move {
                 if let Err(error) = engine.cancel(&run_id).await {

@@ -55,6 +55,33 @@ pub struct StepDef {
     pub race: bool,
     /// For a step with a `Signal<T>` parameter: the signal it waits for.
     pub signal: Option<SignalDef>,
+    /// For a step that runs a child workflow (`workflow = Child`): the child's definition.
+    pub child: Option<ChildDef>,
+}
+
+impl StepDef {
+    /// True when a completed run of this step is undone if the run stops early: a saga step,
+    /// or a child workflow step (whose child undoes its own saga steps, as a unit).
+    pub fn undoable(&self) -> bool {
+        self.compensation.is_some() || self.child.is_some()
+    }
+}
+
+/// The child workflow a step runs (`#[step(workflow = Child)]`).
+#[derive(Debug, Clone, Copy)]
+pub struct ChildDef {
+    /// The child's definition, nested in the parent's (diagrams draw it as a subgraph).
+    pub definition: fn() -> &'static Definition,
+}
+
+impl ChildDef {
+    /// True when the child has saga steps to undo.
+    pub fn has_compensations(&self) -> bool {
+        (self.definition)()
+            .steps
+            .iter()
+            .any(|step| step.compensation.is_some() || step.child.is_some())
+    }
 }
 
 /// The signal a step waits for.

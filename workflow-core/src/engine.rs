@@ -275,6 +275,7 @@ fn new_run<W: Workflow>(options: &RunOptions) -> Arc<RunInfo> {
         run_id: options.run_id.clone().unwrap_or_else(RunId::generate),
         engine: None,
         limits: RunLimits::of(options),
+        children: Default::default(),
     })
 }
 

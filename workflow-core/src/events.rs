@@ -110,6 +110,16 @@ pub enum RunEvent<S> {
         /// True when the compensation failed.
         failed: bool,
     },
+    /// Something happened in the child workflow run by step `step` (`workflow = Child`), with
+    /// the child's steps named by their stable names.
+    Child {
+        /// The parent's step.
+        step: S,
+        /// The `for_each` item, for a child run per item.
+        item: Option<usize>,
+        /// The child's event.
+        event: Box<RunEvent<&'static str>>,
+    },
     /// The run finished.
     RunFinished {
         /// How: completed, failed or cancelled.
@@ -132,7 +142,8 @@ impl<S> RunEvent<S> {
             | RunEvent::WaitingForSignal { step, .. }
             | RunEvent::SignalReceived { step, .. }
             | RunEvent::ForEachProgress { step, .. }
-            | RunEvent::Compensated { step, .. } => Some(step),
+            | RunEvent::Compensated { step, .. }
+            | RunEvent::Child { step, .. } => Some(step),
             RunEvent::RunStarted | RunEvent::Compensating { .. } | RunEvent::RunFinished { .. } => {
                 None
             }
@@ -199,6 +210,11 @@ impl<S> RunEvent<S> {
                 step: f(step),
                 failed,
             },
+            RunEvent::Child { step, item, event } => RunEvent::Child {
+                step: f(step),
+                item,
+                event,
+            },
             RunEvent::RunFinished { status, error } => RunEvent::RunFinished { status, error },
         }
     }
@@ -226,6 +242,16 @@ pub(crate) struct EventLog {
     started: Mutex<HashMap<StepIndex, Instant>>,
     closed: AtomicBool,
     bell: Notify,
+    /// For a child run's log: the parent's log, where its events go as [`RunEvent::Child`].
+    relay: Option<Relay>,
+}
+
+/// Where a child run's events go: its parent step's run.
+struct Relay {
+    parent: Arc<EventLog>,
+    step: StepIndex,
+    item: Option<usize>,
+    child: &'static crate::definition::Definition,
 }
 
 impl EventLog {
@@ -237,6 +263,27 @@ impl EventLog {
             started: Mutex::default(),
             closed: AtomicBool::new(false),
             bell: Notify::new(),
+            relay: None,
+        }
+    }
+
+    /// The log of a child run of step `step` (item `item`) of the run logging to `parent`:
+    /// its events go to the parent's log, with the child's steps named.
+    pub fn relayed(
+        parent: Arc<EventLog>,
+        step: StepIndex,
+        item: Option<usize>,
+        child: &'static crate::definition::Definition,
+    ) -> Self {
+        EventLog {
+            events: None,
+            relay: Some(Relay {
+                parent,
+                step,
+                item,
+                child,
+            }),
+            ..EventLog::kept(None)
         }
     }
 
@@ -260,6 +307,16 @@ impl EventLog {
             }
             RunEvent::RunFinished { .. } => self.closed.store(true, Ordering::SeqCst),
             _ => {}
+        }
+        if let Some(relay) = &self.relay {
+            let steps = relay.child.steps;
+            let event = event.map_step(|step| steps.get(step as usize).map_or("?", |s| s.name));
+            relay.parent.push(RunEvent::Child {
+                step: relay.step,
+                item: relay.item,
+                event: Box::new(event),
+            });
+            return;
         }
         if let Some(events) = &self.events {
             events.lock().unwrap_or_else(|p| p.into_inner()).push(event);

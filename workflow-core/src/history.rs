@@ -44,6 +44,9 @@ pub struct StepRecord {
     /// Its output as JSON, when read from a durable run's journal (for `for_each`, an array
     /// of the items' outputs in item order); `None` in memory.
     pub output: Option<serde_json::Value>,
+    /// For a child workflow step (`workflow = Child`): the history of each child run it
+    /// started (each attempt, each `for_each` item), in the order they finished.
+    pub children: Vec<RunHistory>,
 }
 
 /// The history of one run, from [`crate::Engine::run_with`].
@@ -93,6 +96,7 @@ impl RunHistory {
                     finished_at: None,
                     fell_back: None,
                     output: None,
+                    children: Vec::new(),
                 })
                 .collect(),
             path: Vec::new(),

@@ -202,6 +202,7 @@
 
 mod bulk;
 mod canonical_text;
+mod child;
 mod context;
 mod definition;
 mod definition_changes;
@@ -236,8 +237,8 @@ pub use bulk::{BulkItem, BulkRun, BulkTotals};
 pub use canonical_text::CanonicalStep;
 pub use context::StepContext;
 pub use definition::{
-    Backoff, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef, StepDef,
-    StepIndex,
+    Backoff, ChildDef, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef,
+    StepDef, StepIndex,
 };
 pub use durable::{DurableEngine, Fencing, Recovery};
 pub use engine::{Engine, Finished};

@@ -99,6 +99,7 @@ impl MemoryRuns {
                 run_id: task.run_id.clone(),
                 engine: None,
                 limits: RunLimits::of(&options),
+                children: Default::default(),
             });
             let mode = Drive {
                 options,

@@ -331,10 +331,17 @@ impl StoredReport {
             .iter()
             .map(|c| {
                 let def = step(&c.step)?;
-                let compensation = def.compensation.filter(|k| k.name == c.compensation)?;
+                // A saga step's compensation method, or a child step's child workflow.
+                let compensation = match (def.compensation, def.child) {
+                    (Some(k), _) if k.name == c.compensation => k.name,
+                    (_, Some(child)) if (child.definition)().name == c.compensation => {
+                        (child.definition)().name
+                    }
+                    _ => return None,
+                };
                 Some(CompensationRecord {
                     step: def.name,
-                    compensation: compensation.name,
+                    compensation,
                     attempts: c.attempts,
                     error: c.error.as_ref().map(StoredStepError::to_error),
                 })

@@ -78,6 +78,8 @@ pub struct TestPlan {
     faults: HashMap<StepIndex, Fault>,
     failing_compensations: HashSet<StepIndex>,
     crash_after: Option<StepIndex>,
+    /// The plans of the child workflows run by `workflow = Child` steps.
+    children: HashMap<StepIndex, Arc<TestPlan>>,
 }
 
 impl std::fmt::Debug for TestPlan {
@@ -119,6 +121,19 @@ impl TestPlan {
     #[cfg(feature = "testkit")]
     pub fn crash_after<W, In, Out>(&mut self, step: StepHandle<W, In, Out>) {
         self.crash_after = Some(step.index);
+    }
+
+    /// The plan of the child workflow that step `step` runs (`workflow = Child`): mocks and
+    /// faults of the child's own steps.
+    #[cfg(feature = "testkit")]
+    pub fn child<W, In, Out>(&mut self, step: StepHandle<W, In, Out>) -> &mut TestPlan {
+        let plan = self.children.entry(step.index).or_default();
+        Arc::get_mut(plan).expect("a test plan is complete before its run starts")
+    }
+
+    /// The plan of the child of step `step`, if the test made one.
+    pub(crate) fn child_plan(&self, step: StepIndex) -> Option<Arc<TestPlan>> {
+        self.children.get(&step).cloned()
     }
 
     /// The mock of `step`, if its types are `In` and `Out`.

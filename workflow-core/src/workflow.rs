@@ -25,6 +25,8 @@ pub struct StartInfo<'r> {
     pub signal: Option<Box<dyn Any + Send>>,
     /// The run's test plan, if any.
     pub plan: Option<&'r TestPlan>,
+    /// Where the run's events go, if anyone listens (a child step relays its child's).
+    pub(crate) events: Option<&'r Arc<crate::events::EventLog>>,
 }
 
 impl StartInfo<'_> {
@@ -66,6 +68,12 @@ pub trait Durable<P = ()>: Workflow {
     ) -> Result<Vec<u8>, CodecError>;
     #[doc(hidden)]
     fn __decode_signal(step: StepIndex, bytes: &[u8]) -> Result<Box<dyn Any + Send>, CodecError>;
+    /// How a durable engine runs the child workflow of step `step` (`workflow = Child`).
+    #[doc(hidden)]
+    fn __child(step: StepIndex) -> Option<crate::child::DurableChild> {
+        let _ = step;
+        None
+    }
 }
 
 /// Implemented by `#[workflow]` for workflows without signal steps: those [`crate::Engine::run`]

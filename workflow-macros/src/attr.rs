@@ -89,6 +89,8 @@ pub struct StepAttr {
     pub on_failure: Option<Keyed<Ident>>,
     /// `item_results` (with `for_each`): downstream receives each item's `Result`.
     pub item_results: Option<Span>,
+    /// `workflow = Child`: the step runs a child workflow of this type.
+    pub workflow: Option<Keyed<syn::Path>>,
 }
 
 const STEP_KEYS: &[&str] = &[
@@ -105,6 +107,7 @@ const STEP_KEYS: &[&str] = &[
     "deadline",
     "on_failure",
     "item_results",
+    "workflow",
 ];
 const SAGA_KEYS: &[&str] = &["compensation", "compensation_retry"];
 
@@ -133,6 +136,7 @@ impl StepAttr {
             compensation_retry: None,
             on_failure: None,
             item_results: None,
+            workflow: None,
         }
     }
 
@@ -286,6 +290,17 @@ impl StepAttr {
                     Some(Keyed {
                         key: span,
                         value: method
+                    })
+                )
+            }
+            "workflow" => {
+                input.parse::<Token![=]>()?;
+                let path: syn::Path = input.parse()?;
+                set!(
+                    workflow,
+                    Some(Keyed {
+                        key: span,
+                        value: path
                     })
                 )
             }

@@ -4,8 +4,8 @@
 //!
 //! In: the workflow's name, version and input type; per step, in declaration order, its name,
 //! its upstream steps and join, its branch pattern, whether it is a `for_each` or a loop head
-//! or an output step, its input types, output type, signal (name and payload type) and
-//! compensation. Out: the tunables, whose new values apply to runs in flight: `retry`,
+//! or an output step, its input types, output type, signal (name and payload type),
+//! compensation and child workflow. Out: the tunables, whose new values apply to runs in flight: `retry`,
 //! `backoff`, `timeout`, signal `deadline`, `concurrency`, `max_passes`,
 //! `compensation_retry`.
 //!
@@ -74,6 +74,9 @@ impl Cx<'_> {
             }
             if let Some(compensation) = &step.attr.compensation {
                 text.push_str(&format!(" compensation {}", compensation.value));
+            }
+            if let Some(child) = &step.attr.workflow {
+                text.push_str(&format!(" workflow {}", type_text(&child.value)));
             }
             text.push('\n');
         }

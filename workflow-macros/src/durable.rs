@@ -98,10 +98,18 @@ impl Cx<'_> {
                 });
             }
         }
+        let (child_bounds, child_arms) = self.durable_children();
+        bounds.extend(child_bounds);
         quote! {
             #traits
 
             impl<__P> __wf::Durable<__P> for #self_ty where #(#bounds,)* {
+                fn __child(__wf_step: __wf::StepIndex) -> __wf::Option<__wf::DurableChild> {
+                    match __wf_step {
+                        #child_arms
+                        _ => __wf::None,
+                    }
+                }
                 fn __encode_input(__wf_input: &Self::Input) -> __wf::Result<__wf::Vec<u8>, __wf::CodecError> {
                     <#input_ty as #input_codec<__P>>::__encode(__wf_input)
                 }

@@ -280,7 +280,7 @@ pub(crate) fn check_name(text: String, span: Span) -> Ident {
 
 /// A trait whose only impl is the identity, with our message when the types differ;
 /// `<Expected as Trait<Found>>::__cast(value)` then checks a type at a chosen span.
-fn cast_trait(name: &Ident, message: &str, label: &str) -> TokenStream {
+pub(crate) fn cast_trait(name: &Ident, message: &str, label: &str) -> TokenStream {
     quote! {
         #[diagnostic::on_unimplemented(message = #message, label = #label)]
         trait #name<__T>: Sized { fn __cast(value: __T) -> Self; }
@@ -870,6 +870,19 @@ impl Cx<'_> {
                     return __wf::boxed(async move { __wf_mock((#(#mock_args,)*)).await.map(#wrap) });
                 }
             };
+            if self.child_of(i).is_some() {
+                let (body, child_checks) = self.child_start(i, &item, &wrap);
+                checks.extend(child_checks);
+                arms.extend(quote! {
+                    #index => {
+                        #find_mock
+                        #take
+                        #mock
+                        #body
+                    }
+                });
+                continue;
+            }
             let call = quote!(self.#method(#context_arg #(#args),* #signal_arg).await);
             let result = if step.fallible && step.error != ErrorConversion::Into {
                 let span = step.ret_span;
@@ -983,6 +996,7 @@ impl Cx<'_> {
                 let (base, max) = (duration(COMPENSATION_BACKOFF.0), duration(COMPENSATION_BACKOFF.1));
                 quote!(__wf::Compensation { name: #name, policy: __wf::Policy { retries: #retries, backoff: __wf::Backoff::Exponential { base: #base, max: #max }, timeout: __wf::None } })
             }));
+            let child = option(self.child_def(i));
             quote! {
                 __wf::StepDef {
                     name: #step_name,
@@ -998,6 +1012,7 @@ impl Cx<'_> {
                     signal: #signal,
                     fallback: #fallback,
                     race: #race,
+                    child: #child,
                 }
             }
         }).collect::<Vec<_>>();
@@ -1023,7 +1038,8 @@ impl Cx<'_> {
     fn signal_free(&self) -> TokenStream {
         let self_ty = &self.model.self_ty;
         let Some(step) = self.model.steps.iter().find(|s| s.signal.is_some()) else {
-            return quote!(impl<__P> __wf::SignalFree<__P> for #self_ty {});
+            let children = self.signal_free_children();
+            return quote!(impl<__P> __wf::SignalFree<__P> for #self_ty where #(#children,)* {});
         };
         let signal = step
             .signal

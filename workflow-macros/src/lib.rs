@@ -6,6 +6,7 @@
 
 mod attr;
 mod canonical;
+mod child;
 mod ctxt;
 mod durable;
 mod duration;

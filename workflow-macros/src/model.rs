@@ -30,6 +30,9 @@ pub struct Step {
     pub ret_span: Span,
     /// A trailing `name: Signal<T>` parameter: the step waits for signal `name`.
     pub signal: Option<SignalParam>,
+    /// The span of the method's body; `None` for a method declared without one (`;`), as a
+    /// `workflow = Child` step is.
+    pub body: Option<Span>,
 }
 
 /// How a fallible step's error becomes a `StepError`, read from the return type as written.
@@ -78,12 +81,44 @@ pub fn step_kind(attr: &syn::Attribute) -> Option<StepKind> {
     }
 }
 
-/// Removes our attributes from the block, so it can be emitted as plain Rust.
+/// Removes our attributes from the block, so it can be emitted as plain Rust, and the steps
+/// declared without a body (`workflow = Child` steps: the child runs in their place).
 pub fn strip_step_attrs(item: &mut ItemImpl) {
+    item.items.retain(|impl_item| match method_of(impl_item) {
+        Some((method, false)) => !method.attrs.iter().any(|a| step_kind(a).is_some()),
+        _ => true,
+    });
     for impl_item in &mut item.items {
         if let ImplItem::Fn(f) = impl_item {
             f.attrs.retain(|a| step_kind(a).is_none());
         }
+    }
+}
+
+/// A method of the block, and whether it has a body. A method declared without one
+/// (`async fn summarize(&self, text: String) -> String;`) reaches the macro as verbatim tokens,
+/// read here as a trait method's signature.
+fn method_of(item: &ImplItem) -> Option<(ImplItemFn, bool)> {
+    match item {
+        ImplItem::Fn(method) => Some((method.clone(), true)),
+        ImplItem::Verbatim(tokens) => {
+            let declared = |input: syn::parse::ParseStream| {
+                let attrs = input.call(syn::Attribute::parse_outer)?;
+                let vis: syn::Visibility = input.parse()?;
+                let sig: syn::Signature = input.parse()?;
+                input.parse::<syn::Token![;]>()?;
+                Ok(ImplItemFn {
+                    attrs,
+                    vis,
+                    defaultness: None,
+                    sig,
+                    block: syn::parse_quote!({}),
+                })
+            };
+            let method = syn::parse::Parser::parse2(declared, tokens.clone()).ok()?;
+            Some((method, false))
+        }
+        _ => None,
     }
 }
 
@@ -112,9 +147,10 @@ impl Model {
             helpers: Vec::new(),
         };
         for impl_item in &item.items {
-            let ImplItem::Fn(method) = impl_item else {
+            let Some((method, has_body)) = method_of(impl_item) else {
                 continue;
             };
+            let method = &method;
             let mut ours = method
                 .attrs
                 .iter()
@@ -128,7 +164,10 @@ impl Model {
                         );
                     }
                     let attr = StepAttr::parse(kind, attr, errors);
-                    let step = model.read_step(method, attr, errors);
+                    let mut step = model.read_step(method, attr, errors);
+                    if !has_body {
+                        step.body = None;
+                    }
                     model.steps.push(step);
                 }
                 None => model.helpers.push(model.read_helper(method)),
@@ -180,7 +219,12 @@ impl Model {
         if signal.is_some() {
             inputs.pop();
         }
-        let (output, fallible) = self.read_output(&sig.output);
+        let (mut output, mut fallible) = self.read_output(&sig.output);
+        // A child step returns the child's output as it is, a `Result` included.
+        if let (Some(_), ReturnType::Type(_, ty)) = (&attr.workflow, &sig.output) {
+            output = self.resolve_self(ty);
+            fallible = false;
+        }
         let error = match &sig.output {
             ReturnType::Type(_, ty) => error_conversion(ty),
             ReturnType::Default => ErrorConversion::Into,
@@ -194,6 +238,7 @@ impl Model {
             ReturnType::Default => sig.ident.span(),
         };
         Step {
+            body: Some(syn::spanned::Spanned::span(&method.block)),
             signal,
             ret_span,
             ident,

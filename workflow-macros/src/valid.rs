@@ -83,6 +83,49 @@ pub fn check(model: &Model, graph: &Graph, errors: &mut Errors) {
         check_saga(model, i, errors);
         check_fallback(model, i, errors);
         check_race(model, graph, i, errors);
+        check_child(model, i, errors);
+    }
+}
+
+/// `workflow = Child` (trybuild cases `child_*`): the child runs in the step's place, so the
+/// step is declared without a body, takes the child's input as its one parameter and returns
+/// the child's output (which rustc checks); a step without `workflow` needs a body.
+fn check_child(model: &Model, i: usize, errors: &mut Errors) {
+    use crate::attr::StepKind;
+    let step = &model.steps[i];
+    let ident = &step.ident;
+    let Some(child) = &step.attr.workflow else {
+        if step.body.is_none() {
+            errors.spanned(ident, format!(
+                "step `{ident}` has no body: only a step that runs a child workflow (`workflow = Child`) is declared without one"
+            ));
+        }
+        return;
+    };
+    let child_name = child
+        .value
+        .segments
+        .last()
+        .map_or_else(String::new, |s| s.ident.to_string());
+    if let Some(body) = step.body {
+        errors.at(body, format!(
+            "step `{ident}` runs child workflow `{child_name}` in its place, so it has no body: end its signature with `;` (`async fn {ident}(&self, input: In) -> Out;`)"
+        ));
+    }
+    if step.attr.kind == StepKind::SagaStep {
+        errors.at(step.attr.span, format!(
+            "step `{ident}` runs child workflow `{child_name}`, which is undone by its own compensations: declare it with #[step], not #[saga_step]"
+        ));
+    }
+    if step.takes_context || step.signal.is_some() {
+        errors.at(step.params_span, format!(
+            "step `{ident}` runs child workflow `{child_name}`: its only parameter is the child's input (no `&StepContext`, no `Signal<T>`)"
+        ));
+    } else if step.inputs.len() != 1 {
+        errors.at(step.params_span, format!(
+            "step `{ident}` runs child workflow `{child_name}`: it takes exactly one parameter after `&self`, the child's input, found {}",
+            step.inputs.len()
+        ));
     }
 }
 

@@ -208,6 +208,45 @@ impl<W: Workflow, B> Harness<W, B> {
         self
     }
 
+    /// Replaces the body of step `child_step` of the child workflow that step `step` runs
+    /// (`workflow = Child`), from the parent's harness: the rest of the child runs as written.
+    /// Panics if `step` does not run a `C`.
+    pub fn mock_child<C, PIn, POut, In, Out, F, Fut>(
+        mut self,
+        step: StepHandle<W, PIn, POut>,
+        child_step: StepHandle<C, In, Out>,
+        mock: F,
+    ) -> Self
+    where
+        W: 'static,
+        C: Workflow + 'static,
+        PIn: 'static,
+        POut: 'static,
+        In: 'static,
+        Out: 'static,
+        F: Fn(In) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Out, StepError>> + Send + 'static,
+    {
+        let def = step_def(W::definition(), step.index());
+        let runs = def.child.map(|child| (child.definition)().name);
+        if runs != Some(C::definition().name) {
+            panic!(
+                "workflow-testkit: `mock_child({}, {})`: step `{}` of `{}` does not run child workflow `{}`{}",
+                def.name,
+                child_step.name(),
+                def.name,
+                W::definition().name,
+                C::definition().name,
+                runs.map_or_else(String::new, |name| format!(" (it runs `{name}`)"))
+            );
+        }
+        let mock: MockFn<In, Out> = Arc::new(move |input| Box::pin(mock(input)));
+        self.edits.push(Box::new(move |plan| {
+            plan.child(step).mock(child_step, mock.clone())
+        }));
+        self
+    }
+
     /// Makes `step` return `value` (a clone per attempt) without running its body.
     pub fn mock_value<In, Out>(self, step: StepHandle<W, In, Out>, value: Out) -> Self
     where

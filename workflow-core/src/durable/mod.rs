@@ -87,6 +87,7 @@ mod events;
 mod handle;
 mod journal;
 mod run;
+mod undo;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

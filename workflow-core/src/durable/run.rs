@@ -113,11 +113,7 @@ impl DurableEngine {
     ) -> Result<Driven<W::Output>, StoreError> {
         let def = W::definition();
         let run_id = &claim.run_id;
-        let input = W::__decode_input(&run.input).map_err(|e| StoreError::Corrupt {
-            run_id: run_id.clone(),
-            seq: None,
-            detail: format!("the run's input does not decode: {e}"),
-        })?;
+        let input = super::undo::decode_input::<W>(run_id, run)?;
         let records = self.store().journal(run_id).await?;
         let next_seq = records.len() as u64;
         // Records lost from the end of the journal (a damaged page or index): the run had more
@@ -150,6 +146,7 @@ impl DurableEngine {
             run_id: run_id.clone(),
             engine: Some(self.clone()),
             limits: RunLimits::of(&options),
+            children: crate::child::Children::durable(W::__child),
         });
         let span = tracing::info_span!("workflow_run", workflow = def.name, run_id = %run_id, epoch = claim.epoch);
         let mode = Drive {

@@ -8,6 +8,8 @@
 //! resumed run first replays its journal (see `replay.rs`).
 
 mod emit;
+mod held;
+mod undo_child;
 mod fallback;
 mod race;
 mod recorder;
@@ -25,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
 
+pub(crate) use held::{drive_held, Held};
 pub(crate) use recorder::Recorder;
 use stop::Stop;
 
@@ -151,49 +154,13 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
     mode: Drive<'r, W::__Out>,
     recorder: Option<&'r mut Recorder>,
 ) -> Driven<W::Output> {
-    let def = W::definition();
     let Drive {
         options,
         journal,
         replay,
     } = mode;
-    let mut driver = Driver {
-        workflow,
-        def,
-        state: W::__new_state(input),
-        steps: vec![StepState::NEW; def.steps.len()],
-        ready: Vec::new(),
-        in_flight: FuturesUnordered::new(),
-        sagas: Vec::new(),
-        lost_sagas: Vec::new(),
-        compensated: HashSet::new(),
-        signals: HashMap::new(),
-        wait_started: HashMap::new(),
-        parked: Vec::new(),
-        pending_retries: HashMap::new(),
-        parked_retries: Vec::new(),
-        replayed_items: HashMap::new(),
-        has_signals: def.steps.iter().any(|s| s.signal.is_some()),
-        plan: options.plan.clone(),
-        events: options.events.clone(),
-        tunables: tunables::resolve(def, &options),
-        run,
-        journal,
-        recorder,
-    };
-    driver.emit(|| RunEvent::RunStarted);
-    for step in def.start_steps() {
-        driver.mark_ready(step);
-    }
-    // What the journal restores happened before: no events for it.
-    let events = driver.events.take();
-    let replayed = driver.replay(replay);
-    driver.events = events;
-    let outcome = match replayed {
-        Ok(None) => driver.event_loop(&options).await,
-        Ok(Some(cause)) => Err(Stop::Resumed(cause)),
-        Err(stop) => Err(stop),
-    };
+    let mut driver = Driver::new(workflow, input, run, &options, journal, recorder);
+    let outcome = driver.run(replay, &options).await;
     let result = match outcome {
         Ok(()) => Driven::Finished(driver.output()),
         Err(Stop::Park {
@@ -236,6 +203,8 @@ struct Driver<'a, 'r, W: Workflow> {
     lost_sagas: Vec<(StepIndex, usize)>,
     /// Saga completions already compensated before a restart.
     compensated: HashSet<(StepIndex, usize)>,
+    /// How each kept completion of a child workflow step is undone, and its item.
+    child_undos: HashMap<(StepIndex, usize), (Option<usize>, Option<crate::child::ChildUndo>)>,
     /// What each signal step got.
     signals: HashMap<StepIndex, SignalOutcome>,
     /// When each signal step began waiting.
@@ -259,6 +228,61 @@ struct Driver<'a, 'r, W: Workflow> {
     run: Arc<RunInfo>,
     journal: Option<&'r mut (dyn Journal<W::__Out> + 'r)>,
     recorder: Option<&'r mut Recorder>,
+}
+
+impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
+    fn new(
+        workflow: &'a W,
+        input: W::Input,
+        run: Arc<RunInfo>,
+        options: &RunOptions,
+        journal: Option<&'r mut (dyn Journal<W::__Out> + 'r)>,
+        recorder: Option<&'r mut Recorder>,
+    ) -> Self {
+        let def = W::definition();
+        Driver {
+            workflow,
+            def,
+            state: W::__new_state(input),
+            steps: vec![StepState::NEW; def.steps.len()],
+            ready: Vec::new(),
+            in_flight: FuturesUnordered::new(),
+            sagas: Vec::new(),
+            lost_sagas: Vec::new(),
+            compensated: HashSet::new(),
+            child_undos: HashMap::new(),
+            signals: HashMap::new(),
+            wait_started: HashMap::new(),
+            parked: Vec::new(),
+            pending_retries: HashMap::new(),
+            parked_retries: Vec::new(),
+            replayed_items: HashMap::new(),
+            has_signals: def.steps.iter().any(|s| s.signal.is_some()),
+            plan: options.plan.clone(),
+            events: options.events.clone(),
+            tunables: tunables::resolve(def, options),
+            run,
+            journal,
+            recorder,
+        }
+    }
+
+    /// Replays `replay`, then runs the graph until it runs out of work (or stops).
+    async fn run(&mut self, replay: Replay<W::__Out>, options: &RunOptions) -> Result<(), Stop> {
+        self.emit(|| RunEvent::RunStarted);
+        for step in self.def.start_steps() {
+            self.mark_ready(step);
+        }
+        // What the journal restores happened before: no events for it.
+        let events = self.events.take();
+        let replayed = self.replay(replay);
+        self.events = events;
+        match replayed {
+            Ok(None) => self.event_loop(options).await,
+            Ok(Some(cause)) => Err(Stop::Resumed(cause)),
+            Err(stop) => Err(stop),
+        }
+    }
 }
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
@@ -521,6 +545,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     attempt,
                     signal,
                     plan,
+                    events: self.events.as_ref(),
                 };
                 workflow.__start(&mut self.state, step, item, info)
             }
@@ -544,7 +569,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// An attempt succeeded (and its output is committed, on a durable run).
     fn succeeded(&mut self, tag: Tag, out: W::__Out) -> Result<(), Stop> {
-        self.deliver(tag.step, out)?;
+        let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
+        self.deliver(tag.step, item, out)?;
         if self.def.steps[tag.step as usize].for_each.is_some() {
             self.launch_next_item(tag.step)?;
         }
@@ -600,13 +626,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// Hands a (live or replayed) output to the generated state; completes the step when it
     /// is done (for `for_each`: when its last item is).
-    fn deliver(&mut self, step: StepIndex, out: W::__Out) -> Result<(), Stop> {
+    fn deliver(&mut self, step: StepIndex, item: Option<usize>, out: W::__Out) -> Result<(), Stop> {
         let arm = W::__deliver(&mut self.state, out);
         if self.def.steps[step as usize].for_each.is_none() {
             return self.complete(step, arm);
         }
-        if self.def.steps[step as usize].compensation.is_some() {
-            self.keep_for_compensation(step);
+        if self.def.steps[step as usize].undoable() {
+            self.keep_for_compensation(step, item);
         }
         let st = &mut self.steps[step as usize];
         st.items_done += 1;
@@ -625,10 +651,16 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// Notes that the generated state kept one more output of saga step `step` for its
     /// compensation (a completion, or a `for_each` item), to undo it if the run stops.
-    fn keep_for_compensation(&mut self, step: StepIndex) {
+    fn keep_for_compensation(&mut self, step: StepIndex, item: Option<usize>) {
         let st = &mut self.steps[step as usize];
-        self.sagas.push((step, st.kept as usize));
+        let completion = st.kept as usize;
+        self.sagas.push((step, completion));
         st.kept += 1;
+        if self.def.steps[step as usize].child.is_some() {
+            // A replayed child's undo is found again from its run id when needed.
+            let undo = self.run.children.take_undo(step, item);
+            self.child_undos.insert((step, completion), (item, undo));
+        }
     }
 
     /// A step produced its output (`arm`: the branch its downstream match selected).
@@ -638,8 +670,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         st.completions += 1;
         // A saga `for_each` step keeps (and compensates) each item instead.
         let def = &self.def.steps[step as usize];
-        if def.compensation.is_some() && def.for_each.is_none() {
-            self.keep_for_compensation(step);
+        if def.undoable() && def.for_each.is_none() {
+            self.keep_for_compensation(step, None);
         }
         if let Some(rec) = self.recorder.as_deref_mut() {
             rec.completed(self.def, step as usize);

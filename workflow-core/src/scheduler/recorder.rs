@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::{Driver, Status};
-use crate::definition::Definition;
+use crate::definition::{Definition, StepIndex};
 use crate::history::{RunHistory, StepOutcome};
 use crate::workflow::Workflow;
 
@@ -23,6 +23,11 @@ impl Recorder {
 
     pub fn into_history(self) -> RunHistory {
         self.history
+    }
+
+    /// The history so far.
+    pub fn history(&self) -> RunHistory {
+        self.history.clone()
     }
 
     pub(super) fn started(&mut self, step: usize) {
@@ -50,7 +55,10 @@ impl<W: Workflow> Driver<'_, '_, W> {
         let Some(rec) = self.recorder.as_deref_mut() else {
             return;
         };
-        for (record, st) in rec.history.steps.iter_mut().zip(&self.steps) {
+        for (index, (record, st)) in rec.history.steps.iter_mut().zip(&self.steps).enumerate() {
+            if self.def.steps[index].child.is_some() {
+                record.children = self.run.children.histories(index as StepIndex);
+            }
             record.attempts = st.attempts;
             record.completions = st.completions;
             record.outcome = match st.status {

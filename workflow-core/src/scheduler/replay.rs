@@ -25,7 +25,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                     if let Some(rec) = self.recorder.as_deref_mut() {
                         rec.restored(self.def, step as usize);
                     }
-                    self.deliver(step, out)?;
+                    self.deliver(step, item, out)?;
                 }
                 Replayed::Signal { step, outcome } => {
                     self.signals.insert(step, outcome);
@@ -90,6 +90,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
             attempt: 1,
             signal,
             plan: None,
+            events: None,
         };
         drop(self.workflow.__start(&mut self.state, step, item, info));
     }

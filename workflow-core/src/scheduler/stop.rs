@@ -58,7 +58,10 @@ impl Stop {
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// Drops in-flight work, journals the stop, compensates, and returns the error.
     pub(super) async fn stop<T>(&mut self, stop: Stop) -> Result<T, WorkflowError> {
+        self.run.children.mark_stopping();
         let cancelled = self.cancel_in_flight();
+        // Children cancelled with their steps undo their own saga steps first.
+        self.run.children.settle().await;
         // A stop journaled before a restart is not journaled again.
         let resumed = matches!(stop, Stop::Resumed(_));
         let error = self.error(stop, FailureReport::default());
@@ -190,7 +193,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// Runs the compensations of the completed saga steps, latest completion first. Each is
     /// retried by its own policy; one that still fails is recorded and the others still run.
     /// Each finished compensation is journaled, so a restart does not repeat it.
-    async fn compensate(&mut self) -> Result<Vec<CompensationRecord>, StoreError> {
+    pub(super) async fn compensate(&mut self) -> Result<Vec<CompensationRecord>, StoreError> {
         let mut records = Vec::new();
         while let Some((step, completion)) = self.sagas.pop() {
             if self.compensated.contains(&(step, completion)) {
@@ -209,6 +212,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         completion: usize,
     ) -> Result<Option<CompensationRecord>, StoreError> {
         let def = &self.def.steps[step as usize];
+        if let Some(child) = def.child {
+            return self.undo_child(step, completion, child).await;
+        }
         let Some(compensation) = def.compensation else {
             return Ok(None);
         };
@@ -220,6 +226,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 attempt,
                 signal: None,
                 plan,
+                events: None,
             };
             let workflow: &'a W = self.workflow;
             let future = if plan.is_some_and(|p| p.compensation_fails(step)) {

@@ -1,0 +1,381 @@
+//! Child workflows as steps of the graph (`#[step(after = draft, workflow = Summarize)]`): typed
+//! edges, nested histories and events, the parent's cancel and deadline reaching the child, a
+//! completed child undone as a unit by the parent's saga, a retry starting a new child, mocks
+//! of a child's steps from the parent's harness; in memory and on SQLite.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::StreamExt;
+use workflow_core::prelude::*;
+use workflow_core::serde::{Deserialize, Serialize};
+use workflow_core::store::RunStatus;
+use workflow_testkit::Harness;
+
+// ---------------------------------------------------------------------------------------------
+// A reusable child without serde: it runs in memory only.
+// ---------------------------------------------------------------------------------------------
+
+/// Not serializable: runs only in memory.
+#[derive(Debug, Clone, PartialEq)]
+struct Text(String);
+
+#[derive(Default)]
+struct Initials;
+
+#[workflow]
+impl Initials {
+    #[step]
+    async fn split(&self, text: Text) -> Vec<String> {
+        text.0.split(' ').map(str::to_owned).collect()
+    }
+    #[step(after = split)]
+    async fn shorten(&self, words: Vec<String>) -> Text {
+        Text(words.iter().map(|w| &w[..1]).collect())
+    }
+}
+
+#[derive(Clone)]
+struct Abbreviate;
+
+#[workflow]
+impl Abbreviate {
+    #[step]
+    async fn draft(&self, topic: String) -> Text {
+        Text(format!("{topic} is very good"))
+    }
+    #[step(after = draft, workflow = Initials)]
+    async fn initials(&self, draft: Text) -> Text;
+
+    #[step(after = initials)]
+    async fn publish(&self, summary: Text) -> String {
+        format!("[{}]", summary.0)
+    }
+}
+
+#[tokio::test]
+async fn a_child_step_runs_in_memory_without_serde_and_its_history_is_nested() {
+    let finished = Engine::in_memory()
+        .run_with(&Abbreviate, "rust".to_owned(), RunOptions::default())
+        .await;
+    assert_eq!(finished.result.unwrap(), "[rivg]");
+    let record = finished.history.step("initials").unwrap();
+    assert_eq!(record.outcome, StepOutcome::Completed);
+    assert_eq!(record.children.len(), 1);
+    assert_eq!(record.children[0].path, vec!["split", "shorten"]);
+    assert_eq!(finished.history.path, vec!["draft", "initials", "publish"]);
+}
+
+#[tokio::test]
+async fn the_parents_events_show_the_childs_steps_under_the_parent_step() {
+    let engine = Engine::in_memory();
+    let run = engine.start(&Abbreviate, "go team".to_owned()).await.unwrap();
+    let events: Vec<_> = run.events().collect().await;
+    assert_eq!(run.wait().await.unwrap(), "[gtivg]");
+    let child: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            RunEvent::Child { step, event, .. } => Some((*step, (**event).clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        child.contains(&(
+            AbbreviateStep::Initials,
+            RunEvent::StepStarted {
+                step: "shorten",
+                item: None,
+                attempt: 1
+            }
+        )),
+        "{child:?}"
+    );
+    assert!(child.iter().all(|(step, _)| *step == AbbreviateStep::Initials));
+    let started = events.iter().position(|e| {
+        matches!(e, RunEvent::StepStarted { step: AbbreviateStep::Initials, .. })
+    });
+    let completed = events.iter().position(|e| {
+        matches!(e, RunEvent::StepCompleted { step: AbbreviateStep::Initials, .. })
+    });
+    let first_child = events.iter().position(|e| matches!(e, RunEvent::Child { .. }));
+    assert!(started < first_child && first_child < completed, "{events:?}");
+}
+
+#[tokio::test]
+async fn the_parents_harness_mocks_one_step_of_the_child() {
+    let run = Harness::new(Abbreviate)
+        .mock_child(
+            Abbreviate::steps().initials,
+            Initials::steps().shorten,
+            |(words,): (Vec<String>,)| async move { Ok(Text(format!("{} words", words.len()))) },
+        )
+        .run("a b c".to_owned())
+        .await;
+    assert_eq!(run.output(), "[6 words]");
+}
+
+#[tokio::test]
+async fn the_parents_harness_mocks_the_whole_child() {
+    let run = Harness::new(Abbreviate)
+        .mock_value(Abbreviate::steps().initials, Text("mock".into()))
+        .run("a b c".to_owned())
+        .await;
+    assert_eq!(run.output(), "[mock]");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A saga child: reserves, then confirms; its reservation is released when it is undone.
+// ---------------------------------------------------------------------------------------------
+
+/// What the step bodies did, by test key.
+static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn log(entry: String) {
+    LOG.lock().unwrap().push(entry);
+}
+
+/// The entries of one test, without its key.
+fn entries(key: &str) -> Vec<String> {
+    let suffix = format!(":{key}");
+    LOG.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.strip_suffix(&suffix).map(str::to_owned))
+        .collect()
+}
+
+async fn wait_for(key: &str, entry: &str) {
+    for _ in 0..500 {
+        if entries(key).iter().any(|e| e == entry) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("`{entry}` never logged for {key}: {:?}", entries(key));
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "workflow_core::serde")]
+struct Trip {
+    key: String,
+    /// `confirm` fails for good in the first `failures` child runs.
+    failures: usize,
+    /// `confirm` hangs.
+    hang: bool,
+    /// The parent's `pay` fails for good.
+    decline: bool,
+}
+
+impl Trip {
+    fn new(key: &str) -> Self {
+        Trip {
+            key: key.to_owned(),
+            failures: 0,
+            hang: false,
+            decline: false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Booking;
+
+#[workflow]
+impl Booking {
+    #[saga_step(compensation = release)]
+    async fn reserve(&self, trip: Trip) -> Trip {
+        log(format!("reserve:{}", trip.key));
+        trip
+    }
+    #[step(after = reserve)]
+    async fn confirm(&self, trip: Trip) -> Result<String, StepError> {
+        let tried = entries(&trip.key).iter().filter(|e| *e == "confirm").count();
+        log(format!("confirm:{}", trip.key));
+        if trip.hang {
+            std::future::pending::<()>().await;
+        }
+        if tried < trip.failures {
+            return Err(StepError::permanent(StepError::msg("no seats")));
+        }
+        Ok(format!("booked {}", trip.key))
+    }
+    async fn release(&self, trip: Trip) {
+        log(format!("release:{}", trip.key));
+    }
+}
+
+#[derive(Clone)]
+struct Travel;
+
+#[workflow]
+impl Travel {
+    #[step]
+    async fn plan(&self, trip: Trip) -> Trip {
+        trip
+    }
+    #[step(after = plan, workflow = Booking, retry = 1)]
+    async fn book(&self, trip: Trip) -> String;
+
+    #[step(after = [plan, book])]
+    async fn pay(&self, trip: Trip, booking: String) -> Result<String, StepError> {
+        log(format!("pay:{}", trip.key));
+        if trip.decline {
+            return Err(StepError::permanent(StepError::msg("card declined")));
+        }
+        Ok(format!("paid for {booking}"))
+    }
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("child-steps-{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+#[tokio::test]
+async fn a_completed_child_is_undone_as_a_unit_when_the_parent_compensates() {
+    let trip = Trip {
+        decline: true,
+        ..Trip::new("undo-mem")
+    };
+    let error = Engine::in_memory().run(&Travel, trip).await.unwrap_err();
+    assert!(matches!(error, WorkflowError::StepFailed { step: "pay", .. }), "{error}");
+    assert_eq!(entries("undo-mem"), ["reserve", "confirm", "pay", "release"]);
+    let report = error.report().unwrap();
+    assert_eq!(report.compensated(), vec!["book"]);
+    assert_eq!(report.compensations[0].compensation, "Booking");
+}
+
+#[tokio::test]
+async fn a_completed_durable_child_is_undone_as_a_unit_when_the_parent_compensates() {
+    let engine = Engine::sqlite(temp_db("undo")).await.unwrap();
+    let trip = Trip {
+        decline: true,
+        ..Trip::new("undo-sqlite")
+    };
+    let run = engine.start_with_id(&Travel, "trip-1", trip).await.unwrap();
+    let error = run.wait().await.unwrap_err();
+    assert!(matches!(error, WorkflowError::StepFailed { step: "pay", .. }), "{error}");
+    assert_eq!(entries("undo-sqlite"), ["reserve", "confirm", "pay", "release"]);
+    assert_eq!(error.report().unwrap().compensated(), vec!["book"]);
+    // The child is a run of its own, which completed before it was undone.
+    let child = engine.status(&"~trip-1/book".into()).await.unwrap();
+    assert_eq!(child.summary.status, RunStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_retry_of_a_child_step_starts_a_new_child_in_memory() {
+    let trip = Trip {
+        failures: 1,
+        ..Trip::new("retry-mem")
+    };
+    let finished = Engine::in_memory()
+        .run_with(&Travel, trip, RunOptions::default())
+        .await;
+    assert_eq!(finished.result.unwrap(), "paid for booked retry-mem");
+    // The failed child undid its own reservation; the second one ran from the start.
+    assert_eq!(
+        entries("retry-mem"),
+        ["reserve", "confirm", "release", "reserve", "confirm", "pay"]
+    );
+    let book = finished.history.step("book").unwrap();
+    assert_eq!(book.attempts, 2);
+    assert_eq!(book.children.len(), 2);
+}
+
+#[tokio::test]
+async fn a_retry_of_a_durable_child_step_starts_a_new_child_run() {
+    let engine = Engine::sqlite(temp_db("retry")).await.unwrap();
+    let trip = Trip {
+        failures: 1,
+        ..Trip::new("retry-sqlite")
+    };
+    let run = engine.start_with_id(&Travel, "trip-2", trip).await.unwrap();
+    assert_eq!(run.wait().await.unwrap(), "paid for booked retry-sqlite");
+    let first = engine.status(&"~trip-2/book".into()).await.unwrap();
+    let second = engine.status(&"~trip-2/book@2".into()).await.unwrap();
+    assert_eq!(first.summary.status, RunStatus::Failed);
+    assert_eq!(second.summary.status, RunStatus::Completed);
+    assert_eq!(
+        entries("retry-sqlite"),
+        ["reserve", "confirm", "release", "reserve", "confirm", "pay"]
+    );
+}
+
+#[tokio::test]
+async fn cancelling_the_parent_cancels_the_child_which_undoes_its_saga_steps_first() {
+    let engine = Engine::in_memory();
+    let trip = Trip {
+        hang: true,
+        ..Trip::new("cancel-mem")
+    };
+    let run = engine.start(&Travel, trip).await.unwrap();
+    wait_for("cancel-mem", "confirm").await;
+    run.cancel().await.unwrap();
+    let error = run.wait().await.unwrap_err();
+    assert!(matches!(error, WorkflowError::Cancelled { .. }), "{error}");
+    // Undone before the parent's error came back.
+    assert_eq!(entries("cancel-mem"), ["reserve", "confirm", "release"]);
+}
+
+#[tokio::test]
+async fn the_parents_deadline_reaches_the_child() {
+    let trip = Trip {
+        hang: true,
+        ..Trip::new("deadline-mem")
+    };
+    let options = RunOptions::default().deadline(Duration::from_millis(300));
+    let finished = Engine::in_memory().run_with(&Travel, trip, options).await;
+    let error = finished.result.unwrap_err();
+    assert!(matches!(error, WorkflowError::DeadlineExceeded { .. }), "{error}");
+    assert_eq!(entries("deadline-mem"), ["reserve", "confirm", "release"]);
+}
+
+#[tokio::test]
+async fn cancelling_a_durable_parent_cancels_its_child_run() {
+    let engine = Engine::sqlite(temp_db("cancel")).await.unwrap();
+    let trip = Trip {
+        hang: true,
+        ..Trip::new("cancel-sqlite")
+    };
+    let run = engine.start_with_id(&Travel, "trip-3", trip).await.unwrap();
+    wait_for("cancel-sqlite", "confirm").await;
+    run.cancel().await.unwrap();
+    let error = run.wait().await.unwrap_err();
+    assert!(matches!(error, WorkflowError::Cancelled { .. }), "{error}");
+    wait_for("cancel-sqlite", "release").await;
+    let child = engine.status(&"~trip-3/book".into()).await.unwrap();
+    assert_eq!(child.summary.status, RunStatus::Cancelled);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A child per item.
+// ---------------------------------------------------------------------------------------------
+
+struct Digest;
+
+#[workflow]
+impl Digest {
+    #[step]
+    async fn documents(&self, text: String) -> Vec<Text> {
+        text.split(", ").map(|d| Text(d.to_owned())).collect()
+    }
+    #[step(after = documents, for_each, workflow = Initials)]
+    async fn abbreviate(&self, document: Text) -> Text;
+
+    #[step(after = abbreviate)]
+    async fn join(&self, parts: Vec<Text>) -> String {
+        parts.into_iter().map(|t| t.0).collect::<Vec<_>>().join(" ")
+    }
+}
+
+#[tokio::test]
+async fn a_for_each_child_step_runs_one_child_per_item() {
+    let finished = Engine::in_memory()
+        .run_with(&Digest, "big old car, red fox".to_owned(), RunOptions::default())
+        .await;
+    assert_eq!(finished.result.unwrap(), "boc rf");
+    assert_eq!(finished.history.step("abbreviate").unwrap().children.len(), 2);
+}

@@ -1,0 +1,91 @@
+//! Child workflows as steps of the graph: `#[step(after = draft, workflow = Summarize)]`.
+//!
+//! In memory the child runs as a task of its own with the parent's cancel token (a child
+//! token of it) and deadline, its events relayed into the parent's as [`RunEvent::Child`] and
+//! its history nested in the parent step's record. A completed child stays held until its
+//! parent ends, so that the parent's saga can undo it as a unit: its own compensations, in
+//! reverse order. On a durable engine the child is a run of its own in the same store (see
+//! [`crate::StepContext::run_child`]), undone from its journal.
+//!
+//! [`RunEvent::Child`]: crate::RunEvent::Child
+
+mod bridge;
+mod memory;
+mod registry;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+pub(crate) use registry::{ChildUndo, Children};
+pub use registry::DurableChild;
+
+use crate::context::StepContext;
+use crate::definition::StepIndex;
+use crate::error::{StepError, WorkflowError};
+use crate::history::RunHistory;
+use crate::run_id::RunId;
+use crate::workflow::{StartInfo, StepFuture, Workflow};
+
+pub use bridge::durable_child;
+
+/// A finished durable child run: its output (boxed) and history.
+pub type ChildFinished = (Box<dyn Any + Send>, RunHistory);
+
+/// The generated start of a `workflow = Child` step: runs a new child of type `C` (from
+/// `C::default()`) on `input`, on the parent's engine.
+#[doc(hidden)]
+pub fn child_step<'a, C>(
+    info: &StartInfo<'_>,
+    step: StepIndex,
+    name: &'static str,
+    item: Option<usize>,
+    input: C::Input,
+) -> StepFuture<'a, C::Output>
+where
+    C: Workflow + Default + Send + Sync + 'static,
+    C::Input: 'static,
+    C::Output: 'static,
+{
+    let run = Arc::clone(info.run);
+    let attempt = info.attempt;
+    let events = info.events.cloned();
+    let plan = info.plan.and_then(|plan| plan.child_plan(step));
+    Box::pin(async move {
+        let Some(durable) = run.children.durable_child(step) else {
+            let parent = memory::Parent {
+                run: &run,
+                events,
+                step,
+                name,
+                item,
+                attempt,
+                plan,
+            };
+            return memory::run::<C>(parent, input).await;
+        };
+        let context = StepContext::new(Arc::clone(&run), name, attempt, item);
+        let run_id = RunId::child(&run.run_id, name, item, attempt);
+        let finished = (durable.run)(context, Box::new(input), plan).await;
+        let (output, history) = finished.map_err(child_failed)?;
+        run.children
+            .finished(step, item, history, Some(ChildUndo::Durable { run_id, durable }));
+        output
+            .downcast::<C::Output>()
+            .map(|output| *output)
+            .map_err(|_| StepError::msg("internal error: a child run's output has another type"))
+    })
+}
+
+/// A child run's error as its parent step's: retried by the step's policy, unless the child
+/// was cancelled (then so is its parent, or the step lost a race).
+fn child_failed(error: WorkflowError) -> StepError {
+    StepError::msg(format!("child workflow: {error}"))
+}
+
+/// What undoing a child left: its compensation records, or why it could not run.
+pub(crate) type Undone = Result<Vec<crate::report::CompensationRecord>, WorkflowError>;
+
+/// A boxed undo of a finished durable child run.
+pub(crate) type UndoFuture = BoxFuture<'static, Undone>;

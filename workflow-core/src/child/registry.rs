@@ -1,0 +1,161 @@
+//! [`Children`]: what a run knows of the child workflows its steps ran.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use tokio::sync::oneshot;
+
+use super::{ChildFinished, UndoFuture, Undone};
+use crate::context::StepContext;
+use crate::definition::StepIndex;
+use crate::durable::DurableEngine;
+use crate::error::WorkflowError;
+use crate::history::RunHistory;
+use crate::run_id::RunId;
+use crate::testing::TestPlan;
+
+/// How a durable engine runs and undoes the child of one step: the parent's `Durable` impl
+/// hands these out (a child is durable when its parent is).
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct DurableChild {
+    /// Runs (or resumes) the child run of the step behind the context, on its boxed input,
+    /// with the test's plan for it, if any.
+    pub run: fn(
+        StepContext,
+        Box<dyn std::any::Any + Send>,
+        Option<Arc<TestPlan>>,
+    ) -> BoxFuture<'static, Result<ChildFinished, WorkflowError>>,
+    /// Undoes a completed child run: its compensations, latest first.
+    pub undo: fn(DurableEngine, RunId) -> UndoFuture,
+}
+
+/// How a completed child is undone.
+pub(crate) enum ChildUndo {
+    /// An in-memory child, held by its task until its parent ends.
+    Memory(oneshot::Sender<oneshot::Sender<Undone>>),
+    /// A durable child run, undone from its journal.
+    Durable {
+        run_id: RunId,
+        durable: DurableChild,
+    },
+}
+
+impl ChildUndo {
+    /// Runs the child's compensations, latest first.
+    pub(crate) async fn undo(self, engine: Option<&DurableEngine>) -> Undone {
+        match self {
+            ChildUndo::Memory(held) => {
+                let (reply, answer) = oneshot::channel();
+                // A child whose task is gone has nothing left to undo.
+                if held.send(reply).is_err() {
+                    return Ok(Vec::new());
+                }
+                answer.await.unwrap_or_else(|_| Ok(Vec::new()))
+            }
+            ChildUndo::Durable { run_id, durable } => match engine {
+                Some(engine) => (durable.undo)(engine.clone(), run_id).await,
+                None => Ok(Vec::new()),
+            },
+        }
+    }
+}
+
+/// The children of one run: the durable engine's table of them, the undo of each completed
+/// one until the scheduler takes it, their histories, and the in-memory children whose step
+/// was dropped, still stopping.
+#[derive(Default)]
+pub(crate) struct Children {
+    durable: Option<fn(StepIndex) -> Option<DurableChild>>,
+    state: Mutex<State>,
+    /// Set when the run stops early: a child whose step is dropped then is cancelled.
+    stopping: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    undos: Vec<(StepIndex, Option<usize>, ChildUndo)>,
+    histories: Vec<(StepIndex, RunHistory)>,
+    stopping: Vec<BoxFuture<'static, ()>>,
+}
+
+impl Children {
+    /// The children of a durable run of a workflow whose `Durable` impl hands out `table`.
+    pub(crate) fn durable(table: fn(StepIndex) -> Option<DurableChild>) -> Self {
+        Children {
+            durable: Some(table),
+            ..Children::default()
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How the durable engine runs the child of `step`; `None` in memory.
+    pub(crate) fn durable_child(&self, step: StepIndex) -> Option<DurableChild> {
+        self.durable.and_then(|table| table(step))
+    }
+
+    /// A child of `step` (item `item`) finished: keeps its history, and its undo (if it
+    /// completed) for the scheduler.
+    pub(crate) fn finished(
+        &self,
+        step: StepIndex,
+        item: Option<usize>,
+        history: RunHistory,
+        undo: Option<ChildUndo>,
+    ) {
+        let mut state = self.state();
+        state.histories.push((step, history));
+        if let Some(undo) = undo {
+            state.undos.push((step, item, undo));
+        }
+    }
+
+    /// The undo of the completed child of `step` (item `item`), once.
+    pub(crate) fn take_undo(&self, step: StepIndex, item: Option<usize>) -> Option<ChildUndo> {
+        let mut state = self.state();
+        let at = state
+            .undos
+            .iter()
+            .position(|(s, i, _)| *s == step && *i == item)?;
+        Some(state.undos.remove(at).2)
+    }
+
+    /// The histories of the children of `step`, in the order they finished.
+    pub(crate) fn histories(&self, step: StepIndex) -> Vec<RunHistory> {
+        let state = self.state();
+        state
+            .histories
+            .iter()
+            .filter(|(s, _)| *s == step)
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+
+    /// An in-memory child whose step was dropped: it was cancelled and is stopping (and
+    /// undoing its own saga steps) until `stopped` resolves.
+    pub(crate) fn stopping(&self, stopped: BoxFuture<'static, ()>) {
+        self.state().stopping.push(stopped);
+    }
+
+    /// True once the run stops early.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Marks the run as stopping early: children whose steps are dropped from now on are
+    /// cancelled.
+    pub(crate) fn mark_stopping(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits until every in-memory child cancelled with its step has stopped (and undone its
+    /// own saga steps).
+    pub(crate) async fn settle(&self) {
+        let stopping = std::mem::take(&mut self.state().stopping);
+        futures::future::join_all(stopping).await;
+    }
+}

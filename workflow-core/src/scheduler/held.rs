@@ -1,0 +1,72 @@
+//! An in-memory child run that outlives its output: after it completes it is held, so that
+//! its parent's saga can still undo it as a unit (its compensations, latest first), until the
+//! parent lets it go.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::{Driven, Driver, Recorder};
+use crate::child::{ChildUndo, Undone};
+use crate::context::RunInfo;
+use crate::error::WorkflowError;
+use crate::history::RunHistory;
+use crate::options::RunOptions;
+use crate::workflow::Workflow;
+
+/// What a held child run hands its parent step when it ends.
+pub(crate) struct Held<O> {
+    pub result: Result<O, WorkflowError>,
+    pub history: RunHistory,
+    /// For a completed child with saga steps: how to undo it.
+    pub undo: Option<ChildUndo>,
+}
+
+/// Runs `W::default()` on `input` to its end and sends the result to `done`. A child that
+/// stops early compensates first; a completed one with saga steps then waits until its parent
+/// asks for its undo (or drops it).
+pub(crate) async fn drive_held<W>(
+    input: W::Input,
+    run: Arc<RunInfo>,
+    options: RunOptions,
+    done: oneshot::Sender<Held<W::Output>>,
+) where
+    W: Workflow + Default + Sync,
+{
+    let workflow = W::default();
+    let mut recorder = Recorder::new(W::definition());
+    let mut driver = Driver::new(&workflow, input, run, &options, None, Some(&mut recorder));
+    let outcome = driver.run(Vec::new(), &options).await;
+    let result = match outcome {
+        Ok(()) => driver.output(),
+        Err(stop) if stop.leaves_run_as_is() => {
+            Err(driver.error(stop, crate::report::FailureReport::default()))
+        }
+        Err(stop) => driver.stop(stop).await,
+    };
+    driver.record_outcomes();
+    let held = result.is_ok() && !driver.sagas.is_empty();
+    let driven = Driven::Finished(result);
+    driver.emit_end(&driven);
+    let Driven::Finished(result) = driven else {
+        return;
+    };
+    let history = driver.recorder.as_deref().map(Recorder::history).unwrap_or_default();
+    let (undo, asked) = oneshot::channel::<oneshot::Sender<Undone>>();
+    let sent = done.send(Held {
+        result,
+        history,
+        undo: held.then_some(ChildUndo::Memory(undo)),
+    });
+    if sent.is_err() || !held {
+        return;
+    }
+    // Until the parent ends: it asks for the undo, or drops it (nothing to undo).
+    if let Ok(reply) = asked.await {
+        let undone = driver
+            .compensate()
+            .await
+            .map_err(|error| driver.store_error(error));
+        let _ = reply.send(undone);
+    }
+}
