@@ -69,7 +69,10 @@ async fn a_child_step_runs_in_memory_without_serde_and_its_history_is_nested() {
 #[tokio::test]
 async fn the_parents_events_show_the_childs_steps_under_the_parent_step() {
     let engine = Engine::in_memory();
-    let run = engine.start(&Abbreviate, "go team".to_owned()).await.unwrap();
+    let run = engine
+        .start(&Abbreviate, "go team".to_owned())
+        .await
+        .unwrap();
     let events: Vec<_> = run.events().collect().await;
     assert_eq!(run.wait().await.unwrap(), "[gtivg]");
     let child: Vec<_> = events
@@ -90,15 +93,34 @@ async fn the_parents_events_show_the_childs_steps_under_the_parent_step() {
         )),
         "{child:?}"
     );
-    assert!(child.iter().all(|(step, _)| *step == AbbreviateStep::Initials));
+    assert!(child
+        .iter()
+        .all(|(step, _)| *step == AbbreviateStep::Initials));
     let started = events.iter().position(|e| {
-        matches!(e, RunEvent::StepStarted { step: AbbreviateStep::Initials, .. })
+        matches!(
+            e,
+            RunEvent::StepStarted {
+                step: AbbreviateStep::Initials,
+                ..
+            }
+        )
     });
     let completed = events.iter().position(|e| {
-        matches!(e, RunEvent::StepCompleted { step: AbbreviateStep::Initials, .. })
+        matches!(
+            e,
+            RunEvent::StepCompleted {
+                step: AbbreviateStep::Initials,
+                ..
+            }
+        )
     });
-    let first_child = events.iter().position(|e| matches!(e, RunEvent::Child { .. }));
-    assert!(started < first_child && first_child < completed, "{events:?}");
+    let first_child = events
+        .iter()
+        .position(|e| matches!(e, RunEvent::Child { .. }));
+    assert!(
+        started < first_child && first_child < completed,
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -189,7 +211,10 @@ impl Booking {
     }
     #[step(after = reserve)]
     async fn confirm(&self, trip: Trip) -> Result<String, StepError> {
-        let tried = entries(&trip.key).iter().filter(|e| *e == "confirm").count();
+        let tried = entries(&trip.key)
+            .iter()
+            .filter(|e| *e == "confirm")
+            .count();
         log(format!("confirm:{}", trip.key));
         if trip.hang {
             std::future::pending::<()>().await;
@@ -241,8 +266,14 @@ async fn a_completed_child_is_undone_as_a_unit_when_the_parent_compensates() {
         ..Trip::new("undo-mem")
     };
     let error = Engine::in_memory().run(&Travel, trip).await.unwrap_err();
-    assert!(matches!(error, WorkflowError::StepFailed { step: "pay", .. }), "{error}");
-    assert_eq!(entries("undo-mem"), ["reserve", "confirm", "pay", "release"]);
+    assert!(
+        matches!(error, WorkflowError::StepFailed { step: "pay", .. }),
+        "{error}"
+    );
+    assert_eq!(
+        entries("undo-mem"),
+        ["reserve", "confirm", "pay", "release"]
+    );
     let report = error.report().unwrap();
     assert_eq!(report.compensated(), vec!["book"]);
     assert_eq!(report.compensations[0].compensation, "Booking");
@@ -257,8 +288,14 @@ async fn a_completed_durable_child_is_undone_as_a_unit_when_the_parent_compensat
     };
     let run = engine.start_with_id(&Travel, "trip-1", trip).await.unwrap();
     let error = run.wait().await.unwrap_err();
-    assert!(matches!(error, WorkflowError::StepFailed { step: "pay", .. }), "{error}");
-    assert_eq!(entries("undo-sqlite"), ["reserve", "confirm", "pay", "release"]);
+    assert!(
+        matches!(error, WorkflowError::StepFailed { step: "pay", .. }),
+        "{error}"
+    );
+    assert_eq!(
+        entries("undo-sqlite"),
+        ["reserve", "confirm", "pay", "release"]
+    );
     assert_eq!(error.report().unwrap().compensated(), vec!["book"]);
     // The child is a run of its own, which completed before it was undone.
     let child = engine.status(&"~trip-1/book".into()).await.unwrap();
@@ -329,7 +366,10 @@ async fn the_parents_deadline_reaches_the_child() {
     let options = RunOptions::default().deadline(Duration::from_millis(300));
     let finished = Engine::in_memory().run_with(&Travel, trip, options).await;
     let error = finished.result.unwrap_err();
-    assert!(matches!(error, WorkflowError::DeadlineExceeded { .. }), "{error}");
+    assert!(
+        matches!(error, WorkflowError::DeadlineExceeded { .. }),
+        "{error}"
+    );
     assert_eq!(entries("deadline-mem"), ["reserve", "confirm", "release"]);
 }
 
@@ -374,8 +414,15 @@ impl Digest {
 #[tokio::test]
 async fn a_for_each_child_step_runs_one_child_per_item() {
     let finished = Engine::in_memory()
-        .run_with(&Digest, "big old car, red fox".to_owned(), RunOptions::default())
+        .run_with(
+            &Digest,
+            "big old car, red fox".to_owned(),
+            RunOptions::default(),
+        )
         .await;
     assert_eq!(finished.result.unwrap(), "boc rf");
-    assert_eq!(finished.history.step("abbreviate").unwrap().children.len(), 2);
+    assert_eq!(
+        finished.history.step("abbreviate").unwrap().children.len(),
+        2
+    );
 }

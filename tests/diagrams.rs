@@ -237,3 +237,84 @@ fn definition_is_static_and_stable() {
     );
     assert_eq!(def.step("spam").unwrap().branch, Some("_"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Composed workflows: a child workflow step is drawn with the child's graph nested around it.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Translate;
+
+#[workflow]
+impl Translate {
+    #[step]
+    async fn detect(&self, parts: Vec<String>) -> (String, String) {
+        ("en".to_owned(), parts.join(" "))
+    }
+    #[step(after = detect)]
+    async fn render(&self, detected: (String, String)) -> String {
+        detected.1
+    }
+}
+
+#[derive(Default)]
+struct Summarize;
+
+#[workflow]
+impl Summarize {
+    #[step]
+    async fn chunk(&self, text: String) -> Vec<String> {
+        vec![text]
+    }
+    #[step(after = chunk, for_each)]
+    async fn condense(&self, chunk: String) -> String {
+        chunk
+    }
+    #[step(after = condense, workflow = Translate)]
+    async fn translate(&self, parts: Vec<String>) -> String;
+}
+
+struct Digest;
+
+#[workflow]
+impl Digest {
+    #[step]
+    async fn fetch(&self, urls: Vec<String>) -> Vec<String> {
+        urls
+    }
+    #[step(after = fetch, for_each, workflow = Summarize)]
+    async fn summarize(&self, page: String) -> String;
+
+    #[step(after = summarize)]
+    async fn publish(&self, summaries: Vec<String>) -> usize {
+        summaries.len()
+    }
+}
+
+#[test]
+fn a_composed_workflow_draws_its_children_as_nested_subgraphs_in_mermaid() {
+    expect_test::expect_file!["snapshots/composed.mmd"]
+        .assert_eq(&Digest::definition().to_mermaid());
+}
+
+#[test]
+fn a_composed_workflow_draws_its_children_as_nested_clusters_in_dot() {
+    expect_test::expect_file!["snapshots/composed.dot"].assert_eq(&Digest::definition().to_dot());
+}
+
+#[tokio::test]
+async fn a_composed_runs_diagram_colours_the_childs_steps_by_outcome() {
+    let finished = Engine::in_memory()
+        .run_with(&Digest, vec!["a".to_owned()], RunOptions::default())
+        .await;
+    assert_eq!(finished.result.unwrap(), 1);
+    let mermaid = finished.history.to_mermaid(Digest::definition());
+    assert_has(
+        &mermaid,
+        &[
+            "class summarize completed",
+            "class summarize__condense completed",
+            "class summarize__translate__render completed",
+        ],
+    );
+}

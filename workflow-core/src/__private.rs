@@ -1,6 +1,6 @@
 //! Items used by the code `#[workflow]` generates. Not public API: no stability guarantee.
 
-pub use crate::child::{child_step, durable_child, DurableChild};
+pub use crate::child::{child_step, durable_child, DurableChild, DurableChildWorkflow};
 pub use crate::context::{RunInfo, StepContext};
 pub use crate::definition::{
     Backoff, ChildDef, Compensation, Definition, Edge, ForEach, Join, LoopHead, Policy, SignalDef,

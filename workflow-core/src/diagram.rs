@@ -1,4 +1,6 @@
-//! Mermaid and DOT renderings of a [`Definition`].
+//! Mermaid and DOT renderings of a [`Definition`]. A child workflow step (`workflow = Child`)
+//! is drawn with the child's graph nested in a subgraph (a DOT cluster) around it, the child's
+//! nodes named `{step}__{child step}`.
 
 use std::fmt::Write;
 
@@ -7,22 +9,15 @@ use crate::definition::{Definition, Join, StepDef};
 impl Definition {
     /// The graph as a Mermaid flowchart: start steps hang off `input`, the output step feeds
     /// `output`, `any` joins are hexagons, `for_each` steps are subroutine boxes, branch edges
-    /// carry their pattern and loop back edges are dotted with their bound.
+    /// carry their pattern and loop back edges are dotted with their bound; a child workflow
+    /// step heads a subgraph holding the child's steps, which its dotted edges start.
     pub fn to_mermaid(&self) -> String {
         let mut out = String::from("flowchart TD\n    __input([input])\n    __output([output])\n");
-        for step in self.steps {
-            let label = escape_mermaid(&node_label(step));
-            let (open, close) = match (step.join, step.for_each) {
-                (_, Some(_)) => ("[[", "]]"),
-                (Join::Any, _) => ("{{", "}}"),
-                _ if step.loop_head.is_some() => ("([", "])"),
-                _ => ("[", "]"),
-            };
-            let _ = writeln!(out, "    {}{open}\"{label}\"{close}", step.name);
-        }
-        self.for_each_edge(|from, to, edge| {
+        self.mermaid_nodes("", 1, &mut out);
+        self.for_each_edge("", &Ends::TOP, &mut |from, to, edge| {
             let _ = match edge {
                 EdgeStyle::Plain => writeln!(out, "    {from} --> {to}"),
+                EdgeStyle::Child => writeln!(out, "    {from} -.-> {to}"),
                 EdgeStyle::Branch(pattern) => {
                     writeln!(out, "    {from} -->|\"{}\"| {to}", escape_mermaid(pattern))
                 }
@@ -34,28 +29,42 @@ impl Definition {
         out
     }
 
-    /// The graph in Graphviz DOT, with the same conventions as [`Definition::to_mermaid`].
+    fn mermaid_nodes(&self, prefix: &str, depth: usize, out: &mut String) {
+        let indent = "    ".repeat(depth);
+        for step in self.steps {
+            let id = format!("{prefix}{}", step.name);
+            let label = escape_mermaid(&node_label(step));
+            let (open, close) = match (step.join, step.for_each) {
+                (_, Some(_)) => ("[[", "]]"),
+                (Join::Any, _) => ("{{", "}}"),
+                _ if step.loop_head.is_some() => ("([", "])"),
+                _ => ("[", "]"),
+            };
+            let Some(child) = step.child else {
+                let _ = writeln!(out, "{indent}{id}{open}\"{label}\"{close}");
+                continue;
+            };
+            let child = (child.definition)();
+            let title = escape_mermaid(&format!("workflow {}", child.name));
+            let _ = writeln!(out, "{indent}subgraph {id}__workflow [\"{title}\"]");
+            let _ = writeln!(out, "{indent}    {id}{open}\"{label}\"{close}");
+            child.mermaid_nodes(&format!("{id}__"), depth + 1, out);
+            let _ = writeln!(out, "{indent}end");
+        }
+    }
+
+    /// The graph in Graphviz DOT, with the same conventions as [`Definition::to_mermaid`]
+    /// (a child workflow is a cluster).
     pub fn to_dot(&self) -> String {
         let mut out = format!(
             "digraph \"{}\" {{\n    rankdir=TB;\n    __input [shape=oval, label=\"input\"];\n    __output [shape=oval, label=\"output\"];\n",
             escape_dot(self.name)
         );
-        for step in self.steps {
-            let shape = match (step.join, step.for_each) {
-                (_, Some(_)) => "box3d",
-                (Join::Any, _) => "hexagon",
-                _ => "box",
-            };
-            let _ = writeln!(
-                out,
-                "    {} [shape={shape}, label=\"{}\"];",
-                step.name,
-                escape_dot(&node_label(step))
-            );
-        }
-        self.for_each_edge(|from, to, edge| {
+        self.dot_nodes("", 1, &mut out);
+        self.for_each_edge("", &Ends::TOP, &mut |from, to, edge| {
             let _ = match edge {
                 EdgeStyle::Plain => writeln!(out, "    {from} -> {to};"),
+                EdgeStyle::Child => writeln!(out, "    {from} -> {to} [style=dotted];"),
                 EdgeStyle::Branch(pattern) => {
                     writeln!(
                         out,
@@ -73,11 +82,50 @@ impl Definition {
         out
     }
 
-    /// Calls `emit(from, to, style)` for every edge, the `input`/`output` pseudo-nodes included.
-    fn for_each_edge(&self, mut emit: impl FnMut(&str, &str, EdgeStyle<'_>)) {
+    fn dot_nodes(&self, prefix: &str, depth: usize, out: &mut String) {
+        let indent = "    ".repeat(depth);
+        for step in self.steps {
+            let id = format!("{prefix}{}", step.name);
+            let shape = match (step.join, step.for_each) {
+                (_, Some(_)) => "box3d",
+                (Join::Any, _) => "hexagon",
+                _ => "box",
+            };
+            let node = format!(
+                "{id} [shape={shape}, label=\"{}\"];",
+                escape_dot(&node_label(step))
+            );
+            let Some(child) = step.child else {
+                let _ = writeln!(out, "{indent}{node}");
+                continue;
+            };
+            let child = (child.definition)();
+            let _ = writeln!(out, "{indent}subgraph cluster_{id} {{");
+            let _ = writeln!(
+                out,
+                "{indent}    label=\"{}\";",
+                escape_dot(&format!("workflow {}", child.name))
+            );
+            let _ = writeln!(out, "{indent}    style=rounded;");
+            let _ = writeln!(out, "{indent}    {node}");
+            child.dot_nodes(&format!("{id}__"), depth + 1, out);
+            let _ = writeln!(out, "{indent}}}");
+        }
+    }
+
+    /// Calls `emit(from, to, style)` for every edge of this graph (its nodes named with
+    /// `prefix`), from `ends.input` to its start steps and from its output step to
+    /// `ends.output`, then for the graphs of its child workflow steps.
+    fn for_each_edge(
+        &self,
+        prefix: &str,
+        ends: &Ends<'_>,
+        emit: &mut dyn FnMut(&str, &str, EdgeStyle<'_>),
+    ) {
+        let id = |step: &StepDef| format!("{prefix}{}", step.name);
         for step in self.steps {
             if step.join == Join::Start {
-                emit("__input", step.name, EdgeStyle::Plain);
+                emit(ends.input, &id(step), ends.input_style);
             }
             for edge in step.downstream {
                 let target = &self.steps[edge.to as usize];
@@ -88,17 +136,46 @@ impl Definition {
                     (false, Some(pattern)) => EdgeStyle::Branch(pattern),
                     (false, None) => EdgeStyle::Plain,
                 };
-                emit(step.name, target.name, style);
+                emit(&id(step), &id(target), style);
             }
-            if step.is_output {
-                emit(step.name, "__output", EdgeStyle::Plain);
+            if let (true, Some(output)) = (step.is_output, ends.output) {
+                emit(&id(step), output, EdgeStyle::Plain);
+            }
+        }
+        for step in self.steps {
+            if let Some(child) = step.child {
+                let parent = id(step);
+                let ends = Ends {
+                    input: &parent,
+                    input_style: EdgeStyle::Child,
+                    output: None,
+                };
+                (child.definition)().for_each_edge(&format!("{parent}__"), &ends, emit);
             }
         }
     }
 }
 
+/// Where a graph's start steps hang from, and where its output step leads.
+struct Ends<'a> {
+    input: &'a str,
+    input_style: EdgeStyle<'static>,
+    output: Option<&'a str>,
+}
+
+impl Ends<'static> {
+    const TOP: Ends<'static> = Ends {
+        input: "__input",
+        input_style: EdgeStyle::Plain,
+        output: Some("__output"),
+    };
+}
+
+#[derive(Clone, Copy)]
 enum EdgeStyle<'a> {
     Plain,
+    /// From a child workflow step into its child's start steps.
+    Child,
     Branch(&'a str),
     Back(u32),
 }
@@ -121,6 +198,9 @@ fn node_label(step: &StepDef) -> String {
     }
     if let Some(head) = step.loop_head {
         let _ = write!(label, " (loop head, max {})", head.max_passes);
+    }
+    if let Some(child) = step.child {
+        let _ = write!(label, " (workflow {})", (child.definition)().name);
     }
     label
 }

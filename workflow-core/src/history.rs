@@ -183,10 +183,26 @@ impl RunHistory {
             "    classDef waiting fill:#dbeafe,stroke:#2563eb,color:#1e3a8a\n",
             "    classDef compensated fill:#e0e7ff,stroke:#4f46e5,color:#312e81\n",
         ));
-        for record in &self.steps {
-            let _ = writeln!(out, "    class {} {}", record.step, self.class(record));
+        for (node, class) in self.node_classes("") {
+            let _ = writeln!(out, "    class {node} {class}");
         }
         out
+    }
+
+    /// Each node of the diagrams with its class: the steps of this run, then those of the last
+    /// child run of each child workflow step (named `{step}__{child step}`).
+    fn node_classes(&self, prefix: &str) -> Vec<(String, &'static str)> {
+        let mut classes: Vec<(String, &'static str)> = self
+            .steps
+            .iter()
+            .map(|record| (format!("{prefix}{}", record.step), self.class(record)))
+            .collect();
+        for record in &self.steps {
+            if let Some(child) = record.children.last() {
+                classes.extend(child.node_classes(&format!("{prefix}{}__", record.step)));
+            }
+        }
+        classes
     }
 
     /// The workflow's DOT graph ([`Definition::to_dot`]) with each step filled by its outcome
@@ -194,8 +210,7 @@ impl RunHistory {
     pub fn to_dot(&self, definition: &Definition) -> String {
         let mut out = definition.to_dot();
         out.truncate(out.trim_end().trim_end_matches('}').len());
-        for record in &self.steps {
-            let class = self.class(record);
+        for (node, class) in self.node_classes("") {
             let fill = match class {
                 "completed" => "#d1fae5",
                 "failed" => "#fee2e2",
@@ -206,8 +221,7 @@ impl RunHistory {
             };
             let _ = writeln!(
                 out,
-                "    {} [style=filled, fillcolor=\"{fill}\", xlabel=\"{class}\"];",
-                record.step
+                "    {node} [style=filled, fillcolor=\"{fill}\", xlabel=\"{class}\"];"
             );
         }
         out.push_str("}\n");

@@ -22,18 +22,30 @@ impl Cx<'_> {
 
     /// The body of step `i`'s `__start` arm once its input `__wf_arg0` is taken: the child
     /// run, its output wrapped by `wrap`; and the checks on the types.
-    pub(crate) fn child_start(&self, i: usize, item: &TokenStream, wrap: &TokenStream) -> (TokenStream, TokenStream) {
+    pub(crate) fn child_start(
+        &self,
+        i: usize,
+        item: &TokenStream,
+        wrap: &TokenStream,
+    ) -> (TokenStream, TokenStream) {
         let step = self.step(i);
         let Some(child) = self.child_of(i) else {
             return (TokenStream::new(), TokenStream::new());
         };
         let ident = &step.ident;
-        let child_name = child.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+        let child_name = child
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
         let mut checks = TokenStream::new();
         let (index, name) = (i as u16, &step.name);
 
         let param = &step.inputs[0];
-        let input_check = check_name(format!("input_of_{ident}_is_the_input_of_{child_name}"), param.span());
+        let input_check = check_name(
+            format!("input_of_{ident}_is_the_input_of_{child_name}"),
+            param.span(),
+        );
         checks.extend(cast_trait(&input_check, &format!(
             "step `{ident}` hands its input `{{__T}}` to child workflow `{child_name}`, whose input is `{{Self}}`"
         ), &format!("must be the input type of `{child_name}`")));
@@ -42,21 +54,15 @@ impl Cx<'_> {
 
         let output = &step.output;
         let span = step.ret_span;
-        let output_check = check_name(format!("output_of_{child_name}_is_the_output_of_{ident}"), span);
+        let output_check = check_name(
+            format!("output_of_{child_name}_is_the_output_of_{ident}"),
+            span,
+        );
         checks.extend(cast_trait(&output_check, &format!(
             "child workflow `{child_name}` returns `{{__T}}`, but step `{ident}` declares `{{Self}}`"
         ), &format!("must be the output type of `{child_name}`")));
         let (output_r, child_r) = (respan(output, span), respan(child, span));
         let output_value = quote_spanned!(span=> <#output_r as #output_check<<#child_r as __wf::Workflow>::Output>>::__cast(__wf_child.await?));
-
-        let default_check = check_name(format!("child_{child_name}_of_{ident}_starts_from_default"), child.span());
-        let message = format!("child workflow `{{Self}}` of step `{ident}` starts from `{{Self}}::default()`, so it must implement `Default`");
-        checks.extend(respan(quote! {
-            #[diagnostic::on_unimplemented(message = #message, label = "this child workflow has no `Default`", note = "derive it: `#[derive(Default)]` on the child's type")]
-            trait #default_check {}
-            impl<__T: __wf::Default> #default_check for __T {}
-            const _: fn() = || { fn __assert<__T: #default_check>() {} __assert::<#child>(); };
-        }, child.span()));
 
         let body = quote! {
             let __wf_child = __wf::child_step::<#child>(&__wf_info, #index, #name, #item, #input);
@@ -74,8 +80,10 @@ impl Cx<'_> {
         let mut bounds = Vec::new();
         let mut arms = TokenStream::new();
         for i in 0..self.model.steps.len() {
-            let Some(child) = self.child_of(i) else { continue };
-            bounds.push(quote!(#child: __wf::Durable<__P> + __wf::Default + Send + Sync + 'static));
+            let Some(child) = self.child_of(i) else {
+                continue;
+            };
+            bounds.push(quote!(#child: __wf::DurableChildWorkflow<__P>));
             bounds.push(quote!(<#child as __wf::Workflow>::Input: 'static));
             bounds.push(quote!(<#child as __wf::Workflow>::Output: 'static));
             let index = i as u16;

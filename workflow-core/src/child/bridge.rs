@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 
-use super::{ChildFinished, DurableChild, UndoFuture};
+use super::{ChildFinished, DurableChild, DurableChildWorkflow, UndoFuture};
 use crate::context::StepContext;
 use crate::definition::{Definition, StepIndex};
 use crate::durable::DurableEngine;
@@ -21,7 +21,7 @@ use crate::workflow::{CodecError, Durable, StartInfo, StepFuture, Workflow};
 #[doc(hidden)]
 pub fn durable_child<C, P>() -> DurableChild
 where
-    C: Durable<P> + Default + Send + Sync + 'static,
+    C: DurableChildWorkflow<P>,
     C::Input: 'static,
     C::Output: 'static,
     P: 'static,
@@ -38,18 +38,25 @@ fn run<C, P>(
     plan: Option<Arc<TestPlan>>,
 ) -> futures::future::BoxFuture<'static, Result<ChildFinished, WorkflowError>>
 where
-    C: Durable<P> + Default + Send + Sync + 'static,
+    C: DurableChildWorkflow<P>,
     C::Input: 'static,
     C::Output: 'static,
     P: 'static,
 {
     async move {
         let Ok(input) = input.downcast::<C::Input>() else {
-            let detail = format!("internal error: the input of child step `{}` has another type", context.step());
+            let detail = format!(
+                "internal error: the input of child step `{}` has another type",
+                context.step()
+            );
             return Err(WorkflowError::Store {
                 workflow: C::definition().name,
                 run_id: context.run_id().clone(),
-                error: crate::store::StoreError::Corrupt { run_id: context.run_id().clone(), seq: None, detail },
+                error: crate::store::StoreError::Corrupt {
+                    run_id: context.run_id().clone(),
+                    seq: None,
+                    detail,
+                },
             });
         };
         let finished = context
@@ -63,7 +70,7 @@ where
 
 fn undo<C, P>(engine: DurableEngine, run_id: RunId) -> UndoFuture
 where
-    C: Durable<P> + Default + Send + Sync + 'static,
+    C: DurableChildWorkflow<P>,
     C::Input: 'static,
     C::Output: 'static,
     P: 'static,
@@ -79,13 +86,13 @@ where
 /// `C`, a `Durable<P>` workflow, as a `Durable` one: every item forwards to `C`.
 pub(crate) struct AsDurable<C, P>(C, PhantomData<fn() -> P>);
 
-impl<C: Default, P> Default for AsDurable<C, P> {
+impl<C: DurableChildWorkflow<P>, P> Default for AsDurable<C, P> {
     fn default() -> Self {
-        AsDurable(C::default(), PhantomData)
+        AsDurable(C::__new(), PhantomData)
     }
 }
 
-impl<C: Default, P> Clone for AsDurable<C, P> {
+impl<C: DurableChildWorkflow<P>, P> Clone for AsDurable<C, P> {
     fn clone(&self) -> Self {
         Self::default()
     }

@@ -42,7 +42,12 @@ where
     options = options.cancel_token(cancel.clone());
     options.plan = parent.plan;
     options.events = parent.events.map(|log| {
-        Arc::new(EventLog::relayed(log, parent.step, parent.item, C::definition()))
+        Arc::new(EventLog::relayed(
+            log,
+            parent.step,
+            parent.item,
+            C::definition(),
+        ))
     });
     let run = Arc::new(RunInfo {
         workflow: C::definition().name,
@@ -69,7 +74,9 @@ where
         undo,
     })) = ended
     else {
-        return Err(StepError::msg("internal error: a child run's task ended early"));
+        return Err(StepError::msg(
+            "internal error: a child run's task ended early",
+        ));
     };
     let undo = result.is_ok().then_some(undo).flatten();
     parent

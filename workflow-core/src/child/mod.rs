@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-pub(crate) use registry::{ChildUndo, Children};
 pub use registry::DurableChild;
+pub(crate) use registry::{ChildUndo, Children};
 
 use crate::context::StepContext;
 use crate::definition::StepIndex;
@@ -33,6 +33,32 @@ pub use bridge::durable_child;
 /// A finished durable child run: its output (boxed) and history.
 pub type ChildFinished = (Box<dyn Any + Send>, RunHistory);
 
+/// A workflow a `workflow = Child` step can run: it starts from `C::default()`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "child workflow `{Self}` starts from `{Self}::default()`, so it must implement `Default` (and `Send + Sync + 'static`)",
+    label = "this child workflow has no `Default`",
+    note = "derive it: `#[derive(Default)]` on the child's type"
+)]
+pub trait ChildWorkflow: Workflow + Default + Send + Sync + 'static {}
+
+impl<C: Workflow + Default + Send + Sync + 'static> ChildWorkflow for C {}
+
+/// A child workflow a durable engine can run: the child of a durable parent. (Not a
+/// `ChildWorkflow` subtrait: rustc would check that bound where the parent's `Durable<P>` impl
+/// names it, before any engine runs it, and report a missing `Default` twice.)
+#[doc(hidden)]
+pub trait DurableChildWorkflow<P>: crate::workflow::Durable<P> + Send + Sync + 'static {
+    /// `Self::default()`.
+    fn __new() -> Self;
+}
+
+impl<C: crate::workflow::Durable<P> + ChildWorkflow, P> DurableChildWorkflow<P> for C {
+    fn __new() -> Self {
+        C::default()
+    }
+}
+
 /// The generated start of a `workflow = Child` step: runs a new child of type `C` (from
 /// `C::default()`) on `input`, on the parent's engine.
 #[doc(hidden)]
@@ -44,7 +70,7 @@ pub fn child_step<'a, C>(
     input: C::Input,
 ) -> StepFuture<'a, C::Output>
 where
-    C: Workflow + Default + Send + Sync + 'static,
+    C: ChildWorkflow,
     C::Input: 'static,
     C::Output: 'static,
 {
@@ -69,8 +95,12 @@ where
         let run_id = RunId::child(&run.run_id, name, item, attempt);
         let finished = (durable.run)(context, Box::new(input), plan).await;
         let (output, history) = finished.map_err(child_failed)?;
-        run.children
-            .finished(step, item, history, Some(ChildUndo::Durable { run_id, durable }));
+        run.children.finished(
+            step,
+            item,
+            history,
+            Some(ChildUndo::Durable { run_id, durable }),
+        );
         output
             .downcast::<C::Output>()
             .map(|output| *output)

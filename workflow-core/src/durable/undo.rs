@@ -24,9 +24,15 @@ impl DurableEngine {
         workflow: &W,
         run_id: &RunId,
     ) -> Result<Vec<CompensationRecord>, WorkflowError> {
-        let record = self.status(run_id).await.map_err(store_error::<W>(run_id))?;
+        let record = self
+            .status(run_id)
+            .await
+            .map_err(store_error::<W>(run_id))?;
         let input = decode_input::<W>(run_id, &record).map_err(store_error::<W>(run_id))?;
-        let records = self.journal(run_id).await.map_err(store_error::<W>(run_id))?;
+        let records = self
+            .journal(run_id)
+            .await
+            .map_err(store_error::<W>(run_id))?;
         let replay = decode_journal::<W>(run_id, records).map_err(store_error::<W>(run_id))?;
         let cancelled = CancellationToken::new();
         cancelled.cancel();

@@ -51,7 +51,11 @@ pub(crate) async fn drive_held<W>(
     let Driven::Finished(result) = driven else {
         return;
     };
-    let history = driver.recorder.as_deref().map(Recorder::history).unwrap_or_default();
+    let history = driver
+        .recorder
+        .as_deref()
+        .map(Recorder::history)
+        .unwrap_or_default();
     let (undo, asked) = oneshot::channel::<oneshot::Sender<Undone>>();
     let sent = done.send(Held {
         result,

@@ -8,15 +8,15 @@
 //! resumed run first replays its journal (see `replay.rs`).
 
 mod emit;
-mod held;
-mod undo_child;
 mod fallback;
+mod held;
 mod race;
 mod recorder;
 mod replay;
 mod signals;
 mod stop;
 mod tunables;
+mod undo_child;
 
 use std::collections::{HashMap, HashSet};
 use std::future::pending;
