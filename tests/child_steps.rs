@@ -335,6 +335,15 @@ async fn a_retry_of_a_durable_child_step_starts_a_new_child_run() {
     let second = engine.status(&"~trip-2/book@2".into()).await.unwrap();
     assert_eq!(first.summary.status, RunStatus::Failed);
     assert_eq!(second.summary.status, RunStatus::Completed);
+    // Read back from the store, the parent's history holds both children's.
+    let history = engine.handle::<Travel>("trip-2").history().await.unwrap();
+    let children = &history.step("book").unwrap().children;
+    assert_eq!(children.len(), 2);
+    assert_eq!(
+        children[0].step("confirm").unwrap().outcome,
+        StepOutcome::Failed
+    );
+    assert_eq!(children[1].path, vec!["reserve", "confirm"]);
     assert_eq!(
         entries("retry-sqlite"),
         ["reserve", "confirm", "release", "reserve", "confirm", "pay"]
@@ -424,5 +433,118 @@ async fn a_for_each_child_step_runs_one_child_per_item() {
     assert_eq!(
         finished.history.step("abbreviate").unwrap().children.len(),
         2
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A child that waits for a person: its wait shows on the parent, which takes its signal.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Review;
+
+#[workflow]
+impl Review {
+    #[step]
+    async fn ask(&self, amount: u32) -> u32 {
+        amount
+    }
+    #[step(after = ask)]
+    async fn decide(&self, amount: u32, approved: Signal<bool>) -> String {
+        match approved.received() {
+            Some(true) => format!("approved {amount}"),
+            _ => format!("refused {amount}"),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Expense;
+
+#[workflow]
+impl Expense {
+    #[step]
+    async fn submit(&self, amount: u32) -> u32 {
+        amount
+    }
+    #[step(after = submit, workflow = Review)]
+    async fn review(&self, amount: u32) -> String;
+}
+
+#[tokio::test]
+async fn a_childs_signal_wait_shows_on_the_parent_and_takes_the_signal_through_its_handle() {
+    let engine = Engine::in_memory();
+    let run = engine.start(&Expense, 50).await.unwrap();
+    // Too early: the child has not started yet, or it has and takes it; never lost silently.
+    let mut events = run.events();
+    while let Some(event) = events.next().await {
+        if let RunEvent::Child { step, event, .. } = &event {
+            if matches!(
+                **event,
+                RunEvent::WaitingForSignal {
+                    signal: "approved",
+                    ..
+                }
+            ) {
+                assert_eq!(*step, ExpenseStep::Review);
+                break;
+            }
+        }
+    }
+    run.signal_child(Expense::steps().review, Review::signals().approved, true)
+        .await
+        .unwrap();
+    assert_eq!(run.wait().await.unwrap(), "approved 50");
+}
+
+#[tokio::test]
+async fn a_durable_childs_signal_goes_through_the_parents_handle() {
+    let engine = Engine::sqlite(temp_db("signal")).await.unwrap();
+    let run = engine
+        .start_with_id(&Expense, "expense-1", 70)
+        .await
+        .unwrap();
+    // The parent's history shows the child waiting under its step.
+    let mut waiting = false;
+    for _ in 0..500 {
+        let history = run.history().await.unwrap();
+        let children = &history.step("review").unwrap().children;
+        if children
+            .first()
+            .and_then(|child| child.step("decide"))
+            .is_some_and(|decide| decide.outcome == StepOutcome::Waiting)
+        {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(waiting, "the child never showed its wait");
+    run.signal_child(Expense::steps().review, Review::signals().approved, false)
+        .await
+        .unwrap();
+    assert_eq!(run.wait().await.unwrap(), "refused 70");
+}
+
+#[tokio::test]
+async fn a_signal_for_a_child_that_is_not_running_is_refused() {
+    let engine = Engine::in_memory();
+    let run = engine.start(&Expense, 50).await.unwrap();
+    run.cancel().await.unwrap();
+    let _ = run.wait().await;
+    let error = run
+        .signal_child(Expense::steps().review, Review::signals().approved, true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            WorkflowError::NoChildRun {
+                step: "review",
+                child: "Review",
+                ..
+            }
+        ),
+        "{error}"
     );
 }

@@ -1,5 +1,5 @@
 //! A research pipeline composed of a reusable child workflow: `Research` summarizes each
-//! document with a `Summarize` child run; inside it a large and a small model race
+//! document with a `Summarize` child workflow step (`workflow = Summarize`); inside it a large and a small model race
 //! (`after = first(..)`: the loser is dropped), and a fallback stands in when the large model
 //! fails for good (`on_failure`). Then `run_many` summarizes many topics, 2 at once, with totals.
 //!
@@ -36,6 +36,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("child runs stored: {}", children.runs.len());
         return Ok(());
     }
+
+    // The composed graph: `Summarize` is drawn inside the `summarize` step.
+    println!("{}", Research::definition().to_mermaid());
 
     let engine = Engine::in_memory();
     // One document, followed step by step: which model won, and what the loser did.

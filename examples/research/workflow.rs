@@ -1,6 +1,6 @@
 //! The research pipeline's workflows: `Summarize` (one document: two model calls race, a
 //! fallback stands in when the model fails) and `Research` (many documents, each summarized by
-//! a `Summarize` child run, then a report).
+//! a `Summarize` child workflow, a node of `Research`'s graph, then a report).
 
 use std::time::Duration;
 
@@ -73,7 +73,7 @@ fn shorten(text: &str, chars: usize) -> String {
     }
 }
 
-/// Summarizes every document with a `Summarize` child run, then writes the report.
+/// Summarizes every document with a `Summarize` child workflow step, then writes the report.
 #[derive(Clone, Default)]
 pub struct Research;
 
@@ -84,12 +84,12 @@ impl Research {
         documents(&topic)
     }
 
-    /// Each item is a child run (on a durable engine: a run of its own under the id
-    /// `~{parent}/summarize/{item}`, resumed, never started twice, after a crash).
-    #[step(after = collect, for_each, concurrency = 4)]
-    async fn summarize(&self, ctx: &StepContext, doc: Document) -> Result<String, WorkflowError> {
-        ctx.run_child(&Summarize, doc).await
-    }
+    /// Each item runs a `Summarize` child in the step's place (declared without a body: rustc
+    /// checks `Document` and `String` against the child's input and output). On a durable engine
+    /// each child is a run of its own under the id `~{parent}/summarize/{item}`, resumed, never
+    /// started twice, after a crash; the run's diagram draws the child inside this step.
+    #[step(after = collect, for_each, concurrency = 4, workflow = Summarize)]
+    async fn summarize(&self, doc: Document) -> String;
 
     #[step(after = summarize)]
     async fn report(&self, summaries: Vec<String>) -> String {

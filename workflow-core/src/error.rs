@@ -308,6 +308,21 @@ pub enum WorkflowError {
         /// The workflow the run belongs to.
         found: String,
     },
+    /// A signal for the child workflow of step `step` ([`crate::RunHandle::signal_child`]),
+    /// which runs no child of that workflow now (not started yet, finished, or another type).
+    #[error(
+        "workflow `{workflow}` run {run_id}: step `{step}` runs no child `{child}` to signal now"
+    )]
+    NoChildRun {
+        /// The parent's workflow.
+        workflow: &'static str,
+        /// The parent run.
+        run_id: RunId,
+        /// The parent's step.
+        step: &'static str,
+        /// The child workflow the signal is for.
+        child: &'static str,
+    },
     /// A signal name the workflow does not wait for (sent through the untyped entry point;
     /// typed signal handles make this a compile error).
     #[error("workflow `{workflow}` run {run_id}: no step waits for a signal `{signal}` (its signals: {})", known.join(", "))]
@@ -373,6 +388,7 @@ impl WorkflowError {
             | WorkflowError::Store { run_id, .. }
             | WorkflowError::VersionMismatch { run_id, .. }
             | WorkflowError::WrongWorkflow { run_id, .. }
+            | WorkflowError::NoChildRun { run_id, .. }
             | WorkflowError::InputConflict { run_id, .. }
             | WorkflowError::ReservedRunId { run_id, .. }
             | WorkflowError::UnknownSignal { run_id, .. }
@@ -424,6 +440,7 @@ impl WorkflowError {
             | WorkflowError::Store { workflow, .. }
             | WorkflowError::VersionMismatch { workflow, .. }
             | WorkflowError::WrongWorkflow { workflow, .. }
+            | WorkflowError::NoChildRun { workflow, .. }
             | WorkflowError::InputConflict { workflow, .. }
             | WorkflowError::ReservedRunId { workflow, .. }
             | WorkflowError::UnknownSignal { workflow, .. }

@@ -16,6 +16,7 @@ use crate::events::RunEvent;
 use crate::history::RunHistory;
 use crate::run_id::RunId;
 use crate::store::RunStatus;
+use crate::testing::StepHandle;
 use crate::workflow::Workflow;
 
 /// Signal `name` of workflow `W`, whose payload is a `T`. The `#[workflow]` macro makes one
@@ -101,6 +102,16 @@ pub(crate) trait RunBackend<W: Workflow>: Send + Sync {
         value: Box<dyn Any + Send + Sync>,
         make: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
     ) -> BoxFuture<'a, Result<(), WorkflowError>>;
+    /// Delivers a signal to the child run of step `step`: the payload of its step
+    /// `child_step`'s `Signal<T>` (see [`RunBackend::signal`]).
+    fn signal_child<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: StepIndex,
+        child_step: StepIndex,
+        value: Box<dyn Any + Send + Sync>,
+        make: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>>;
     fn events(&self, run_id: &RunId) -> BoxStream<'static, RunEvent<W::Step>>;
     fn history<'a>(&'a self, run_id: &'a RunId)
         -> BoxFuture<'a, Result<RunHistory, WorkflowError>>;
@@ -181,6 +192,46 @@ impl<W: Workflow> RunHandle<W> {
             .await
     }
 
+    /// Sends a signal to the child workflow that step `step` runs (`workflow = Child`):
+    /// `run.signal_child(Trip::steps().approval, Approval::signals().decision, true)`. The
+    /// child's signal name and payload type are checked at compile time, its type when sent
+    /// ([`WorkflowError::NoChildRun`] if the step runs another workflow, or no child now).
+    pub async fn signal_child<In, Out, C, T>(
+        &self,
+        step: StepHandle<W, In, Out>,
+        signal: SignalName<C, T>,
+        payload: T,
+    ) -> Result<(), WorkflowError>
+    where
+        C: Workflow,
+        T: Clone + Send + Sync + 'static,
+    {
+        let def = W::definition();
+        let runs = def.steps[step.index() as usize]
+            .child
+            .map(|child| (child.definition)().name);
+        if runs != Some(C::definition().name) {
+            return Err(no_child_run::<W>(
+                &self.run_id,
+                step.index(),
+                C::definition().name,
+            ));
+        }
+        let value = payload.clone();
+        let make = Arc::new(move || -> Box<dyn Any + Send> {
+            Box::new(crate::Signal::Received(value.clone()))
+        });
+        self.backend
+            .signal_child(
+                &self.run_id,
+                step.index(),
+                signal.step(),
+                Box::new(payload),
+                make,
+            )
+            .await
+    }
+
     /// The run's events, in order, from its start (also when observed late) until it
     /// finishes: steps started, completed, failed (with `will_retry`) and skipped, waits and
     /// signals, `for_each` progress, compensation, and the run's end. Steps are named by the
@@ -209,6 +260,20 @@ impl<W: Workflow> RunHandle<W> {
         payload: &serde_json::Value,
     ) -> Result<(), WorkflowError> {
         self.backend.signal_json(&self.run_id, name, payload).await
+    }
+}
+
+/// [`WorkflowError::NoChildRun`] for step `step` of a run of `W`.
+pub(crate) fn no_child_run<W: Workflow>(
+    run_id: &RunId,
+    step: StepIndex,
+    child: &'static str,
+) -> WorkflowError {
+    WorkflowError::NoChildRun {
+        workflow: W::definition().name,
+        run_id: run_id.clone(),
+        step: W::definition().steps[step as usize].name,
+        child,
     }
 }
 

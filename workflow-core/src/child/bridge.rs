@@ -29,6 +29,7 @@ where
     DurableChild {
         run: run::<C, P>,
         undo: undo::<C, P>,
+        signal: signal::<C, P>,
     }
 }
 
@@ -78,6 +79,24 @@ where
     async move {
         engine
             .undo_completed(&AsDurable::<C, P>::default(), &run_id)
+            .await
+    }
+    .boxed()
+}
+
+fn signal<C, P>(
+    engine: DurableEngine,
+    run_id: RunId,
+    step: StepIndex,
+    payload: Box<dyn Any + Send + Sync>,
+) -> futures::future::BoxFuture<'static, Result<(), WorkflowError>>
+where
+    C: DurableChildWorkflow<P>,
+    P: 'static,
+{
+    async move {
+        engine
+            .send_typed_signal::<AsDurable<C, P>>(&run_id, step, &*payload)
             .await
     }
     .boxed()

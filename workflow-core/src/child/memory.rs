@@ -1,5 +1,6 @@
 //! An in-memory child run: a task of its own, cancelled when its step is dropped, whose
-//! parent waits for it to stop (and undo its saga steps) before compensating itself.
+//! parent waits for it to stop (and undo its saga steps) before compensating itself. While it
+//! runs, its mailbox takes the signals sent through its parent's handle.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use crate::context::{RunInfo, RunLimits};
 use crate::definition::StepIndex;
 use crate::error::StepError;
 use crate::events::EventLog;
+use crate::memory::Mailbox;
 use crate::options::CancellationToken;
 use crate::run_id::RunId;
 use crate::scheduler::{drive_held, Held};
@@ -57,17 +59,24 @@ where
         children: Children::default(),
     });
     let (done, ended) = oneshot::channel();
-    tokio::spawn(drive_held::<C>(input, run, options, done));
+    let mailbox = Arc::new(Mailbox::default());
+    parent
+        .run
+        .children
+        .started(parent.step, parent.item, mailbox.clone());
+    tokio::spawn(drive_held::<C>(input, run, options, mailbox.clone(), done));
     let mut guard = StopOnDrop {
         cancel,
         ended: Some(ended),
         parent: parent.run,
+        mailbox,
     };
     let ended = match guard.ended.as_mut() {
         Some(ended) => Some(ended.await),
         None => None,
     };
     guard.ended = None;
+    parent.run.children.ended(&guard.mailbox);
     let Some(Ok(Held {
         result,
         history,
@@ -92,11 +101,14 @@ struct StopOnDrop<'p, O: Send + 'static> {
     cancel: CancellationToken,
     ended: Option<oneshot::Receiver<Held<O>>>,
     parent: &'p Arc<RunInfo>,
+    /// Where the child takes its signals (from its parent's handle).
+    mailbox: Arc<Mailbox>,
 }
 
 impl<O: Send + 'static> Drop for StopOnDrop<'_, O> {
     fn drop(&mut self) {
         if let Some(ended) = self.ended.take() {
+            self.parent.children.ended(&self.mailbox);
             self.cancel.cancel();
             self.parent.children.stopping(ended.map(|_| ()).boxed());
         }

@@ -12,23 +12,37 @@ use crate::definition::StepIndex;
 use crate::durable::DurableEngine;
 use crate::error::WorkflowError;
 use crate::history::RunHistory;
+use crate::memory::Mailbox;
 use crate::run_id::RunId;
 use crate::testing::TestPlan;
 
-/// How a durable engine runs and undoes the child of one step: the parent's `Durable` impl
-/// hands these out (a child is durable when its parent is).
+/// Runs (or resumes) the child run of the step behind the context, on its boxed input, with
+/// the test's plan for it, if any.
+pub type RunChild = fn(
+    StepContext,
+    Box<dyn std::any::Any + Send>,
+    Option<Arc<TestPlan>>,
+) -> BoxFuture<'static, Result<ChildFinished, WorkflowError>>;
+
+/// Sends a child run a signal: the payload (a `T`) for its step's `Signal<T>`.
+pub type SignalChild = fn(
+    DurableEngine,
+    RunId,
+    StepIndex,
+    Box<dyn std::any::Any + Send + Sync>,
+) -> BoxFuture<'static, Result<(), WorkflowError>>;
+
+/// How a durable engine runs, undoes and signals the child of one step: the parent's
+/// `Durable` impl hands these out (a child is durable when its parent is).
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub struct DurableChild {
-    /// Runs (or resumes) the child run of the step behind the context, on its boxed input,
-    /// with the test's plan for it, if any.
-    pub run: fn(
-        StepContext,
-        Box<dyn std::any::Any + Send>,
-        Option<Arc<TestPlan>>,
-    ) -> BoxFuture<'static, Result<ChildFinished, WorkflowError>>,
+    /// Runs (or resumes) the child run.
+    pub run: RunChild,
     /// Undoes a completed child run: its compensations, latest first.
     pub undo: fn(DurableEngine, RunId) -> UndoFuture,
+    /// Sends the child run a signal.
+    pub signal: SignalChild,
 }
 
 /// How a completed child is undone.
@@ -75,6 +89,8 @@ pub(crate) struct Children {
 
 #[derive(Default)]
 struct State {
+    /// The mailboxes of the in-memory children running now.
+    running: Vec<(StepIndex, Option<usize>, Arc<Mailbox>)>,
     undos: Vec<(StepIndex, Option<usize>, ChildUndo)>,
     histories: Vec<(StepIndex, RunHistory)>,
     stopping: Vec<BoxFuture<'static, ()>>,
@@ -96,6 +112,29 @@ impl Children {
     /// How the durable engine runs the child of `step`; `None` in memory.
     pub(crate) fn durable_child(&self, step: StepIndex) -> Option<DurableChild> {
         self.durable.and_then(|table| table(step))
+    }
+
+    /// An in-memory child of `step` (item `item`) runs and takes signals at `mailbox`.
+    pub(crate) fn started(&self, step: StepIndex, item: Option<usize>, mailbox: Arc<Mailbox>) {
+        self.state().running.push((step, item, mailbox));
+    }
+
+    /// The in-memory child behind `mailbox` ended.
+    pub(crate) fn ended(&self, mailbox: &Arc<Mailbox>) {
+        self.state()
+            .running
+            .retain(|(_, _, running)| !Arc::ptr_eq(running, mailbox));
+    }
+
+    /// The mailbox of the in-memory child of `step` (item `item`) running now.
+    pub(crate) fn mailbox(&self, step: StepIndex, item: Option<usize>) -> Option<Arc<Mailbox>> {
+        let state = self.state();
+        state
+            .running
+            .iter()
+            .rev()
+            .find(|(s, i, _)| *s == step && *i == item)
+            .map(|(_, _, mailbox)| mailbox.clone())
     }
 
     /// A child of `step` (item `item`) finished: keeps its history, and its undo (if it

@@ -123,7 +123,7 @@ impl DurableEngine {
     }
 
     /// The run's history from its journal: each step's outcome, completions and output (as
-    /// JSON), the path taken.
+    /// JSON), the path taken, and the histories of its child workflow runs.
     pub(crate) async fn stored_history<W: Durable>(
         &self,
         run_id: &RunId,
@@ -133,6 +133,9 @@ impl DurableEngine {
         let events = stored_events(def, &record, &journal);
         let mut history = RunHistory::from_events(def, &events);
         history.attach_outputs(&journal);
+        self.nest_child_histories(def, run_id, &mut history)
+            .await
+            .map_err(super::store_error::<W>(run_id))?;
         if let Some(Err(error)) = record
             .summary
             .status

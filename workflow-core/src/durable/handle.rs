@@ -12,11 +12,11 @@ use super::{lock, store_error, DurableEngine};
 use crate::definition::StepIndex;
 use crate::error::WorkflowError;
 use crate::events::RunEvent;
-use crate::handle::{signal_step, RunBackend, RunHandle};
+use crate::handle::{no_child_run, signal_step, RunBackend, RunHandle};
 use crate::history::RunHistory;
 use crate::options::RunOptions;
 use crate::run_id::RunId;
-use crate::store::RunStatus;
+use crate::store::{RunStatus, StoreError};
 use crate::workflow::Durable;
 
 /// [`RunBackend`] of a durable engine for runs of `W`.
@@ -113,6 +113,24 @@ impl DurableEngine {
         RunHandle::new(run_id.into(), Arc::new(backend))
     }
 
+    /// Encodes `payload` for the `Signal<T>` of step `step` of `W` and stores it for run
+    /// `run_id` (see [`DurableEngine::send_signal`]).
+    pub(crate) async fn send_typed_signal<W: Durable>(
+        &self,
+        run_id: &RunId,
+        step: StepIndex,
+        payload: &(dyn Any + Send + Sync),
+    ) -> Result<(), WorkflowError> {
+        let name = signal_name::<W>(step);
+        let bytes = W::__encode_signal(step, payload).map_err(|e| WorkflowError::BadSignal {
+            workflow: W::definition().name,
+            run_id: run_id.clone(),
+            signal: name,
+            reason: e.to_string(),
+        })?;
+        self.send_signal::<W>(run_id, name, bytes).await
+    }
+
     /// Stores an encoded signal for a run of `W` and wakes whoever waits for it here. A run of
     /// another workflow is refused ([`WorkflowError::WrongWorkflow`]).
     async fn send_signal<W: Durable>(
@@ -166,15 +184,39 @@ impl<W: Durable + 'static> RunBackend<W> for DurableRuns<W> {
         _make: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
     ) -> BoxFuture<'a, Result<(), WorkflowError>> {
         Box::pin(async move {
-            let name = signal_name::<W>(step);
-            let bytes =
-                W::__encode_signal(step, &*value).map_err(|e| WorkflowError::BadSignal {
-                    workflow: W::definition().name,
-                    run_id: run_id.clone(),
-                    signal: name,
-                    reason: e.to_string(),
-                })?;
-            self.engine.send_signal::<W>(run_id, name, bytes).await
+            self.engine
+                .send_typed_signal::<W>(run_id, step, &*value)
+                .await
+        })
+    }
+
+    fn signal_child<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: StepIndex,
+        child_step: StepIndex,
+        value: Box<dyn Any + Send + Sync>,
+        _make: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        Box::pin(async move {
+            let def = &W::definition().steps[step as usize];
+            let child_name = def.child.map_or("?", |child| (child.definition)().name);
+            let Some(durable) = W::__child(step) else {
+                return Err(no_child_run::<W>(run_id, step, child_name));
+            };
+            // The latest attempt's child.
+            for attempt in (1..=def.policy.retries + 1).rev() {
+                let child = RunId::child(run_id, def.name, None, attempt);
+                match self.engine.status(&child).await {
+                    Ok(_) => {
+                        let engine = self.engine.clone();
+                        return (durable.signal)(engine, child, child_step, value).await;
+                    }
+                    Err(StoreError::UnknownRun(_)) => continue,
+                    Err(error) => return Err(store_error::<W>(run_id)(error)),
+                }
+            }
+            Err(no_child_run::<W>(run_id, step, child_name))
         })
     }
 

@@ -11,6 +11,7 @@ use crate::child::{ChildUndo, Undone};
 use crate::context::RunInfo;
 use crate::error::WorkflowError;
 use crate::history::RunHistory;
+use crate::memory::{Mailbox, MemoryJournal};
 use crate::options::RunOptions;
 use crate::workflow::Workflow;
 
@@ -22,20 +23,31 @@ pub(crate) struct Held<O> {
     pub undo: Option<ChildUndo>,
 }
 
-/// Runs `W::default()` on `input` to its end and sends the result to `done`. A child that
+/// Runs `W::default()` on `input` to its end (taking signals from `mailbox`) and sends the
+/// result to `done`. A child that
 /// stops early compensates first; a completed one with saga steps then waits until its parent
 /// asks for its undo (or drops it).
 pub(crate) async fn drive_held<W>(
     input: W::Input,
     run: Arc<RunInfo>,
     options: RunOptions,
+    mailbox: Arc<Mailbox>,
     done: oneshot::Sender<Held<W::Output>>,
 ) where
     W: Workflow + Default + Sync,
 {
     let workflow = W::default();
     let mut recorder = Recorder::new(W::definition());
-    let mut driver = Driver::new(&workflow, input, run, &options, None, Some(&mut recorder));
+    let mut signals = MemoryJournal { mailbox };
+    let journal: &mut (dyn crate::journal::Journal<W::__Out> + '_) = &mut signals;
+    let mut driver = Driver::new(
+        &workflow,
+        input,
+        run,
+        &options,
+        Some(journal),
+        Some(&mut recorder),
+    );
     let outcome = driver.run(Vec::new(), &options).await;
     let result = match outcome {
         Ok(()) => driver.output(),

@@ -4,9 +4,8 @@
 //! [`MemoryJournal`], which journals nothing.
 
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::SystemTime;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -17,14 +16,18 @@ use crate::definition::StepIndex;
 use crate::error::WorkflowError;
 use crate::event_feed::{EventFeed, FeedTap};
 use crate::events::{EventLog, RunEvent};
-use crate::handle::{signal_step, RunBackend, RunHandle};
+use crate::handle::{no_child_run, signal_step, RunBackend, RunHandle};
 use crate::history::RunHistory;
-use crate::journal::{Journal, JournalEvent, SignalPayload};
+use crate::journal::SignalPayload;
 use crate::options::{CancellationToken, RunOptions};
 use crate::run_id::RunId;
 use crate::scheduler::{drive_durable, Drive, Driven, Recorder};
 use crate::store::{RunStatus, StoreError};
 use crate::workflow::Workflow;
+
+mod mailbox;
+
+pub(crate) use mailbox::{Mailbox, MemoryJournal};
 
 type AnyRun = dyn Any + Send + Sync;
 
@@ -61,18 +64,30 @@ impl MemoryRuns {
     {
         let def = W::definition();
         let run_id = options.run_id.clone().unwrap_or_else(RunId::generate);
+        let cancel = options.cancel.clone().unwrap_or_default();
+        let events = Arc::new(EventLog::kept(Some(FeedTap {
+            feed: self.feed.clone(),
+            definition: def,
+            run_id: run_id.clone(),
+        })));
+        let mut options = options.cancel_token(cancel.clone());
+        options.events = Some(events.clone());
+        let info = Arc::new(RunInfo {
+            workflow: def.name,
+            run_id: run_id.clone(),
+            engine: None,
+            limits: RunLimits::of(&options),
+            children: Default::default(),
+        });
         let run = Arc::new(MemoryRun::<W> {
             run_id: run_id.clone(),
             state: Mutex::new(State::Running),
             changed: Notify::new(),
-            cancel: options.cancel.clone().unwrap_or_default(),
+            cancel,
             mailbox: Arc::new(Mailbox::default()),
-            events: Arc::new(EventLog::kept(Some(FeedTap {
-                feed: self.feed.clone(),
-                definition: def,
-                run_id: run_id.clone(),
-            }))),
+            events,
             history: Mutex::new(None),
+            info: info.clone(),
         });
         {
             let mut runs = self.lock();
@@ -88,19 +103,10 @@ impl MemoryRuns {
         }
         let task = run.clone();
         let workflow = workflow.clone();
-        let mut options = options.cancel_token(run.cancel.clone());
-        options.events = Some(run.events.clone());
         tokio::spawn(async move {
             let mut journal = MemoryJournal {
                 mailbox: task.mailbox.clone(),
             };
-            let info = Arc::new(RunInfo {
-                workflow: def.name,
-                run_id: task.run_id.clone(),
-                engine: None,
-                limits: RunLimits::of(&options),
-                children: Default::default(),
-            });
             let mode = Drive {
                 options,
                 journal: Some(&mut journal),
@@ -159,6 +165,8 @@ struct MemoryRun<W: Workflow> {
     events: Arc<EventLog>,
     /// The run's history, once it finished.
     history: Mutex<Option<RunHistory>>,
+    /// What its steps share, its children among them (their mailboxes).
+    info: Arc<RunInfo>,
 }
 
 impl<W: Workflow> MemoryRun<W> {
@@ -254,6 +262,35 @@ where
         let result = self
             .unknown_signal_or_finished(name)
             .map(|()| self.mailbox.push(name, SignalPayload::Value(make)));
+        Box::pin(async move { result })
+    }
+
+    fn signal_child<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        step: StepIndex,
+        child_step: StepIndex,
+        _value: Box<dyn Any + Send + Sync>,
+        make: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        let child = W::definition().steps[step as usize]
+            .child
+            .map(|child| (child.definition)());
+        let mailbox = self.info.children.mailbox(step, None);
+        let result = match (child, mailbox) {
+            (Some(child), Some(mailbox)) => {
+                let name = child.steps[child_step as usize]
+                    .signal
+                    .map_or("?", |s| s.name);
+                mailbox.push(name, SignalPayload::Value(make));
+                Ok(())
+            }
+            (child, _) => Err(no_child_run::<W>(
+                run_id,
+                step,
+                child.map_or("?", |c| c.name),
+            )),
+        };
         Box::pin(async move { result })
     }
 
@@ -355,6 +392,18 @@ impl<W: Workflow> RunBackend<W> for Missing {
         Box::pin(async move { Err(error) })
     }
 
+    fn signal_child<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        _: StepIndex,
+        _: StepIndex,
+        _: Box<dyn Any + Send + Sync>,
+        _: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
+    ) -> BoxFuture<'a, Result<(), WorkflowError>> {
+        let error = self.error::<W>(run_id);
+        Box::pin(async move { Err(error) })
+    }
+
     fn events(&self, _: &RunId) -> BoxStream<'static, RunEvent<W::Step>> {
         Box::pin(futures::stream::empty())
     }
@@ -365,123 +414,5 @@ impl<W: Workflow> RunBackend<W> for Missing {
     ) -> BoxFuture<'a, Result<RunHistory, WorkflowError>> {
         let error = self.error::<W>(run_id);
         Box::pin(async move { Err(error) })
-    }
-}
-
-/// Signals sent to an in-memory run and not consumed yet.
-#[derive(Default)]
-struct Mailbox {
-    queued: Mutex<HashMap<&'static str, VecDeque<SignalPayload>>>,
-    /// Woken by every signal.
-    bell: Notify,
-    /// The run waits for signals (for `status`).
-    waiting: Mutex<bool>,
-}
-
-impl Mailbox {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, VecDeque<SignalPayload>>> {
-        self.queued.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn push(&self, name: &'static str, payload: SignalPayload) {
-        self.lock().entry(name).or_default().push_back(payload);
-        self.bell.notify_waiters();
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.lock().get(name).is_some_and(|q| !q.is_empty())
-    }
-
-    fn is_waiting(&self) -> bool {
-        *self.waiting.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The scheduler's journal for an in-memory run: records nothing, delivers signals.
-struct MemoryJournal {
-    mailbox: Arc<Mailbox>,
-}
-
-impl<O: Send> Journal<O> for MemoryJournal {
-    fn record_output(
-        &mut self,
-        _: StepIndex,
-        _: Option<usize>,
-        _: &O,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async { Ok(()) })
-    }
-
-    fn record(&mut self, _: JournalEvent) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async { Ok(()) })
-    }
-
-    fn has_signal(&self, name: &'static str) -> BoxFuture<'static, Result<bool, StoreError>> {
-        let has = self.mailbox.has(name);
-        Box::pin(async move { Ok(has) })
-    }
-
-    fn signal_ready(
-        &self,
-        name: &'static str,
-        deadline: Option<SystemTime>,
-    ) -> BoxFuture<'static, Result<bool, StoreError>> {
-        let mailbox = self.mailbox.clone();
-        Box::pin(async move {
-            loop {
-                let rung = mailbox.bell.notified();
-                tokio::pin!(rung);
-                rung.as_mut().enable();
-                if mailbox.has(name) {
-                    return Ok(true);
-                }
-                let left =
-                    deadline.map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
-                match left {
-                    Some(left) if left.is_zero() => return Ok(false),
-                    Some(left) => {
-                        if tokio::time::timeout(left, rung).await.is_err() {
-                            return Ok(mailbox.has(name));
-                        }
-                    }
-                    None => rung.await,
-                }
-            }
-        })
-    }
-
-    fn consume_signal(
-        &mut self,
-        _: StepIndex,
-        name: &'static str,
-    ) -> BoxFuture<'_, Result<Option<SignalPayload>, StoreError>> {
-        let payload = self
-            .mailbox
-            .lock()
-            .get_mut(name)
-            .and_then(VecDeque::pop_front);
-        Box::pin(async move { Ok(payload) })
-    }
-
-    fn decode_signal(&self, _: StepIndex, _: &[u8]) -> Result<Box<dyn Any + Send>, StoreError> {
-        Err(StoreError::Database(
-            "an in-memory run holds no encoded signals".into(),
-        ))
-    }
-
-    fn set_waiting(
-        &mut self,
-        waiting_for: Option<String>,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        *self
-            .mailbox
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = waiting_for.is_some();
-        Box::pin(async { Ok(()) })
-    }
-
-    fn parks_waits(&self) -> bool {
-        false
     }
 }
