@@ -199,7 +199,7 @@ impl Trip {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Booking;
 
 #[workflow]
@@ -547,4 +547,83 @@ async fn a_signal_for_a_child_that_is_not_running_is_refused() {
         ),
         "{error}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `ctx.run_child`, for children chosen at run time: the same cancel and undo semantics.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct DynamicTravel;
+
+#[workflow]
+impl DynamicTravel {
+    #[step]
+    async fn book(&self, ctx: &StepContext, trip: Trip) -> Result<(Trip, String), WorkflowError> {
+        let booking = ctx.run_child(&Booking, trip.clone()).await?;
+        Ok((trip, booking))
+    }
+    #[step(after = book)]
+    async fn pay(&self, booked: (Trip, String)) -> Result<String, StepError> {
+        let (trip, booking) = booked;
+        log(format!("pay:{}", trip.key));
+        if trip.decline {
+            return Err(StepError::permanent(StepError::msg("card declined")));
+        }
+        Ok(format!("paid for {booking}"))
+    }
+}
+
+#[tokio::test]
+async fn a_child_run_by_a_step_body_is_undone_when_the_parent_compensates() {
+    let trip = Trip {
+        decline: true,
+        ..Trip::new("dyn-undo-mem")
+    };
+    let error = Engine::in_memory()
+        .run(&DynamicTravel, trip)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, WorkflowError::StepFailed { step: "pay", .. }),
+        "{error}"
+    );
+    assert_eq!(
+        entries("dyn-undo-mem"),
+        ["reserve", "confirm", "pay", "release"]
+    );
+    assert_eq!(error.report().unwrap().compensated(), vec!["book"]);
+}
+
+#[tokio::test]
+async fn a_durable_child_run_by_a_step_body_is_undone_when_the_parent_compensates() {
+    let engine = Engine::sqlite(temp_db("dyn-undo")).await.unwrap();
+    let trip = Trip {
+        decline: true,
+        ..Trip::new("dyn-undo-sqlite")
+    };
+    let error = engine.run(&DynamicTravel, trip).await.unwrap_err();
+    assert!(
+        matches!(error, WorkflowError::StepFailed { step: "pay", .. }),
+        "{error}"
+    );
+    assert_eq!(
+        entries("dyn-undo-sqlite"),
+        ["reserve", "confirm", "pay", "release"]
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_parent_cancels_a_child_run_by_a_step_body() {
+    let engine = Engine::in_memory();
+    let trip = Trip {
+        hang: true,
+        ..Trip::new("dyn-cancel-mem")
+    };
+    let run = engine.start(&DynamicTravel, trip).await.unwrap();
+    wait_for("dyn-cancel-mem", "confirm").await;
+    run.cancel().await.unwrap();
+    let error = run.wait().await.unwrap_err();
+    assert!(matches!(error, WorkflowError::Cancelled { .. }), "{error}");
+    assert_eq!(entries("dyn-cancel-mem"), ["reserve", "confirm", "release"]);
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::durable::DurableEngine;
-use crate::engine::{Engine, Finished};
+use crate::engine::Finished;
 use crate::error::WorkflowError;
 use crate::options::{CancellationToken, RunOptions};
 use crate::run_id::RunId;
@@ -114,6 +114,11 @@ impl StepContext {
         }
     }
 
+    /// The durable engine running this step's run (`None` in memory).
+    pub(crate) fn engine(&self) -> Option<DurableEngine> {
+        self.run.engine.clone()
+    }
+
     /// The run this step belongs to.
     pub fn run_id(&self) -> &RunId {
         &self.run.run_id
@@ -139,18 +144,22 @@ impl StepContext {
         self.item
     }
 
-    /// Runs `child` as a child workflow of this step and returns its output.
+    /// Runs `child` as a child workflow of this step and returns its output: for a child chosen
+    /// at run time (a step of the graph runs a fixed one: `#[step(workflow = Child)]`), with the
+    /// same semantics.
     ///
     /// On a durable engine the child is a run of its own in the same store, with the
     /// deterministic id `~{parent run}/{step}[/{item}]`, then `@{attempt}` from the step's
     /// second attempt on (in a namespace of its own: no caller-chosen id starts with `~`). If
     /// the parent crashes and this step runs again, the child is resumed (or its stored result
     /// returned), never started twice; a retry of the step starts a new child. The parent's
-    /// cancel and what is left of its deadline reach the child: a child whose parent was
-    /// cancelled (or ran out of time) is cancelled in the store, and its completed saga steps
-    /// compensated, by this engine's worker, which registers the child's definition. Its input
-    /// and output types are checked by rustc. In memory, the child runs in the step, with the
-    /// parent's cancel token and deadline.
+    /// cancel and what is left of its deadline reach the child; a child whose parent stopped
+    /// (cancelled, out of time, or another step failed) is cancelled, and its completed saga
+    /// steps compensated. When the parent's saga compensates after this step completed, the
+    /// child is undone as a unit: its own compensations, latest first (in memory, and on a
+    /// durable engine unless the parent restarted in between). Its input and output types are
+    /// checked by rustc. In memory the child is a task of its own, which the parent waits for
+    /// when it stops; its history is nested in the step's record.
     ///
     /// ```
     /// use workflow_core::prelude::*;
@@ -180,13 +189,38 @@ impl StepContext {
     where
         C: Durable + Clone + Send + Sync + 'static,
         C::Input: 'static,
+        C::Output: 'static,
     {
-        self.run_child_finished(child, input, None).await.result
+        let Some(engine) = &self.run.engine else {
+            let parent = crate::child::Parent {
+                run: &self.run,
+                events: None,
+                step: self.step,
+                item: self.item,
+                attempt: self.attempt,
+                plan: None,
+            };
+            return crate::child::run_in_memory(parent, child.clone(), input).await;
+        };
+        let finished = self.run_child_finished(engine, child, input, None).await;
+        let undo = finished.result.is_ok().then(|| {
+            let (engine, child) = (engine.clone(), child.clone());
+            let id = RunId::child(&self.run.run_id, self.step, self.item, self.attempt);
+            crate::child::ChildUndo::stored(C::definition(), move || {
+                Box::pin(async move { engine.undo_completed(&child, &id).await })
+            })
+        });
+        self.run
+            .children
+            .finished(self.step, self.item, finished.history, undo);
+        finished.result
     }
 
-    /// [`StepContext::run_child`], with the child's history.
+    /// Runs (or resumes) `child` as the durable child run of this step, with the test's
+    /// `plan` for it: its result and history.
     pub(crate) async fn run_child_finished<C>(
         &self,
+        engine: &DurableEngine,
         child: &C,
         input: C::Input,
         plan: Option<Arc<crate::testing::TestPlan>>,
@@ -197,11 +231,6 @@ impl StepContext {
     {
         let mut options = self.run.limits.for_child();
         options.plan = plan;
-        let Some(engine) = &self.run.engine else {
-            return Engine::in_memory()
-                .run_with_any(child, input, options)
-                .await;
-        };
         // The worker knows the child's definition, so a child left behind (its parent
         // cancelled, or crashed while parked) is taken up and finished or compensated.
         if let Err(error) = engine.register(child).await {

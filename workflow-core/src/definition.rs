@@ -24,6 +24,14 @@ pub struct Definition {
     pub steps: &'static [StepDef],
 }
 
+impl Definition {
+    /// True when a completed run of it may have something to undo: a saga step, or a child
+    /// workflow step.
+    pub fn has_compensations(&self) -> bool {
+        self.steps.iter().any(StepDef::undoable)
+    }
+}
+
 /// One step of a [`Definition`].
 #[derive(Debug)]
 pub struct StepDef {
@@ -72,16 +80,6 @@ impl StepDef {
 pub struct ChildDef {
     /// The child's definition, nested in the parent's (diagrams draw it as a subgraph).
     pub definition: fn() -> &'static Definition,
-}
-
-impl ChildDef {
-    /// True when the child has saga steps to undo.
-    pub fn has_compensations(&self) -> bool {
-        (self.definition)()
-            .steps
-            .iter()
-            .any(|step| step.compensation.is_some() || step.child.is_some())
-    }
 }
 
 /// The signal a step waits for.

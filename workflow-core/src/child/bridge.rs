@@ -60,8 +60,20 @@ where
                 },
             });
         };
+        let Some(engine) = context.engine() else {
+            let detail = "internal error: a durable child outside a durable run".to_owned();
+            return Err(WorkflowError::Store {
+                workflow: C::definition().name,
+                run_id: context.run_id().clone(),
+                error: crate::store::StoreError::Corrupt {
+                    run_id: context.run_id().clone(),
+                    seq: None,
+                    detail,
+                },
+            });
+        };
         let finished = context
-            .run_child_finished(&AsDurable::<C, P>::default(), *input, plan)
+            .run_child_finished(&engine, &AsDurable::<C, P>::default(), *input, plan)
             .await;
         let output = finished.result?;
         Ok((Box::new(output) as Box<dyn Any + Send>, finished.history))

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use futures::FutureExt;
 use tokio::sync::oneshot;
 
-use super::child_failed;
 use crate::child::Children;
 use crate::context::{RunInfo, RunLimits};
 use crate::definition::StepIndex;
-use crate::error::StepError;
+use crate::error::WorkflowError;
 use crate::events::EventLog;
 use crate::memory::Mailbox;
 use crate::options::CancellationToken;
@@ -20,22 +19,26 @@ use crate::scheduler::{drive_held, Held};
 use crate::testing::TestPlan;
 use crate::workflow::Workflow;
 
-/// Where an in-memory child of step `step` runs, and whose events it relays.
-pub(super) struct Parent<'p> {
+/// The parent step a child runs for.
+pub(crate) struct Parent<'p> {
     pub run: &'p Arc<RunInfo>,
-    pub events: Option<Arc<EventLog>>,
-    pub step: StepIndex,
-    pub name: &'static str,
+    /// The parent's event log and the step's index there, if anyone listens.
+    pub events: Option<(Arc<EventLog>, StepIndex)>,
+    pub step: &'static str,
     pub item: Option<usize>,
     pub attempt: u32,
     /// The test's plan for the child, if any.
     pub plan: Option<Arc<TestPlan>>,
 }
 
-/// Runs `C::default()` on `input` as a child of `parent` and returns its output.
-pub(super) async fn run<C>(parent: Parent<'_>, input: C::Input) -> Result<C::Output, StepError>
+/// Runs `child` on `input` as a child of `parent` and returns its output.
+pub(crate) async fn run<C>(
+    parent: Parent<'_>,
+    child: C,
+    input: C::Input,
+) -> Result<C::Output, WorkflowError>
 where
-    C: Workflow + Default + Send + Sync + 'static,
+    C: Workflow + Send + Sync + 'static,
     C::Input: 'static,
     C::Output: 'static,
 {
@@ -43,28 +46,29 @@ where
     let cancel = options.cancel.clone().unwrap_or_default();
     options = options.cancel_token(cancel.clone());
     options.plan = parent.plan;
-    options.events = parent.events.map(|log| {
-        Arc::new(EventLog::relayed(
-            log,
-            parent.step,
-            parent.item,
-            C::definition(),
-        ))
-    });
+    options.events = parent
+        .events
+        .map(|(log, step)| Arc::new(EventLog::relayed(log, step, parent.item, C::definition())));
+    let run_id = RunId::child(&parent.run.run_id, parent.step, parent.item, parent.attempt);
     let run = Arc::new(RunInfo {
         workflow: C::definition().name,
-        run_id: RunId::child(&parent.run.run_id, parent.name, parent.item, parent.attempt),
+        run_id: run_id.clone(),
         engine: None,
         limits: RunLimits::of(&options),
         children: Children::default(),
     });
     let (done, ended) = oneshot::channel();
     let mailbox = Arc::new(Mailbox::default());
-    parent
-        .run
-        .children
-        .started(parent.step, parent.item, mailbox.clone());
-    tokio::spawn(drive_held::<C>(input, run, options, mailbox.clone(), done));
+    let children = &parent.run.children;
+    children.started(parent.step, parent.item, mailbox.clone());
+    tokio::spawn(drive_held(
+        child,
+        input,
+        run,
+        options,
+        mailbox.clone(),
+        done,
+    ));
     let mut guard = StopOnDrop {
         cancel,
         ended: Some(ended),
@@ -72,27 +76,26 @@ where
         mailbox,
     };
     let ended = match guard.ended.as_mut() {
-        Some(ended) => Some(ended.await),
+        Some(ended) => ended.await.ok(),
         None => None,
     };
     guard.ended = None;
-    parent.run.children.ended(&guard.mailbox);
-    let Some(Ok(Held {
+    children.ended(&guard.mailbox);
+    let Some(Held {
         result,
         history,
         undo,
-    })) = ended
+    }) = ended
     else {
-        return Err(StepError::msg(
-            "internal error: a child run's task ended early",
-        ));
+        return Err(WorkflowError::Interrupted {
+            workflow: C::definition().name,
+            run_id,
+            step: "",
+        });
     };
     let undo = result.is_ok().then_some(undo).flatten();
-    parent
-        .run
-        .children
-        .finished(parent.step, parent.item, history, undo);
-    result.map_err(child_failed)
+    children.finished(parent.step, parent.item, history, undo);
+    result
 }
 
 /// Dropped with the step's future before the child ended: cancels the child, and leaves its

@@ -12,14 +12,17 @@
 mod bridge;
 mod memory;
 mod registry;
+mod undo;
 
 use std::any::Any;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+pub(crate) use memory::{run as run_in_memory, Parent};
+pub(crate) use registry::Children;
 pub use registry::DurableChild;
-pub(crate) use registry::{ChildUndo, Children};
+pub(crate) use undo::ChildUndo;
 
 use crate::context::StepContext;
 use crate::definition::StepIndex;
@@ -80,27 +83,26 @@ where
     let plan = info.plan.and_then(|plan| plan.child_plan(step));
     Box::pin(async move {
         let Some(durable) = run.children.durable_child(step) else {
-            let parent = memory::Parent {
+            let parent = Parent {
                 run: &run,
-                events,
-                step,
-                name,
+                events: events.map(|log| (log, step)),
+                step: name,
                 item,
                 attempt,
                 plan,
             };
-            return memory::run::<C>(parent, input).await;
+            return run_in_memory(parent, C::default(), input)
+                .await
+                .map_err(child_failed);
         };
         let context = StepContext::new(Arc::clone(&run), name, attempt, item);
         let run_id = RunId::child(&run.run_id, name, item, attempt);
         let finished = (durable.run)(context, Box::new(input), plan).await;
         let (output, history) = finished.map_err(child_failed)?;
-        run.children.finished(
-            step,
-            item,
-            history,
-            Some(ChildUndo::Durable { run_id, durable }),
-        );
+        let undo = run.engine.clone().map(|engine| {
+            ChildUndo::stored(C::definition(), move || (durable.undo)(engine, run_id))
+        });
+        run.children.finished(name, item, history, undo);
         output
             .downcast::<C::Output>()
             .map(|output| *output)
@@ -108,8 +110,7 @@ where
     })
 }
 
-/// A child run's error as its parent step's: retried by the step's policy, unless the child
-/// was cancelled (then so is its parent, or the step lost a race).
+/// A child run's error as its parent step's, retried by the step's policy.
 fn child_failed(error: WorkflowError) -> StepError {
     StepError::msg(format!("child workflow: {error}"))
 }

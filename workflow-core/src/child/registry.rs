@@ -4,9 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
-use tokio::sync::oneshot;
 
-use super::{ChildFinished, UndoFuture, Undone};
+use super::{ChildFinished, ChildUndo, UndoFuture};
 use crate::context::StepContext;
 use crate::definition::StepIndex;
 use crate::durable::DurableEngine;
@@ -45,37 +44,6 @@ pub struct DurableChild {
     pub signal: SignalChild,
 }
 
-/// How a completed child is undone.
-pub(crate) enum ChildUndo {
-    /// An in-memory child, held by its task until its parent ends.
-    Memory(oneshot::Sender<oneshot::Sender<Undone>>),
-    /// A durable child run, undone from its journal.
-    Durable {
-        run_id: RunId,
-        durable: DurableChild,
-    },
-}
-
-impl ChildUndo {
-    /// Runs the child's compensations, latest first.
-    pub(crate) async fn undo(self, engine: Option<&DurableEngine>) -> Undone {
-        match self {
-            ChildUndo::Memory(held) => {
-                let (reply, answer) = oneshot::channel();
-                // A child whose task is gone has nothing left to undo.
-                if held.send(reply).is_err() {
-                    return Ok(Vec::new());
-                }
-                answer.await.unwrap_or_else(|_| Ok(Vec::new()))
-            }
-            ChildUndo::Durable { run_id, durable } => match engine {
-                Some(engine) => (durable.undo)(engine.clone(), run_id).await,
-                None => Ok(Vec::new()),
-            },
-        }
-    }
-}
-
 /// The children of one run: the durable engine's table of them, the undo of each completed
 /// one until the scheduler takes it, their histories, and the in-memory children whose step
 /// was dropped, still stopping.
@@ -90,9 +58,9 @@ pub(crate) struct Children {
 #[derive(Default)]
 struct State {
     /// The mailboxes of the in-memory children running now.
-    running: Vec<(StepIndex, Option<usize>, Arc<Mailbox>)>,
-    undos: Vec<(StepIndex, Option<usize>, ChildUndo)>,
-    histories: Vec<(StepIndex, RunHistory)>,
+    running: Vec<(&'static str, Option<usize>, Arc<Mailbox>)>,
+    undos: Vec<(&'static str, Option<usize>, ChildUndo)>,
+    histories: Vec<(&'static str, RunHistory)>,
     stopping: Vec<BoxFuture<'static, ()>>,
 }
 
@@ -115,7 +83,7 @@ impl Children {
     }
 
     /// An in-memory child of `step` (item `item`) runs and takes signals at `mailbox`.
-    pub(crate) fn started(&self, step: StepIndex, item: Option<usize>, mailbox: Arc<Mailbox>) {
+    pub(crate) fn started(&self, step: &'static str, item: Option<usize>, mailbox: Arc<Mailbox>) {
         self.state().running.push((step, item, mailbox));
     }
 
@@ -127,7 +95,7 @@ impl Children {
     }
 
     /// The mailbox of the in-memory child of `step` (item `item`) running now.
-    pub(crate) fn mailbox(&self, step: StepIndex, item: Option<usize>) -> Option<Arc<Mailbox>> {
+    pub(crate) fn mailbox(&self, step: &str, item: Option<usize>) -> Option<Arc<Mailbox>> {
         let state = self.state();
         state
             .running
@@ -141,7 +109,7 @@ impl Children {
     /// completed) for the scheduler.
     pub(crate) fn finished(
         &self,
-        step: StepIndex,
+        step: &'static str,
         item: Option<usize>,
         history: RunHistory,
         undo: Option<ChildUndo>,
@@ -154,7 +122,7 @@ impl Children {
     }
 
     /// The undo of the completed child of `step` (item `item`), once.
-    pub(crate) fn take_undo(&self, step: StepIndex, item: Option<usize>) -> Option<ChildUndo> {
+    pub(crate) fn take_undo(&self, step: &str, item: Option<usize>) -> Option<ChildUndo> {
         let mut state = self.state();
         let at = state
             .undos
@@ -163,8 +131,16 @@ impl Children {
         Some(state.undos.remove(at).2)
     }
 
+    /// True when a completed child of `step` (item `item`) waits to be kept for its undo.
+    pub(crate) fn has_undo(&self, step: &str, item: Option<usize>) -> bool {
+        self.state()
+            .undos
+            .iter()
+            .any(|(s, i, _)| *s == step && *i == item)
+    }
+
     /// The histories of the children of `step`, in the order they finished.
-    pub(crate) fn histories(&self, step: StepIndex) -> Vec<RunHistory> {
+    pub(crate) fn histories(&self, step: &str) -> Vec<RunHistory> {
         let state = self.state();
         state
             .histories

@@ -273,10 +273,9 @@ where
         _value: Box<dyn Any + Send + Sync>,
         make: Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>,
     ) -> BoxFuture<'a, Result<(), WorkflowError>> {
-        let child = W::definition().steps[step as usize]
-            .child
-            .map(|child| (child.definition)());
-        let mailbox = self.info.children.mailbox(step, None);
+        let def = &W::definition().steps[step as usize];
+        let child = def.child.map(|child| (child.definition)());
+        let mailbox = self.info.children.mailbox(def.name, None);
         let result = match (child, mailbox) {
             (Some(child), Some(mailbox)) => {
                 let name = child.steps[child_step as usize]

@@ -23,20 +23,20 @@ pub(crate) struct Held<O> {
     pub undo: Option<ChildUndo>,
 }
 
-/// Runs `W::default()` on `input` to its end (taking signals from `mailbox`) and sends the
-/// result to `done`. A child that
+/// Runs `workflow` on `input` to its end (taking signals from `mailbox`) and sends the result
+/// to `done`. A child that
 /// stops early compensates first; a completed one with saga steps then waits until its parent
 /// asks for its undo (or drops it).
 pub(crate) async fn drive_held<W>(
+    workflow: W,
     input: W::Input,
     run: Arc<RunInfo>,
     options: RunOptions,
     mailbox: Arc<Mailbox>,
     done: oneshot::Sender<Held<W::Output>>,
 ) where
-    W: Workflow + Default + Sync,
+    W: Workflow + Sync,
 {
-    let workflow = W::default();
     let mut recorder = Recorder::new(W::definition());
     let mut signals = MemoryJournal { mailbox };
     let journal: &mut (dyn crate::journal::Journal<W::__Out> + '_) = &mut signals;
@@ -72,7 +72,7 @@ pub(crate) async fn drive_held<W>(
     let sent = done.send(Held {
         result,
         history,
-        undo: held.then_some(ChildUndo::Memory(undo)),
+        undo: held.then(|| ChildUndo::held(W::definition(), undo)),
     });
     if sent.is_err() || !held {
         return;

@@ -631,7 +631,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if self.def.steps[step as usize].for_each.is_none() {
             return self.complete(step, arm);
         }
-        if self.def.steps[step as usize].undoable() {
+        if self.undoable(step, item) {
             self.keep_for_compensation(step, item);
         }
         let st = &mut self.steps[step as usize];
@@ -656,11 +656,20 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let completion = st.kept as usize;
         self.sagas.push((step, completion));
         st.kept += 1;
-        if self.def.steps[step as usize].child.is_some() {
-            // A replayed child's undo is found again from its run id when needed.
-            let undo = self.run.children.take_undo(step, item);
+        let def = &self.def.steps[step as usize];
+        let undo = self.run.children.take_undo(def.name, item);
+        // A replayed child step's undo is found again from its run id when needed.
+        if undo.is_some() || def.child.is_some() {
             self.child_undos.insert((step, completion), (item, undo));
         }
+    }
+
+    /// True when a completion of `step` (item `item`) is undone if the run stops: a saga step,
+    /// a child workflow step, or a step whose body ran a child (`ctx.run_child`) that has saga
+    /// steps of its own.
+    fn undoable(&self, step: StepIndex, item: Option<usize>) -> bool {
+        let def = &self.def.steps[step as usize];
+        def.undoable() || self.run.children.has_undo(def.name, item)
     }
 
     /// A step produced its output (`arm`: the branch its downstream match selected).
@@ -670,7 +679,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         st.completions += 1;
         // A saga `for_each` step keeps (and compensates) each item instead.
         let def = &self.def.steps[step as usize];
-        if def.undoable() && def.for_each.is_none() {
+        if def.for_each.is_none() && self.undoable(step, None) {
             self.keep_for_compensation(step, None);
         }
         if let Some(rec) = self.recorder.as_deref_mut() {

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::{Driver, Status};
-use crate::definition::{Definition, StepIndex};
+use crate::definition::Definition;
 use crate::history::{RunHistory, StepOutcome};
 use crate::workflow::Workflow;
 
@@ -56,9 +56,7 @@ impl<W: Workflow> Driver<'_, '_, W> {
             return;
         };
         for (index, (record, st)) in rec.history.steps.iter_mut().zip(&self.steps).enumerate() {
-            if self.def.steps[index].child.is_some() {
-                record.children = self.run.children.histories(index as StepIndex);
-            }
+            record.children = self.run.children.histories(self.def.steps[index].name);
             record.attempts = st.attempts;
             record.completions = st.completions;
             record.outcome = match st.status {

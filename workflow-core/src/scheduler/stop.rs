@@ -212,8 +212,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         completion: usize,
     ) -> Result<Option<CompensationRecord>, StoreError> {
         let def = &self.def.steps[step as usize];
-        if let Some(child) = def.child {
-            return self.undo_child(step, completion, child).await;
+        if def.child.is_some() || self.child_undos.contains_key(&(step, completion)) {
+            return self.undo_child(step, completion).await;
         }
         let Some(compensation) = def.compensation else {
             return Ok(None);

@@ -1,10 +1,11 @@
-//! Undoing a completed child workflow step as a unit, when its parent compensates: the
-//! child's own compensations run, latest first, and the parent journals the child as undone.
+//! Undoing a completed child workflow as a unit, when its parent compensates: the child's own
+//! compensations run, latest first, and the parent journals the child as undone. The child of
+//! a `workflow = Child` step, or one a step body ran with `ctx.run_child`.
 
 use super::Driver;
 use crate::child::ChildUndo;
 use crate::context::RunInfo;
-use crate::definition::{ChildDef, StepIndex};
+use crate::definition::{Definition, StepIndex};
 use crate::error::StepError;
 use crate::events::RunEvent;
 use crate::journal::JournalEvent;
@@ -14,38 +15,40 @@ use crate::store::{RunStatus, StoreError};
 use crate::workflow::Workflow;
 
 impl<W: Workflow + Sync> Driver<'_, '_, W> {
-    /// Undoes completion `completion` of child step `step`; `None` when the child has no saga
-    /// steps. A compensation of the child that failed for good is the record's error.
+    /// Undoes the child of completion `completion` of step `step`; `None` when the child has
+    /// no saga steps (or is gone). A compensation of the child that failed for good is the
+    /// record's error.
     pub(super) async fn undo_child(
         &mut self,
         step: StepIndex,
         completion: usize,
-        child: ChildDef,
     ) -> Result<Option<CompensationRecord>, StoreError> {
+        let def = &self.def.steps[step as usize];
         let (item, undo) = self
             .child_undos
             .remove(&(step, completion))
             .unwrap_or((None, None));
-        if !child.has_compensations() {
-            return Ok(None);
-        }
         let undo = match undo {
             Some(undo) => Some(undo),
             None => {
                 let retries = self.policy(step).retries;
-                let name = self.def.steps[step as usize].name;
-                find_completed_child(&self.run, step, name, item, retries).await?
+                let child = def.child.map(|child| (child.definition)());
+                let at = ChildAt {
+                    step,
+                    name: def.name,
+                    item,
+                };
+                find_completed_child(&self.run, at, child, retries).await?
             }
         };
-        let undone = match undo {
-            Some(undo) => undo.undo(self.run.engine.as_ref()).await,
-            None => Ok(Vec::new()),
+        let Some(undo) = undo.filter(|undo| undo.definition.has_compensations()) else {
+            return Ok(None);
         };
-        let error = match undone {
+        let child = undo.definition.name;
+        let error = match undo.undo().await {
             Ok(records) => records.into_iter().find_map(|r| r.error),
             Err(error) => Some(StepError::msg(error.to_string())),
         };
-        let def = &self.def.steps[step as usize];
         if let Some(journal) = self.journal.as_deref_mut() {
             let event = JournalEvent::Compensated {
                 step: def.name.to_owned(),
@@ -59,23 +62,24 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
         self.emit(|| RunEvent::Compensated { step, failed });
         Ok(Some(CompensationRecord {
             step: def.name,
-            compensation: (child.definition)().name,
+            compensation: child,
             attempts: 1,
             error,
         }))
     }
 }
 
-/// The completed durable child run of `step` (item `item`) that a resumed run restored from
-/// its journal: its latest completed attempt.
+/// The completed durable child run of child step `step` (item `item`) that a resumed run
+/// restored from its journal: its latest completed attempt.
 async fn find_completed_child(
     run: &RunInfo,
-    step: StepIndex,
-    name: &str,
-    item: Option<usize>,
+    at: ChildAt,
+    child: Option<&'static Definition>,
     retries: u32,
 ) -> Result<Option<ChildUndo>, StoreError> {
-    let (Some(engine), Some(durable)) = (run.engine.as_ref(), run.children.durable_child(step))
+    let ChildAt { step, name, item } = at;
+    let (Some(engine), Some(durable), Some(definition)) =
+        (run.engine.as_ref(), run.children.durable_child(step), child)
     else {
         return Ok(None);
     };
@@ -83,11 +87,21 @@ async fn find_completed_child(
         let run_id = RunId::child(&run.run_id, name, item, attempt);
         match engine.status(&run_id).await {
             Ok(record) if record.summary.status == RunStatus::Completed => {
-                return Ok(Some(ChildUndo::Durable { run_id, durable }));
+                let engine = engine.clone();
+                return Ok(Some(ChildUndo::stored(definition, move || {
+                    (durable.undo)(engine, run_id)
+                })));
             }
             Ok(_) | Err(StoreError::UnknownRun(_)) => {}
             Err(error) => return Err(error),
         }
     }
     Ok(None)
+}
+
+/// The parent step (and item) a child ran for.
+struct ChildAt {
+    step: StepIndex,
+    name: &'static str,
+    item: Option<usize>,
 }
