@@ -183,3 +183,71 @@ async fn on_a_durable_engine_the_fallbacks_output_is_journaled_and_not_run_again
     assert!(again.result.is_ok());
     assert_eq!((wf.calls.load(SeqCst), wf.fallbacks.load(SeqCst)), (3, 1));
 }
+
+/// A fallback that also receives the step's input: the failed item itself stands in.
+#[derive(Clone)]
+struct Shorten;
+
+#[workflow]
+impl Shorten {
+    #[step]
+    async fn words(&self, text: String) -> Vec<String> {
+        text.split(' ').map(str::to_owned).collect()
+    }
+
+    /// Fails for long words (no retry: the input is kept for the fallback alone).
+    #[step(after = words, for_each, on_failure = keep_word)]
+    async fn abbreviate(&self, word: String) -> Result<String, StepError> {
+        if word.len() > 5 {
+            return Err(StepError::msg("too long to abbreviate"));
+        }
+        Ok(word[..1].to_owned())
+    }
+
+    #[step(after = abbreviate, on_failure = echo)]
+    async fn join(&self, parts: Vec<String>) -> Result<String, StepError> {
+        if parts.len() > 3 {
+            return Err(StepError::msg("too many parts"));
+        }
+        Ok(parts.concat())
+    }
+
+    async fn keep_word(&self, word: String, error: StepError) -> String {
+        format!("<{word}: {error}>")
+    }
+
+    async fn echo(&self, parts: Vec<String>, _error: StepError) -> String {
+        parts.join("+")
+    }
+}
+
+#[tokio::test]
+async fn a_fallback_can_take_the_steps_input() {
+    let engine = Engine::in_memory();
+    assert_eq!(
+        engine
+            .run(&Shorten, "big sandwich".to_owned())
+            .await
+            .unwrap(),
+        "b<sandwich: too long to abbreviate>"
+    );
+    // `join` fails for 4 parts; its fallback gets them.
+    assert_eq!(
+        engine.run(&Shorten, "a b c d".to_owned()).await.unwrap(),
+        "a+b+c+d"
+    );
+}
+
+#[tokio::test]
+async fn a_fallback_takes_the_steps_input_on_a_durable_engine() {
+    let path = std::env::temp_dir().join(format!("fallbacks-input-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let engine = Engine::sqlite(&path).await.unwrap();
+    assert_eq!(
+        engine
+            .run(&Shorten, "tiny elephant".to_owned())
+            .await
+            .unwrap(),
+        "t<elephant: too long to abbreviate>"
+    );
+}

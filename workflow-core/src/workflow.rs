@@ -129,10 +129,12 @@ pub trait Workflow: Sized {
     #[doc(hidden)]
     fn __item_failed(step: StepIndex, item: usize, error: StepError) -> Option<Self::__Out>;
     /// The fallback of step `step` (item `item`) after it failed for good with `error`
-    /// (`on_failure = method`); `None` for a step without one.
+    /// (`on_failure = method`), with the step's input if it takes it; `None` for a step
+    /// without one.
     #[doc(hidden)]
     fn __fallback<'a>(
         &'a self,
+        state: &mut Self::__State,
         step: StepIndex,
         item: usize,
         error: StepError,

@@ -46,7 +46,8 @@ pub fn expand(
     let (start_arms, start_checks) = cx.start_arms();
     checks.extend(start_checks);
     let (compensate_arms, compensate_checks) = cx.compensate_arms();
-    let fallback_arms = cx.fallback_arms();
+    let (fallback_arms, fallback_checks) = cx.fallback_arms();
+    checks.extend(fallback_checks);
     let item_failed_arms = (0..model.steps.len())
         .filter(|&i| model.steps[i].attr.item_results.is_some())
         .map(|i| {
@@ -163,6 +164,7 @@ pub fn expand(
 
                 fn __fallback<'__wf_a>(
                     &'__wf_a self,
+                    __wf_state: &mut __State,
                     __wf_step: __wf::StepIndex,
                     __wf_item: usize,
                     __wf_error: __wf::StepError,
@@ -360,8 +362,9 @@ impl Cx<'_> {
 
     /// `on_failure = method`: the method's output, as the step's, once the step failed for
     /// good. A wrong return type is rustc's error at the method's name in the attribute.
-    fn fallback_arms(&self) -> TokenStream {
+    fn fallback_arms(&self) -> (TokenStream, TokenStream) {
         let mut arms = TokenStream::new();
+        let mut checks = TokenStream::new();
         for (i, step) in self.model.steps.iter().enumerate() {
             let Some(method) = step.attr.on_failure.as_ref().map(|f| &f.value) else {
                 continue;
@@ -371,7 +374,42 @@ impl Cx<'_> {
             };
             let (index, variant, output) = (i as u16, variant(i), &step.output);
             let span = method.span();
-            let call = quote_spanned!(span=> self.#method(__wf_error).await);
+            let slot = slot(i);
+            // `async fn method(&self, <the step's inputs>, error: StepError)`: the inputs the
+            // scheduler kept for it (see `keeps_input`).
+            let (take, args) = if !self.fallback_takes_input(i) {
+                (TokenStream::new(), Vec::new())
+            } else if step.attr.for_each.is_some() {
+                let take = quote! { let __wf::Some(__wf_arg0) = __wf_state.#slot.take(__wf_item) else { return __wf::None; }; };
+                (take, vec![format_ident!("__wf_arg0")])
+            } else {
+                let args: Vec<Ident> = (0..step.inputs.len())
+                    .map(|k| format_ident!("__wf_arg{}", k))
+                    .collect();
+                let takes = (0..step.inputs.len()).map(|k| {
+                    let index = syn::Index::from(k);
+                    quote!(__wf_state.#slot.#index.take())
+                });
+                let take = quote! { let (#(__wf::Some(#args),)*) = (#(#takes,)*) else { return __wf::None; }; };
+                (take, args)
+            };
+            // Each input at the fallback's parameter type, checked there.
+            let args: Vec<TokenStream> = args
+                .iter()
+                .zip(&helper.inputs)
+                .zip(&step.inputs)
+                .map(|((arg, param), input)| {
+                    let span = param.span();
+                    let name = check_name(format!("{method}_receives_input_of_{}", step.ident), span);
+                    checks.extend(cast_trait(&name, &format!(
+                        "fallback `{method}` of step `{}` receives the step's input `{{__T}}`, but its parameter is `{{Self}}`",
+                        step.ident
+                    ), &format!("must be the input type of `{}`", step.ident)));
+                    let (param_r, input_r) = (respan(param, span), respan(input, span));
+                    quote_spanned!(span=> <#param_r as #name<#input_r>>::__cast(#arg))
+                })
+                .collect();
+            let call = quote_spanned!(span=> self.#method(#(#args,)* __wf_error).await);
             let value = if helper.fallible {
                 quote_spanned!(span=> __wf::IntoStepResult::into_step_result(#call)?)
             } else {
@@ -383,13 +421,35 @@ impl Cx<'_> {
                 quote!(__Out::#variant(__wf_output))
             };
             arms.extend(quote! {
-                #index => __wf::Some(__wf::boxed(async move {
-                    let __wf_output: #output = #value;
-                    __wf::Ok(#wrap)
-                })),
+                #index => {
+                    #take
+                    __wf::Some(__wf::boxed(async move {
+                        let __wf_output: #output = #value;
+                        __wf::Ok(#wrap)
+                    }))
+                }
             });
         }
-        arms
+        (arms, checks)
+    }
+
+    /// True when step `i`'s fallback takes the step's inputs before its `StepError`.
+    fn fallback_takes_input(&self, i: usize) -> bool {
+        let step = self.step(i);
+        let Some(method) = step.attr.on_failure.as_ref().map(|f| &f.value) else {
+            return false;
+        };
+        self.model
+            .helpers
+            .iter()
+            .find(|h| h.ident == *method)
+            .is_some_and(|h| h.inputs.len() > 1 && h.inputs.len() == step.inputs.len() + 1)
+    }
+
+    /// True when step `i` keeps its inputs in the state while its attempts run (each attempt
+    /// gets a clone): for its retries, or for a fallback that takes them.
+    fn keeps_input(&self, i: usize) -> bool {
+        self.step(i).attr.retry.is_some() || self.fallback_takes_input(i)
     }
 
     fn first_start(&self) -> usize {
@@ -791,23 +851,32 @@ impl Cx<'_> {
             let name = &step.name;
             let method = &step.ident;
             let variant = variant(i);
-            let retries = step.attr.retry.is_some();
+            let keeps_input = self.keeps_input(i);
             let clone_name = check_name(
                 format!("input_of_{}_is_cloned_for_each_attempt", step.ident),
                 step.inputs.first().map_or(step.ident.span(), |t| t.span()),
             );
-            if retries {
-                checks.extend(clone_trait(&clone_name, &format!(
-                    "step `{}` has `retry`, so each attempt gets its own copy of its input: `{{Self}}` must implement `Clone`",
-                    step.ident
-                ), "this input is cloned for each attempt"));
+            if keeps_input {
+                let why = if step.attr.retry.is_some() {
+                    "has `retry`, so each attempt gets its own copy of its input"
+                } else {
+                    "keeps its input for its fallback, so each attempt gets a copy"
+                };
+                checks.extend(clone_trait(
+                    &clone_name,
+                    &format!(
+                        "step `{}` {why}: `{{Self}}` must implement `Clone`",
+                        step.ident
+                    ),
+                    "this input is cloned for each attempt",
+                ));
             }
             let args: Vec<Ident> = (0..step.inputs.len())
                 .map(|k| format_ident!("__wf_arg{}", k))
                 .collect();
             let (take, item) = if step.attr.for_each.is_some() {
                 let span = step.inputs[0].span();
-                let take = if retries {
+                let take = if keeps_input {
                     quote_spanned!(span=> __wf_state.#slot.get_cloned(__wf_item))
                 } else {
                     quote!(__wf_state.#slot.take(__wf_item))
@@ -820,7 +889,7 @@ impl Cx<'_> {
                 let takes = step.inputs.iter().enumerate().map(|(k, param)| {
                     let index = syn::Index::from(k);
                     let span = param.span();
-                    if retries {
+                    if keeps_input {
                         quote_spanned!(span=> __wf_state.#slot.#index.as_ref().map(#clone_name::__clone))
                     } else {
                         quote!(__wf_state.#slot.#index.take())

@@ -75,7 +75,7 @@ fn stubs(model: &Model, krate: &syn::Path) -> TokenStream {
                 fn __new_state(_: Self::Input) {}
                 fn __start<'a>(&'a self, _: &mut (), _: __wf::StepIndex, _: usize, _: __wf::StartInfo<'_>) -> __wf::StepFuture<'a, ()> { #never }
                 fn __item_failed(_: __wf::StepIndex, _: usize, _: __wf::StepError) -> __wf::Option<()> { #never }
-                fn __fallback<'a>(&'a self, _: __wf::StepIndex, _: usize, _: __wf::StepError) -> __wf::Option<__wf::StepFuture<'a, ()>> { #never }
+                fn __fallback<'a>(&'a self, _: &mut (), _: __wf::StepIndex, _: usize, _: __wf::StepError) -> __wf::Option<__wf::StepFuture<'a, ()>> { #never }
                 fn __compensate<'a>(&'a self, _: &mut (), _: __wf::StepIndex, _: usize, _: __wf::StartInfo<'_>) -> __wf::Option<__wf::StepFuture<'a, ()>> { #never }
                 fn __deliver(_: &mut (), _: ()) -> __wf::Option<u16> { #never }
                 fn __for_each_begin(_: &mut (), _: __wf::StepIndex) -> usize { #never }

@@ -200,10 +200,11 @@ fn check_fallback(model: &Model, i: usize, errors: &mut Errors) {
             format!("fallback `{method}` must be an `async fn`"),
         );
     }
-    if helper.inputs.len() != 1 || helper.takes_context {
+    let with_inputs = step.inputs.len() + 1;
+    if !(helper.inputs.len() == 1 || helper.inputs.len() == with_inputs) || helper.takes_context {
         errors.spanned(&helper.ident, format!(
-            "fallback `{method}` of step `{}` must take exactly one input after `&self`: the step's `StepError` (`async fn {method}(&self, error: StepError) -> ..`)",
-            step.ident
+            "fallback `{method}` of step `{}` takes the step's `StepError` after `&self` (`async fn {method}(&self, error: StepError) -> ..`), optionally after the step's {} input(s)",
+            step.ident, step.inputs.len()
         ));
     }
 }

@@ -159,11 +159,12 @@ impl<C: Durable<P>, P> Workflow for AsDurable<C, P> {
     }
     fn __fallback<'a>(
         &'a self,
+        state: &mut Self::__State,
         step: StepIndex,
         item: usize,
         error: StepError,
     ) -> Option<StepFuture<'a, Self::__Out>> {
-        self.0.__fallback(step, item, error)
+        self.0.__fallback(state, step, item, error)
     }
     fn __compensate<'a>(
         &'a self,

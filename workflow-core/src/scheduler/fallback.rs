@@ -20,7 +20,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             return false;
         }
         let workflow: &'a W = self.workflow;
-        let Some(future) = workflow.__fallback(tag.step, tag.item, error.clone()) else {
+        let Some(future) = workflow.__fallback(&mut self.state, tag.step, tag.item, error.clone())
+        else {
             return false;
         };
         let def = &self.def.steps[tag.step as usize];
