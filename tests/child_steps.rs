@@ -627,3 +627,37 @@ async fn cancelling_a_parent_cancels_a_child_run_by_a_step_body() {
     assert!(matches!(error, WorkflowError::Cancelled { .. }), "{error}");
     assert_eq!(entries("dyn-cancel-mem"), ["reserve", "confirm", "release"]);
 }
+
+#[tokio::test]
+async fn a_durable_parents_events_show_its_childs_steps_before_the_step_completes() {
+    let engine = Engine::sqlite(temp_db("events")).await.unwrap();
+    let run = engine
+        .start_with_id(&Travel, "trip-4", Trip::new("events-sqlite"))
+        .await
+        .unwrap();
+    let events: Vec<_> = run.events().collect().await;
+    assert_eq!(run.wait().await.unwrap(), "paid for booked events-sqlite");
+    let position = |wanted: &RunEvent<TravelStep>| events.iter().position(|e| e == wanted);
+    let reserved = position(&RunEvent::Child {
+        step: TravelStep::Book,
+        item: None,
+        event: Box::new(RunEvent::StepCompleted {
+            step: "reserve",
+            duration: None,
+        }),
+    });
+    let booked = events.iter().position(|e| {
+        matches!(
+            e,
+            RunEvent::StepCompleted {
+                step: TravelStep::Book,
+                ..
+            }
+        )
+    });
+    assert!(reserved.is_some() && reserved < booked, "{events:?}");
+    assert!(
+        matches!(events.last(), Some(RunEvent::RunFinished { .. })),
+        "{events:?}"
+    );
+}

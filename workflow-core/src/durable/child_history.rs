@@ -1,21 +1,71 @@
-//! The histories of a stored run's child workflow runs, read from the store by their
-//! deterministic ids (`~{parent}/{step}[/{item}][@{attempt}]`) and nested into the parent's
-//! [`RunHistory`], so any process shows a composed run whole.
+//! The child workflow runs of a stored run, found in the store by their deterministic ids
+//! (`~{parent}/{step}[/{item}][@{attempt}]`): their histories nested into the parent's
+//! [`RunHistory`], and their events for a follower of the parent, so any process shows a
+//! composed run whole.
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use super::events::stored_events;
 use super::DurableEngine;
-use crate::definition::Definition;
+use crate::definition::{Definition, StepIndex};
 use crate::history::RunHistory;
 use crate::run_id::RunId;
-use crate::store::StoreError;
+use crate::store::{RunRecord, StoreError};
 use crate::stored_error::StoredError;
 
+/// One stored child run of a run.
+pub(super) struct StoredChild {
+    /// The parent's step.
+    pub step: StepIndex,
+    pub item: Option<usize>,
+    pub run_id: RunId,
+    pub definition: &'static Definition,
+    pub record: RunRecord,
+}
+
 impl DurableEngine {
+    /// The child runs that the child workflow steps of run `run_id` (of `def`) started: every
+    /// attempt, every item, in that order.
+    pub(super) async fn stored_children(
+        &self,
+        def: &'static Definition,
+        run_id: &RunId,
+    ) -> Result<Vec<StoredChild>, StoreError> {
+        let mut children = Vec::new();
+        for (index, step) in def.steps.iter().enumerate() {
+            let Some(child) = step.child else { continue };
+            // Items start in order, so the first item without a run ends the search.
+            let items: Box<dyn Iterator<Item = Option<usize>> + Send> = match step.for_each {
+                Some(_) => Box::new((0..).map(Some)),
+                None => Box::new(std::iter::once(None)),
+            };
+            for item in items {
+                let mut found = false;
+                for attempt in 1..=step.policy.retries + 1 {
+                    let id = RunId::child(run_id, step.name, item, attempt);
+                    let Some(record) = self.store().load_run(&id).await? else {
+                        break;
+                    };
+                    children.push(StoredChild {
+                        step: index as StepIndex,
+                        item,
+                        run_id: id,
+                        definition: (child.definition)(),
+                        record,
+                    });
+                    found = true;
+                }
+                if !found {
+                    break;
+                }
+            }
+        }
+        Ok(children)
+    }
+
     /// Nests into `history` (of run `run_id` of `def`) the history of every child run its
-    /// child workflow steps started: every attempt, every item, in that order; theirs too.
+    /// child workflow steps started; theirs too.
     pub(super) fn nest_child_histories<'a>(
         &'a self,
         def: &'static Definition,
@@ -23,51 +73,21 @@ impl DurableEngine {
         history: &'a mut RunHistory,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         async move {
-            for (index, step) in def.steps.iter().enumerate() {
-                let Some(child) = step.child else { continue };
-                let child_def = (child.definition)();
-                // Items start in order, so the first item without a run ends the search.
-                let items: Box<dyn Iterator<Item = Option<usize>> + Send> = match step.for_each {
-                    Some(_) => Box::new((0..).map(Some)),
-                    None => Box::new(std::iter::once(None)),
-                };
-                for item in items {
-                    let mut found = false;
-                    for attempt in 1..=step.policy.retries + 1 {
-                        let id = RunId::child(run_id, step.name, item, attempt);
-                        let Some(child_history) = self.child_history(child_def, &id).await? else {
-                            break;
-                        };
-                        history.steps[index].children.push(child_history);
-                        found = true;
-                    }
-                    if !found {
-                        break;
-                    }
+            for child in self.stored_children(def, run_id).await? {
+                let journal = self.store().journal(&child.run_id).await?;
+                let (def, record) = (child.definition, &child.record);
+                let mut nested =
+                    RunHistory::from_events(def, &stored_events(def, record, &journal));
+                nested.attach_outputs(&journal);
+                if let Some(error) = record.error.as_deref().and_then(StoredError::decode) {
+                    nested.mark_failure(&error.into_error(def, &child.run_id));
                 }
+                self.nest_child_histories(def, &child.run_id, &mut nested)
+                    .await?;
+                history.steps[child.step as usize].children.push(nested);
             }
             Ok(())
         }
         .boxed()
-    }
-
-    /// The stored history of child run `run_id` of `def`, with its own children; `None` when
-    /// there is no such run.
-    async fn child_history(
-        &self,
-        def: &'static Definition,
-        run_id: &RunId,
-    ) -> Result<Option<RunHistory>, StoreError> {
-        let Some(record) = self.store().load_run(run_id).await? else {
-            return Ok(None);
-        };
-        let journal = self.store().journal(run_id).await?;
-        let mut history = RunHistory::from_events(def, &stored_events(def, &record, &journal));
-        history.attach_outputs(&journal);
-        if let Some(error) = record.error.as_deref().and_then(StoredError::decode) {
-            history.mark_failure(&error.into_error(def, run_id));
-        }
-        self.nest_child_histories(def, run_id, &mut history).await?;
-        Ok(Some(history))
     }
 }

@@ -2,10 +2,6 @@
 //! run and show it: step completions (with their outputs), `for_each` progress, waits,
 //! signals, retries put off, the stop and each compensation, then the run's end.
 
-use std::time::Duration;
-
-use futures::stream::BoxStream;
-
 use super::DurableEngine;
 use crate::definition::{Definition, StepIndex};
 use crate::error::WorkflowError;
@@ -13,12 +9,9 @@ use crate::events::RunEvent;
 use crate::history::RunHistory;
 use crate::journal::JournalEvent;
 use crate::run_id::RunId;
-use crate::store::{JournalRecord, RunRecord, StoreError};
+use crate::store::{JournalRecord, RunRecord};
 use crate::stored_error::StoredError;
 use crate::workflow::Durable;
-
-/// How often a follower re-reads a run that is not finished.
-const FOLLOW_POLL: Duration = Duration::from_millis(50);
 
 /// The events of a stored run, in journal order, then its end if it finished.
 pub(crate) fn stored_events(
@@ -108,7 +101,7 @@ pub(crate) fn stored_events(
 
 impl DurableEngine {
     /// The run's record and journal, checked to be a run of `W`.
-    async fn read_run<W: Durable>(
+    pub(super) async fn read_run<W: Durable>(
         &self,
         run_id: &RunId,
     ) -> Result<(RunRecord, Vec<JournalRecord>), WorkflowError> {
@@ -145,54 +138,5 @@ impl DurableEngine {
             history.mark_failure(&error);
         }
         Ok(history)
-    }
-
-    /// Follows the run: its events from the start, then new ones as the journal grows, until
-    /// it finishes. A store error ends the stream.
-    pub(crate) fn follow<W: Durable + 'static>(
-        &self,
-        run_id: RunId,
-    ) -> BoxStream<'static, RunEvent<W::Step>> {
-        let engine = self.clone();
-        Box::pin(futures::stream::unfold(
-            (
-                engine,
-                run_id,
-                0usize,
-                Vec::<RunEvent<StepIndex>>::new(),
-                false,
-            ),
-            |(engine, run_id, mut next, mut pending, mut done)| async move {
-                loop {
-                    if next < pending.len() {
-                        let event: RunEvent<StepIndex> = pending[next].clone();
-                        next += 1;
-                        if let Some(typed) = event.typed::<W>() {
-                            return Some((typed, (engine, run_id, next, pending, done)));
-                        }
-                        continue;
-                    }
-                    if done {
-                        return None;
-                    }
-                    if !pending.is_empty() {
-                        tokio::time::sleep(FOLLOW_POLL).await;
-                    }
-                    let (record, journal) = match engine.read_run::<W>(&run_id).await {
-                        Ok(read) => read,
-                        Err(WorkflowError::Store {
-                            error: StoreError::UnknownRun(_),
-                            ..
-                        }) if pending.is_empty() => {
-                            tokio::time::sleep(FOLLOW_POLL).await;
-                            continue;
-                        }
-                        Err(_) => return None,
-                    };
-                    done = record.summary.status.is_finished();
-                    pending = stored_events(W::definition(), &record, &journal);
-                }
-            },
-        ))
     }
 }

@@ -85,6 +85,7 @@
 
 mod child_history;
 mod events;
+mod follow;
 mod handle;
 mod journal;
 mod run;
