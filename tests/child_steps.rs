@@ -12,6 +12,9 @@ use workflow_core::serde::{Deserialize, Serialize};
 use workflow_core::store::RunStatus;
 use workflow_testkit::Harness;
 
+#[path = "common/postgres_schema.rs"]
+mod common;
+
 // ---------------------------------------------------------------------------------------------
 // A reusable child without serde: it runs in memory only.
 // ---------------------------------------------------------------------------------------------
@@ -660,4 +663,33 @@ async fn a_durable_parents_events_show_its_childs_steps_before_the_step_complete
         matches!(events.last(), Some(RunEvent::RunFinished { .. })),
         "{events:?}"
     );
+}
+
+#[tokio::test]
+async fn on_postgresql_a_completed_child_is_undone_and_a_retry_starts_a_new_child() {
+    let Some(url) = common::postgres_store("child_steps").await else {
+        return;
+    };
+    let engine = Engine::postgres(&url).await.unwrap();
+    let declined = Trip {
+        decline: true,
+        ..Trip::new("undo-pg")
+    };
+    let error = engine.run(&Travel, declined).await.unwrap_err();
+    assert!(
+        matches!(error, WorkflowError::StepFailed { step: "pay", .. }),
+        "{error}"
+    );
+    assert_eq!(entries("undo-pg"), ["reserve", "confirm", "pay", "release"]);
+    let retried = Trip {
+        failures: 1,
+        ..Trip::new("retry-pg")
+    };
+    let run = engine
+        .start_with_id(&Travel, "trip-pg", retried)
+        .await
+        .unwrap();
+    assert_eq!(run.wait().await.unwrap(), "paid for booked retry-pg");
+    let history = run.history().await.unwrap();
+    assert_eq!(history.step("book").unwrap().children.len(), 2);
 }
