@@ -39,6 +39,13 @@ impl Store for LostReplies {
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>> {
         self.inner.create_run(run)
     }
+    fn reopen<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        rewound: &'a workflow_core::JournalEvent,
+    ) -> BoxFuture<'a, Result<RunStatus, StoreError>> {
+        self.inner.reopen(run_id, rewound)
+    }
     fn load_run<'a>(
         &'a self,
         run_id: &'a RunId,

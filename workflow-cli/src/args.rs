@@ -91,6 +91,19 @@ pub enum Runs {
         /// The run's id.
         id: String,
     },
+    /// Retries a finished run from a step: that step, everything downstream of it and the
+    /// saga steps the run compensated run again; the other completed steps keep their
+    /// outputs. A worker that has the workflow's definition takes the run up.
+    Retry {
+        /// The run's id.
+        id: String,
+        /// The step to run again.
+        #[arg(long)]
+        from: String,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn parse_status(text: &str) -> Result<RunStatus, String> {

@@ -147,6 +147,15 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             );
             table
         }
+        Command::Runs(Runs::Retry { id, from, dry_run }) => {
+            let run_id = RunId::from(id.as_str());
+            let plan = if *dry_run {
+                workflow_core::plan_retry(store.as_ref(), &run_id, from).await?
+            } else {
+                workflow_core::retry_from(store.as_ref(), &run_id, from).await?
+            };
+            retry_table(&plan, *dry_run)
+        }
         Command::Workers => {
             let mut table = Table::new(&["worker"]);
             for worker in store.list_workers().await? {
@@ -204,6 +213,48 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
     };
     print(&table, cli.json);
     Ok(())
+}
+
+/// A retry's plan: each step with what happens to it.
+fn retry_table(plan: &workflow_core::RetryPlan, dry_run: bool) -> Table {
+    let mut table = Table::new(&["step", "plan"]);
+    for step in &plan.kept {
+        table.row(vec![step.clone(), "keep its output".into()], json!(null));
+    }
+    for step in &plan.rerun {
+        let what = if plan.undone.contains(step) {
+            "run again (it was compensated)"
+        } else {
+            "run again"
+        };
+        table.row(vec![step.clone(), what.into()], json!(null));
+    }
+    table.note(if dry_run {
+        format!(
+            "dry run: run {} ({}) would be retried from `{}`; nothing changed",
+            plan.run_id,
+            plan.status.as_str(),
+            plan.from
+        )
+    } else {
+        format!(
+            "run {} ({}) retried from `{}`: ready for a worker of `{}`",
+            plan.run_id,
+            plan.status.as_str(),
+            plan.from,
+            plan.workflow
+        )
+    });
+    table.with_json(json!({
+        "id": plan.run_id.as_str(),
+        "workflow": plan.workflow,
+        "status": plan.status.as_str(),
+        "from": plan.from,
+        "rerun": plan.rerun,
+        "undone": plan.undone,
+        "kept": plan.kept,
+        "dry_run": dry_run,
+    }))
 }
 
 /// How often `runs watch` re-reads the run.
@@ -316,6 +367,11 @@ fn describe(event: &JournalEvent) -> (&'static str, String, String) {
             error
                 .clone()
                 .map_or_else(|| "ok".into(), |e| format!("failed: {e}")),
+        ),
+        JournalEvent::Rewound { steps } => (
+            "retried",
+            String::new(),
+            format!("runs again: {}", steps.join(", ")),
         ),
     }
 }

@@ -10,6 +10,7 @@
 //! workflow --store runs.db runs watch expense-42      # follow it until it ends
 //! workflow --store runs.db runs signal expense-42 approval --payload true
 //! workflow --store runs.db runs cancel expense-42
+//! workflow --store runs.db runs retry expense-42 --from charge --dry-run
 //! workflow --store runs.db workers
 //! workflow --store runs.db queues
 //! workflow --store runs.db definitions

@@ -277,3 +277,98 @@ fn bad_input_is_an_error_naming_it() {
     assert!(!ok);
     assert!(err.contains("unknown status `sleeping`"), "{err}");
 }
+
+static SHIP_FAILS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+#[derive(Clone)]
+struct Shipment;
+
+#[workflow]
+impl Shipment {
+    #[step]
+    async fn pack(&self, parcel: u32) -> u32 {
+        parcel
+    }
+    #[step(after = pack)]
+    async fn ship(&self, parcel: u32) -> Result<String, StepError> {
+        if SHIP_FAILS.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StepError::permanent(StepError::msg("no carrier")));
+        }
+        Ok(format!("parcel {parcel} shipped"))
+    }
+    #[step(after = ship)]
+    async fn notify(&self, shipped: String) -> String {
+        format!("{shipped}; customer notified")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_retry_from_a_step_prints_its_plan_then_reruns_from_there() {
+    let (path, engine) = store_with_runs("retry").await;
+    engine.register(&Shipment).await.unwrap();
+    let run = engine
+        .start_with_id(&Shipment, "parcel-9", 9)
+        .await
+        .unwrap();
+    run.wait().await.unwrap_err();
+
+    // The dry run prints the plan and changes nothing.
+    let (ok, out, err) = workflow(
+        &path,
+        &[
+            "--json",
+            "runs",
+            "retry",
+            "parcel-9",
+            "--from",
+            "ship",
+            "--dry-run",
+        ],
+    );
+    assert!(ok, "{err}");
+    let plan = json(&out);
+    assert_eq!(plan["kept"], serde_json::json!(["pack"]));
+    assert_eq!(plan["rerun"], serde_json::json!(["ship", "notify"]));
+    assert_eq!(plan["dry_run"], true);
+    assert!(err.contains("nothing changed"), "{err}");
+    assert_eq!(run.status().await.unwrap(), RunStatus::Failed);
+    let (ok, table, _) = workflow(
+        &path,
+        &["runs", "retry", "parcel-9", "--from", "ship", "--dry-run"],
+    );
+    assert!(
+        ok && table.contains("keep its output") && table.contains("run again"),
+        "{table}"
+    );
+
+    // Refused: an unknown step (the steps are listed), a run that is not finished.
+    let (ok, _, err) = workflow(&path, &["runs", "retry", "parcel-9", "--from", "shipp"]);
+    assert!(
+        !ok && err.contains("no step `shipp`") && err.contains("pack, ship, notify"),
+        "{err}"
+    );
+    let (ok, _, err) = workflow(&path, &["runs", "retry", "expense-1", "--from", "submit"]);
+    assert!(
+        !ok && err.contains("only a finished run can be retried"),
+        "{err}"
+    );
+
+    // The retry: the worker of this process takes the run up and finishes it.
+    SHIP_FAILS.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (ok, _, err) = workflow(&path, &["runs", "retry", "parcel-9", "--from", "ship"]);
+    assert!(ok, "{err}");
+    let output = tokio::time::timeout(Duration::from_secs(30), run.wait())
+        .await
+        .expect("the retried run ends")
+        .unwrap();
+    assert_eq!(output, "parcel 9 shipped; customer notified");
+    let (ok, out, _) = workflow(&path, &["--json", "runs", "history", "parcel-9"]);
+    assert!(ok);
+    let events: Vec<String> = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(events.contains(&"retried".to_owned()), "{events:?}");
+}

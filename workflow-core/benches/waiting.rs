@@ -126,6 +126,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Clone, Copy)]
 enum Call {
     CreateRun,
+    Reopen,
     LoadRun,
     List,
     Journal,
@@ -148,8 +149,9 @@ enum Call {
     Finish,
 }
 
-const CALL_NAMES: [&str; 21] = [
+const CALL_NAMES: [&str; 22] = [
     "create_run",
+    "reopen",
     "load_run",
     "list",
     "journal",
@@ -222,6 +224,13 @@ impl Counted {
 impl Store for Counted {
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>> {
         self.count(Call::CreateRun).create_run(run)
+    }
+    fn reopen<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        rewound: &'a workflow_core::JournalEvent,
+    ) -> BoxFuture<'a, Result<RunStatus, StoreError>> {
+        self.count(Call::Reopen).reopen(run_id, rewound)
     }
     fn load_run<'a>(
         &'a self,

@@ -11,7 +11,7 @@ use super::DurableEngine;
 use crate::definition::{Definition, StepIndex};
 use crate::history::RunHistory;
 use crate::run_id::RunId;
-use crate::store::{RunRecord, StoreError};
+use crate::store::{effective_journal, RunRecord, StoreError};
 use crate::stored_error::StoredError;
 
 /// One stored child run of a run.
@@ -74,7 +74,7 @@ impl DurableEngine {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         async move {
             for child in self.stored_children(def, run_id).await? {
-                let journal = self.store().journal(&child.run_id).await?;
+                let journal = effective_journal(self.store().journal(&child.run_id).await?);
                 let (def, record) = (child.definition, &child.record);
                 let mut nested =
                     RunHistory::from_events(def, &stored_events(def, record, &journal));

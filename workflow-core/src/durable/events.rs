@@ -86,6 +86,8 @@ pub(crate) fn stored_events(
                     failed: error.is_some(),
                 })
             }
+            // A retry: the steps that run again report anew.
+            JournalEvent::Rewound { .. } => None,
         };
         events.extend(event);
     }
@@ -122,6 +124,7 @@ impl DurableEngine {
         run_id: &RunId,
     ) -> Result<RunHistory, WorkflowError> {
         let (record, journal) = self.read_run::<W>(run_id).await?;
+        let journal = crate::store::effective_journal(journal);
         let def = W::definition();
         let events = stored_events(def, &record, &journal);
         let mut history = RunHistory::from_events(def, &events);

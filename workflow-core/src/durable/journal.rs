@@ -185,13 +185,14 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
     }
 }
 
-/// Decodes journal records for replay, checking each against the definition.
+/// Decodes journal records for replay (what is left after the retries' rewinds), checking
+/// each against the definition.
 pub(super) fn decode_journal<W: Durable>(
     run_id: &RunId,
     records: Vec<JournalRecord>,
 ) -> Result<Replay<W::__Out>, StoreError> {
     let def = W::definition();
-    records
+    crate::store::effective_journal(records)
         .into_iter()
         .map(|record| {
             let seq = record.seq;
@@ -271,6 +272,10 @@ pub(super) fn decode_journal<W: Durable>(
                     step: index(&step)?,
                     completion: completion as usize,
                 },
+                // `effective_journal` applied them all.
+                JournalEvent::Rewound { .. } => {
+                    return Err(corrupt("a rewound record outlived its rewinding".into()))
+                }
             };
             Ok((seq, replayed))
         })

@@ -70,13 +70,21 @@ pub enum JournalEvent {
         /// The last error, when the compensation failed for good.
         error: Option<String>,
     },
+    /// An operator retried the finished run from a step (`workflow runs retry ID --from
+    /// STEP`): what the journal says before this record of these steps (their outputs, waits,
+    /// signals, retries and compensations) and of the run's stop is forgotten, so they run
+    /// again.
+    Rewound {
+        /// The steps to run again, by stable name.
+        steps: Vec<String>,
+    },
 }
 
 /// A [`JournalEvent`] as stored: the columns of one journal row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedEvent {
     /// What kind of fact (`step`, `item`, `wait`, `signal`, `timeout`, `retry`, `stopped`,
-    /// `compensated`).
+    /// `compensated`, `rewound`).
     pub kind: String,
     /// The step's stable name (none for `stopped`).
     pub step: Option<String>,
@@ -107,7 +115,8 @@ const COMPENSATION_OK: u8 = 0;
 const COMPENSATION_FAILED: u8 = 1;
 
 impl JournalEvent {
-    /// The step the event is about (none for [`JournalEvent::Stopped`]).
+    /// The step the event is about (none for [`JournalEvent::Stopped`] and
+    /// [`JournalEvent::Rewound`]).
     pub fn step(&self) -> Option<&str> {
         match self {
             JournalEvent::StepCompleted { step, .. }
@@ -117,7 +126,7 @@ impl JournalEvent {
             | JournalEvent::SignalTimedOut { step }
             | JournalEvent::RetryScheduled { step, .. }
             | JournalEvent::Compensated { step, .. } => Some(step),
-            JournalEvent::Stopped { .. } => None,
+            JournalEvent::Stopped { .. } | JournalEvent::Rewound { .. } => None,
         }
     }
 
@@ -132,6 +141,7 @@ impl JournalEvent {
             JournalEvent::RetryScheduled { .. } => "retry",
             JournalEvent::Stopped { .. } => "stopped",
             JournalEvent::Compensated { .. } => "compensated",
+            JournalEvent::Rewound { .. } => "rewound",
         }
     }
 
@@ -160,6 +170,7 @@ impl JournalEvent {
                 };
                 (Some(*completion), payload)
             }
+            JournalEvent::Rewound { steps } => (None, steps.join("\n").into_bytes()),
         };
         EncodedEvent {
             kind: self.kind().to_owned(),
@@ -253,6 +264,19 @@ impl JournalEvent {
                     step: step_name()?,
                     completion,
                     error,
+                }
+            }
+            "rewound" => {
+                no_item()?;
+                if step.is_some() {
+                    return Err(bad("unexpected step name"));
+                }
+                let steps = utf8(&payload)?;
+                if steps.is_empty() {
+                    return Err(bad("no steps"));
+                }
+                JournalEvent::Rewound {
+                    steps: steps.split('\n').map(str::to_owned).collect(),
                 }
             }
             _ => return Err(EventDecodeError(format!("unknown record kind `{kind}`"))),

@@ -22,9 +22,9 @@ pub use checksum::checksum;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, RunNotifications, NOTIFY_CHANNEL};
 pub use records::{
-    Claim, ClaimRequest, ClaimedRun, DefinitionKey, JournalRecord, NewRun, Park, Parked,
-    QueueConfig, RunEnd, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoredDefinition,
-    WorkerId, WorkerRegistration,
+    effective_journal, Claim, ClaimRequest, ClaimedRun, DefinitionKey, JournalRecord, NewRun, Park,
+    Parked, QueueConfig, RunEnd, RunFilter, RunPage, RunRecord, RunStatus, RunSummary,
+    StoredDefinition, WorkerId, WorkerRegistration,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use crate::journal::JournalEvent;
 use crate::run_id::RunId;
 
 /// Errors of a store.
@@ -97,6 +98,24 @@ pub enum StoreError {
     /// decoder's limit): refused when it is committed, so it fails its step instead.
     #[error("{0}")]
     Unstorable(String),
+    /// A step name the run's workflow does not have (a retry's `--from`).
+    #[error("run {run_id}: its workflow has no step `{step}`; its steps: {}", known.join(", "))]
+    UnknownStep {
+        /// The run.
+        run_id: RunId,
+        /// The name asked for.
+        step: String,
+        /// The workflow's steps.
+        known: Vec<String>,
+    },
+    /// A command for finished runs (a retry) found the run still live.
+    #[error("run {run_id} is {status}: only a finished run can be retried")]
+    NotFinished {
+        /// The run.
+        run_id: RunId,
+        /// Its status.
+        status: RunStatus,
+    },
     /// The database failed.
     #[error("store failure: {0}")]
     Database(String),
@@ -110,6 +129,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new run as ready, or returns the existing one with that id (idempotent start).
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>>;
+    /// Makes a finished run ready again with `rewound` appended to its journal (a
+    /// [`JournalEvent::Rewound`]: the steps to run again), its output and error cleared; a
+    /// worker with its definition then takes it up. Returns the status it had;
+    /// [`StoreError::NotFinished`] for a live run.
+    fn reopen<'a>(
+        &'a self,
+        run_id: &'a RunId,
+        rewound: &'a JournalEvent,
+    ) -> BoxFuture<'a, Result<RunStatus, StoreError>>;
     /// Loads a run, payloads included.
     fn load_run<'a>(
         &'a self,

@@ -348,6 +348,24 @@ pub struct JournalRecord {
     pub event: JournalEvent,
 }
 
+/// A journal as it stands after its [`JournalEvent::Rewound`] records: each one drops the
+/// records before it about its steps (outputs, waits, signals, retries, compensations) and the
+/// run's earlier stops, and goes itself. What a resumed run replays, and what its history
+/// shows; the raw journal keeps everything.
+pub fn effective_journal(records: Vec<JournalRecord>) -> Vec<JournalRecord> {
+    let mut kept: Vec<JournalRecord> = Vec::with_capacity(records.len());
+    for record in records {
+        match &record.event {
+            JournalEvent::Rewound { steps } => kept.retain(|earlier| match &earlier.event {
+                JournalEvent::Stopped { .. } => false,
+                event => !event.step().is_some_and(|s| steps.iter().any(|r| r == s)),
+            }),
+            _ => kept.push(record),
+        }
+    }
+    kept
+}
+
 /// A workflow definition as the store keeps it (see [`super::Store::put_definition`]), so that
 /// a run refused under another definition can say what changed, and tools can show graphs
 /// without the workflow's code.

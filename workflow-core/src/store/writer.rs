@@ -17,6 +17,7 @@ use crate::run_id::RunId;
 /// A write request. The writer runs queued requests in one transaction.
 pub(crate) enum Op {
     CreateRun(NewRun),
+    Reopen(RunId, crate::journal::JournalEvent),
     SendSignal(RunId, String, Vec<u8>),
     RequestCancel(RunId),
     SetQueue(QueueConfig),
@@ -155,6 +156,18 @@ macro_rules! sql_store {
                     match self.writer.write(Op::CreateRun(run.clone())).await? {
                         Reply::Run(record) => Ok(*record),
                         _ => Err(unexpected("create_run")),
+                    }
+                })
+            }
+            fn reopen<'a>(
+                &'a self,
+                run_id: &'a RunId,
+                rewound: &'a $crate::journal::JournalEvent,
+            ) -> futures::future::BoxFuture<'a, Result<$crate::store::RunStatus, StoreError>> {
+                Box::pin(async move {
+                    match self.writer.write(Op::Reopen(run_id.clone(), rewound.clone())).await? {
+                        Reply::Status(status) => Ok(status),
+                        _ => Err(unexpected("reopen")),
                     }
                 })
             }

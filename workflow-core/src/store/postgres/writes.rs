@@ -259,6 +259,7 @@ async fn try_batch(
 async fn apply(conn: &mut PgConnection, op: &Op, notify: &mut Vec<String>) -> Applied {
     match op {
         Op::CreateRun(run) => create_run(conn, run, notify).await,
+        Op::Reopen(run_id, rewound) => reopen(conn, run_id, rewound, notify).await,
         Op::SendSignal(run_id, name, payload) => {
             send_signal(conn, run_id, name, payload, notify).await
         }
@@ -457,6 +458,62 @@ async fn create_run(conn: &mut PgConnection, run: &NewRun, notify: &mut Vec<Stri
         }
     };
     Ok(run_record(&row).map(|r| Reply::Run(Box::new(r))))
+}
+
+/// `Store::reopen`: appends `rewound` to a finished run's journal and makes it ready; the
+/// workers hear of it as of a new run.
+async fn reopen(
+    conn: &mut PgConnection,
+    run_id: &RunId,
+    rewound: &JournalEvent,
+    notify: &mut Vec<String>,
+) -> Applied {
+    // The record goes after every record there is (`journal_len` is only brought up to date
+    // when a run leaves a worker unfinished).
+    let row: Option<(String, i64, i64)> = sqlx::query_as(
+        "SELECT status, (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = r.run_id), epoch
+         FROM wf_runs r WHERE run_id = $1 FOR UPDATE",
+    )
+    .bind(run_id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((status, len, epoch)) = row else {
+        return Ok(Err(StoreError::UnknownRun(run_id.clone())));
+    };
+    let Some(status) = RunStatus::parse(&status) else {
+        return Ok(Err(StoreError::Corrupt {
+            run_id: run_id.clone(),
+            seq: None,
+            detail: format!("unknown run status `{status}`"),
+        }));
+    };
+    if !status.is_finished() {
+        return Ok(Err(StoreError::NotFinished {
+            run_id: run_id.clone(),
+            status,
+        }));
+    }
+    let event = rewound.encode();
+    sqlx::query(
+        "WITH ins AS (
+           INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
+         UPDATE wf_runs SET status = 'ready', output = NULL, error = NULL, result_checksum = NULL,
+           owner = NULL, epoch = epoch + 1, wake_at = NULL, waiting_for = NULL,
+           cancel_requested = FALSE, journal_len = $2 + 1 WHERE run_id = $1",
+    )
+    .bind(run_id.as_str())
+    .bind(len)
+    .bind(&event.kind)
+    .bind(&event.step)
+    .bind(event.item.map(|i| i as i64))
+    .bind(&event.payload)
+    .bind(epoch)
+    .bind(record_checksum(run_id, len as u64, &event))
+    .execute(&mut *conn)
+    .await?;
+    notify.push(run_id.as_str().to_owned());
+    Ok(Ok(Reply::Status(status)))
 }
 
 /// Why a command found no live run to change: it does not exist, or it finished.

@@ -112,6 +112,7 @@ async fn try_batch(
 async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
     match op {
         Op::CreateRun(run) => create_run(tx, run).await,
+        Op::Reopen(run_id, rewound) => reopen(tx, run_id, rewound).await,
         Op::SendSignal(run_id, name, payload) => send_signal(tx, run_id, name, payload).await,
         Op::RequestCancel(run_id) => request_cancel(tx, run_id).await,
         Op::PutDefinition(def) => {
@@ -253,6 +254,56 @@ async fn create_run(tx: &mut SqliteConnection, run: &NewRun) -> Applied {
         .fetch_one(&mut *tx)
         .await?;
     Ok(run_record(&row).map(|r| Reply::Run(Box::new(r))))
+}
+
+/// `Store::reopen`: appends `rewound` to a finished run's journal and makes it ready.
+async fn reopen(tx: &mut SqliteConnection, run_id: &RunId, rewound: &JournalEvent) -> Applied {
+    let status = match status_of(tx, run_id).await? {
+        None => return Ok(Err(StoreError::UnknownRun(run_id.clone()))),
+        Some(Err(e)) => return Ok(Err(e)),
+        Some(Ok(status)) if !status.is_finished() => {
+            return Ok(Err(StoreError::NotFinished {
+                run_id: run_id.clone(),
+                status,
+            }))
+        }
+        Some(Ok(status)) => status,
+    };
+    // The record goes after every record there is (`journal_len` is only brought up to date
+    // when a run leaves a worker unfinished).
+    let (len, epoch): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM wf_journal j WHERE j.run_id = r.run_id), epoch
+         FROM wf_runs r WHERE run_id = ?",
+    )
+    .bind(run_id.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    let row = rewound.encode();
+    let seq = len as u64;
+    sqlx::query(
+        "INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(run_id.as_str())
+    .bind(len)
+    .bind(&row.kind)
+    .bind(&row.step)
+    .bind(row.item.map(|i| i as i64))
+    .bind(&row.payload)
+    .bind(epoch)
+    .bind(record_checksum(run_id, seq, &row))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE wf_runs SET status = 'ready', output = NULL, error = NULL, result_checksum = NULL,
+           owner = NULL, epoch = epoch + 1, wake_at = NULL, waiting_for = NULL,
+           cancel_requested = 0, journal_len = ? WHERE run_id = ?",
+    )
+    .bind(len + 1)
+    .bind(run_id.as_str())
+    .execute(&mut *tx)
+    .await?;
+    Ok(Ok(Reply::Status(status)))
 }
 
 /// The status of a run, read inside the transaction (`None`: no such run).
