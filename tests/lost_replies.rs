@@ -39,6 +39,19 @@ impl Store for LostReplies {
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>> {
         self.inner.create_run(run)
     }
+    fn purge<'a>(
+        &'a self,
+        finished_before: std::time::SystemTime,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.inner.purge(finished_before, limit)
+    }
+    fn journal_times<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<workflow_core::store::CommitTimes, StoreError>> {
+        self.inner.journal_times(run_id)
+    }
     fn reopen<'a>(
         &'a self,
         run_id: &'a RunId,

@@ -1758,6 +1758,9 @@ async fn postgres_migrates_a_version_2_schema() {
     drop(PostgresStore::connect(&url).await.unwrap());
     sqlx::raw_sql(
         "DROP TABLE wf_definitions; ALTER TABLE wf_runs DROP COLUMN journal_len;
+         DROP INDEX wf_runs_created_at; DROP INDEX wf_runs_finished_at;
+         ALTER TABLE wf_runs DROP COLUMN created_at; ALTER TABLE wf_runs DROP COLUMN finished_at;
+         ALTER TABLE wf_journal DROP COLUMN at;
          UPDATE wf_meta SET value = 2 WHERE key = 'schema_version';",
     )
     .execute(&mut conn)
@@ -1772,7 +1775,7 @@ async fn postgres_migrates_a_version_2_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let definition = StoredDefinition {
         workflow: "Pay".into(),
         version: 1,

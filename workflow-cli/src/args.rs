@@ -1,5 +1,7 @@
 //! The command line, as clap reads it.
 
+use std::time::SystemTime;
+
 use clap::{Parser, Subcommand};
 use workflow_core::store::RunStatus;
 
@@ -51,6 +53,13 @@ pub enum Runs {
         /// Runs after this cursor (printed as `next` by the previous page).
         #[arg(long)]
         after: Option<u64>,
+        /// Only runs created at or after this time: an RFC 3339 instant
+        /// (`2026-11-28T09:00:00Z`) or an age (`2h`, `7d`: that long ago).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<SystemTime>,
+        /// Only runs created before this time (an instant or an age, as `--since`).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<SystemTime>,
     },
     /// One run: status, owner, what it waits for, its output or error.
     Show {
@@ -91,6 +100,16 @@ pub enum Runs {
         /// The run's id.
         id: String,
     },
+    /// Deletes the runs that finished before a time, with their journals and signals, in
+    /// batches (a progress bar on a terminal).
+    Purge {
+        /// An RFC 3339 instant, or an age (`30d`: finished more than 30 days ago).
+        #[arg(long, value_parser = parse_time)]
+        finished_before: SystemTime,
+        /// Runs deleted per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: u32,
+    },
     /// Retries a finished run from a step: that step, everything downstream of it and the
     /// saga steps the run compensated run again; the other completed steps keep their
     /// outputs. A worker that has the workflow's definition takes the run up.
@@ -117,4 +136,19 @@ fn parse_status(text: &str) -> Result<RunStatus, String> {
                 names.join(", ")
             )
         })
+}
+
+/// An RFC 3339 instant, or an age (`90s`, `2h`, `7d`) counted back from now.
+fn parse_time(text: &str) -> Result<SystemTime, String> {
+    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
+        return Ok(at);
+    }
+    match humantime::parse_duration(text) {
+        Ok(age) => Ok(SystemTime::now()
+            .checked_sub(age)
+            .unwrap_or(SystemTime::UNIX_EPOCH)),
+        Err(_) => Err(format!(
+            "`{text}` is neither an RFC 3339 time (2026-11-28T09:00:00Z) nor an age (2h, 7d)"
+        )),
+    }
 }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use workflow_core::store::{PostgresStore, RunFilter, RunSummary, SqliteStore, Store, StoreError};
+use workflow_core::store::{
+    effective_journal, PostgresStore, RunFilter, RunSummary, SqliteStore, Store, StoreError,
+};
 use workflow_core::{JournalEvent, RunId};
 
 use crate::args::{Cli, Command, Runs};
@@ -19,6 +21,8 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             queue,
             limit,
             after,
+            since,
+            until,
         }) => {
             let filter = RunFilter {
                 status: *status,
@@ -26,11 +30,20 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
                 queue: queue.clone(),
                 after: *after,
                 limit: *limit,
+                created_since: *since,
+                created_before: *until,
                 ..RunFilter::default()
             };
             let page = store.list(&filter).await?;
-            let mut table =
-                Table::new(&["id", "workflow", "status", "owner", "waiting for", "queue"]);
+            let mut table = Table::new(&[
+                "id",
+                "workflow",
+                "status",
+                "created",
+                "owner",
+                "waiting for",
+                "queue",
+            ]);
             for run in &page.runs {
                 table.row(summary_row(run), summary_json(run));
             }
@@ -47,7 +60,7 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             let record = store
                 .load_run(&run_id)
                 .await?
-                .ok_or(StoreError::UnknownRun(run_id))?;
+                .ok_or_else(|| StoreError::UnknownRun(run_id.clone()))?;
             let summary = &record.summary;
             let mut table = Table::new(&["field", "value"]);
             let mut facts = vec![
@@ -75,13 +88,30 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             if let Some(error) = &record.error {
                 facts.push(("error", error.clone()));
             }
+            facts.push(("created", time_text(summary.created_at)));
+            if summary.finished_at.is_some() {
+                facts.push(("finished", time_text(summary.finished_at)));
+            }
+            let definition = store
+                .definition(&summary.workflow, summary.definition_hash)
+                .await?;
+            let journal = effective_journal(store.journal(&run_id).await?);
+            let times = store.journal_times(&run_id).await?;
+            let timeline =
+                crate::timeline::timeline(definition.as_ref(), &record, &journal, &times);
             let value = json!({
                 "run": summary_json(summary),
                 "output": record.output.as_deref().and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()),
                 "error": record.error,
+                "timeline": timeline.json_rows(),
             });
             for (field, text) in facts {
                 table.row(vec![field.to_owned(), text], json!(null));
+            }
+            if !cli.json {
+                print(&table, false);
+                print(&timeline, false);
+                return Ok(());
             }
             table.with_json(value)
         }
@@ -147,6 +177,10 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             );
             table
         }
+        Command::Runs(Runs::Purge {
+            finished_before,
+            batch,
+        }) => return crate::purge::purge(store.as_ref(), *finished_before, *batch, cli.json).await,
         Command::Runs(Runs::Retry { id, from, dry_run }) => {
             let run_id = RunId::from(id.as_str());
             let plan = if *dry_run {
@@ -318,6 +352,7 @@ fn summary_row(run: &RunSummary) -> Vec<String> {
         run.run_id.to_string(),
         run.workflow.clone(),
         run.status.as_str().to_owned(),
+        time_text(run.created_at),
         run.owner
             .as_ref()
             .map_or_else(String::new, ToString::to_string),
@@ -337,6 +372,15 @@ fn summary_json(run: &RunSummary) -> serde_json::Value {
         "queue": run.queue,
         "claims": run.claims,
         "cancel_requested": run.cancel_requested,
+        "created_at": run.created_at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+        "finished_at": run.finished_at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+    })
+}
+
+/// A stored time as RFC 3339 (empty when the store has none).
+pub fn time_text(at: Option<std::time::SystemTime>) -> String {
+    at.map_or_else(String::new, |t| {
+        humantime::format_rfc3339_seconds(t).to_string()
     })
 }
 

@@ -9,7 +9,7 @@ use workflow_core::JournalEvent;
 
 /// Each step's class from the journal and the run's stored error: completed, waiting,
 /// compensated, failed; the others stay `pending`.
-fn classes(run: &RunRecord, journal: &[JournalRecord]) -> BTreeMap<String, &'static str> {
+pub fn classes(run: &RunRecord, journal: &[JournalRecord]) -> BTreeMap<String, &'static str> {
     let mut class = BTreeMap::new();
     let mut waiting = BTreeSet::new();
     for record in journal {

@@ -3,7 +3,8 @@
 //! workers and the stored definitions. Every command takes `--json` for scripts.
 //!
 //! ```text
-//! workflow --store runs.db runs list --status waiting
+//! workflow --store runs.db runs list --status waiting --since 2h
+//! workflow --store runs.db runs purge --finished-before 30d
 //! workflow --store postgres://user@host/db runs show expense-42
 //! workflow --store runs.db --json runs history expense-42
 //! workflow --store runs.db runs graph expense-42      # Mermaid, steps styled by outcome
@@ -20,7 +21,9 @@ mod args;
 mod commands;
 mod graph;
 mod output;
+mod purge;
 mod signal;
+mod timeline;
 
 use std::process::ExitCode;
 

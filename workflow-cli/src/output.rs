@@ -33,6 +33,11 @@ impl Table {
         self.notes.push(note);
     }
 
+    /// The rows' JSON values.
+    pub fn json_rows(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.json.clone())
+    }
+
     pub fn with_json(mut self, value: serde_json::Value) -> Self {
         self.whole = Some(value);
         self

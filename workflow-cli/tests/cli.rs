@@ -22,7 +22,7 @@ impl Expense {
 }
 
 /// Runs `workflow --store STORE ARGS..` and returns (success, stdout, stderr).
-fn workflow(store: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+fn workflow(store: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_workflow"))
         .arg("--store")
         .arg(store)
@@ -371,4 +371,131 @@ async fn runs_retry_from_a_step_prints_its_plan_then_reruns_from_there() {
         .map(|e| e["event"].as_str().unwrap().to_owned())
         .collect();
     assert!(events.contains(&"retried".to_owned()), "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_list_by_time_show_a_timeline_and_purge_finished_runs() {
+    let (path, _engine) = store_with_runs("purge").await;
+    // Created within the last hour; none before an hour ago.
+    let (ok, out, err) = workflow(&path, &["--json", "runs", "list", "--since", "1h"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out).as_array().unwrap().len(), 2);
+    let (ok, out, _) = workflow(&path, &["--json", "runs", "list", "--until", "1h"]);
+    assert!(ok);
+    assert_eq!(json(&out), serde_json::json!([]));
+    let (ok, _, err) = workflow(&path, &["runs", "list", "--since", "yesterday-ish"]);
+    assert!(!ok && err.contains("neither an RFC 3339 time"), "{err}");
+
+    // The timeline: each step, its outcome and when it completed.
+    let (ok, out, _) = workflow(&path, &["--json", "runs", "show", "expense-2"]);
+    assert!(ok);
+    let shown = json(&out);
+    let timeline = shown["timeline"].as_array().unwrap();
+    let steps: Vec<(&str, &str)> = timeline
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps, [("submit", "completed"), ("decide", "completed")]);
+    assert!(
+        timeline.iter().all(|s| s["completed_after_ms"].is_u64()),
+        "{timeline:?}"
+    );
+    assert!(shown["run"]["finished_at"].is_string(), "{shown}");
+    let (ok, out, _) = workflow(&path, &["runs", "show", "expense-2"]);
+    assert!(
+        ok && out.contains("completed at") && out.contains("took"),
+        "{out}"
+    );
+
+    // Purge: only the finished run goes; piped, no progress bar.
+    let (ok, out, err) = workflow(
+        &path,
+        &["--json", "runs", "purge", "--finished-before", "0s"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["purged"], 1);
+    assert!(err.is_empty(), "no progress bar when piped: {err}");
+    let (ok, out, _) = workflow(&path, &["--json", "runs", "list"]);
+    assert!(ok);
+    let runs = json(&out);
+    let left: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["expense-1"], "the live run stays");
+    let (ok, _, err) = workflow(&path, &["runs", "show", "expense-2"]);
+    assert!(!ok && err.contains("no run expense-2"), "{err}");
+}
+
+#[path = "../../tests/common/postgres_schema.rs"]
+mod common;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_works_on_postgresql() {
+    let Some(url) = common::postgres_store("cli").await else {
+        return;
+    };
+    let engine = Engine::postgres(&url).await.unwrap();
+    let run = engine.start_with_id(&Expense, "pg-1", 5).await.unwrap();
+    let started = std::time::Instant::now();
+    while run.status().await.unwrap() != RunStatus::Waiting {
+        assert!(started.elapsed() < Duration::from_secs(30), "never parked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (ok, out, err) = workflow(&url, &["--json", "runs", "list", "--since", "1h"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)[0]["status"], "waiting");
+    let (ok, _, err) = workflow(
+        &url,
+        &["runs", "signal", "pg-1", "approval", "--payload", "true"],
+    );
+    assert!(ok, "{err}");
+    tokio::time::timeout(Duration::from_secs(30), run.wait())
+        .await
+        .expect("the run ends")
+        .unwrap();
+    let (ok, out, _) = workflow(&url, &["--json", "runs", "show", "pg-1"]);
+    assert!(ok);
+    assert_eq!(json(&out)["timeline"].as_array().unwrap().len(), 2);
+    let (ok, out, _) = workflow(&url, &["--json", "runs", "history", "pg-1"]);
+    assert!(ok);
+    assert_eq!(json(&out).as_array().unwrap().len(), 4);
+    let (ok, out, err) = workflow(
+        &url,
+        &[
+            "--json",
+            "runs",
+            "retry",
+            "pg-1",
+            "--from",
+            "decide",
+            "--dry-run",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["kept"], serde_json::json!(["submit"]));
+    let (ok, out, _) = workflow(&url, &["--json", "runs", "graph", "pg-1"]);
+    assert!(
+        ok && json(&out)["mermaid"]
+            .as_str()
+            .unwrap()
+            .contains("class decide completed")
+    );
+    for command in [
+        &["--json", "definitions"][..],
+        &["--json", "workers"],
+        &["--json", "queues"],
+    ] {
+        let (ok, out, err) = workflow(&url, command);
+        assert!(ok, "{command:?}: {err}");
+        json(&out);
+    }
+    let (ok, out, _) = workflow(
+        &url,
+        &["--json", "runs", "purge", "--finished-before", "0s"],
+    );
+    assert!(ok);
+    assert_eq!(json(&out)["purged"], 1);
 }

@@ -127,6 +127,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 enum Call {
     CreateRun,
     Reopen,
+    Purge,
+    JournalTimes,
     LoadRun,
     List,
     Journal,
@@ -149,9 +151,11 @@ enum Call {
     Finish,
 }
 
-const CALL_NAMES: [&str; 22] = [
+const CALL_NAMES: [&str; 24] = [
     "create_run",
     "reopen",
+    "purge",
+    "journal_times",
     "load_run",
     "list",
     "journal",
@@ -224,6 +228,19 @@ impl Counted {
 impl Store for Counted {
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>> {
         self.count(Call::CreateRun).create_run(run)
+    }
+    fn purge<'a>(
+        &'a self,
+        finished_before: std::time::SystemTime,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.count(Call::Purge).purge(finished_before, limit)
+    }
+    fn journal_times<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<workflow_core::store::CommitTimes, StoreError>> {
+        self.count(Call::JournalTimes).journal_times(run_id)
     }
     fn reopen<'a>(
         &'a self,

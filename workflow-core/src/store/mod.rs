@@ -22,14 +22,14 @@ pub use checksum::checksum;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, RunNotifications, NOTIFY_CHANNEL};
 pub use records::{
-    effective_journal, Claim, ClaimRequest, ClaimedRun, DefinitionKey, JournalRecord, NewRun, Park,
-    Parked, QueueConfig, RunEnd, RunFilter, RunPage, RunRecord, RunStatus, RunSummary,
-    StoredDefinition, WorkerId, WorkerRegistration,
+    effective_journal, Claim, ClaimRequest, ClaimedRun, CommitTimes, DefinitionKey, JournalRecord,
+    NewRun, Park, Parked, QueueConfig, RunEnd, RunFilter, RunPage, RunRecord, RunStatus,
+    RunSummary, StoredDefinition, WorkerId, WorkerRegistration,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
@@ -129,6 +129,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new run as ready, or returns the existing one with that id (idempotent start).
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>>;
+    /// Deletes up to `limit` runs that finished before `finished_before`, oldest first, with
+    /// their journals and signals; returns how many. (A run's child runs are runs of their
+    /// own, purged by their own end.)
+    fn purge<'a>(
+        &'a self,
+        finished_before: SystemTime,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// When each record of the run's journal was committed, by `seq` (`None` for records
+    /// stored before schema version 4).
+    fn journal_times<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<crate::store::CommitTimes, StoreError>>;
     /// Makes a finished run ready again with `rewound` appended to its journal (a
     /// [`JournalEvent::Rewound`]: the steps to run again), its output and error cleared; a
     /// worker with its definition then takes it up. Returns the status it had;

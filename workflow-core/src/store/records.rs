@@ -276,6 +276,10 @@ pub struct RunSummary {
     pub journal_len: u64,
     /// Creation order (the cursor of paged listings).
     pub created_seq: u64,
+    /// When it was created (`None` for runs stored before schema version 4).
+    pub created_at: Option<SystemTime>,
+    /// When it finished (`None` while it is live).
+    pub finished_at: Option<SystemTime>,
 }
 
 /// A run as stored, with its payloads.
@@ -323,6 +327,10 @@ pub struct RunFilter {
     pub owner: Option<WorkerId>,
     /// Only runs created after this cursor ([`RunPage::next`] of the previous page).
     pub after: Option<u64>,
+    /// Only runs created at or after this time.
+    pub created_since: Option<SystemTime>,
+    /// Only runs created before this time.
+    pub created_before: Option<SystemTime>,
     /// At most this many runs (0: a default of 1,000).
     pub limit: u32,
 }
@@ -347,6 +355,10 @@ pub struct JournalRecord {
     /// What it says.
     pub event: JournalEvent,
 }
+
+/// When each record of a run's journal was committed, by `seq` (`None` for records stored
+/// before schema version 4): [`super::Store::journal_times`].
+pub type CommitTimes = Vec<(u64, Option<SystemTime>)>;
 
 /// A journal as it stands after its [`JournalEvent::Rewound`] records: each one drops the
 /// records before it about its steps (outputs, waits, signals, retries, compensations) and the

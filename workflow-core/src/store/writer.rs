@@ -18,6 +18,7 @@ use crate::run_id::RunId;
 pub(crate) enum Op {
     CreateRun(NewRun),
     Reopen(RunId, crate::journal::JournalEvent),
+    Purge(SystemTime, u32),
     SendSignal(RunId, String, Vec<u8>),
     RequestCancel(RunId),
     SetQueue(QueueConfig),
@@ -112,6 +113,10 @@ pub(crate) trait Reads: Send + Sync + 'static {
         run_id: &'a RunId,
         name: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn journal_times<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<super::CommitTimes, StoreError>>;
     fn list_workers(&self) -> BoxFuture<'_, Result<Vec<WorkerId>, StoreError>>;
     fn definition<'a>(
         &'a self,
@@ -158,6 +163,25 @@ macro_rules! sql_store {
                         _ => Err(unexpected("create_run")),
                     }
                 })
+            }
+            fn purge<'a>(
+                &'a self,
+                finished_before: std::time::SystemTime,
+                limit: u32,
+            ) -> futures::future::BoxFuture<'a, Result<u64, StoreError>> {
+                Box::pin(async move {
+                    match self.writer.write(Op::Purge(finished_before, limit)).await? {
+                        Reply::Count(count) => Ok(count),
+                        _ => Err(unexpected("purge")),
+                    }
+                })
+            }
+            fn journal_times<'a>(
+                &'a self,
+                run_id: &'a RunId,
+            ) -> futures::future::BoxFuture<'a, Result<$crate::store::CommitTimes, StoreError>>
+            {
+                $crate::store::writer::Reads::journal_times(&self.reads, run_id)
             }
             fn reopen<'a>(
                 &'a self,

@@ -42,7 +42,7 @@ use reads::PgReads;
 use writes::{run_batch, WriterConnection};
 
 /// Schema version this build writes and reads (the same number as the SQLite store's).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 /// Most write requests committed in one transaction.
 const MAX_BATCH: usize = 512;
 /// Connections of the read pool.
@@ -253,18 +253,16 @@ async fn migrate(conn: &mut PgConnection, location: &str) -> Result<(), StoreErr
     .await
     .map_err(db)?;
     if tables.is_empty() {
+        // A new store: version 3's tables, then the upgrades below.
         sqlx::raw_sql(include_str!("../postgres.sql"))
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        sqlx::query("INSERT INTO wf_meta (key, value) VALUES ('schema_version', $1)")
-            .bind(SCHEMA_VERSION)
+        sqlx::query("INSERT INTO wf_meta (key, value) VALUES ('schema_version', 3)")
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        return tx.commit().await.map_err(db);
-    }
-    if !tables.iter().any(|t| t == "wf_meta") {
+    } else if !tables.iter().any(|t| t == "wf_meta") {
         return Err(not_a_store(format!(
             "schema `{schema}` has tables named like the store's ({}) but no wf_meta",
             tables.join(", ")
@@ -277,11 +275,12 @@ async fn migrate(conn: &mut PgConnection, location: &str) -> Result<(), StoreErr
             .map_err(|e| not_a_store(e.to_string()))?;
     match found {
         Some(SCHEMA_VERSION) => tx.commit().await.map_err(db),
-        Some(2) => {
-            sqlx::raw_sql(include_str!("../postgres_v2_to_v3.sql"))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        Some(found @ 2..SCHEMA_VERSION) => {
+            for (from, upgrade) in UPGRADES {
+                if from >= found {
+                    sqlx::raw_sql(upgrade).execute(&mut *tx).await.map_err(db)?;
+                }
+            }
             sqlx::query("UPDATE wf_meta SET value = $1 WHERE key = 'schema_version'")
                 .bind(SCHEMA_VERSION)
                 .execute(&mut *tx)
@@ -299,5 +298,11 @@ async fn migrate(conn: &mut PgConnection, location: &str) -> Result<(), StoreErr
         ))),
     }
 }
+
+/// The schema's upgrades: from each version to the next.
+const UPGRADES: [(i64, &str); 2] = [
+    (2, include_str!("../postgres_v2_to_v3.sql")),
+    (3, include_str!("../postgres_v3_to_v4.sql")),
+];
 
 sql_store!(PostgresStore);

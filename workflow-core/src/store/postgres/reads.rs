@@ -12,7 +12,7 @@ use super::{claimable, db, READERS};
 use crate::journal::EncodedEvent;
 use crate::run_id::RunId;
 use crate::store::checksum::{verify_record, verify_run};
-use crate::store::writer::{from_ms, Reads};
+use crate::store::writer::{from_ms, to_ms, Reads};
 use crate::store::{
     JournalRecord, QueueConfig, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
     StoredDefinition, WorkerId,
@@ -78,11 +78,13 @@ impl Reads for PgReads {
                     sqlx::query(
                         "SELECT run_id, workflow, version, definition_hash, queue, status, owner,
                            epoch, wake_at, waiting_for, signal_seq, cancel_requested, deadline_at,
-                           claims, journal_len, created_seq
+                           claims, journal_len, created_seq, created_at, finished_at
                          FROM wf_runs
                          WHERE created_seq > $1 AND ($2::TEXT IS NULL OR status = $2)
                            AND ($3::TEXT IS NULL OR workflow = $3) AND ($4::TEXT IS NULL OR queue = $4)
                            AND ($6::TEXT IS NULL OR owner = $6)
+                           AND ($7::BIGINT IS NULL OR created_at >= $7)
+                           AND ($8::BIGINT IS NULL OR created_at < $8)
                          ORDER BY created_seq LIMIT $5",
                     )
                     .bind(filter.after.map_or(0, |a| a as i64))
@@ -91,6 +93,8 @@ impl Reads for PgReads {
                     .bind(&filter.queue)
                     .bind(i64::from(limit))
                     .bind(filter.owner.as_ref().map(WorkerId::as_str))
+                    .bind(filter.created_since.map(to_ms))
+                    .bind(filter.created_before.map(to_ms))
                     .fetch_all(pool)
                 })
                 .await?;
@@ -163,6 +167,25 @@ impl Reads for PgReads {
                 })
                 .await?;
             Ok(found.is_some())
+        })
+    }
+
+    fn journal_times<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<crate::store::CommitTimes, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(i64, Option<i64>)> = self
+                .read(|pool| {
+                    sqlx::query_as("SELECT seq, at FROM wf_journal WHERE run_id = $1 ORDER BY seq")
+                        .bind(run_id.as_str())
+                        .fetch_all(pool)
+                })
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(seq, at)| (seq as u64, at.map(from_ms)))
+                .collect())
         })
     }
 
@@ -308,6 +331,8 @@ pub(super) fn run_summary(row: &PgRow) -> Result<RunSummary, StoreError> {
         claims: column::<i64>(row, &run_id, "claims")? as u32,
         journal_len: column::<i64>(row, &run_id, "journal_len")? as u64,
         created_seq: column::<i64>(row, &run_id, "created_seq")? as u64,
+        created_at: column::<Option<i64>>(row, &run_id, "created_at")?.map(from_ms),
+        finished_at: column::<Option<i64>>(row, &run_id, "finished_at")?.map(from_ms),
         run_id,
     })
 }

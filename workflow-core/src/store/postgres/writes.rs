@@ -260,6 +260,7 @@ async fn apply(conn: &mut PgConnection, op: &Op, notify: &mut Vec<String>) -> Ap
     match op {
         Op::CreateRun(run) => create_run(conn, run, notify).await,
         Op::Reopen(run_id, rewound) => reopen(conn, run_id, rewound, notify).await,
+        Op::Purge(before, limit) => purge(conn, *before, *limit).await,
         Op::SendSignal(run_id, name, payload) => {
             send_signal(conn, run_id, name, payload, notify).await
         }
@@ -386,7 +387,8 @@ async fn apply(conn: &mut PgConnection, op: &Op, notify: &mut Vec<String>) -> Ap
             );
             let sql = format!(
                 "UPDATE wf_runs SET status = $4, output = $5, error = $6, result_checksum = $7,
-                   owner = NULL, epoch = epoch + 1, wake_at = NULL, waiting_for = NULL
+                   owner = NULL, epoch = epoch + 1, wake_at = NULL, waiting_for = NULL,
+                   finished_at = {NOW_MS}
                  WHERE {FENCE}"
             );
             let updated = fenced(sqlx::query(&sql), claim)
@@ -429,12 +431,12 @@ fn done_or_lost(updated: u64, claim: &Claim) -> Result<Reply, StoreError> {
 
 async fn create_run(conn: &mut PgConnection, run: &NewRun, notify: &mut Vec<String>) -> Applied {
     let deadline = run.deadline_at.map(to_ms);
-    let inserted = sqlx::query(
+    let inserted = sqlx::query(&format!(
         "INSERT INTO wf_runs (run_id, workflow, version, definition_hash, queue, status, deadline_at,
-           input, checksum)
-         VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8)
-         ON CONFLICT (run_id) DO NOTHING RETURNING *",
-    )
+           input, checksum, created_at)
+         VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8, {NOW_MS})
+         ON CONFLICT (run_id) DO NOTHING RETURNING *"
+    ))
     .bind(run.run_id.as_str())
     .bind(&run.workflow)
     .bind(i64::from(run.version))
@@ -458,6 +460,25 @@ async fn create_run(conn: &mut PgConnection, run: &NewRun, notify: &mut Vec<Stri
         }
     };
     Ok(run_record(&row).map(|r| Reply::Run(Box::new(r))))
+}
+
+/// `Store::purge`: deletes finished runs that ended before `before`, oldest first.
+async fn purge(conn: &mut PgConnection, before: std::time::SystemTime, limit: u32) -> Applied {
+    let deleted = sqlx::query(
+        "WITH doomed AS (
+           SELECT run_id FROM wf_runs WHERE finished_at < $1
+             AND status IN ('completed', 'failed', 'cancelled')
+           ORDER BY finished_at, run_id LIMIT $2 FOR UPDATE SKIP LOCKED),
+         journal AS (DELETE FROM wf_journal WHERE run_id IN (SELECT run_id FROM doomed)),
+         signals AS (DELETE FROM wf_signals WHERE run_id IN (SELECT run_id FROM doomed))
+         DELETE FROM wf_runs WHERE run_id IN (SELECT run_id FROM doomed)",
+    )
+    .bind(to_ms(before))
+    .bind(i64::from(limit))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(Ok(Reply::Count(deleted)))
 }
 
 /// `Store::reopen`: appends `rewound` to a finished run's journal and makes it ready; the
@@ -494,14 +515,14 @@ async fn reopen(
         }));
     }
     let event = rewound.encode();
-    sqlx::query(
+    sqlx::query(&format!(
         "WITH ins AS (
-           INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
+           INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {NOW_MS}))
          UPDATE wf_runs SET status = 'ready', output = NULL, error = NULL, result_checksum = NULL,
-           owner = NULL, epoch = epoch + 1, wake_at = NULL, waiting_for = NULL,
-           cancel_requested = FALSE, journal_len = $2 + 1 WHERE run_id = $1",
-    )
+           finished_at = NULL, owner = NULL, epoch = epoch + 1, wake_at = NULL, waiting_for = NULL,
+           cancel_requested = FALSE, journal_len = $2 + 1 WHERE run_id = $1"
+    ))
     .bind(run_id.as_str())
     .bind(len)
     .bind(&event.kind)
@@ -782,10 +803,10 @@ async fn quarantine(
         detail,
         "unreadable run row taken out of the claimable runs"
     );
-    sqlx::query(
-        "UPDATE wf_runs SET status = 'failed', owner = NULL, result_checksum = NULL, error = $2
-         WHERE run_id = $1",
-    )
+    sqlx::query(&format!(
+        "UPDATE wf_runs SET status = 'failed', owner = NULL, result_checksum = NULL, error = $2,
+           finished_at = {NOW_MS} WHERE run_id = $1"
+    ))
     .bind(run_id)
     .bind(format!("unreadable run row: {detail}"))
     .execute(&mut *conn)
@@ -816,8 +837,8 @@ async fn append(conn: &mut PgConnection, claim: &Claim, records: &[JournalRecord
     let sql = format!(
         "WITH fence AS (SELECT run_id FROM wf_runs WHERE {FENCE} FOR SHARE),
          ins AS (
-           INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum)
-           SELECT fence.run_id, r.seq, r.kind, r.step, r.item, r.payload, $2, r.checksum
+           INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum, at)
+           SELECT fence.run_id, r.seq, r.kind, r.step, r.item, r.payload, $2, r.checksum, {NOW_MS}
            FROM fence, UNNEST($4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::BYTEA[], $9::BIGINT[])
              AS r(seq, kind, step, item, payload, checksum)
            RETURNING 1)
@@ -869,12 +890,12 @@ async fn consume_signal(
         payload: payload.clone(),
     }
     .encode();
-    sqlx::query(
+    sqlx::query(&format!(
         "WITH used AS (UPDATE wf_signals SET consumed = TRUE
            WHERE run_id = $1 AND name = $2 AND seq = $3)
-         INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum)
-         VALUES ($1, $4, $5, $6, $7, $8, $9, $10)",
-    )
+         INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum, at)
+         VALUES ($1, $4, $5, $6, $7, $8, $9, $10, {NOW_MS})"
+    ))
     .bind(claim.run_id.as_str())
     .bind(name)
     .bind(signal_seq)

@@ -27,7 +27,7 @@ use reads::SqliteReads;
 use writes::{db, is_transient, run_batch, BUSY_ATTEMPTS};
 
 /// Schema version this build writes and reads.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 /// Most write requests committed in one transaction.
 const MAX_BATCH: usize = 512;
 /// Read connections.
@@ -167,18 +167,16 @@ async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), Stor
             .await
             .map_err(|e| not_a_store(e.to_string()))?;
     if tables.is_empty() {
+        // A new store: version 3's tables, then the upgrades below.
         sqlx::raw_sql(include_str!("schema.sql"))
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        sqlx::query("INSERT INTO wf_meta (key, value) VALUES ('schema_version', ?)")
-            .bind(SCHEMA_VERSION)
+        sqlx::query("INSERT INTO wf_meta (key, value) VALUES ('schema_version', 3)")
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        return tx.commit().await.map_err(db);
-    }
-    if !tables.iter().any(|t| t == "wf_meta") {
+    } else if !tables.iter().any(|t| t == "wf_meta") {
         return Err(not_a_store(format!(
             "it is an SQLite database with other tables ({})",
             tables.join(", ")
@@ -191,11 +189,12 @@ async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), Stor
             .map_err(|e| not_a_store(e.to_string()))?;
     match found {
         Some(SCHEMA_VERSION) => Ok(()),
-        Some(2) => {
-            sqlx::raw_sql(include_str!("v2_to_v3.sql"))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        Some(found @ 2..SCHEMA_VERSION) => {
+            for (from, upgrade) in UPGRADES {
+                if from >= found {
+                    sqlx::raw_sql(upgrade).execute(&mut *tx).await.map_err(db)?;
+                }
+            }
             sqlx::query("UPDATE wf_meta SET value = ? WHERE key = 'schema_version'")
                 .bind(SCHEMA_VERSION)
                 .execute(&mut *tx)
@@ -213,5 +212,11 @@ async fn migrate(conn: &mut SqliteConnection, location: &str) -> Result<(), Stor
         ))),
     }
 }
+
+/// The schema's upgrades: from each version to the next.
+const UPGRADES: [(i64, &str); 2] = [
+    (2, include_str!("v2_to_v3.sql")),
+    (3, include_str!("v3_to_v4.sql")),
+];
 
 sql_store!(SqliteStore);

@@ -9,7 +9,7 @@ use super::writes::{db, now_ms};
 use crate::journal::EncodedEvent;
 use crate::run_id::RunId;
 use crate::store::checksum::{verify_record, verify_run};
-use crate::store::writer::{from_ms, Reads};
+use crate::store::writer::{from_ms, to_ms, Reads};
 use crate::store::{
     JournalRecord, QueueConfig, RunFilter, RunPage, RunRecord, RunStatus, RunSummary, StoreError,
     StoredDefinition, WorkerId,
@@ -59,10 +59,12 @@ impl Reads for SqliteReads {
             };
             let rows = sqlx::query(
                 "SELECT run_id, workflow, version, definition_hash, queue, status, owner, epoch,
-                   wake_at, waiting_for, signal_seq, cancel_requested, deadline_at, claims, journal_len, created_seq
+                   wake_at, waiting_for, signal_seq, cancel_requested, deadline_at, claims, journal_len,
+                   created_seq, created_at, finished_at
                  FROM wf_runs
                  WHERE created_seq > ? AND (? IS NULL OR status = ?) AND (? IS NULL OR workflow = ?)
                    AND (? IS NULL OR queue = ?) AND (? IS NULL OR owner = ?)
+                   AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?)
                  ORDER BY created_seq LIMIT ?",
             )
             .bind(filter.after.map_or(0, |a| a as i64))
@@ -74,6 +76,10 @@ impl Reads for SqliteReads {
             .bind(&filter.queue)
             .bind(filter.owner.as_ref().map(WorkerId::as_str))
             .bind(filter.owner.as_ref().map(WorkerId::as_str))
+            .bind(filter.created_since.map(to_ms))
+            .bind(filter.created_since.map(to_ms))
+            .bind(filter.created_before.map(to_ms))
+            .bind(filter.created_before.map(to_ms))
             .bind(i64::from(limit))
             .fetch_all(&mut *self.reader().await)
             .await
@@ -139,6 +145,24 @@ impl Reads for SqliteReads {
             .await
             .map_err(db)?;
             Ok(found.is_some())
+        })
+    }
+
+    fn journal_times<'a>(
+        &'a self,
+        run_id: &'a RunId,
+    ) -> BoxFuture<'a, Result<crate::store::CommitTimes, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(i64, Option<i64>)> =
+                sqlx::query_as("SELECT seq, at FROM wf_journal WHERE run_id = ? ORDER BY seq")
+                    .bind(run_id.as_str())
+                    .fetch_all(&mut *self.reader().await)
+                    .await
+                    .map_err(db)?;
+            Ok(rows
+                .into_iter()
+                .map(|(seq, at)| (seq as u64, at.map(from_ms)))
+                .collect())
         })
     }
 
@@ -265,6 +289,8 @@ fn run_summary(row: &SqliteRow) -> Result<(RunSummary, i64), StoreError> {
         claims: column::<i64>(row, &run_id, "claims")? as u32,
         journal_len: column::<i64>(row, &run_id, "journal_len")? as u64,
         created_seq: column::<i64>(row, &run_id, "created_seq")? as u64,
+        created_at: column::<Option<i64>>(row, &run_id, "created_at")?.map(from_ms),
+        finished_at: column::<Option<i64>>(row, &run_id, "finished_at")?.map(from_ms),
         run_id,
     };
     let deadline: Option<i64> = column(row, &summary.run_id, "deadline_at")?;

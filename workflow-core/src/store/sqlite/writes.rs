@@ -113,6 +113,7 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
     match op {
         Op::CreateRun(run) => create_run(tx, run).await,
         Op::Reopen(run_id, rewound) => reopen(tx, run_id, rewound).await,
+        Op::Purge(before, limit) => purge(tx, *before, *limit).await,
         Op::SendSignal(run_id, name, payload) => send_signal(tx, run_id, name, payload).await,
         Op::RequestCancel(run_id) => request_cancel(tx, run_id).await,
         Op::PutDefinition(def) => {
@@ -217,12 +218,13 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
             );
             sqlx::query(
                 "UPDATE wf_runs SET status = ?, output = ?, error = ?, result_checksum = ?, owner = NULL,
-                   epoch = epoch + 1, wake_at = NULL, waiting_for = NULL WHERE run_id = ?",
+                   epoch = epoch + 1, wake_at = NULL, waiting_for = NULL, finished_at = ? WHERE run_id = ?",
             )
             .bind(end.status.as_str())
             .bind(&end.output)
             .bind(&end.error)
             .bind(sum)
+            .bind(now_ms())
             .bind(claim.run_id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -235,8 +237,8 @@ async fn create_run(tx: &mut SqliteConnection, run: &NewRun) -> Applied {
     let deadline = run.deadline_at.map(to_ms);
     sqlx::query(
         "INSERT INTO wf_runs (run_id, workflow, version, definition_hash, queue, status, deadline_at,
-           input, checksum, created_seq)
-         VALUES (?, ?, ?, ?, ?, 'ready', ?, ?, ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM wf_runs))
+           input, checksum, created_seq, created_at)
+         VALUES (?, ?, ?, ?, ?, 'ready', ?, ?, ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM wf_runs), ?)
          ON CONFLICT (run_id) DO NOTHING",
     )
     .bind(run.run_id.as_str())
@@ -247,6 +249,7 @@ async fn create_run(tx: &mut SqliteConnection, run: &NewRun) -> Applied {
     .bind(deadline)
     .bind(&run.input)
     .bind(run_checksum(run, deadline.map(|d| d as u64)))
+    .bind(now_ms())
     .execute(&mut *tx)
     .await?;
     let row = sqlx::query("SELECT * FROM wf_runs WHERE run_id = ?")
@@ -254,6 +257,28 @@ async fn create_run(tx: &mut SqliteConnection, run: &NewRun) -> Applied {
         .fetch_one(&mut *tx)
         .await?;
     Ok(run_record(&row).map(|r| Reply::Run(Box::new(r))))
+}
+
+/// `Store::purge`: deletes finished runs that ended before `before`, oldest first.
+async fn purge(tx: &mut SqliteConnection, before: SystemTime, limit: u32) -> Applied {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT run_id FROM wf_runs WHERE finished_at < ?
+           AND status IN ('completed', 'failed', 'cancelled')
+         ORDER BY finished_at, run_id LIMIT ?",
+    )
+    .bind(to_ms(before))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &ids {
+        for table in ["wf_journal", "wf_signals", "wf_runs"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE run_id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(Ok(Reply::Count(ids.len() as u64)))
 }
 
 /// `Store::reopen`: appends `rewound` to a finished run's journal and makes it ready.
@@ -281,8 +306,8 @@ async fn reopen(tx: &mut SqliteConnection, run_id: &RunId, rewound: &JournalEven
     let row = rewound.encode();
     let seq = len as u64;
     sqlx::query(
-        "INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(run_id.as_str())
     .bind(len)
@@ -292,11 +317,12 @@ async fn reopen(tx: &mut SqliteConnection, run_id: &RunId, rewound: &JournalEven
     .bind(&row.payload)
     .bind(epoch)
     .bind(record_checksum(run_id, seq, &row))
+    .bind(now_ms())
     .execute(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE wf_runs SET status = 'ready', output = NULL, error = NULL, result_checksum = NULL,
-           owner = NULL, epoch = epoch + 1, wake_at = NULL, waiting_for = NULL,
+           finished_at = NULL, owner = NULL, epoch = epoch + 1, wake_at = NULL, waiting_for = NULL,
            cancel_requested = 0, journal_len = ? WHERE run_id = ?",
     )
     .bind(len + 1)
@@ -530,9 +556,10 @@ async fn quarantine(
     );
     sqlx::query(
         "UPDATE wf_runs SET status = 'failed', owner = NULL, result_checksum = NULL,
-           error = ? WHERE rowid = ?",
+           error = ?, finished_at = ? WHERE rowid = ?",
     )
     .bind(format!("unreadable run row: {detail}"))
+    .bind(now_ms())
     .bind(rowid)
     .execute(&mut *tx)
     .await?;
@@ -610,8 +637,8 @@ async fn insert_record(
         "WHERE ?9 IS NOT NULL"
     };
     let sql = format!(
-        "INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 {fence}"
+        "INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum, at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10 {fence}"
     );
     let inserted = sqlx::query(&sql)
         .bind(claim.run_id.as_str())
@@ -623,6 +650,7 @@ async fn insert_record(
         .bind(claim.epoch as i64)
         .bind(record_checksum(&claim.run_id, record.seq, &row))
         .bind(claim.worker.as_str())
+        .bind(now_ms())
         .execute(&mut *tx)
         .await?
         .rows_affected();
