@@ -176,6 +176,7 @@ async fn a_store_of_the_previous_schema_is_migrated_on_open() {
         version: def.version,
         hash: def.hash,
         canonical: def.canonical.into(),
+        signal_schemas: Default::default(),
     };
     store.put_definition(&stored).await.unwrap();
     assert_eq!(

@@ -1465,7 +1465,7 @@ async fn a_store_with_a_newer_schema_is_refused() {
             },
         ) => {
             assert_eq!(found, 99);
-            assert_eq!(supported, 3);
+            assert_eq!(supported, 4);
             assert!(error.to_string().contains("upgrade"), "{error}");
         }
         Err(other) => panic!("expected NewerSchema, got {other:?}"),

@@ -1095,6 +1095,7 @@ async fn queues_and_definitions_are_listed(f: &Fixture) {
         version: 2,
         hash: HASH,
         canonical: "workflow Listed version 2 input u32\n".into(),
+        signal_schemas: Default::default(),
     };
     store.put_definition(&definition).await.unwrap();
     store.put_definition(&definition).await.unwrap(); // idempotent
@@ -1719,7 +1720,7 @@ async fn sqlite_refuses_a_newer_schema() {
         SqliteStore::open(path).await,
         Err(StoreError::NewerSchema {
             found: 99,
-            supported: 3,
+            supported: 4,
             ..
         })
     ));
@@ -1781,6 +1782,7 @@ async fn postgres_migrates_a_version_2_schema() {
         version: 1,
         hash: 42,
         canonical: "workflow Pay version 1 input u32\n".into(),
+        signal_schemas: Default::default(),
     };
     store.put_definition(&definition).await.unwrap();
     assert_eq!(store.definition("Pay", 42).await.unwrap(), Some(definition));
@@ -1815,7 +1817,7 @@ async fn postgres_refuses_other_schemas() {
     match PostgresStore::connect(&url).await {
         Err(StoreError::NewerSchema {
             found: 99,
-            supported: 3,
+            supported: 4,
             location,
         }) => assert!(location.starts_with("postgres://"), "{location}"),
         other => panic!("expected NewerSchema, got {other:?}"),

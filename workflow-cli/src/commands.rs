@@ -227,10 +227,17 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             let mut table = Table::new(&["workflow", "version", "hash", "steps"]);
             for def in store.list_definitions().await? {
                 let steps: Vec<String> = def.steps().into_iter().map(|s| s.name).collect();
+                let schemas: serde_json::Map<String, serde_json::Value> = def
+                    .signal_schemas
+                    .iter()
+                    .filter_map(|(name, text)| {
+                        Some((name.clone(), serde_json::from_str(text).ok()?))
+                    })
+                    .collect();
                 let value = json!({
                     "workflow": def.workflow, "version": def.version,
                     "hash": format!("{:016x}", def.hash), "steps": steps,
-                    "canonical": def.canonical,
+                    "canonical": def.canonical, "signal_schemas": schemas,
                 });
                 table.row(
                     vec![

@@ -1,8 +1,9 @@
 //! `runs signal`: sends a signal to a run, checked before anything is stored against what the
 //! store knows of the run's definition: the signal must be one a step waits for, and the
-//! payload must be JSON of the signal's type where the type is a primitive (`bool`, integers,
-//! floats, `String`). Other types are decoded by the worker, which fails the run naming the
-//! signal if the payload does not fit (it never strands it).
+//! payload must match the JSON Schema stored for its type (a payload type that derives
+//! `JsonSchema`), or be JSON of the signal's type where the type is a primitive (`bool`,
+//! integers, floats, `String`). Other types are decoded by the worker, which fails the run
+//! naming the signal if the payload does not fit (it never strands it).
 
 use workflow_core::store::{Store, StoreError, StoredDefinition};
 use workflow_core::RunId;
@@ -28,6 +29,25 @@ fn misfit(ty: &str, payload: &serde_json::Value) -> Option<String> {
         _ => return None,
     };
     (!fits).then(|| format!("expected a `{ty}`, got `{payload}`"))
+}
+
+/// Why `payload` does not match the JSON Schema `schema` (as stored); `None` when it does.
+fn schema_misfit(schema: &str, payload: &serde_json::Value) -> Option<String> {
+    let schema: serde_json::Value = serde_json::from_str(schema).ok()?;
+    let validator = jsonschema::validator_for(&schema).ok()?;
+    let errors: Vec<String> = validator
+        .iter_errors(payload)
+        .map(|error| match error.instance_path.to_string() {
+            path if path.is_empty() => error.to_string(),
+            path => format!("{path}: {error}"),
+        })
+        .collect();
+    (!errors.is_empty()).then(|| {
+        format!(
+            "the payload does not match the signal's schema: {}",
+            errors.join("; ")
+        )
+    })
 }
 
 /// Checks and stores signal `name` with `payload` (JSON text) for run `id`.
@@ -60,7 +80,8 @@ pub async fn send(
                 names.join(", ")
             )));
         };
-        if let Some(why) = misfit(ty, &value) {
+        let schema = definition.signal_schemas.get(name);
+        if let Some(why) = schema.map_or_else(|| misfit(ty, &value), |s| schema_misfit(s, &value)) {
             return Err(refused(why));
         }
     }

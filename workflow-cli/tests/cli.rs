@@ -499,3 +499,88 @@ async fn every_command_works_on_postgresql() {
     assert!(ok);
     assert_eq!(json(&out)["purged"], 1);
 }
+
+/// A signal payload with a JSON Schema: the store keeps it with the definition.
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    workflow_core::serde::Serialize,
+    workflow_core::serde::Deserialize,
+    workflow_core::schemars::JsonSchema,
+)]
+#[serde(crate = "workflow_core::serde")]
+#[schemars(crate = "workflow_core::schemars")]
+enum Verdict {
+    Approve,
+    Reject { reason: String },
+}
+
+#[derive(Clone)]
+struct Claim;
+
+#[workflow]
+impl Claim {
+    #[step]
+    async fn file(&self, amount: u32) -> u32 {
+        amount
+    }
+    #[step(after = file)]
+    async fn judge(&self, amount: u32, verdict: Signal<Verdict>) -> String {
+        format!("{amount}: {:?}", verdict.received())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_signal_refuses_a_payload_its_schema_does_not_match() {
+    let (path, engine) = store_with_runs("schema").await;
+    let run = engine.start_with_id(&Claim, "claim-1", 300).await.unwrap();
+    let started = std::time::Instant::now();
+    while run.status().await.unwrap() != RunStatus::Waiting {
+        assert!(started.elapsed() < Duration::from_secs(30), "never parked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The schema is in the store, for any tool.
+    let (ok, out, _) = workflow(&path, &["--json", "definitions"]);
+    assert!(ok);
+    let defs = json(&out);
+    let claim = defs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["workflow"] == "Claim")
+        .expect("Claim's definition");
+    assert!(
+        claim["signal_schemas"]["verdict"]["oneOf"].is_array(),
+        "{claim}"
+    );
+
+    for bad in [r#""Maybe""#, r#"{"Reject": {}}"#, "42"] {
+        let (ok, _, err) = workflow(
+            &path,
+            &["runs", "signal", "claim-1", "verdict", "--payload", bad],
+        );
+        assert!(!ok, "{bad} was accepted");
+        assert!(
+            err.contains("does not match the signal's schema"),
+            "{bad}: {err}"
+        );
+    }
+    let (ok, _, err) = workflow(
+        &path,
+        &[
+            "runs",
+            "signal",
+            "claim-1",
+            "verdict",
+            "--payload",
+            r#"{"Reject": {"reason": "late"}}"#,
+        ],
+    );
+    assert!(ok, "{err}");
+    let output = tokio::time::timeout(Duration::from_secs(30), run.wait())
+        .await
+        .expect("the run ends")
+        .unwrap();
+    assert_eq!(output, r#"300: Some(Reject { reason: "late" })"#);
+}

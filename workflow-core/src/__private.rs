@@ -21,6 +21,7 @@ pub use std::default::Default;
 pub use std::fmt;
 pub use std::option::Option::{self, None, Some};
 pub use std::result::Result::{self, Err, Ok};
+pub use std::string::String;
 pub use std::sync::Arc;
 pub use std::time::Duration;
 pub use std::vec::Vec;
@@ -116,4 +117,46 @@ pub fn decode_item_result<T>(
 /// The message of a journal record naming a step the definition does not have.
 pub fn unknown_step(step: StepIndex) -> String {
     format!("no step #{step} in this definition")
+}
+
+/// Asks for the JSON Schema of `T`: `(&SchemaProbe::<T>::new()).schema()` is `Some` when `T`
+/// implements `schemars::JsonSchema` ([`HasSchema`]) and `None` otherwise ([`NoSchema`], found
+/// one auto-reference later), so the macro can ask for every payload type.
+pub struct SchemaProbe<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> SchemaProbe<T> {
+    /// A probe for `T`.
+    pub fn new() -> Self {
+        SchemaProbe(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for SchemaProbe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The schema of a `JsonSchema` type.
+pub trait HasSchema {
+    /// The schema, as JSON text.
+    fn schema(&self) -> Option<String>;
+}
+
+impl<T: schemars::JsonSchema> HasSchema for SchemaProbe<T> {
+    fn schema(&self) -> Option<String> {
+        serde_json::to_string(&schemars::schema_for!(T)).ok()
+    }
+}
+
+/// No schema: the type does not implement `JsonSchema`.
+pub trait NoSchema {
+    /// `None`.
+    fn schema(&self) -> Option<String>;
+}
+
+impl<T> NoSchema for &SchemaProbe<T> {
+    fn schema(&self) -> Option<String> {
+        None
+    }
 }

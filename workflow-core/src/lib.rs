@@ -262,3 +262,9 @@ pub use workflow_macros::{saga_step, step, workflow};
 /// Serde, re-exported so workflows can derive `Serialize`/`Deserialize` without depending on it:
 /// `#[derive(workflow_core::serde::Serialize)] #[serde(crate = "workflow_core::serde")]`.
 pub use serde;
+
+/// Schemars, re-exported so signal payloads can derive `JsonSchema` without depending on it:
+/// `#[derive(workflow_core::schemars::JsonSchema)] #[schemars(crate = "workflow_core::schemars")]`.
+/// A payload that does gets its schema stored with the workflow's definition, and the
+/// `workflow` command line refuses a signal that does not match it.
+pub use schemars;

@@ -68,6 +68,12 @@ pub trait Durable<P = ()>: Workflow {
     ) -> Result<Vec<u8>, CodecError>;
     #[doc(hidden)]
     fn __decode_signal(step: StepIndex, bytes: &[u8]) -> Result<Box<dyn Any + Send>, CodecError>;
+    /// The JSON Schema (as JSON text) of each signal's payload that implements
+    /// `schemars::JsonSchema`, by signal name.
+    #[doc(hidden)]
+    fn __signal_schemas() -> Vec<(&'static str, Option<String>)> {
+        Vec::new()
+    }
     /// How a durable engine runs the child workflow of step `step` (`workflow = Child`).
     #[doc(hidden)]
     fn __child(step: StepIndex) -> Option<crate::child::DurableChild> {

@@ -99,11 +99,21 @@ impl Cx<'_> {
             }
         }
         let (child_bounds, child_arms) = self.durable_children();
+        let schemas = model.steps.iter().filter_map(|step| {
+            let signal = step.signal.as_ref()?;
+            let (name, payload) = (signal.name.to_string(), &signal.payload);
+            Some(quote! { (#name, (&__wf::SchemaProbe::<#payload>::new()).schema()) })
+        });
         bounds.extend(child_bounds);
         quote! {
             #traits
 
             impl<__P> __wf::Durable<__P> for #self_ty where #(#bounds,)* {
+                fn __signal_schemas() -> __wf::Vec<(&'static str, __wf::Option<__wf::String>)> {
+                    #[allow(unused_imports)]
+                    use __wf::{HasSchema as _, NoSchema as _};
+                    __wf::Vec::from([#(#schemas),*])
+                }
                 fn __child(__wf_step: __wf::StepIndex) -> __wf::Option<__wf::DurableChild> {
                     match __wf_step {
                         #child_arms

@@ -226,4 +226,7 @@ impl<C: Durable<P>, P> Durable for AsDurable<C, P> {
     fn __child(step: StepIndex) -> Option<DurableChild> {
         C::__child(step)
     }
+    fn __signal_schemas() -> Vec<(&'static str, Option<String>)> {
+        C::__signal_schemas()
+    }
 }

@@ -717,6 +717,10 @@ impl DurableEngine {
             version: def.version,
             hash: def.hash,
             canonical: def.canonical.to_owned(),
+            signal_schemas: W::__signal_schemas()
+                .into_iter()
+                .filter_map(|(name, schema)| Some((name.to_owned(), schema?)))
+                .collect(),
         };
         if let Err(error) = self.store().put_definition(&stored).await {
             tracing::warn!(workflow = def.name, %error, "cannot store the definition; will retry");

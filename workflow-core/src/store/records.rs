@@ -391,6 +391,10 @@ pub struct StoredDefinition {
     pub hash: u64,
     /// Its canonical text ([`crate::Definition::canonical`]).
     pub canonical: String,
+    /// The JSON Schema (as JSON text) of each signal's payload, by signal name, for the payload
+    /// types that derive `schemars::JsonSchema`: tools validate a signal against it without
+    /// the workflow's code.
+    pub signal_schemas: std::collections::BTreeMap<String, String>,
 }
 
 impl StoredDefinition {
@@ -400,15 +404,29 @@ impl StoredDefinition {
     }
 }
 
-/// A `wf_definitions` row (workflow, hash, version, canonical) as read by both stores.
-pub(crate) fn stored_definition(row: (String, i64, i64, String)) -> StoredDefinition {
-    let (workflow, hash, version, canonical) = row;
+/// A `wf_definitions` row (workflow, hash, version, canonical, signal schemas) as read by both
+/// stores.
+pub(crate) fn stored_definition(row: DefinitionRow) -> StoredDefinition {
+    let (workflow, hash, version, canonical, schemas) = row;
     StoredDefinition {
         workflow,
         version: version as u32,
         hash: hash as u64,
         canonical,
+        // Unreadable schemas are as none: the signal is then checked by the worker only.
+        signal_schemas: schemas
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default(),
     }
+}
+
+/// The columns `stored_definition` reads.
+pub(crate) type DefinitionRow = (String, i64, i64, String, Option<String>);
+
+/// The signal schemas of a definition as stored (a JSON object; `None` when there are none).
+pub(crate) fn schemas_column(definition: &StoredDefinition) -> Option<String> {
+    (!definition.signal_schemas.is_empty())
+        .then(|| serde_json::to_string(&definition.signal_schemas).unwrap_or_default())
 }
 
 /// A `wf_queues` row (queue, concurrency, rate_per_sec, burst) as read by both stores.

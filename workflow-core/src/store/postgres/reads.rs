@@ -207,10 +207,10 @@ impl Reads for PgReads {
         hash: u64,
     ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>> {
         Box::pin(async move {
-            let row: Option<(String, i64, i64, String)> = self
+            let row: Option<crate::store::records::DefinitionRow> = self
                 .read(|pool| {
                     sqlx::query_as(
-                        "SELECT workflow, hash, version, canonical FROM wf_definitions
+                        "SELECT workflow, hash, version, canonical, signal_schemas FROM wf_definitions
                          WHERE workflow = $1 AND hash = $2",
                     )
                     .bind(workflow)
@@ -242,10 +242,10 @@ impl Reads for PgReads {
 
     fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>> {
         Box::pin(async move {
-            let rows: Vec<(String, i64, i64, String)> = self
+            let rows: Vec<crate::store::records::DefinitionRow> = self
                 .read(|pool| {
                     sqlx::query_as(
-                        "SELECT workflow, hash, version, canonical FROM wf_definitions
+                        "SELECT workflow, hash, version, canonical, signal_schemas FROM wf_definitions
                          ORDER BY workflow, version, hash",
                     )
                     .fetch_all(pool)

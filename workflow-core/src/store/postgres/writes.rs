@@ -267,13 +267,15 @@ async fn apply(conn: &mut PgConnection, op: &Op, notify: &mut Vec<String>) -> Ap
         Op::RequestCancel(run_id) => request_cancel(conn, run_id, notify).await,
         Op::PutDefinition(def) => {
             sqlx::query(
-                "INSERT INTO wf_definitions (workflow, hash, version, canonical) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (workflow, hash) DO NOTHING",
+                "INSERT INTO wf_definitions (workflow, hash, version, canonical, signal_schemas)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (workflow, hash) DO UPDATE SET signal_schemas = excluded.signal_schemas",
             )
             .bind(&def.workflow)
             .bind(def.hash as i64)
             .bind(i64::from(def.version))
             .bind(&def.canonical)
+            .bind(crate::store::records::schemas_column(def))
             .execute(&mut *conn)
             .await?;
             Ok(Ok(Reply::Done))

@@ -182,8 +182,8 @@ impl Reads for SqliteReads {
         hash: u64,
     ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>> {
         Box::pin(async move {
-            let row: Option<(String, i64, i64, String)> = sqlx::query_as(
-                "SELECT workflow, hash, version, canonical FROM wf_definitions
+            let row: Option<crate::store::records::DefinitionRow> = sqlx::query_as(
+                "SELECT workflow, hash, version, canonical, signal_schemas FROM wf_definitions
                  WHERE workflow = ? AND hash = ?",
             )
             .bind(workflow)
@@ -212,8 +212,8 @@ impl Reads for SqliteReads {
 
     fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>> {
         Box::pin(async move {
-            let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
-                "SELECT workflow, hash, version, canonical FROM wf_definitions
+            let rows: Vec<crate::store::records::DefinitionRow> = sqlx::query_as(
+                "SELECT workflow, hash, version, canonical, signal_schemas FROM wf_definitions
                  ORDER BY workflow, version, hash",
             )
             .fetch_all(&mut *self.reader().await)

@@ -118,13 +118,15 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
         Op::RequestCancel(run_id) => request_cancel(tx, run_id).await,
         Op::PutDefinition(def) => {
             sqlx::query(
-                "INSERT INTO wf_definitions (workflow, hash, version, canonical) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (workflow, hash) DO NOTHING",
+                "INSERT INTO wf_definitions (workflow, hash, version, canonical, signal_schemas)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (workflow, hash) DO UPDATE SET signal_schemas = excluded.signal_schemas",
             )
             .bind(&def.workflow)
             .bind(def.hash as i64)
             .bind(i64::from(def.version))
             .bind(&def.canonical)
+            .bind(crate::store::records::schemas_column(def))
             .execute(&mut *tx)
             .await?;
             Ok(Ok(Reply::Done))
