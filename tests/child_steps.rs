@@ -693,3 +693,32 @@ async fn on_postgresql_a_completed_child_is_undone_and_a_retry_starts_a_new_chil
     let history = run.history().await.unwrap();
     assert_eq!(history.step("book").unwrap().children.len(), 2);
 }
+
+#[tokio::test]
+async fn a_durable_parents_deadline_reaches_its_child_run() {
+    let engine = Engine::sqlite(temp_db("deadline")).await.unwrap();
+    let trip = Trip {
+        hang: true,
+        ..Trip::new("deadline-sqlite")
+    };
+    let options = RunOptions::default()
+        .deadline(Duration::from_millis(500))
+        .run_id("trip-5");
+    let finished = engine.run_with(&Travel, trip, options).await;
+    let error = finished.result.unwrap_err();
+    assert!(
+        matches!(error, WorkflowError::DeadlineExceeded { .. }),
+        "{error}"
+    );
+    // The child ran out of time too: its reservation is released, its run not completed.
+    wait_for("deadline-sqlite", "release").await;
+    let child = engine.status(&"~trip-5/book".into()).await.unwrap();
+    assert!(
+        matches!(
+            child.summary.status,
+            RunStatus::Cancelled | RunStatus::Failed
+        ),
+        "{:?}",
+        child.summary.status
+    );
+}
