@@ -39,6 +39,18 @@ impl Store for LostReplies {
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>> {
         self.inner.create_run(run)
     }
+    fn record_audit<'a>(
+        &'a self,
+        record: &'a workflow_core::store::AuditRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.record_audit(record)
+    }
+    fn list_audit(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<workflow_core::store::AuditRecord>, StoreError>> {
+        self.inner.list_audit(limit)
+    }
     fn purge<'a>(
         &'a self,
         finished_before: std::time::SystemTime,

@@ -230,7 +230,11 @@ async fn runs_signal_checks_the_name_and_payload_before_storing() {
         &["runs", "signal", "expense-1", "approval", "--payload", "42"],
     );
     assert!(!ok);
-    assert!(err.contains("expected a `bool`, got `42`"), "{err}");
+    // `bool` has a JSON Schema: the payload is checked against it.
+    assert!(
+        err.contains("does not match the signal's schema: 42 is not of type \"boolean\""),
+        "{err}"
+    );
     let (ok, _, err) = workflow(
         &path,
         &[

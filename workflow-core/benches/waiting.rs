@@ -129,6 +129,7 @@ enum Call {
     Reopen,
     Purge,
     JournalTimes,
+    Audit,
     LoadRun,
     List,
     Journal,
@@ -151,11 +152,12 @@ enum Call {
     Finish,
 }
 
-const CALL_NAMES: [&str; 24] = [
+const CALL_NAMES: [&str; 25] = [
     "create_run",
     "reopen",
     "purge",
     "journal_times",
+    "audit",
     "load_run",
     "list",
     "journal",
@@ -228,6 +230,18 @@ impl Counted {
 impl Store for Counted {
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>> {
         self.count(Call::CreateRun).create_run(run)
+    }
+    fn record_audit<'a>(
+        &'a self,
+        record: &'a workflow_core::store::AuditRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.count(Call::Audit).record_audit(record)
+    }
+    fn list_audit(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<workflow_core::store::AuditRecord>, StoreError>> {
+        self.count(Call::Audit).list_audit(limit)
     }
     fn purge<'a>(
         &'a self,

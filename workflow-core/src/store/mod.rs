@@ -22,9 +22,9 @@ pub use checksum::checksum;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, RunNotifications, NOTIFY_CHANNEL};
 pub use records::{
-    effective_journal, Claim, ClaimRequest, ClaimedRun, CommitTimes, DefinitionKey, JournalRecord,
-    NewRun, Park, Parked, QueueConfig, RunEnd, RunFilter, RunPage, RunRecord, RunStatus,
-    RunSummary, StoredDefinition, WorkerId, WorkerRegistration,
+    effective_journal, AuditRecord, Claim, ClaimRequest, ClaimedRun, CommitTimes, DefinitionKey,
+    JournalRecord, NewRun, Park, Parked, QueueConfig, RunEnd, RunFilter, RunPage, RunRecord,
+    RunStatus, RunSummary, StoredDefinition, WorkerId, WorkerRegistration,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -129,6 +129,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new run as ready, or returns the existing one with that id (idempotent start).
     fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>>;
+    /// Records an operator's action (the dashboard records each of its own).
+    fn record_audit<'a>(&'a self, record: &'a AuditRecord)
+        -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The latest `limit` audit records, newest first.
+    fn list_audit(&self, limit: u32) -> BoxFuture<'_, Result<Vec<AuditRecord>, StoreError>>;
     /// Deletes up to `limit` runs that finished before `finished_before`, oldest first, with
     /// their journals and signals; returns how many. (A run's child runs are runs of their
     /// own, purged by their own end.)

@@ -8,3 +8,12 @@ ALTER TABLE wf_journal ADD COLUMN at BIGINT;
 CREATE INDEX wf_runs_created_at ON wf_runs (created_at);
 CREATE INDEX wf_runs_finished_at ON wf_runs (finished_at) WHERE finished_at IS NOT NULL;
 ALTER TABLE wf_definitions ADD COLUMN signal_schemas TEXT;
+-- Who did what to which run, when (the dashboard's actions).
+CREATE TABLE wf_audit (
+    id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at     BIGINT NOT NULL,
+    who    TEXT NOT NULL,
+    action TEXT NOT NULL,
+    run_id TEXT,
+    detail TEXT NOT NULL
+);

@@ -356,6 +356,21 @@ pub struct JournalRecord {
     pub event: JournalEvent,
 }
 
+/// One operator action, as the store keeps it ([`super::Store::record_audit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When.
+    pub at: SystemTime,
+    /// Who (as the tool that acted knows them).
+    pub who: String,
+    /// What: `cancel`, `signal`, `retry`, ...
+    pub action: String,
+    /// The run it was about, if any.
+    pub run_id: Option<RunId>,
+    /// The rest: the signal and its payload, the step retried from.
+    pub detail: String,
+}
+
 /// When each record of a run's journal was committed, by `seq` (`None` for records stored
 /// before schema version 4): [`super::Store::journal_times`].
 pub type CommitTimes = Vec<(u64, Option<SystemTime>)>;
@@ -417,6 +432,18 @@ pub(crate) fn stored_definition(row: DefinitionRow) -> StoredDefinition {
         signal_schemas: schemas
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default(),
+    }
+}
+
+/// A `wf_audit` row (at, who, action, run_id, detail) as read by both stores.
+pub(crate) fn audit_record(row: (i64, String, String, Option<String>, String)) -> AuditRecord {
+    let (at, who, action, run_id, detail) = row;
+    AuditRecord {
+        at: super::writer::from_ms(at),
+        who,
+        action,
+        run_id: run_id.map(RunId::from),
+        detail,
     }
 }
 

@@ -19,6 +19,7 @@ pub(crate) enum Op {
     CreateRun(NewRun),
     Reopen(RunId, crate::journal::JournalEvent),
     Purge(SystemTime, u32),
+    Audit(super::AuditRecord),
     SendSignal(RunId, String, Vec<u8>),
     RequestCancel(RunId),
     SetQueue(QueueConfig),
@@ -117,6 +118,7 @@ pub(crate) trait Reads: Send + Sync + 'static {
         &'a self,
         run_id: &'a RunId,
     ) -> BoxFuture<'a, Result<super::CommitTimes, StoreError>>;
+    fn list_audit(&self, limit: u32) -> BoxFuture<'_, Result<Vec<super::AuditRecord>, StoreError>>;
     fn list_workers(&self) -> BoxFuture<'_, Result<Vec<WorkerId>, StoreError>>;
     fn definition<'a>(
         &'a self,
@@ -163,6 +165,19 @@ macro_rules! sql_store {
                         _ => Err(unexpected("create_run")),
                     }
                 })
+            }
+            fn record_audit<'a>(
+                &'a self,
+                record: &'a $crate::store::AuditRecord,
+            ) -> futures::future::BoxFuture<'a, Result<(), StoreError>> {
+                let op = Op::Audit(record.clone());
+                Box::pin(async move { self.writer.write(op).await.map(drop) })
+            }
+            fn list_audit(
+                &self,
+                limit: u32,
+            ) -> futures::future::BoxFuture<'_, Result<Vec<$crate::store::AuditRecord>, StoreError>> {
+                $crate::store::writer::Reads::list_audit(&self.reads, limit)
             }
             fn purge<'a>(
                 &'a self,

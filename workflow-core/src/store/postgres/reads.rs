@@ -170,6 +170,28 @@ impl Reads for PgReads {
         })
     }
 
+    fn list_audit(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<crate::store::AuditRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(i64, String, String, Option<String>, String)> = self
+                .read(|pool| {
+                    sqlx::query_as(
+                        "SELECT at, who, action, run_id, detail FROM wf_audit
+                         ORDER BY id DESC LIMIT $1",
+                    )
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                })
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(crate::store::records::audit_record)
+                .collect())
+        })
+    }
+
     fn journal_times<'a>(
         &'a self,
         run_id: &'a RunId,

@@ -261,6 +261,19 @@ async fn apply(conn: &mut PgConnection, op: &Op, notify: &mut Vec<String>) -> Ap
         Op::CreateRun(run) => create_run(conn, run, notify).await,
         Op::Reopen(run_id, rewound) => reopen(conn, run_id, rewound, notify).await,
         Op::Purge(before, limit) => purge(conn, *before, *limit).await,
+        Op::Audit(record) => {
+            sqlx::query(
+                "INSERT INTO wf_audit (at, who, action, run_id, detail) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(to_ms(record.at))
+            .bind(&record.who)
+            .bind(&record.action)
+            .bind(record.run_id.as_ref().map(RunId::as_str))
+            .bind(&record.detail)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Ok(Reply::Done))
+        }
         Op::SendSignal(run_id, name, payload) => {
             send_signal(conn, run_id, name, payload, notify).await
         }

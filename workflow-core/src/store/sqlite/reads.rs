@@ -148,6 +148,25 @@ impl Reads for SqliteReads {
         })
     }
 
+    fn list_audit(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<crate::store::AuditRecord>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(i64, String, String, Option<String>, String)> = sqlx::query_as(
+                "SELECT at, who, action, run_id, detail FROM wf_audit ORDER BY id DESC LIMIT ?",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.reader().await)
+            .await
+            .map_err(db)?;
+            Ok(rows
+                .into_iter()
+                .map(crate::store::records::audit_record)
+                .collect())
+        })
+    }
+
     fn journal_times<'a>(
         &'a self,
         run_id: &'a RunId,

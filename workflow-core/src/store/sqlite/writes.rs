@@ -114,6 +114,19 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
         Op::CreateRun(run) => create_run(tx, run).await,
         Op::Reopen(run_id, rewound) => reopen(tx, run_id, rewound).await,
         Op::Purge(before, limit) => purge(tx, *before, *limit).await,
+        Op::Audit(record) => {
+            sqlx::query(
+                "INSERT INTO wf_audit (at, who, action, run_id, detail) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(to_ms(record.at))
+            .bind(&record.who)
+            .bind(&record.action)
+            .bind(record.run_id.as_ref().map(RunId::as_str))
+            .bind(&record.detail)
+            .execute(&mut *tx)
+            .await?;
+            Ok(Ok(Reply::Done))
+        }
         Op::SendSignal(run_id, name, payload) => send_signal(tx, run_id, name, payload).await,
         Op::RequestCancel(run_id) => request_cancel(tx, run_id).await,
         Op::PutDefinition(def) => {
