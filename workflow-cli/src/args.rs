@@ -31,6 +31,16 @@ pub enum Command {
     Queues,
     /// The workflow definitions the store keeps (name, version, hash, steps).
     Definitions,
+    /// Serves the web dashboard: runs, a run's graph and timeline, the approval inbox,
+    /// workers, queues, definitions and the audit log.
+    Serve {
+        /// Where to listen; beyond localhost, `--token` is required.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The token write actions need (`/login?token=..` sets it in the browser).
+        #[arg(long, env = "WORKFLOW_DASHBOARD_TOKEN")]
+        token: Option<String>,
+    },
 }
 
 /// Commands about runs.

@@ -159,7 +159,8 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             return Ok(());
         }
         Command::Runs(Runs::Signal { id, name, payload }) => {
-            crate::signal::send(store.as_ref(), id, name, payload).await?;
+            workflow_core::dashboard::send_signal_checked(store.as_ref(), id, name, payload)
+                .await?;
             let mut table = Table::new(&["id", "signal", "sent"]);
             table.row(
                 vec![id.clone(), name.clone(), "yes".into()],
@@ -189,6 +190,26 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
                 workflow_core::retry_from(store.as_ref(), &run_id, from).await?
             };
             retry_table(&plan, *dry_run)
+        }
+        Command::Serve { addr, token } => {
+            if !addr.ip().is_loopback() && token.is_none() {
+                return Err(StoreError::Database(format!(
+                    "the dashboard binds to {addr}, beyond localhost: give it a --token for its write actions"
+                )));
+            }
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| StoreError::Database(format!("cannot listen on {addr}: {e}")))?;
+            eprintln!(
+                "dashboard: http://{}/",
+                listener.local_addr().map_or(*addr, |a| a)
+            );
+            let options = workflow_core::dashboard::DashboardOptions {
+                write_token: token.clone(),
+            };
+            return workflow_core::dashboard::serve(listener, store, options)
+                .await
+                .map_err(|e| StoreError::Database(e.to_string()));
         }
         Command::Workers => {
             let mut table = Table::new(&["worker"]);

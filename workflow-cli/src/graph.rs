@@ -1,47 +1,9 @@
 //! `runs graph`: a stored run's graph, drawn from its definition as the store keeps it (no
 //! workflow code needed), each step styled by what the run's journal says of it.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use workflow_core::store::{JournalRecord, RunRecord, StoredDefinition};
-use workflow_core::JournalEvent;
-
-/// Each step's class from the journal and the run's stored error: completed, waiting,
-/// compensated, failed; the others stay `pending`.
-pub fn classes(run: &RunRecord, journal: &[JournalRecord]) -> BTreeMap<String, &'static str> {
-    let mut class = BTreeMap::new();
-    let mut waiting = BTreeSet::new();
-    for record in journal {
-        match &record.event {
-            JournalEvent::StepCompleted { step, .. } | JournalEvent::ItemCompleted { step, .. } => {
-                class.insert(step.clone(), "completed");
-            }
-            JournalEvent::WaitStarted { step, .. } => {
-                waiting.insert(step.clone());
-            }
-            JournalEvent::SignalConsumed { step, .. } | JournalEvent::SignalTimedOut { step } => {
-                waiting.remove(step);
-            }
-            JournalEvent::Compensated { step, .. } => {
-                class.insert(step.clone(), "compensated");
-            }
-            _ => {}
-        }
-    }
-    for step in waiting {
-        class.entry(step).or_insert("waiting");
-    }
-    let failed = run
-        .error
-        .as_deref()
-        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-        .and_then(|e| e["step"].as_str().map(str::to_owned));
-    if let Some(step) = failed {
-        class.insert(step, "failed");
-    }
-    class
-}
 
 /// The run's graph as a Mermaid flowchart with a class (and a text label) per step.
 pub fn mermaid(
@@ -49,7 +11,7 @@ pub fn mermaid(
     run: &RunRecord,
     journal: &[JournalRecord],
 ) -> String {
-    let class = classes(run, journal);
+    let class = workflow_core::dashboard::step_outcomes(run, journal);
     let mut out = String::from("flowchart TD\n");
     for node in definition.steps() {
         let state = class.get(&node.name).copied().unwrap_or("pending");

@@ -15,6 +15,7 @@
 //! workflow --store runs.db workers
 //! workflow --store runs.db queues
 //! workflow --store runs.db definitions
+//! workflow --store runs.db serve                     # the dashboard on http://127.0.0.1:8080/
 //! ```
 
 mod args;
@@ -22,7 +23,6 @@ mod commands;
 mod graph;
 mod output;
 mod purge;
-mod signal;
 mod timeline;
 
 use std::process::ExitCode;

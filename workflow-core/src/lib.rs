@@ -204,6 +204,8 @@ mod bulk;
 mod canonical_text;
 mod child;
 mod context;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 mod definition;
 mod definition_changes;
 mod diagram;

@@ -1,12 +1,12 @@
-//! `runs signal`: sends a signal to a run, checked before anything is stored against what the
-//! store knows of the run's definition: the signal must be one a step waits for, and the
+//! A signal from an operator (the `workflow` command line, the dashboard's inbox), checked
+//! before anything is stored against what the store knows of the run's definition: the signal must be one a step waits for, and the
 //! payload must match the JSON Schema stored for its type (a payload type that derives
 //! `JsonSchema`), or be JSON of the signal's type where the type is a primitive (`bool`,
 //! integers, floats, `String`). Other types are decoded by the worker, which fails the run
 //! naming the signal if the payload does not fit (it never strands it).
 
-use workflow_core::store::{Store, StoreError, StoredDefinition};
-use workflow_core::RunId;
+use crate::run_id::RunId;
+use crate::store::{Store, StoreError, StoredDefinition};
 
 /// The signals a definition's steps wait for, with their payload types as written.
 fn signals(definition: &StoredDefinition) -> Vec<(String, String)> {
@@ -50,8 +50,10 @@ fn schema_misfit(schema: &str, payload: &serde_json::Value) -> Option<String> {
     })
 }
 
-/// Checks and stores signal `name` with `payload` (JSON text) for run `id`.
-pub async fn send(
+/// Checks and stores signal `name` with `payload` (JSON text) for run `id`: refused (and
+/// nothing stored) when no step of the run's workflow waits for it or the payload does not fit
+/// its type.
+pub async fn send_checked(
     store: &dyn Store,
     id: &str,
     name: &str,
