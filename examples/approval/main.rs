@@ -18,6 +18,7 @@
 //! cargo run --example approval                                   # approves, finishes
 //! cargo run --example approval                                   # prints the stored result
 //! cargo run --example approval -- --fresh --reject               # rejected: budget released
+//! cargo run --example approval -- --fresh --wait-for-manager     # approve it in the dashboard
 //! cargo run --example approval -- --fresh --crash-after reserve_budget
 //! cargo run --example approval                                   # resumes: draft and
 //!                                                                # reserve_budget restored
@@ -27,6 +28,8 @@
 //! - `--db PATH`: the SQLite file (default: `workflow-approval.db` in the system temp dir);
 //! - `--fresh`: delete the file first, so the run starts from scratch;
 //! - `--reject`: the manager rejects (a permanent error: `release_budget` runs);
+//! - `--wait-for-manager`: the program does not answer: the run waits until a person sends the
+//!   `decision` (the dashboard's inbox: `workflow --store PATH serve`, or `workflow runs signal`);
 //! - `--crash-after STEP`: exit abruptly (status 137, like `kill -9`) right after STEP's result
 //!   is committed to the journal. Run again without it to resume.
 //!
@@ -53,6 +56,7 @@ struct Args {
     fresh: bool,
     reject: bool,
     crash_after: Option<String>,
+    wait_for_manager: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -61,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
         fresh: false,
         reject: false,
         crash_after: None,
+        wait_for_manager: false,
     };
     let steps: Vec<&str> = Expense::definition().steps.iter().map(|s| s.name).collect();
     let mut it = std::env::args().skip(1);
@@ -69,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
             "--db" => args.db = it.next().ok_or("--db needs a path")?.into(),
             "--fresh" => args.fresh = true,
             "--reject" => args.reject = true,
+            "--wait-for-manager" => args.wait_for_manager = true,
             "--crash-after" => {
                 let step = it.next().ok_or("--crash-after needs a step name")?;
                 if !steps.contains(&step.as_str()) {
@@ -76,17 +82,26 @@ fn parse_args() -> Result<Args, String> {
                 }
                 args.crash_after = Some(step);
             }
-            other => return Err(format!("unknown argument `{other}`; usage: approval [--db PATH] [--fresh] [--reject] [--crash-after STEP]")),
+            other => return Err(format!("unknown argument `{other}`; usage: approval [--db PATH] [--fresh] [--reject] [--wait-for-manager] [--crash-after STEP]")),
         }
     }
     Ok(args)
+}
+
+/// Who answers the run's `decision` wait.
+#[derive(Clone, Copy)]
+enum Manager {
+    Approves,
+    Rejects,
+    /// A person, through the dashboard or the command line.
+    Elsewhere,
 }
 
 /// Follows the run's events: the manager answers its `decision` wait, and with
 /// `--crash-after STEP` the process exits abruptly (status 137) once STEP completed.
 fn spawn_observer(
     run: RunHandle<Expense>,
-    reject: bool,
+    manager: Manager,
     crash_after: Option<String>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -104,13 +119,20 @@ fn spawn_observer(
                     step: ExpenseStep::ManagerApproval,
                     ..
                 } if !crash_before_approval(crash_after.as_deref()) => {
-                    let decision = if reject {
-                        Decision::Reject {
+                    let decision = match manager {
+                        Manager::Rejects => Decision::Reject {
                             by: "maria".into(),
                             reason: "no receipt attached".into(),
+                        },
+                        Manager::Approves => approve(),
+                        Manager::Elsewhere => {
+                            println!(
+                                "  run {} waits for `decision`: answer it in the dashboard's inbox",
+                                run.id()
+                            );
+                            println!("  (cargo run -p workflow-cli -- --store <this store> serve), or with `workflow runs signal`");
+                            continue;
                         }
-                    } else {
-                        approve()
                     };
                     println!("  [manager] run waits for `decision`; sending {decision:?}");
                     if let Err(e) = run.signal(Expense::signals().decision, decision).await {
@@ -180,7 +202,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = engine
         .start_with_id(&Expense, RUN_ID, train_ticket())
         .await?;
-    let observer = spawn_observer(run.clone(), args.reject, crash_after.clone());
+    let manager = match (args.wait_for_manager, args.reject) {
+        (true, _) => Manager::Elsewhere,
+        (false, true) => Manager::Rejects,
+        (false, false) => Manager::Approves,
+    };
+    let observer = spawn_observer(run.clone(), manager, crash_after.clone());
     let result = run.wait().await;
     if let Some(step) = &crash_after {
         // The crash is due any moment (the observer follows the journal every 50 ms).

@@ -30,8 +30,11 @@ pub struct Reservation {
     pub reservation_id: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The manager's answer. Its JSON Schema is stored with the workflow's definition, so the
+/// dashboard's inbox and the `workflow` command line check a decision before sending it.
+#[derive(Clone, Debug, Serialize, Deserialize, workflow_core::schemars::JsonSchema)]
 #[serde(crate = "workflow_core::serde")]
+#[schemars(crate = "workflow_core::schemars")]
 pub enum Decision {
     Approve { by: String },
     Reject { by: String, reason: String },

@@ -218,6 +218,7 @@ pub(crate) async fn run(
                 @if let Some(output) = &output { h2 { "Output" } pre #output { (output) } }
                 @if let Some(error) = &record.error { h2 { "Error" } pre.error { (error) } }
                 @if definition.is_some() {
+                    div #actions data-finished=(if summary.status.is_finished() { "1" } else { "0" }) {
                     h2 { "Actions" }
                     @if summary.status.is_finished() {
                         form.inline method="post" action=(format!("{path}/retry"))
@@ -238,6 +239,7 @@ pub(crate) async fn run(
                     @for name in &waiting {
                         (signal_form::form(&state.csrf, &path, name, definition.as_ref().and_then(|d| d.signal_schemas.get(name)).map(String::as_str)))
                     }
+                    }
                 }
             }
             script { (PreEscaped(LIVE_SCRIPT)) }
@@ -253,7 +255,7 @@ Object.keys(u.outcomes).forEach(function(step){var o=u.outcomes[step];\
 document.querySelectorAll('[data-step]').forEach(function(n){if(n.dataset.step===step){n.setAttribute('class',o);}});\
 document.querySelectorAll('[data-outcome]').forEach(function(n){if(n.dataset.outcome===step){n.textContent=o;n.className=o;}});\
 document.querySelectorAll('[data-label]').forEach(function(n){if(n.dataset.label===step){n.textContent=step+' ('+o+')';}});});\
-if(u.finished)source.close();});})();";
+if(u.finished){source.close();var a=document.getElementById('actions');if(a&&a.dataset.finished!=='1'){a.textContent='The run finished: reload the page for its actions.';}}});})();";
 
 /// `/runs/{id}/graph.svg`: the run's graph alone.
 pub(crate) async fn graph(
