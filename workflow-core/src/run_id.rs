@@ -16,7 +16,17 @@ impl RunId {
         let count = COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u64(count);
-        RunId(format!("{:016x}-{count}", hasher.finish()).into())
+        // Written on the stack, then one allocation for the shared text.
+        let mut text = [0u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut text[..]);
+        let _ = std::io::Write::write_fmt(
+            &mut cursor,
+            format_args!("{:016x}-{count}", hasher.finish()),
+        );
+        let len = cursor.position() as usize;
+        RunId(Arc::from(
+            std::str::from_utf8(&text[..len]).unwrap_or_default(),
+        ))
     }
 
     /// The first character of every child run's id, and of no caller-chosen id: child runs

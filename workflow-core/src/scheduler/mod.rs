@@ -10,6 +10,7 @@
 mod emit;
 mod fallback;
 mod held;
+mod in_flight;
 mod race;
 mod recorder;
 mod replay;
@@ -24,7 +25,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
 
 pub(crate) use held::{drive_held, Held};
@@ -196,7 +196,7 @@ struct Driver<'a, 'r, W: Workflow> {
     state: W::__State,
     steps: Vec<StepState>,
     ready: Vec<StepIndex>,
-    in_flight: FuturesUnordered<Task<'a, W::__Out>>,
+    in_flight: in_flight::InFlight<'a, W::__Out>,
     /// Completed saga steps, in completion order: (step, its completion number).
     sagas: Vec<(StepIndex, usize)>,
     /// Completed saga steps of branches that lost a `first(..)` race, to compensate now.
@@ -246,7 +246,7 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
             state: W::__new_state(input),
             steps: vec![StepState::NEW; def.steps.len()],
             ready: Vec::new(),
-            in_flight: FuturesUnordered::new(),
+            in_flight: in_flight::InFlight::new(),
             sagas: Vec::new(),
             lost_sagas: Vec::new(),
             compensated: HashSet::new(),

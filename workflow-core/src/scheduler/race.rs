@@ -31,11 +31,8 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
         }
         self.ready.retain(|s| !branch.contains(s));
         self.parked.retain(|(s, _)| !branch.contains(s));
-        let in_flight = std::mem::take(&mut self.in_flight);
-        self.in_flight = in_flight
-            .into_iter()
-            .filter(|task| !branch.contains(&task.tag().step))
-            .collect();
+        self.in_flight
+            .retain(|task| !branch.contains(&task.tag().step));
         let (lost, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sagas)
             .into_iter()
             .partition(|(step, _)| branch.contains(step));

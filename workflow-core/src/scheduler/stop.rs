@@ -181,7 +181,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// Drops every in-flight attempt; returns the names of the steps that were running.
     fn cancel_in_flight(&mut self) -> Vec<&'static str> {
-        self.in_flight = futures::stream::FuturesUnordered::new();
+        self.in_flight.clear();
         self.steps
             .iter()
             .zip(self.def.steps)
