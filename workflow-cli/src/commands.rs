@@ -137,18 +137,8 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
                 .load_run(&run_id)
                 .await?
                 .ok_or_else(|| StoreError::UnknownRun(run_id.clone()))?;
-            let summary = &record.summary;
-            let definition = store
-                .definition(&summary.workflow, summary.definition_hash)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt {
-                    run_id: run_id.clone(),
-                    seq: None,
-                    detail: format!(
-                        "the store keeps no definition of `{}` with hash {:016x}",
-                        summary.workflow, summary.definition_hash
-                    ),
-                })?;
+            let definition =
+                workflow_core::store::definition_of(store.as_ref(), &record.summary).await?;
             let journal = store.journal(&run_id).await?;
             let chart = crate::graph::mermaid(&definition, &record, &journal);
             if cli.json {

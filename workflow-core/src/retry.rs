@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::journal::JournalEvent;
 use crate::run_id::RunId;
-use crate::store::{effective_journal, RunStatus, Store, StoreError};
+use crate::store::{definition_of, effective_journal, RunStatus, Store, StoreError};
 
 /// What a retry from a step does to a finished run (what a dry run prints).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,17 +45,7 @@ pub async fn plan_retry(
             status: run.status,
         });
     }
-    let definition = store
-        .definition(&run.workflow, run.definition_hash)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt {
-            run_id: run_id.clone(),
-            seq: None,
-            detail: format!(
-                "the store keeps no definition of `{}` with hash {:016x}",
-                run.workflow, run.definition_hash
-            ),
-        })?;
+    let definition = definition_of(store, run).await?;
     let steps = definition.steps();
     if !steps.iter().any(|s| s.name == from) {
         return Err(StoreError::UnknownStep {

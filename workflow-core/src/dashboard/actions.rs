@@ -57,8 +57,15 @@ fn check(
     }
 }
 
-/// The run, if the store knows its definition (no action touches a run of an unknown one).
-async fn known_run(state: &Dashboard, id: &str) -> Result<RunRecord, PageError> {
+/// The run a write acts on, once the write is checked (see [`check`]) and if the store knows
+/// the run's definition (no action touches a run of an unknown one).
+async fn target(
+    state: &Dashboard,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    id: &str,
+) -> Result<RunRecord, PageError> {
+    check(state, headers, form)?;
     let record = load(state, id).await?;
     let summary = &record.summary;
     let known = state
@@ -113,8 +120,7 @@ pub(crate) async fn cancel(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Redirect, PageError> {
-    check(&state, &headers, &form)?;
-    let record = known_run(&state, &id).await?;
+    let record = target(&state, &headers, &form, &id).await?;
     let run_id = &record.summary.run_id;
     let status = state.store.request_cancel(run_id).await?;
     audit(
@@ -135,8 +141,7 @@ pub(crate) async fn retry(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Redirect, PageError> {
-    check(&state, &headers, &form)?;
-    let record = known_run(&state, &id).await?;
+    let record = target(&state, &headers, &form, &id).await?;
     let run_id = &record.summary.run_id;
     let from = form.get("from").cloned().unwrap_or_default();
     let plan = crate::retry::retry_from(state.store.as_ref(), run_id, &from)
@@ -155,8 +160,7 @@ pub(crate) async fn signal(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Redirect, PageError> {
-    check(&state, &headers, &form)?;
-    let record = known_run(&state, &id).await?;
+    let record = target(&state, &headers, &form, &id).await?;
     let summary = &record.summary;
     let definition = state
         .store

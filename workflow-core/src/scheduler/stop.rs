@@ -273,22 +273,36 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
             }
         };
-        if let Some(journal) = self.journal.as_deref_mut() {
-            let event = JournalEvent::Compensated {
-                step: def.name.to_owned(),
-                completion: completion as u64,
-                error: error.as_ref().map(|e| e.to_string()),
-            };
-            journal.record(event).await?;
-        }
-        self.compensated.insert((step, completion));
-        let failed = error.is_some();
-        self.emit(|| RunEvent::Compensated { step, failed });
-        Ok(Some(CompensationRecord {
+        let record = CompensationRecord {
             step: def.name,
             compensation: compensation.name,
             attempts: attempt,
             error,
-        }))
+        };
+        self.compensation_ended(step, completion, record)
+            .await
+            .map(Some)
+    }
+
+    /// Journals that the compensation of completion `completion` of `step` ended as `record`
+    /// says (so a restart does not repeat it), and reports it.
+    pub(super) async fn compensation_ended(
+        &mut self,
+        step: StepIndex,
+        completion: usize,
+        record: CompensationRecord,
+    ) -> Result<CompensationRecord, StoreError> {
+        if let Some(journal) = self.journal.as_deref_mut() {
+            let event = JournalEvent::Compensated {
+                step: record.step.to_owned(),
+                completion: completion as u64,
+                error: record.error.as_ref().map(|e| e.to_string()),
+            };
+            journal.record(event).await?;
+        }
+        self.compensated.insert((step, completion));
+        let failed = record.error.is_some();
+        self.emit(|| RunEvent::Compensated { step, failed });
+        Ok(record)
     }
 }

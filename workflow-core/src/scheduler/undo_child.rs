@@ -7,8 +7,6 @@ use crate::child::ChildUndo;
 use crate::context::RunInfo;
 use crate::definition::{Definition, StepIndex};
 use crate::error::StepError;
-use crate::events::RunEvent;
-use crate::journal::JournalEvent;
 use crate::report::CompensationRecord;
 use crate::run_id::RunId;
 use crate::store::{RunStatus, StoreError};
@@ -49,23 +47,15 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
             Ok(records) => records.into_iter().find_map(|r| r.error),
             Err(error) => Some(StepError::msg(error.to_string())),
         };
-        if let Some(journal) = self.journal.as_deref_mut() {
-            let event = JournalEvent::Compensated {
-                step: def.name.to_owned(),
-                completion: completion as u64,
-                error: error.as_ref().map(|e| e.to_string()),
-            };
-            journal.record(event).await?;
-        }
-        self.compensated.insert((step, completion));
-        let failed = error.is_some();
-        self.emit(|| RunEvent::Compensated { step, failed });
-        Ok(Some(CompensationRecord {
+        let record = CompensationRecord {
             step: def.name,
             compensation: child,
             attempts: 1,
             error,
-        }))
+        };
+        self.compensation_ended(step, completion, record)
+            .await
+            .map(Some)
     }
 }
 

@@ -301,3 +301,22 @@ pub trait Store: Send + Sync + 'static {
         end: &'a RunEnd,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 }
+
+/// The stored definition a run started with; a [`StoreError::Corrupt`] naming the run when the
+/// store does not keep it (tools read a run's graph and signals from it).
+pub async fn definition_of(
+    store: &dyn Store,
+    run: &RunSummary,
+) -> Result<StoredDefinition, StoreError> {
+    store
+        .definition(&run.workflow, run.definition_hash)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt {
+            run_id: run.run_id.clone(),
+            seq: None,
+            detail: format!(
+                "the store keeps no definition of `{}` with hash {:016x}",
+                run.workflow, run.definition_hash
+            ),
+        })
+}
