@@ -53,6 +53,10 @@ pub(crate) struct Children {
     state: Mutex<State>,
     /// Set when the run stops early: a child whose step is dropped then is cancelled.
     stopping: AtomicBool,
+    /// Set once a child's undo was kept: until then no step completion locks `state`.
+    any_undo: AtomicBool,
+    /// Set once a child finished: until then no history asks `state`.
+    any_child: AtomicBool,
 }
 
 #[derive(Default)]
@@ -115,14 +119,19 @@ impl Children {
         undo: Option<ChildUndo>,
     ) {
         let mut state = self.state();
+        self.any_child.store(true, Ordering::SeqCst);
         state.histories.push((step, history));
         if let Some(undo) = undo {
             state.undos.push((step, item, undo));
+            self.any_undo.store(true, Ordering::SeqCst);
         }
     }
 
     /// The undo of the completed child of `step` (item `item`), once.
     pub(crate) fn take_undo(&self, step: &str, item: Option<usize>) -> Option<ChildUndo> {
+        if !self.any_undo.load(Ordering::SeqCst) {
+            return None;
+        }
         let mut state = self.state();
         let at = state
             .undos
@@ -133,14 +142,19 @@ impl Children {
 
     /// True when a completed child of `step` (item `item`) waits to be kept for its undo.
     pub(crate) fn has_undo(&self, step: &str, item: Option<usize>) -> bool {
-        self.state()
-            .undos
-            .iter()
-            .any(|(s, i, _)| *s == step && *i == item)
+        self.any_undo.load(Ordering::SeqCst)
+            && self
+                .state()
+                .undos
+                .iter()
+                .any(|(s, i, _)| *s == step && *i == item)
     }
 
     /// The histories of the children of `step`, in the order they finished.
     pub(crate) fn histories(&self, step: &str) -> Vec<RunHistory> {
+        if !self.any_child.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
         let state = self.state();
         state
             .histories

@@ -471,7 +471,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         step: StepIndex,
         item: usize,
     ) -> Result<Option<Task<'a, W::__Out>>, Stop> {
-        let Some((attempt, due)) = self.pending_retries.remove(&(step, item)) else {
+        // Most runs never put a retry off: no key is hashed for them.
+        let pending = if self.pending_retries.is_empty() {
+            None
+        } else {
+            self.pending_retries.remove(&(step, item))
+        };
+        let Some((attempt, due)) = pending else {
             return Ok(Some(self.attempt(step, item, 1)?));
         };
         let left = due.duration_since(SystemTime::now()).unwrap_or_default();
