@@ -145,14 +145,10 @@ fn run_row(run: &RunSummary) -> Markup {
     }
 }
 
+/// A stored time as RFC 3339, to the second, UTC (empty when the store has none).
 fn time(at: Option<std::time::SystemTime>) -> String {
-    at.map(|t| {
-        let ms = t
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        format!("{}.{:03} s (Unix)", ms / 1000, ms % 1000)
-    })
-    .unwrap_or_default()
+    at.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+        .unwrap_or_default()
 }
 
 /// The run, or a 404 page.
@@ -196,7 +192,9 @@ pub(crate) async fn run(
         html! {
             div #run data-live=(format!("{path}/live")) {
                 p { "workflow " strong { (summary.workflow) } " (version " (summary.version) "), status "
-                    strong #status class=(summary.status.as_str()) { (summary.status.as_str()) } }
+                    strong #status class=(summary.status.as_str()) { (summary.status.as_str()) }
+                    ", created " (time(summary.created_at))
+                    @if summary.finished_at.is_some() { ", finished " (time(summary.finished_at)) } }
                 @if let Some(definition) = &definition {
                     (graph_svg::render(definition, &outcomes))
                 } @else {
