@@ -319,6 +319,7 @@ async fn actions_need_the_csrf_token_and_the_write_token_and_a_known_definition(
         queue: "default".into(),
         deadline_at: None,
         input: b"1".to_vec(),
+        trace_context: None,
     };
     store.create_run(&stranger).await.unwrap();
     let (status, body) = post(

@@ -212,6 +212,7 @@ async fn one_requests_failure_in_a_group_commit_fails_no_other_request() {
                 queue: "default".into(),
                 deadline_at: None,
                 input: b"1".to_vec(),
+                trace_context: None,
             })
             .await
             .unwrap();

@@ -306,6 +306,7 @@ fn run_of(workflow: &str, hash: u64, queue: &str) -> NewRun {
         queue: queue.to_owned(),
         deadline_at: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_900_000_000_123)),
         input: b"{\"order\":42}".to_vec(),
+        trace_context: None,
     }
 }
 

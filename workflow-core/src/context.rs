@@ -22,6 +22,9 @@ pub struct RunInfo {
     pub limits: RunLimits,
     /// The child workflows its steps ran.
     pub(crate) children: crate::child::Children,
+    /// The context (W3C `traceparent`) of the run's span, once OpenTelemetry traces it
+    /// (feature `otel`): its children's spans continue it.
+    pub(crate) trace: std::sync::OnceLock<String>,
 }
 
 /// A run's cancel token and deadline (as an instant), handed down to its child runs.
@@ -231,6 +234,7 @@ impl StepContext {
     {
         let mut options = self.run.limits.for_child();
         options.plan = plan;
+        options.trace_parent = self.run.trace.get().cloned();
         // The worker knows the child's definition, so a child left behind (its parent
         // cancelled, or crashed while parked) is taken up and finished or compensated.
         if let Err(error) = engine.register(child).await {

@@ -276,6 +276,7 @@ fn new_run<W: Workflow>(options: &RunOptions) -> Arc<RunInfo> {
         engine: None,
         limits: RunLimits::of(options),
         children: Default::default(),
+        trace: Default::default(),
     })
 }
 

@@ -32,6 +32,9 @@ pub struct RunOptions {
     /// The deadline as an instant of the wall clock, when it is fixed already (a stored run's,
     /// or a parent's for its child): exact, where `deadline` is measured from now.
     pub(crate) deadline_at: Option<std::time::SystemTime>,
+    /// The trace context (W3C `traceparent`) the run's span continues (feature `otel`): a
+    /// stored run's, or a parent's for its child.
+    pub(crate) trace_parent: Option<String>,
     /// Per-step overrides of the definition's tunables, by step name.
     pub(crate) overrides: Vec<(&'static str, Override)>,
 }

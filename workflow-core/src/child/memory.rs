@@ -43,6 +43,7 @@ where
     C::Output: 'static,
 {
     let mut options = parent.run.limits.for_child();
+    options.trace_parent = parent.run.trace.get().cloned();
     let cancel = options.cancel.clone().unwrap_or_default();
     options = options.cancel_token(cancel.clone());
     options.plan = parent.plan;
@@ -56,6 +57,7 @@ where
         engine: None,
         limits: RunLimits::of(&options),
         children: Children::default(),
+        trace: Default::default(),
     });
     let (done, ended) = oneshot::channel();
     let mailbox = Arc::new(Mailbox::default());

@@ -461,6 +461,7 @@ impl DurableEngine {
                         .deadline_at
                         .or_else(|| options.deadline.map(|d| SystemTime::now() + d)),
                     input,
+                    trace_context: crate::otel::context_for_new_run(options),
                 };
                 let record = self
                     .inner

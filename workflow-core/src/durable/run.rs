@@ -132,6 +132,7 @@ impl DurableEngine {
         let replay = decode_journal::<W>(run_id, records)?;
         let mut options = options.clone().cancel_token(control.cancel.clone());
         options.fence = Some(control.fence.clone());
+        options.trace_parent = run.summary.trace_context.clone();
         self.feed().tap(&mut options, def, run_id);
         if let Some(at) = run.summary.deadline_at {
             let left = at.duration_since(SystemTime::now()).unwrap_or_default();
@@ -147,6 +148,7 @@ impl DurableEngine {
             engine: Some(self.clone()),
             limits: RunLimits::of(&options),
             children: crate::child::Children::durable(W::__child),
+            trace: Default::default(),
         });
         let span = tracing::info_span!("workflow_run", workflow = def.name, run_id = %run_id, epoch = claim.epoch);
         let mode = Drive {

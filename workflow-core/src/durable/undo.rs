@@ -43,6 +43,7 @@ impl DurableEngine {
             engine: Some(self.clone()),
             limits: RunLimits::default(),
             children: Children::durable(W::__child),
+            trace: Default::default(),
         });
         let mode = Drive {
             options,

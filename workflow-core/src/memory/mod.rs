@@ -78,6 +78,7 @@ impl MemoryRuns {
             engine: None,
             limits: RunLimits::of(&options),
             children: Default::default(),
+            trace: Default::default(),
         });
         let run = Arc::new(MemoryRun::<W> {
             run_id: run_id.clone(),

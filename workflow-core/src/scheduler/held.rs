@@ -60,6 +60,7 @@ pub(crate) async fn drive_held<W>(
     let held = result.is_ok() && !driver.sagas.is_empty();
     let driven = Driven::Finished(result);
     driver.emit_end(&driven);
+    driver.trace_end(&driven);
     let Driven::Finished(result) = driven else {
         return;
     };

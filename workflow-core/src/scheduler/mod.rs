@@ -16,6 +16,7 @@ mod recorder;
 mod replay;
 mod signals;
 mod stop;
+mod trace;
 mod tunables;
 mod undo_child;
 
@@ -187,6 +188,7 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
     };
     driver.record_outcomes();
     driver.emit_end(&result);
+    driver.trace_end(&result);
     result
 }
 
@@ -228,6 +230,9 @@ struct Driver<'a, 'r, W: Workflow> {
     run: Arc<RunInfo>,
     journal: Option<&'r mut (dyn Journal<W::__Out> + 'r)>,
     recorder: Option<&'r mut Recorder>,
+    /// The run's OpenTelemetry spans (feature `otel`).
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    spans: trace::Spans,
 }
 
 impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
@@ -264,11 +269,13 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
             run,
             journal,
             recorder,
+            spans: trace::Spans::default(),
         }
     }
 
     /// Replays `replay`, then runs the graph until it runs out of work (or stops).
     async fn run(&mut self, replay: Replay<W::__Out>, options: &RunOptions) -> Result<(), Stop> {
+        self.trace_run(options.trace_parent.as_deref());
         self.emit(|| RunEvent::RunStarted);
         for step in self.def.start_steps() {
             self.mark_ready(step);
@@ -329,6 +336,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             };
             if tag.generation != self.steps[tag.step as usize].generation {
                 continue; // a result of an abandoned loop iteration
+            }
+            if let Outcome::Attempted(result) = &outcome {
+                self.trace_attempt_end(tag, result.is_ok());
             }
             match outcome {
                 Outcome::SignalReady(ready) => self.signal_ready(tag.step, ready).await?,
@@ -570,6 +580,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             generation: st.generation,
             attempt,
         };
+        self.trace_attempt(tag);
         Ok(Task::attempt(tag, span, future, self.policy(step).timeout))
     }
 

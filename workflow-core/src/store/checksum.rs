@@ -101,6 +101,7 @@ pub(crate) fn verify_run(
         queue: run.queue.clone(),
         deadline_at: None,
         input: record.input.clone(),
+        trace_context: None,
     };
     if checksum != run_checksum(&fixed, deadline_ms) {
         return Err(corrupt(

@@ -280,6 +280,8 @@ pub struct RunSummary {
     pub created_at: Option<SystemTime>,
     /// When it finished (`None` while it is live).
     pub finished_at: Option<SystemTime>,
+    /// The trace context its drives continue (see [`NewRun::trace_context`]).
+    pub trace_context: Option<String>,
 }
 
 /// A run as stored, with its payloads.
@@ -312,6 +314,9 @@ pub struct NewRun {
     pub deadline_at: Option<SystemTime>,
     /// Encoded input.
     pub input: Vec<u8>,
+    /// The OpenTelemetry trace context (W3C `traceparent`) every drive of the run continues
+    /// (feature `otel`; `None` otherwise).
+    pub trace_context: Option<String>,
 }
 
 /// Which runs [`super::Store::list`] returns: a page, oldest first.

@@ -78,7 +78,7 @@ impl Reads for PgReads {
                     sqlx::query(
                         "SELECT run_id, workflow, version, definition_hash, queue, status, owner,
                            epoch, wake_at, waiting_for, signal_seq, cancel_requested, deadline_at,
-                           claims, journal_len, created_seq, created_at, finished_at
+                           claims, journal_len, created_seq, created_at, finished_at, trace_context
                          FROM wf_runs
                          WHERE created_seq > $1 AND ($2::TEXT IS NULL OR status = $2)
                            AND ($3::TEXT IS NULL OR workflow = $3) AND ($4::TEXT IS NULL OR queue = $4)
@@ -355,6 +355,7 @@ pub(super) fn run_summary(row: &PgRow) -> Result<RunSummary, StoreError> {
         created_seq: column::<i64>(row, &run_id, "created_seq")? as u64,
         created_at: column::<Option<i64>>(row, &run_id, "created_at")?.map(from_ms),
         finished_at: column::<Option<i64>>(row, &run_id, "finished_at")?.map(from_ms),
+        trace_context: column(row, &run_id, "trace_context")?,
         run_id,
     })
 }

@@ -448,8 +448,8 @@ async fn create_run(conn: &mut PgConnection, run: &NewRun, notify: &mut Vec<Stri
     let deadline = run.deadline_at.map(to_ms);
     let inserted = sqlx::query(&format!(
         "INSERT INTO wf_runs (run_id, workflow, version, definition_hash, queue, status, deadline_at,
-           input, checksum, created_at)
-         VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8, {NOW_MS})
+           input, checksum, created_at, trace_context)
+         VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8, {NOW_MS}, $9)
          ON CONFLICT (run_id) DO NOTHING RETURNING *"
     ))
     .bind(run.run_id.as_str())
@@ -460,6 +460,7 @@ async fn create_run(conn: &mut PgConnection, run: &NewRun, notify: &mut Vec<Stri
     .bind(deadline)
     .bind(&run.input)
     .bind(run_checksum(run, deadline.map(|d| d as u64)))
+    .bind(&run.trace_context)
     .fetch_optional(&mut *conn)
     .await?;
     let row = match inserted {

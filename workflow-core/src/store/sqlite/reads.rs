@@ -60,7 +60,7 @@ impl Reads for SqliteReads {
             let rows = sqlx::query(
                 "SELECT run_id, workflow, version, definition_hash, queue, status, owner, epoch,
                    wake_at, waiting_for, signal_seq, cancel_requested, deadline_at, claims, journal_len,
-                   created_seq, created_at, finished_at
+                   created_seq, created_at, finished_at, trace_context
                  FROM wf_runs
                  WHERE created_seq > ? AND (? IS NULL OR status = ?) AND (? IS NULL OR workflow = ?)
                    AND (? IS NULL OR queue = ?) AND (? IS NULL OR owner = ?)
@@ -310,6 +310,7 @@ fn run_summary(row: &SqliteRow) -> Result<(RunSummary, i64), StoreError> {
         created_seq: column::<i64>(row, &run_id, "created_seq")? as u64,
         created_at: column::<Option<i64>>(row, &run_id, "created_at")?.map(from_ms),
         finished_at: column::<Option<i64>>(row, &run_id, "finished_at")?.map(from_ms),
+        trace_context: column(row, &run_id, "trace_context")?,
         run_id,
     };
     let deadline: Option<i64> = column(row, &summary.run_id, "deadline_at")?;

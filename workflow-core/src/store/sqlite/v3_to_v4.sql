@@ -4,6 +4,8 @@
 -- since the Unix epoch; NULL in rows written before version 4.
 ALTER TABLE wf_runs ADD COLUMN created_at INTEGER;
 ALTER TABLE wf_runs ADD COLUMN finished_at INTEGER;
+-- The OpenTelemetry trace context (W3C traceparent) every drive of the run continues.
+ALTER TABLE wf_runs ADD COLUMN trace_context TEXT;
 ALTER TABLE wf_journal ADD COLUMN at INTEGER;
 CREATE INDEX wf_runs_created_at ON wf_runs (created_at);
 CREATE INDEX wf_runs_finished_at ON wf_runs (finished_at) WHERE finished_at IS NOT NULL;

@@ -252,8 +252,8 @@ async fn create_run(tx: &mut SqliteConnection, run: &NewRun) -> Applied {
     let deadline = run.deadline_at.map(to_ms);
     sqlx::query(
         "INSERT INTO wf_runs (run_id, workflow, version, definition_hash, queue, status, deadline_at,
-           input, checksum, created_seq, created_at)
-         VALUES (?, ?, ?, ?, ?, 'ready', ?, ?, ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM wf_runs), ?)
+           input, checksum, created_seq, created_at, trace_context)
+         VALUES (?, ?, ?, ?, ?, 'ready', ?, ?, ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM wf_runs), ?, ?)
          ON CONFLICT (run_id) DO NOTHING",
     )
     .bind(run.run_id.as_str())
@@ -265,6 +265,7 @@ async fn create_run(tx: &mut SqliteConnection, run: &NewRun) -> Applied {
     .bind(&run.input)
     .bind(run_checksum(run, deadline.map(|d| d as u64)))
     .bind(now_ms())
+    .bind(&run.trace_context)
     .execute(&mut *tx)
     .await?;
     let row = sqlx::query("SELECT * FROM wf_runs WHERE run_id = ?")
