@@ -7,6 +7,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use opentelemetry::trace::SpanId;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use workflow_core::prelude::*;
 use workflow_testkit::Harness;
@@ -60,6 +62,11 @@ async fn a_run_with_a_retry_a_child_and_a_resume_is_one_trace() {
         .with_simple_exporter(exporter.clone())
         .build();
     opentelemetry::global::set_tracer_provider(provider);
+    let metrics = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(metrics.clone()).build())
+        .build();
+    opentelemetry::global::set_meter_provider(meters.clone());
 
     // The first drive stops as a crash would, right after `book` committed; a new engine
     // resumes it.
@@ -141,4 +148,33 @@ async fn a_run_with_a_retry_a_child_and_a_resume_is_one_trace() {
         .expect("pay's span");
     assert_ne!(pay.parent_span_id, first.span_context.span_id());
     assert_eq!(PLANNED.load(SeqCst), 2);
+
+    // The step metrics: attempts started, completed and failed (summed over steps), and a
+    // duration per completed or failed attempt.
+    meters.force_flush().unwrap();
+    let mut sums = std::collections::BTreeMap::new();
+    let mut durations = 0;
+    for resource in metrics.get_finished_metrics().unwrap() {
+        for scope in resource.scope_metrics() {
+            for metric in scope.metrics() {
+                match metric.data() {
+                    AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                        let total: u64 = sum.data_points().map(|p| p.value()).sum();
+                        sums.insert(metric.name().to_owned(), total);
+                    }
+                    AggregatedMetrics::F64(MetricData::Histogram(histogram)) => {
+                        durations = histogram.data_points().map(|p| p.count()).sum::<u64>();
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    // plan twice (one failure), book and the child's reserve once, pay once (book's output
+    // was restored in the resumed drive).
+    assert_eq!(sums.get("workflow.steps.started"), Some(&5), "{sums:?}");
+    assert_eq!(sums.get("workflow.steps.failed"), Some(&1), "{sums:?}");
+    assert_eq!(sums.get("workflow.steps.retried"), Some(&1), "{sums:?}");
+    assert_eq!(sums.get("workflow.steps.completed"), Some(&4), "{sums:?}");
+    assert_eq!(durations, 5);
 }

@@ -1,7 +1,8 @@
 //! OpenTelemetry (feature `otel`): a span per run drive (`workflow.run`: workflow, run id,
 //! outcome) and per step attempt (`workflow.step`: step, item, attempt, outcome) through the
 //! global tracer provider, and step metrics through the global meter provider
-//! (`workflow.steps.started`, `.completed`, `.failed`, `workflow.step.duration` in seconds).
+//! (`workflow.steps.started`, `.completed`, `.failed`, `.retried`, `workflow.step.duration` in
+//! seconds).
 //! Install the providers (an OTLP exporter, say) in your program; without them the API is a
 //! no-op.
 //!
@@ -95,6 +96,7 @@ mod traced {
         started: Counter<u64>,
         completed: Counter<u64>,
         failed: Counter<u64>,
+        retried: Counter<u64>,
         duration: Histogram<f64>,
     }
 
@@ -105,6 +107,7 @@ mod traced {
                 started: meter.u64_counter("workflow.steps.started").build(),
                 completed: meter.u64_counter("workflow.steps.completed").build(),
                 failed: meter.u64_counter("workflow.steps.failed").build(),
+                retried: meter.u64_counter("workflow.steps.retried").build(),
                 duration: meter
                     .f64_histogram("workflow.step.duration")
                     .with_unit("s")
@@ -183,6 +186,13 @@ mod traced {
             self.metrics
                 .duration
                 .record(attempt.started.elapsed().as_secs_f64(), &labels);
+        }
+
+        /// Counts a failed attempt of `step` that will be tried again.
+        pub(crate) fn retried(&self, step: &'static str) {
+            self.metrics
+                .retried
+                .add(1, &[KeyValue::new("workflow.step", step)]);
         }
 
         /// Ends the run's span with `outcome`.

@@ -616,6 +616,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         }
         let def = &self.def.steps[tag.step as usize];
         if will_retry {
+            self.trace_retry(tag);
             let pause = self.policy(tag.step).backoff.pause(tag.attempt);
             tracing::warn!(step = def.name, attempt = tag.attempt, %error, ?pause, "step attempt failed; retrying");
             let task = if pause.is_zero() {

@@ -62,6 +62,16 @@ impl<W: Workflow> Driver<'_, '_, W> {
         let _ = (tag, completed);
     }
 
+    /// Counts a failed attempt that will be tried again.
+    pub(super) fn trace_retry(&self, tag: Tag) {
+        #[cfg(feature = "otel")]
+        if let Some(run) = &self.spans.run {
+            run.retried(self.def.steps[tag.step as usize].name);
+        }
+        #[cfg(not(feature = "otel"))]
+        let _ = tag;
+    }
+
     /// Ends the run's span with how the drive ended.
     pub(super) fn trace_end<O>(&mut self, driven: &Driven<O>) {
         #[cfg(feature = "otel")]
