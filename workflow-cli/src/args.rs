@@ -92,6 +92,9 @@ pub enum Runs {
     Graph {
         /// The run's id.
         id: String,
+        /// `mermaid`, `dot` (Graphviz) or `svg`.
+        #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot", "svg"])]
+        format: String,
     },
     /// Sends a signal to the run: the name must be one its steps wait for, and the payload
     /// (JSON) of the signal's type where the store can tell; refused before anything is

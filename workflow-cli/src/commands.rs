@@ -131,7 +131,7 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             table
         }
         Command::Runs(Runs::Watch { id }) => return watch(store.as_ref(), id, cli.json).await,
-        Command::Runs(Runs::Graph { id }) => {
+        Command::Runs(Runs::Graph { id, format }) => {
             let run_id = RunId::from(id.as_str());
             let record = store
                 .load_run(&run_id)
@@ -139,10 +139,17 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
                 .ok_or_else(|| StoreError::UnknownRun(run_id.clone()))?;
             let definition =
                 workflow_core::store::definition_of(store.as_ref(), &record.summary).await?;
-            let journal = store.journal(&run_id).await?;
-            let chart = crate::graph::mermaid(&definition, &record, &journal);
+            let journal = effective_journal(store.journal(&run_id).await?);
+            let chart = match format.as_str() {
+                "dot" => crate::graph::dot(&definition, &record, &journal),
+                "svg" => {
+                    let outcomes = workflow_core::dashboard::step_outcomes(&record, &journal);
+                    workflow_core::dashboard::graph_svg(&definition, &outcomes)
+                }
+                _ => crate::graph::mermaid(&definition, &record, &journal),
+            };
             if cli.json {
-                println!("{}", json!({ "id": id, "mermaid": chart }));
+                println!("{}", json!({ "id": id, format.as_str(): chart }));
             } else {
                 print!("{chart}");
             }

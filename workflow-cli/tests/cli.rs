@@ -140,6 +140,24 @@ async fn runs_list_show_history_and_definitions() {
     assert!(out.contains("class submit completed"), "{out}");
     assert!(out.contains("class decide waiting"), "{out}");
     assert!(out.contains("submit --> decide"), "{out}");
+    let (ok, out, _) = workflow(&path, &["runs", "graph", "expense-1", "--format", "dot"]);
+    assert!(ok && out.starts_with("digraph \"Expense\""), "{out}");
+    assert!(
+        out.contains(r#"label="decide (waiting)""#) && out.contains(r#""submit" -> "decide";"#),
+        "{out}"
+    );
+    let (ok, out, _) = workflow(
+        &path,
+        &["--json", "runs", "graph", "expense-1", "--format", "svg"],
+    );
+    assert!(ok);
+    let svg = json(&out)["svg"].as_str().unwrap().to_owned();
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("decide (waiting)")
+            && svg.contains(".waiting{fill"),
+        "{svg}"
+    );
 
     let (ok, out, _) = workflow(&path, &["--json", "definitions"]);
     assert!(ok);

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use maud::{html, Markup};
+use maud::{html, Markup, PreEscaped};
 
 use crate::store::StoredDefinition;
 
@@ -12,6 +12,9 @@ const BOX_W: usize = 200;
 const BOX_H: usize = 36;
 const GAP_X: usize = 30;
 const GAP_Y: usize = 40;
+/// The outcome fills, inside the SVG so that it stands alone (`workflow runs graph --format svg`).
+const STYLE: &str = ".completed{fill:#d1fae5}.failed{fill:#fee2e2}.waiting{fill:#dbeafe}\
+.compensated{fill:#e0e7ff}.pending{fill:#f3f4f6}.cancelled{fill:#fef3c7}";
 
 /// The graph of `definition`, each step with its outcome from `outcomes` (else `pending`).
 pub(crate) fn render(
@@ -63,6 +66,7 @@ pub(crate) fn render(
         svg xmlns="http://www.w3.org/2000/svg" width=(width) height=(height)
             viewBox=(format!("0 0 {width} {height}")) role="img"
             aria-label=(format!("graph of workflow {}", definition.workflow)) {
+            style { (PreEscaped(STYLE)) }
             @for (u, i) in &edges {
                 @let ((ux, uy), (ix, iy)) = (at(*u), at(*i));
                 line x1=(ux + BOX_W / 2) y1=(uy + BOX_H) x2=(ix + BOX_W / 2) y2=(iy)

@@ -43,6 +43,15 @@ use axum::Router;
 use crate::store::Store;
 
 pub use run_view::{step_outcomes, timeline, TimelineRow};
+
+/// A stored run's graph as SVG: each step filled by its outcome (from [`step_outcomes`]) and
+/// labelled with it, as the dashboard's run page draws it.
+pub fn graph_svg(
+    definition: &crate::store::StoredDefinition,
+    outcomes: &std::collections::BTreeMap<String, &'static str>,
+) -> String {
+    graph_svg::render(definition, outcomes).into_string()
+}
 pub use signal_check::send_checked as send_signal_checked;
 
 /// How the dashboard is served.
