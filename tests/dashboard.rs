@@ -138,6 +138,12 @@ async fn every_page_answers_and_the_inbox_approves_a_run() {
     assert!(list.contains("expense-1"), "{list}");
     let (_, done) = get(&app, "/?status=completed").await;
     assert!(!done.contains("expense-1"));
+    let (_, recent) = get(&app, "/?since=1h").await;
+    assert!(recent.contains("expense-1"), "{recent}");
+    let (_, future) = get(&app, "/?since=2999-01-01T00:00:00Z").await;
+    assert!(!future.contains("expense-1"), "{future}");
+    let (status, _) = get(&app, "/?since=soonish").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // The inbox shows the run and a form generated from the signal's schema: a choice.
     let (_, inbox) = get(&app, "/inbox").await;

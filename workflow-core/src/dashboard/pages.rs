@@ -75,6 +75,16 @@ pub(crate) struct RunsQuery {
     status: Option<String>,
     workflow: Option<String>,
     after: Option<u64>,
+    /// Created since: an RFC 3339 instant or an age (`2h`, `7d`).
+    since: Option<String>,
+}
+
+/// An RFC 3339 instant, or an age counted back from now.
+fn parse_since(text: &str) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339_weak(text).ok().or_else(|| {
+        let age = humantime::parse_duration(text).ok()?;
+        std::time::SystemTime::now().checked_sub(age)
+    })
 }
 
 /// `/`: a page of runs, filtered, oldest first.
@@ -89,11 +99,22 @@ pub(crate) async fn runs(
         })?),
     };
     let workflow = query.workflow.filter(|w| !w.is_empty());
+    let since_text = query.since.filter(|s| !s.is_empty());
+    let since = match &since_text {
+        None => None,
+        Some(text) => Some(parse_since(text).ok_or_else(|| {
+            PageError(
+                StatusCode::BAD_REQUEST,
+                format!("`{text}` is neither an RFC 3339 time nor an age (2h, 7d)"),
+            )
+        })?),
+    };
     let filter = RunFilter {
         status,
         workflow: workflow.clone(),
         after: query.after,
         limit: 50,
+        created_since: since,
         ..RunFilter::default()
     };
     let page = state.store.list(&filter).await?;
@@ -102,10 +123,14 @@ pub(crate) async fn runs(
         if let Some(status) = status {
             link.push_str(&format!("&status={}", status.as_str()));
         }
-        if let Some(workflow) = &workflow {
-            let encoded =
-                percent_encoding::utf8_percent_encode(workflow, percent_encoding::NON_ALPHANUMERIC);
-            link.push_str(&format!("&workflow={encoded}"));
+        for (key, value) in [("workflow", &workflow), ("since", &since_text)] {
+            if let Some(value) = value {
+                let encoded = percent_encoding::utf8_percent_encode(
+                    value,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                link.push_str(&format!("&{key}={encoded}"));
+            }
         }
         link
     });
@@ -121,6 +146,8 @@ pub(crate) async fn runs(
                 } }
                 " "
                 label { "workflow " input name="workflow" value=(workflow.clone().unwrap_or_default()); }
+                " "
+                label { "created since " input name="since" placeholder="2h, 7d or 2026-11-28T09:00:00Z" value=(since_text.clone().unwrap_or_default()); }
                 " " button { "Filter" }
             }
             table {
