@@ -161,6 +161,7 @@ async fn a_store_of_the_previous_schema_is_migrated_on_open() {
              DROP INDEX wf_runs_created_at; DROP INDEX wf_runs_finished_at;
              ALTER TABLE wf_runs DROP COLUMN created_at; ALTER TABLE wf_runs DROP COLUMN finished_at;
              ALTER TABLE wf_journal DROP COLUMN at; DROP TABLE wf_audit;
+             ALTER TABLE wf_runs DROP COLUMN trace_context;
              UPDATE wf_meta SET value = 2 WHERE key = 'schema_version';",
         )
         .execute(&mut raw)
