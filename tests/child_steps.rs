@@ -732,3 +732,66 @@ async fn a_durable_parents_deadline_reaches_its_child_run() {
         "{status:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A child workflow step inside a loop: each pass starts a child of its own.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Increment;
+
+#[workflow]
+impl Increment {
+    #[step]
+    async fn add(&self, state: (u32, u32)) -> (u32, u32) {
+        (state.0 + 1, state.1)
+    }
+}
+
+#[derive(Clone)]
+struct Countdown;
+
+#[workflow]
+impl Countdown {
+    #[step]
+    async fn init(&self, target: u32) -> (u32, u32) {
+        (0, target)
+    }
+    #[step(after = any(init, bump), max_passes = 5)]
+    async fn check(&self, state: (u32, u32)) -> (u32, u32, bool) {
+        (state.0, state.1, state.0 >= state.1)
+    }
+    #[step(after = check, branch = (n, t, false))]
+    async fn prepare(&self, n: u32, t: u32) -> (u32, u32) {
+        (n, t)
+    }
+    #[step(after = prepare, workflow = Increment)]
+    async fn bump(&self, state: (u32, u32)) -> (u32, u32);
+
+    #[step(after = check, branch = (n, _, true))]
+    async fn finish(&self, n: u32) -> String {
+        format!("done at {n}")
+    }
+}
+
+#[tokio::test]
+async fn each_pass_of_a_loop_runs_a_child_of_its_own() {
+    assert_eq!(
+        Engine::in_memory().run(&Countdown, 3).await.unwrap(),
+        "done at 3"
+    );
+    let engine = Engine::sqlite(temp_db("loop")).await.unwrap();
+    let run = engine
+        .start_with_id(&Countdown, "count-1", 3)
+        .await
+        .unwrap();
+    assert_eq!(run.wait().await.unwrap(), "done at 3");
+    // The first pass's child, then one per later pass.
+    for id in ["~count-1/bump", "~count-1/bump#2", "~count-1/bump#3"] {
+        assert_eq!(
+            final_status(&engine, id).await,
+            RunStatus::Completed,
+            "{id}"
+        );
+    }
+}

@@ -205,10 +205,12 @@ impl StepContext {
             };
             return crate::child::run_in_memory(parent, child.clone(), input).await;
         };
-        let finished = self.run_child_finished(engine, child, input, None).await;
+        let id = RunId::child(&self.run.run_id, self.step, self.item, self.attempt);
+        let finished = self
+            .run_child_as(engine, child, id.clone(), input, None)
+            .await;
         let undo = finished.result.is_ok().then(|| {
             let (engine, child) = (engine.clone(), child.clone());
-            let id = RunId::child(&self.run.run_id, self.step, self.item, self.attempt);
             crate::child::ChildUndo::stored(C::definition(), move || {
                 Box::pin(async move { engine.undo_completed(&child, &id).await })
             })
@@ -219,12 +221,13 @@ impl StepContext {
         finished.result
     }
 
-    /// Runs (or resumes) `child` as the durable child run of this step, with the test's
+    /// Runs (or resumes) `child` as durable child run `id` of this step, with the test's
     /// `plan` for it: its result and history.
-    pub(crate) async fn run_child_finished<C>(
+    pub(crate) async fn run_child_as<C>(
         &self,
         engine: &DurableEngine,
         child: &C,
+        id: RunId,
         input: C::Input,
         plan: Option<Arc<crate::testing::TestPlan>>,
     ) -> Finished<C::Output>
@@ -247,7 +250,6 @@ impl StepContext {
                 history: crate::history::RunHistory::empty(C::definition()),
             };
         }
-        let id = RunId::child(&self.run.run_id, self.step, self.item, self.attempt);
         let mut guard = CancelChildOnDrop {
             engine,
             run_id: id.clone(),

@@ -21,6 +21,9 @@ pub struct StartInfo<'r> {
     pub run: &'r Arc<RunInfo>,
     /// Attempt number, starting at 1.
     pub attempt: u32,
+    /// How many times the step was launched in this run, this launch included (a step inside
+    /// a loop runs once per pass).
+    pub(crate) pass: u32,
     /// For a signal step: its `Signal<T>`, boxed.
     pub signal: Option<Box<dyn Any + Send>>,
     /// The run's test plan, if any.

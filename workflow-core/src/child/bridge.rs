@@ -35,6 +35,7 @@ where
 
 fn run<C, P>(
     context: StepContext,
+    run_id: RunId,
     input: Box<dyn Any + Send>,
     plan: Option<Arc<TestPlan>>,
 ) -> futures::future::BoxFuture<'static, Result<ChildFinished, WorkflowError>>
@@ -73,7 +74,7 @@ where
             });
         };
         let finished = context
-            .run_child_finished(&engine, &AsDurable::<C, P>::default(), *input, plan)
+            .run_child_as(&engine, &AsDurable::<C, P>::default(), run_id, *input, plan)
             .await;
         let output = finished.result?;
         Ok((Box::new(output) as Box<dyn Any + Send>, finished.history))

@@ -79,6 +79,11 @@ where
 {
     let run = Arc::clone(info.run);
     let attempt = info.attempt;
+    // A step inside a loop runs a child of its own per pass: `step#2` from the second on.
+    let key = match info.pass {
+        0 | 1 => name.to_owned(),
+        pass => format!("{name}#{pass}"),
+    };
     let events = info.events.cloned();
     let plan = info.plan.and_then(|plan| plan.child_plan(step));
     Box::pin(async move {
@@ -96,8 +101,8 @@ where
                 .map_err(child_failed);
         };
         let context = StepContext::new(Arc::clone(&run), name, attempt, item);
-        let run_id = RunId::child(&run.run_id, name, item, attempt);
-        let finished = (durable.run)(context, Box::new(input), plan).await;
+        let run_id = RunId::child(&run.run_id, &key, item, attempt);
+        let finished = (durable.run)(context, run_id.clone(), Box::new(input), plan).await;
         let (output, history) = finished.map_err(child_failed)?;
         let undo = run.engine.clone().map(|engine| {
             ChildUndo::stored(C::definition(), move || (durable.undo)(engine, run_id))

@@ -15,10 +15,11 @@ use crate::memory::Mailbox;
 use crate::run_id::RunId;
 use crate::testing::TestPlan;
 
-/// Runs (or resumes) the child run of the step behind the context, on its boxed input, with
-/// the test's plan for it, if any.
+/// Runs (or resumes) child run `RunId` of the step behind the context, on its boxed input,
+/// with the test's plan for it, if any.
 pub type RunChild = fn(
     StepContext,
+    RunId,
     Box<dyn std::any::Any + Send>,
     Option<Arc<TestPlan>>,
 ) -> BoxFuture<'static, Result<ChildFinished, WorkflowError>>;

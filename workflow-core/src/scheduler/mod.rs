@@ -559,6 +559,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 let info = StartInfo {
                     run: &self.run,
                     attempt,
+                    pass: self.steps[step as usize].launches,
                     signal,
                     plan,
                     events: self.events.as_ref(),

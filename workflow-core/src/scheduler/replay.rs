@@ -88,6 +88,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
         let info = StartInfo {
             run: &self.run,
             attempt: 1,
+            pass: 1,
             signal,
             plan: None,
             events: None,

@@ -224,6 +224,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let info = StartInfo {
                 run: &self.run,
                 attempt,
+                pass: 1,
                 signal: None,
                 plan,
                 events: None,
