@@ -48,22 +48,11 @@ pub(crate) async fn drive_held<W>(
         Some(journal),
         Some(&mut recorder),
     );
-    let outcome = driver.run(Vec::new(), &options).await;
-    let result = match outcome {
-        Ok(()) => driver.output(),
-        Err(stop) if stop.leaves_run_as_is() => {
-            Err(driver.error(stop, crate::report::FailureReport::default()))
-        }
-        Err(stop) => driver.stop(stop).await,
-    };
-    driver.record_outcomes();
-    let held = result.is_ok() && !driver.sagas.is_empty();
-    let driven = Driven::Finished(result);
-    driver.emit_end(&driven);
-    driver.trace_end(&driven);
-    let Driven::Finished(result) = driven else {
+    // Without a store nothing parks or holds a lease: the drive finishes.
+    let Driven::Finished(result) = driver.drive(Vec::new(), &options).await else {
         return;
     };
+    let held = result.is_ok() && !driver.sagas.is_empty();
     let history = driver
         .recorder
         .as_deref()

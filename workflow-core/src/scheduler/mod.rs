@@ -161,35 +161,43 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
         replay,
     } = mode;
     let mut driver = Driver::new(workflow, input, run, &options, journal, recorder);
-    let outcome = driver.run(replay, &options).await;
-    let result = match outcome {
-        Ok(()) => Driven::Finished(driver.output()),
-        Err(Stop::Park {
-            wake_at,
-            waiting_for,
-        }) => Driven::Park {
-            wake_at,
-            waiting_for,
-        },
-        Err(Stop::Fenced) => Driven::Fenced { rejected: false },
-        Err(Stop::Store(crate::store::StoreError::LeaseLost { .. })) => {
-            Driven::Fenced { rejected: true }
-        }
-        Err(stop) if stop.leaves_run_as_is() => {
-            Driven::Finished(Err(driver.error(stop, FailureReport::default())))
-        }
-        Err(stop) => match driver.stop(stop).await {
-            Err(WorkflowError::Store {
-                error: crate::store::StoreError::LeaseLost { .. },
-                ..
-            }) => Driven::Fenced { rejected: true },
-            result => Driven::Finished(result),
-        },
-    };
-    driver.record_outcomes();
-    driver.emit_end(&result);
-    driver.trace_end(&result);
-    result
+    driver.drive(replay, &options).await
+}
+
+impl<W: Workflow + Sync> Driver<'_, '_, W> {
+    /// Runs the graph (after `replay`) until it runs out of work or stops, compensating when it
+    /// stops early; records the steps' outcomes, the run's end event and its span's end.
+    async fn drive(&mut self, replay: Replay<W::__Out>, options: &RunOptions) -> Driven<W::Output> {
+        let outcome = self.run(replay, options).await;
+        let result = match outcome {
+            Ok(()) => Driven::Finished(self.output()),
+            Err(Stop::Park {
+                wake_at,
+                waiting_for,
+            }) => Driven::Park {
+                wake_at,
+                waiting_for,
+            },
+            Err(Stop::Fenced) => Driven::Fenced { rejected: false },
+            Err(Stop::Store(crate::store::StoreError::LeaseLost { .. })) => {
+                Driven::Fenced { rejected: true }
+            }
+            Err(stop) if stop.leaves_run_as_is() => {
+                Driven::Finished(Err(self.error(stop, FailureReport::default())))
+            }
+            Err(stop) => match self.stop(stop).await {
+                Err(WorkflowError::Store {
+                    error: crate::store::StoreError::LeaseLost { .. },
+                    ..
+                }) => Driven::Fenced { rejected: true },
+                result => Driven::Finished(result),
+            },
+        };
+        self.record_outcomes();
+        self.emit_end(&result);
+        self.trace_end(&result);
+        result
+    }
 }
 
 struct Driver<'a, 'r, W: Workflow> {
