@@ -65,10 +65,10 @@ pub enum Runs {
         after: Option<u64>,
         /// Only runs created at or after this time: an RFC 3339 instant
         /// (`2026-11-28T09:00:00Z`) or an age (`2h`, `7d`: that long ago).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = workflow_core::dashboard::parse_time)]
         since: Option<SystemTime>,
         /// Only runs created before this time (an instant or an age, as `--since`).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = workflow_core::dashboard::parse_time)]
         until: Option<SystemTime>,
     },
     /// One run: status, owner, what it waits for, its output or error.
@@ -117,7 +117,7 @@ pub enum Runs {
     /// batches (a progress bar on a terminal).
     Purge {
         /// An RFC 3339 instant, or an age (`30d`: finished more than 30 days ago).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = workflow_core::dashboard::parse_time)]
         finished_before: SystemTime,
         /// Runs deleted per transaction.
         #[arg(long, default_value_t = 500)]
@@ -149,19 +149,4 @@ fn parse_status(text: &str) -> Result<RunStatus, String> {
                 names.join(", ")
             )
         })
-}
-
-/// An RFC 3339 instant, or an age (`90s`, `2h`, `7d`) counted back from now.
-fn parse_time(text: &str) -> Result<SystemTime, String> {
-    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
-        return Ok(at);
-    }
-    match humantime::parse_duration(text) {
-        Ok(age) => Ok(SystemTime::now()
-            .checked_sub(age)
-            .unwrap_or(SystemTime::UNIX_EPOCH)),
-        Err(_) => Err(format!(
-            "`{text}` is neither an RFC 3339 time (2026-11-28T09:00:00Z) nor an age (2h, 7d)"
-        )),
-    }
 }

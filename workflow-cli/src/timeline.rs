@@ -16,7 +16,7 @@ pub fn timeline(
     journal: &[JournalRecord],
     times: &[(u64, Option<SystemTime>)],
 ) -> Table {
-    let rows = workflow_core::dashboard::timeline(definition, run, journal, &times.to_vec());
+    let rows = workflow_core::dashboard::timeline(definition, run, journal, times);
     let mut table = Table::new(&["step", "outcome", "items", "completed at", "took"]);
     for row in rows {
         table.row(

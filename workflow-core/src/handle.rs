@@ -183,10 +183,7 @@ impl<W: Workflow> RunHandle<W> {
     where
         T: Clone + Send + Sync + 'static,
     {
-        let value = payload.clone();
-        let make = Arc::new(move || -> Box<dyn Any + Send> {
-            Box::new(crate::Signal::Received(value.clone()))
-        });
+        let make = signal_payload(&payload);
         self.backend
             .signal(&self.run_id, signal.step(), Box::new(payload), make)
             .await
@@ -217,10 +214,7 @@ impl<W: Workflow> RunHandle<W> {
                 C::definition().name,
             ));
         }
-        let value = payload.clone();
-        let make = Arc::new(move || -> Box<dyn Any + Send> {
-            Box::new(crate::Signal::Received(value.clone()))
-        });
+        let make = signal_payload(&payload);
         self.backend
             .signal_child(
                 &self.run_id,
@@ -261,6 +255,14 @@ impl<W: Workflow> RunHandle<W> {
     ) -> Result<(), WorkflowError> {
         self.backend.signal_json(&self.run_id, name, payload).await
     }
+}
+
+/// Makes a step's boxed `Signal<T>` from a clone of `payload`, for each attempt.
+fn signal_payload<T: Clone + Send + Sync + 'static>(
+    payload: &T,
+) -> Arc<dyn Fn() -> Box<dyn Any + Send> + Send + Sync> {
+    let value = payload.clone();
+    Arc::new(move || -> Box<dyn Any + Send> { Box::new(crate::Signal::Received(value.clone())) })
 }
 
 /// [`WorkflowError::NoChildRun`] for step `step` of a run of `W`.

@@ -44,6 +44,23 @@ use crate::store::Store;
 
 pub use run_view::{step_outcomes, timeline, TimelineRow};
 
+/// A time as operators write it: an RFC 3339 instant (`2026-11-28T09:00:00Z`), or an age
+/// (`90s`, `2h`, `7d`) counted back from now (an age older than the Unix epoch is the epoch).
+/// The dashboard's and the `workflow` command line's time filters.
+pub fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
+    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
+        return Ok(at);
+    }
+    match humantime::parse_duration(text) {
+        Ok(age) => Ok(std::time::SystemTime::now()
+            .checked_sub(age)
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH)),
+        Err(_) => Err(format!(
+            "`{text}` is neither an RFC 3339 time (2026-11-28T09:00:00Z) nor an age (2h, 7d)"
+        )),
+    }
+}
+
 /// A stored run's graph as SVG: each step filled by its outcome (from [`step_outcomes`]) and
 /// labelled with it, as the dashboard's run page draws it.
 pub fn graph_svg(

@@ -79,14 +79,6 @@ pub(crate) struct RunsQuery {
     since: Option<String>,
 }
 
-/// An RFC 3339 instant, or an age counted back from now.
-fn parse_since(text: &str) -> Option<std::time::SystemTime> {
-    humantime::parse_rfc3339_weak(text).ok().or_else(|| {
-        let age = humantime::parse_duration(text).ok()?;
-        std::time::SystemTime::now().checked_sub(age)
-    })
-}
-
 /// `/`: a page of runs, filtered, oldest first.
 pub(crate) async fn runs(
     State(state): State<Arc<Dashboard>>,
@@ -102,12 +94,9 @@ pub(crate) async fn runs(
     let since_text = query.since.filter(|s| !s.is_empty());
     let since = match &since_text {
         None => None,
-        Some(text) => Some(parse_since(text).ok_or_else(|| {
-            PageError(
-                StatusCode::BAD_REQUEST,
-                format!("`{text}` is neither an RFC 3339 time nor an age (2h, 7d)"),
-            )
-        })?),
+        Some(text) => {
+            Some(super::parse_time(text).map_err(|why| PageError(StatusCode::BAD_REQUEST, why))?)
+        }
     };
     let filter = RunFilter {
         status,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::journal::JournalEvent;
-use crate::store::{CommitTimes, JournalRecord, RunRecord, StoredDefinition};
+use crate::store::{JournalRecord, RunRecord, StoredDefinition};
 
 /// Each step's outcome from the (effective) journal and the run's stored error: `completed`,
 /// `waiting`, `compensated`, `failed`; steps it does not name are `pending`.
@@ -65,7 +65,7 @@ pub fn timeline(
     definition: Option<&StoredDefinition>,
     run: &RunRecord,
     journal: &[JournalRecord],
-    times: &CommitTimes,
+    times: &[(u64, Option<SystemTime>)],
 ) -> Vec<TimelineRow> {
     let at: BTreeMap<u64, SystemTime> = times
         .iter()
