@@ -795,3 +795,29 @@ async fn each_pass_of_a_loop_runs_a_child_of_its_own() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_durable_child_is_undone_by_a_parent_resumed_after_a_crash() {
+    let trip = Trip {
+        decline: true,
+        ..Trip::new("undo-resumed")
+    };
+    // The first process stops right after `book` committed; the resumed one fails at `pay` and
+    // finds the completed child in the store to undo it.
+    let crashed = Harness::sqlite_temp(Travel)
+        .await
+        .crash_after(Travel::steps().book)
+        .run(trip)
+        .await;
+    let resumed = crashed.resume_fresh().await;
+    let error = resumed.error();
+    assert!(
+        matches!(error, WorkflowError::StepFailed { step: "pay", .. }),
+        "{error}"
+    );
+    assert_eq!(
+        entries("undo-resumed"),
+        ["reserve", "confirm", "pay", "release"]
+    );
+    assert_eq!(error.report().unwrap().compensated(), vec!["book"]);
+}

@@ -41,27 +41,43 @@ impl DurableEngine {
                 None => Box::new(std::iter::once(None)),
             };
             for item in items {
-                let mut found = false;
-                for attempt in 1..=step.policy.retries + 1 {
-                    let id = RunId::child(run_id, step.name, item, attempt);
-                    let Some(record) = self.store().load_run(&id).await? else {
-                        break;
-                    };
-                    children.push(StoredChild {
-                        step: index as StepIndex,
-                        item,
-                        run_id: id,
-                        definition: (child.definition)(),
-                        record,
-                    });
-                    found = true;
-                }
-                if !found {
+                let attempts = self
+                    .child_attempts(run_id, step.name, item, step.policy.retries)
+                    .await?;
+                if attempts.is_empty() {
                     break;
                 }
+                children.extend(attempts.into_iter().map(|(id, record)| StoredChild {
+                    step: index as StepIndex,
+                    item,
+                    run_id: id,
+                    definition: (child.definition)(),
+                    record,
+                }));
             }
         }
         Ok(children)
+    }
+
+    /// The stored child runs of step `step` (item `item`) of run `parent`, one per attempt of
+    /// the step (at most `retries + 1`), in order. Attempts start in order, so the first
+    /// attempt without a run ends the search.
+    pub(crate) async fn child_attempts(
+        &self,
+        parent: &RunId,
+        step: &str,
+        item: Option<usize>,
+        retries: u32,
+    ) -> Result<Vec<(RunId, RunRecord)>, StoreError> {
+        let mut attempts = Vec::new();
+        for attempt in 1..=retries + 1 {
+            let id = RunId::child(parent, step, item, attempt);
+            let Some(record) = self.store().load_run(&id).await? else {
+                break;
+            };
+            attempts.push((id, record));
+        }
+        Ok(attempts)
     }
 
     /// Nests into `history` (of run `run_id` of `def`) the history of every child run its

@@ -8,7 +8,6 @@ use crate::context::RunInfo;
 use crate::definition::{Definition, StepIndex};
 use crate::error::StepError;
 use crate::report::CompensationRecord;
-use crate::run_id::RunId;
 use crate::store::{RunStatus, StoreError};
 use crate::workflow::Workflow;
 
@@ -73,20 +72,17 @@ async fn find_completed_child(
     else {
         return Ok(None);
     };
-    for attempt in (1..=retries + 1).rev() {
-        let run_id = RunId::child(&run.run_id, name, item, attempt);
-        match engine.status(&run_id).await {
-            Ok(record) if record.summary.status == RunStatus::Completed => {
-                let engine = engine.clone();
-                return Ok(Some(ChildUndo::stored(definition, move || {
-                    (durable.undo)(engine, run_id)
-                })));
-            }
-            Ok(_) | Err(StoreError::UnknownRun(_)) => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(None)
+    let attempts = engine
+        .child_attempts(&run.run_id, name, item, retries)
+        .await?;
+    let completed = attempts
+        .into_iter()
+        .rev()
+        .find(|(_, record)| record.summary.status == RunStatus::Completed);
+    Ok(completed.map(|(run_id, _)| {
+        let engine = engine.clone();
+        ChildUndo::stored(definition, move || (durable.undo)(engine, run_id))
+    }))
 }
 
 /// The parent step (and item) a child ran for.
