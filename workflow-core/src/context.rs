@@ -51,7 +51,7 @@ impl RunLimits {
     }
 
     /// Options for a child run: cancelled with this run, by the same deadline.
-    pub(crate) fn for_child(&self) -> RunOptions {
+    fn for_child(&self) -> RunOptions {
         let mut options = RunOptions::default();
         if let Some(cancel) = &self.cancel {
             options = options.cancel_token(cancel.child_token());
@@ -70,6 +70,16 @@ impl RunLimits {
             .as_ref()
             .is_some_and(CancellationToken::is_cancelled)
             || self.deadline.is_some_and(|at| at <= SystemTime::now())
+    }
+}
+
+impl RunInfo {
+    /// Options for a child run of this run: cancelled with it, by its deadline, its spans
+    /// under this run's span.
+    pub(crate) fn child_options(&self) -> RunOptions {
+        let mut options = self.limits.for_child();
+        options.trace_parent = self.trace.get().cloned();
+        options
     }
 }
 
@@ -235,9 +245,8 @@ impl StepContext {
         C: Durable + Clone + Send + Sync + 'static,
         C::Input: 'static,
     {
-        let mut options = self.run.limits.for_child();
+        let mut options = self.run.child_options();
         options.plan = plan;
-        options.trace_parent = self.run.trace.get().cloned();
         // The worker knows the child's definition, so a child left behind (its parent
         // cancelled, or crashed while parked) is taken up and finished or compensated.
         if let Err(error) = engine.register(child).await {

@@ -42,8 +42,7 @@ where
     C::Input: 'static,
     C::Output: 'static,
 {
-    let mut options = parent.run.limits.for_child();
-    options.trace_parent = parent.run.trace.get().cloned();
+    let mut options = parent.run.child_options();
     let cancel = options.cancel.clone().unwrap_or_default();
     options = options.cancel_token(cancel.clone());
     options.plan = parent.plan;
