@@ -386,3 +386,70 @@ async fn the_run_page_follows_the_run_live_over_server_sent_events() {
         "{seen}"
     );
 }
+
+#[derive(Clone, Default)]
+struct Packing;
+
+#[workflow]
+impl Packing {
+    #[step]
+    async fn pick(&self, items: u32) -> u32 {
+        items
+    }
+    #[step(after = pick)]
+    async fn seal(&self, items: u32) -> String {
+        format!("<b>{items} sealed</b>")
+    }
+}
+
+#[derive(Clone)]
+struct Dispatch;
+
+#[workflow]
+impl Dispatch {
+    #[step]
+    async fn accept(&self, items: u32) -> u32 {
+        items
+    }
+    #[step(after = accept, workflow = Packing)]
+    async fn pack(&self, items: u32) -> String;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_graph_nests_a_child_workflow_s_graph_in_its_step() {
+    let path_db = temp_db("child-graph");
+    let engine = Engine::sqlite(&path_db).await.unwrap();
+    let store = Arc::new(SqliteStore::open(&path_db).await.unwrap());
+    let app = router(store, DashboardOptions::default());
+    let run = engine
+        .start_with_id(&Dispatch, "dispatch-1", 4)
+        .await
+        .unwrap();
+    assert_eq!(run.wait().await.unwrap(), "<b>4 sealed</b>");
+
+    let (status, page) = get(&app, &path("dispatch-1")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, svg) = get(&app, &format!("{}/graph.svg", path("dispatch-1"))).await;
+    assert_eq!(status, StatusCode::OK);
+    for graph in [&page, &svg] {
+        let svg = &graph[graph.find("<svg").unwrap()..graph.find("</svg>").unwrap()];
+        // The child workflow step is a cluster naming the child workflow, around its steps,
+        // each with the outcome of the child run.
+        assert!(svg.contains(r#"data-step="pack""#), "{svg}");
+        assert!(svg.contains("workflow Packing"), "{svg}");
+        for step in ["pick", "seal"] {
+            assert!(
+                svg.contains(&format!(r#"data-step="pack/{step}""#)),
+                "{svg}"
+            );
+            assert!(svg.contains(&format!("{step} (completed)")), "{svg}");
+        }
+        let cluster = svg.find(r#"data-step="pack""#).unwrap();
+        let nested = svg.find(r#"data-step="pack/pick""#).unwrap();
+        assert!(
+            cluster < nested,
+            "the child's steps are drawn inside the cluster"
+        );
+    }
+    assert!(!page.contains("<b>4 sealed</b>"), "the output is escaped");
+}

@@ -1,19 +1,40 @@
-//! OpenTelemetry (feature `otel`), through the SDK's in-memory exporter: the span tree of a
+//! OpenTelemetry (feature `otel`), through the SDK's in-memory exporters: the span tree of a
 //! durable run with a retried step, a child workflow, and a resume after a crash. Every span
 //! is in one trace: the crashed drive's and the resumed drive's run spans hang from the trace
 //! context stored with the run, each attempt's span from its drive's, and the child's run span
-//! from its parent's.
+//! from its parent's. And the workers' metrics: runs taken over from a worker whose lease
+//! expired, the depth of a queue.
+//!
+//! Each test installs its own global providers, so they run one at a time (`ONE_AT_A_TIME`).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
 
 use opentelemetry::trace::SpanId;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use workflow_core::prelude::*;
+use workflow_core::store::{
+    ClaimRequest, DefinitionKey, SqliteStore, Store, WorkerId, WorkerRegistration,
+};
 use workflow_testkit::Harness;
 
 static PLANNED: AtomicUsize = AtomicUsize::new(0);
+
+/// Held by each test for its whole run: the global providers are the test's own.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Installs fresh global meter provider with an in-memory exporter.
+fn install_meters() -> (SdkMeterProvider, InMemoryMetricExporter) {
+    let metrics = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(metrics.clone()).build())
+        .build();
+    opentelemetry::global::set_meter_provider(meters.clone());
+    (meters, metrics)
+}
 
 #[derive(Default)]
 struct Booking;
@@ -57,16 +78,13 @@ fn attribute(span: &SpanData, key: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_with_a_retry_a_child_and_a_resume_is_one_trace() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
     opentelemetry::global::set_tracer_provider(provider);
-    let metrics = InMemoryMetricExporter::default();
-    let meters = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(metrics.clone()).build())
-        .build();
-    opentelemetry::global::set_meter_provider(meters.clone());
+    let (meters, metrics) = install_meters();
 
     // The first drive stops as a crash would, right after `book` committed; a new engine
     // resumes it.
@@ -177,4 +195,115 @@ async fn a_run_with_a_retry_a_child_and_a_resume_is_one_trace() {
     assert_eq!(sums.get("workflow.steps.retried"), Some(&1), "{sums:?}");
     assert_eq!(sums.get("workflow.steps.completed"), Some(&4), "{sums:?}");
     assert_eq!(durations, 5);
+}
+
+#[derive(Clone)]
+struct Parcel;
+
+#[workflow]
+impl Parcel {
+    #[step]
+    async fn label(&self, weight: u32) -> String {
+        format!("{weight} kg")
+    }
+}
+
+/// The worker metrics of the latest export: runs taken over, and each queue's depth.
+#[derive(Debug, Default, PartialEq)]
+struct WorkerMetrics {
+    taken_over: u64,
+    depth: BTreeMap<String, u64>,
+}
+
+/// Exports until the worker metrics satisfy `done` (the workers report at their heartbeats).
+async fn metrics_until(
+    meters: &SdkMeterProvider,
+    exporter: &InMemoryMetricExporter,
+    done: impl Fn(&WorkerMetrics) -> bool,
+) -> WorkerMetrics {
+    let mut seen = WorkerMetrics::default();
+    // A bound against a hang, not a timing assertion: heartbeats come every 50 ms.
+    for _ in 0..1_000 {
+        exporter.reset();
+        meters.force_flush().unwrap();
+        seen = WorkerMetrics::default();
+        for resource in exporter.get_finished_metrics().unwrap() {
+            for metric in resource.scope_metrics().flat_map(|s| s.metrics()) {
+                match (metric.name(), metric.data()) {
+                    ("workflow.runs.taken_over", AggregatedMetrics::U64(MetricData::Sum(sum))) => {
+                        seen.taken_over = sum.data_points().map(|p| p.value()).sum();
+                    }
+                    ("workflow.queue.depth", AggregatedMetrics::U64(MetricData::Gauge(gauge))) => {
+                        for point in gauge.data_points() {
+                            let queue = point
+                                .attributes()
+                                .find(|kv| kv.key.as_str() == "queue")
+                                .map(|kv| kv.value.to_string())
+                                .unwrap_or_default();
+                            seen.depth.insert(queue, point.value());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if done(&seen) {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the worker metrics never got there: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_count_the_runs_they_take_over_and_report_the_depth_of_queues() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let (meters, metrics) = install_meters();
+    let path = std::env::temp_dir().join(format!("telemetry-takeover-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let open = || async { SqliteStore::open(&path).await.unwrap() };
+    let quick = WorkerOptions::default().lease(Duration::from_millis(200));
+
+    // Two runs on the `parcels` queue; a worker claims one and is never heard of again.
+    let client = DurableEngine::with_options(open().await, quick.clone().claim_runs(false));
+    for (id, weight) in [("parcel-1", 3), ("parcel-2", 5)] {
+        let options = RunOptions::new().queue("parcels").run_id(id);
+        client.start_with(&Parcel, weight, options).await.unwrap();
+    }
+    let store = open().await;
+    let dead = WorkerId::generate();
+    let registration = WorkerRegistration {
+        worker: dead.clone(),
+        lease: Duration::from_millis(200),
+    };
+    store.register_worker(&registration).await.unwrap();
+    let request = ClaimRequest {
+        definitions: vec![DefinitionKey {
+            workflow: "Parcel".into(),
+            hash: Parcel::definition().hash,
+        }],
+        limit: 1,
+    };
+    assert_eq!(store.claim(&dead, &request).await.unwrap().len(), 1);
+
+    // A worker that claims nothing heartbeats: it reports the ready run, takes the dead
+    // worker's run over once its lease expired, and reports both ready.
+    let observer = DurableEngine::with_options(open().await, quick.clone().claim_runs(false));
+    observer.register(&Parcel).await.unwrap();
+    let seen = metrics_until(&meters, &metrics, |m| {
+        m.taken_over == 1 && m.depth.get("parcels") == Some(&2)
+    })
+    .await;
+    assert_eq!(seen.taken_over, 1, "{seen:?}");
+
+    // A worker that claims runs both; the emptied queue is reported as 0, not left at 2.
+    let worker = DurableEngine::with_options(open().await, quick);
+    worker.register(&Parcel).await.unwrap();
+    for (id, label) in [("parcel-1", "3 kg"), ("parcel-2", "5 kg")] {
+        assert_eq!(client.handle::<Parcel>(id).wait().await.unwrap(), label);
+    }
+    let seen = metrics_until(&meters, &metrics, |m| m.depth.get("parcels") == Some(&0)).await;
+    assert_eq!(seen.taken_over, 1, "counted once, by one worker: {seen:?}");
 }

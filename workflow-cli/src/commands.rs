@@ -143,8 +143,13 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             let chart = match format.as_str() {
                 "dot" => crate::graph::dot(&definition, &record, &journal),
                 "svg" => {
-                    let outcomes = workflow_core::dashboard::step_outcomes(&record, &journal);
-                    workflow_core::dashboard::graph_svg(&definition, &outcomes)
+                    let graph = workflow_core::dashboard::RunGraph::load(
+                        store.as_ref(),
+                        record,
+                        definition,
+                    )
+                    .await?;
+                    workflow_core::dashboard::graph_svg(&graph)
                 }
                 _ => crate::graph::mermaid(&definition, &record, &journal),
             };

@@ -220,7 +220,7 @@ mod history;
 mod journal;
 mod memory;
 mod options;
-mod otel;
+pub mod otel;
 pub mod prelude;
 mod report;
 mod retry;

@@ -31,6 +31,7 @@ mod actions;
 mod graph_svg;
 mod live;
 mod pages;
+mod run_graph;
 mod run_view;
 mod signal_check;
 mod signal_form;
@@ -42,6 +43,7 @@ use axum::Router;
 
 use crate::store::Store;
 
+pub use run_graph::RunGraph;
 pub use run_view::{step_outcomes, timeline, TimelineRow};
 
 /// A time as operators write it: an RFC 3339 instant (`2026-11-28T09:00:00Z`), or an age
@@ -61,13 +63,11 @@ pub fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
     }
 }
 
-/// A stored run's graph as SVG: each step filled by its outcome (from [`step_outcomes`]) and
-/// labelled with it, as the dashboard's run page draws it.
-pub fn graph_svg(
-    definition: &crate::store::StoredDefinition,
-    outcomes: &std::collections::BTreeMap<String, &'static str>,
-) -> String {
-    graph_svg::render(definition, outcomes).into_string()
+/// A stored run's graph as SVG ([`RunGraph::load`]), as the dashboard's run page draws it:
+/// each step filled by its outcome and labelled with it, each child workflow step a box
+/// holding its child's graph.
+pub fn graph_svg(graph: &RunGraph) -> String {
+    graph_svg::render(graph).into_string()
 }
 pub use signal_check::send_checked as send_signal_checked;
 

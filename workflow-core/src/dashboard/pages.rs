@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
 
-use super::{graph_svg, run_view, signal_form, Dashboard};
+use super::{graph_svg, run_view, signal_form, Dashboard, RunGraph};
 use crate::run_id::RunId;
 use crate::store::{effective_journal, RunFilter, RunRecord, RunStatus, RunSummary, StoreError};
 
@@ -191,7 +191,12 @@ pub(crate) async fn run(
         .await?;
     let journal = effective_journal(state.store.journal(run_id).await?);
     let times = state.store.journal_times(run_id).await?;
-    let outcomes = run_view::step_outcomes(&record, &journal);
+    let graph = match &definition {
+        Some(definition) => {
+            Some(RunGraph::load(state.store.as_ref(), record.clone(), definition.clone()).await?)
+        }
+        None => None,
+    };
     let timeline = run_view::timeline(definition.as_ref(), &record, &journal, &times);
     let path = run_path(run_id.as_str());
     let output = record
@@ -211,8 +216,8 @@ pub(crate) async fn run(
                     strong #status class=(summary.status.as_str()) { (summary.status.as_str()) }
                     ", created " (time(summary.created_at))
                     @if summary.finished_at.is_some() { ", finished " (time(summary.finished_at)) } }
-                @if let Some(definition) = &definition {
-                    (graph_svg::render(definition, &outcomes))
+                @if let Some(graph) = &graph {
+                    (graph_svg::render(graph))
                 } @else {
                     p.error { "the store keeps no definition of this run's workflow: no graph, no actions" }
                 }
@@ -283,9 +288,8 @@ pub(crate) async fn graph(
         .definition(&summary.workflow, summary.definition_hash)
         .await?
         .ok_or_else(|| PageError(StatusCode::NOT_FOUND, "no stored definition".into()))?;
-    let journal = effective_journal(state.store.journal(&summary.run_id).await?);
-    let outcomes = run_view::step_outcomes(&record, &journal);
-    let svg = graph_svg::render(&definition, &outcomes).into_string();
+    let graph = RunGraph::load(state.store.as_ref(), record, definition).await?;
+    let svg = graph_svg::render(&graph).into_string();
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 

@@ -11,7 +11,7 @@ use super::DurableEngine;
 use crate::definition::{Definition, StepIndex};
 use crate::history::RunHistory;
 use crate::run_id::RunId;
-use crate::store::{effective_journal, RunRecord, StoreError};
+use crate::store::{effective_journal, RunRecord, Store, StoreError};
 use crate::stored_error::StoredError;
 
 /// One stored child run of a run.
@@ -60,8 +60,7 @@ impl DurableEngine {
     }
 
     /// The stored child runs of step `step` (item `item`) of run `parent`, one per attempt of
-    /// the step (at most `retries + 1`), in order. Attempts start in order, so the first
-    /// attempt without a run ends the search.
+    /// the step (at most `retries + 1`), in order (see [`child_attempts`]).
     pub(crate) async fn child_attempts(
         &self,
         parent: &RunId,
@@ -69,15 +68,7 @@ impl DurableEngine {
         item: Option<usize>,
         retries: u32,
     ) -> Result<Vec<(RunId, RunRecord)>, StoreError> {
-        let mut attempts = Vec::new();
-        for attempt in 1..=retries + 1 {
-            let id = RunId::child(parent, step, item, attempt);
-            let Some(record) = self.store().load_run(&id).await? else {
-                break;
-            };
-            attempts.push((id, record));
-        }
-        Ok(attempts)
+        child_attempts(self.store(), parent, step, item, 1..=retries + 1).await
     }
 
     /// Nests into `history` (of run `run_id` of `def`) the history of every child run its
@@ -106,4 +97,25 @@ impl DurableEngine {
         }
         .boxed()
     }
+}
+
+/// The stored child runs of step `step` (item `item`) of run `parent`, one per attempt of the
+/// step among `attempts` (counted from 1), in order. Attempts start in order, so the first
+/// attempt without a run ends the search.
+pub(crate) async fn child_attempts(
+    store: &dyn Store,
+    parent: &RunId,
+    step: &str,
+    item: Option<usize>,
+    attempts: impl IntoIterator<Item = u32>,
+) -> Result<Vec<(RunId, RunRecord)>, StoreError> {
+    let mut found = Vec::new();
+    for attempt in attempts {
+        let id = RunId::child(parent, step, item, attempt);
+        let Some(record) = store.load_run(&id).await? else {
+            break;
+        };
+        found.push((id, record));
+    }
+    Ok(found)
 }

@@ -83,7 +83,7 @@
 //!   detected; a truncated tail looks like a run that had not got that far, and those steps
 //!   run again, at least once as for a crash).
 
-mod child_history;
+pub(crate) mod child_history;
 mod events;
 mod follow;
 mod handle;

@@ -209,6 +209,11 @@ pub trait Store: Send + Sync + 'static {
     fn list_queues(&self) -> BoxFuture<'_, Result<Vec<QueueConfig>, StoreError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+    /// How many runs are ready (waiting for a worker to claim them) on each queue that has
+    /// any, by queue name. The default counts none.
+    fn queue_depths(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// Every stored definition, by workflow name then version. The default keeps none.
     fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>> {
         Box::pin(async { Ok(Vec::new()) })

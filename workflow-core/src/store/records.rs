@@ -461,6 +461,13 @@ pub(crate) fn schemas_column(definition: &StoredDefinition) -> Option<String> {
         .then(|| serde_json::to_string(&definition.signal_schemas).unwrap_or_default())
 }
 
+/// `(queue, count)` rows of ready runs as read by both stores.
+pub(crate) fn queue_depths(rows: Vec<(String, i64)>) -> Vec<(String, u64)> {
+    rows.into_iter()
+        .map(|(queue, count)| (queue, count.max(0) as u64))
+        .collect()
+}
+
 /// A `wf_queues` row (queue, concurrency, rate_per_sec, burst) as read by both stores.
 pub(crate) fn queue_config(row: (String, Option<i64>, Option<f64>, i64)) -> QueueConfig {
     let (queue, concurrency, rate_per_sec, burst) = row;

@@ -127,6 +127,7 @@ pub(crate) trait Reads: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<StoredDefinition>, StoreError>>;
     fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>>;
     fn list_queues(&self) -> BoxFuture<'_, Result<Vec<QueueConfig>, StoreError>>;
+    fn queue_depths(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, StoreError>>;
     /// True when some run may be claimable now (so an idle worker's poll takes no write lock).
     fn any_claimable(&self) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// See [`Store::wake_hints`](super::Store::wake_hints); none by default.
@@ -281,6 +282,11 @@ macro_rules! sql_store {
                 &self,
             ) -> futures::future::BoxFuture<'_, Result<Vec<$crate::store::QueueConfig>, StoreError>> {
                 $crate::store::writer::Reads::list_queues(&self.reads)
+            }
+            fn queue_depths(
+                &self,
+            ) -> futures::future::BoxFuture<'_, Result<Vec<(String, u64)>, StoreError>> {
+                $crate::store::writer::Reads::queue_depths(&self.reads)
             }
             fn list_definitions(
                 &self,

@@ -1,5 +1,5 @@
-//! The worker's identity and its two background loops: heartbeat (with takeover sweep and
-//! self-fencing) and claim.
+//! The worker's identity and its two background loops: heartbeat (with takeover sweep, queue
+//! depth and self-fencing) and claim.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::real_clock::real_sleep;
 use crate::definition::jitter_fraction;
 use crate::durable::{DurableEngine, WeakEngine};
+use crate::otel::QueueDepth;
 use crate::store::{
     Claim, ClaimRequest, RunFilter, RunStatus, StoreError, WorkerId, WorkerRegistration,
 };
@@ -105,6 +106,7 @@ pub(crate) fn spawn_loops(engine: &DurableEngine) {
 }
 
 async fn heartbeat_loop(weak: WeakEngine) {
+    let mut depth = QueueDepth::default();
     loop {
         let interval = match weak.upgrade() {
             Some(engine) => engine.worker_options().heartbeat_interval(),
@@ -115,12 +117,13 @@ async fn heartbeat_loop(weak: WeakEngine) {
         if engine.is_shutting_down() {
             return; // the worker left the store
         }
-        heartbeat_once(&engine).await;
+        heartbeat_once(&engine, &mut depth).await;
     }
 }
 
-/// One heartbeat: extend the lease, react to cancels, fence on trouble, sweep expired leases.
-async fn heartbeat_once(engine: &DurableEngine) {
+/// One heartbeat: extend the lease, react to cancels, fence on trouble, sweep expired leases,
+/// report the queues' depth.
+async fn heartbeat_once(engine: &DurableEngine, depth: &mut QueueDepth) {
     let options = engine.worker_options().clone();
     let identity = engine.identity();
     match identity.registered() {
@@ -159,6 +162,7 @@ async fn heartbeat_once(engine: &DurableEngine) {
         }
     }
     sweep(engine).await;
+    depth.report(engine.store()).await;
 }
 
 /// The takeover sweep: workers of this machine whose process is gone are removed at once
@@ -172,12 +176,14 @@ pub(crate) async fn sweep(engine: &DurableEngine) {
                 .is_some_and(|pid| pid != me && !process_exists(pid));
             if dead {
                 tracing::info!(%worker, "worker process is gone; taking its runs over");
+                crate::otel::count_takeovers_from(engine.store(), &worker).await;
                 let _ = engine.store().deregister_worker(&worker).await;
             }
         }
     }
-    if let Err(error) = engine.store().reap_expired().await {
-        tracing::debug!(%error, "takeover sweep failed");
+    match engine.store().reap_expired().await {
+        Ok(taken) => crate::otel::count_takeovers(taken),
+        Err(error) => tracing::debug!(%error, "takeover sweep failed"),
     }
 }
 

@@ -262,6 +262,21 @@ impl Reads for PgReads {
         })
     }
 
+    fn queue_depths(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, i64)> = self
+                .read(|pool| {
+                    sqlx::query_as(
+                        "SELECT queue, COUNT(*) FROM wf_runs
+                         WHERE status = 'ready' GROUP BY queue ORDER BY queue",
+                    )
+                    .fetch_all(pool)
+                })
+                .await?;
+            Ok(crate::store::records::queue_depths(rows))
+        })
+    }
+
     fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>> {
         Box::pin(async move {
             let rows: Vec<crate::store::records::DefinitionRow> = self

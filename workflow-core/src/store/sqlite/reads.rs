@@ -229,6 +229,19 @@ impl Reads for SqliteReads {
         })
     }
 
+    fn queue_depths(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT queue, COUNT(*) FROM wf_runs INDEXED BY wf_runs_status
+                 WHERE status = 'ready' GROUP BY queue ORDER BY queue",
+            )
+            .fetch_all(&mut *self.reader().await)
+            .await
+            .map_err(db)?;
+            Ok(crate::store::records::queue_depths(rows))
+        })
+    }
+
     fn list_definitions(&self) -> BoxFuture<'_, Result<Vec<StoredDefinition>, StoreError>> {
         Box::pin(async move {
             let rows: Vec<crate::store::records::DefinitionRow> = sqlx::query_as(
