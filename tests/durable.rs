@@ -1582,3 +1582,184 @@ async fn a_long_retry_backoff_parks_the_run_and_the_retry_runs_when_due() {
     assert_eq!(wait_for::<Flaky>(&engine, &id).await.unwrap(), 42);
     assert_eq!(wf.attempts.load(SeqCst), 2, "the retry ran once, when due");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Overlapping commits: a run goes on while its outputs are being committed
+// ---------------------------------------------------------------------------------------------
+
+/// Holds the answer to the append of step `held`'s output (not its other records) until `release` is notified, and
+/// notifies `holding` when it starts holding; logs when the held commit is answered.
+struct HoldCommit {
+    held: &'static str,
+    holding: Arc<Notify>,
+    release: Arc<Notify>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl hooked_store::Hooks for HoldCommit {
+    fn hold_append(
+        &self,
+        records: &[JournalRecord],
+    ) -> Option<futures::future::BoxFuture<'static, ()>> {
+        let output_of_held =
+            |r: &JournalRecord| r.event.kind() == "step" && r.event.step() == Some(self.held);
+        if !records.iter().any(output_of_held) {
+            return None;
+        }
+        let (holding, release, log) =
+            (self.holding.clone(), self.release.clone(), self.log.clone());
+        let held = self.held;
+        Some(Box::pin(async move {
+            holding.notify_one();
+            release.notified().await;
+            log.lock().unwrap().push(format!("{held} committed"));
+        }))
+    }
+}
+
+#[path = "common/hooked_store.rs"]
+mod hooked_store;
+
+/// The engine over `db` whose commit of `held`'s output is answered only once `release` is
+/// notified.
+async fn holding_engine(db: &TempDb, hold: HoldCommit) -> DurableEngine {
+    let inner = workflow_core::store::SqliteStore::open(db.path())
+        .await
+        .expect("open the store");
+    DurableEngine::new(hooked_store::Hooked { inner, hooks: hold })
+}
+
+/// `begin` -> `slow_commit` -> `after_commit`, and `begin` -> `other`; `other` runs only once
+/// `slow_commit`'s commit is being held, and releases it.
+#[derive(Clone)]
+struct Overlap {
+    holding: Arc<Notify>,
+    release: Arc<Notify>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+#[workflow]
+impl Overlap {
+    #[step]
+    async fn begin(&self, n: u32) -> u32 {
+        n
+    }
+
+    #[step(after = begin)]
+    async fn slow_commit(&self, n: u32) -> u32 {
+        n + 1
+    }
+
+    #[step(after = slow_commit)]
+    async fn after_commit(&self, n: u32) -> u32 {
+        self.log.lock().unwrap().push("after_commit started".into());
+        n + 1
+    }
+
+    #[step(after = begin)]
+    async fn other(&self, n: u32) -> u32 {
+        // Runs while `slow_commit`'s output is still being committed: a scheduler that awaited
+        // that commit before polling anything else never gets here, and the run hangs.
+        self.holding.notified().await;
+        self.log.lock().unwrap().push("other ran".into());
+        self.release.notify_one();
+        n * 10
+    }
+
+    #[step(after = [after_commit, other])]
+    async fn end(&self, a: u32, b: u32) -> u32 {
+        a + b
+    }
+}
+
+#[tokio::test]
+async fn a_run_goes_on_while_an_output_commits_and_hands_it_on_only_once_committed() {
+    let db = TempDb::new("overlap");
+    let (holding, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let hold = HoldCommit {
+        held: "slow_commit",
+        holding: holding.clone(),
+        release: release.clone(),
+        log: log.clone(),
+    };
+    let engine = holding_engine(&db, hold).await;
+    let wf = Overlap {
+        holding,
+        release,
+        log: log.clone(),
+    };
+    let run = tokio::time::timeout(Duration::from_secs(30), engine.run(&wf, 1))
+        .await
+        .expect("the run goes on while an output is being committed");
+    assert_eq!(run.unwrap(), 3 + 10);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["other ran", "slow_commit committed", "after_commit started"],
+        "the held output went downstream only once committed"
+    );
+}
+
+/// A saga step whose commit is still in flight when a parallel step fails for good.
+#[derive(Clone)]
+struct LateSaga {
+    holding: Arc<Notify>,
+    release: Arc<Notify>,
+    refunded: Arc<AtomicBool>,
+}
+
+#[workflow]
+impl LateSaga {
+    #[step]
+    async fn begin(&self, n: u32) -> u32 {
+        n
+    }
+
+    #[saga_step(after = begin, compensation = refund)]
+    async fn charge(&self, n: u32) -> u32 {
+        n
+    }
+
+    async fn refund(&self, _charged: u32) {
+        self.refunded.store(true, SeqCst);
+    }
+
+    #[step(after = begin)]
+    async fn fail(&self, _n: u32) -> Result<u32, StepError> {
+        self.holding.notified().await;
+        self.release.notify_one();
+        Err(StepError::permanent(StepError::msg("declined")))
+    }
+
+    #[step(after = [charge, fail])]
+    async fn end(&self, a: u32, b: u32) -> u32 {
+        a + b
+    }
+}
+
+#[tokio::test]
+async fn a_saga_step_still_committing_when_the_run_stops_is_compensated() {
+    let db = TempDb::new("late-saga");
+    let (holding, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let hold = HoldCommit {
+        held: "charge",
+        holding: holding.clone(),
+        release: release.clone(),
+        log: Arc::default(),
+    };
+    let engine = holding_engine(&db, hold).await;
+    let wf = LateSaga {
+        holding,
+        release,
+        refunded: Arc::default(),
+    };
+    let run = tokio::time::timeout(Duration::from_secs(30), engine.run(&wf, 1))
+        .await
+        .expect("the run ends");
+    let error = run.expect_err("`fail` fails the run");
+    assert_eq!(error.report().unwrap().compensated(), ["charge"]);
+    assert!(
+        wf.refunded.load(SeqCst),
+        "the committed charge was refunded"
+    );
+}

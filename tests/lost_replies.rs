@@ -8,20 +8,34 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
+#[path = "common/hooked_store.rs"]
+mod hooked_store;
+
+use hooked_store::{Hooked, Hooks};
 use workflow_core::prelude::*;
-use workflow_core::store::{
-    Claim, ClaimRequest, ClaimedRun, JournalRecord, NewRun, Park, Parked, QueueConfig, RunEnd,
-    RunFilter, RunPage, RunRecord, SqliteStore, Store, StoreError, WorkerId, WorkerRegistration,
-};
+use workflow_core::store::{RunFilter, SqliteStore, StoreError};
 use workflow_core::WorkerOptions;
 
-/// An SQLite store whose next `lose_claims` claims (and `lose_releases` releases) commit and
-/// then answer with a connection error, as if the reply was lost.
+/// The next `lose_claims` claims (and `lose_releases` releases) commit and then answer with a
+/// connection error, as if the reply was lost.
 struct LostReplies {
-    inner: SqliteStore,
     lose_claims: AtomicUsize,
     lose_releases: AtomicUsize,
+}
+
+impl Hooks for LostReplies {
+    fn after_claim(&self) -> Result<(), StoreError> {
+        match take(&self.lose_claims) {
+            true => Err(lost()),
+            false => Ok(()),
+        }
+    }
+    fn after_release(&self) -> Result<(), StoreError> {
+        match take(&self.lose_releases) {
+            true => Err(lost()),
+            false => Ok(()),
+        }
+    }
 }
 
 fn lost() -> StoreError {
@@ -33,174 +47,6 @@ fn take(counter: &AtomicUsize) -> bool {
     counter
         .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
         .is_ok()
-}
-
-impl Store for LostReplies {
-    fn create_run<'a>(&'a self, run: &'a NewRun) -> BoxFuture<'a, Result<RunRecord, StoreError>> {
-        self.inner.create_run(run)
-    }
-    fn record_audit<'a>(
-        &'a self,
-        record: &'a workflow_core::store::AuditRecord,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.inner.record_audit(record)
-    }
-    fn list_audit(
-        &self,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<workflow_core::store::AuditRecord>, StoreError>> {
-        self.inner.list_audit(limit)
-    }
-    fn purge<'a>(
-        &'a self,
-        finished_before: std::time::SystemTime,
-        limit: u32,
-    ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        self.inner.purge(finished_before, limit)
-    }
-    fn journal_times<'a>(
-        &'a self,
-        run_id: &'a RunId,
-    ) -> BoxFuture<'a, Result<workflow_core::store::CommitTimes, StoreError>> {
-        self.inner.journal_times(run_id)
-    }
-    fn reopen<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        rewound: &'a workflow_core::JournalEvent,
-    ) -> BoxFuture<'a, Result<RunStatus, StoreError>> {
-        self.inner.reopen(run_id, rewound)
-    }
-    fn load_run<'a>(
-        &'a self,
-        run_id: &'a RunId,
-    ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>> {
-        self.inner.load_run(run_id)
-    }
-    fn list<'a>(&'a self, filter: &'a RunFilter) -> BoxFuture<'a, Result<RunPage, StoreError>> {
-        self.inner.list(filter)
-    }
-    fn journal<'a>(
-        &'a self,
-        run_id: &'a RunId,
-    ) -> BoxFuture<'a, Result<Vec<JournalRecord>, StoreError>> {
-        self.inner.journal(run_id)
-    }
-    fn send_signal<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        name: &'a str,
-        payload: Vec<u8>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.inner.send_signal(run_id, name, payload)
-    }
-    fn has_signal<'a>(
-        &'a self,
-        run_id: &'a RunId,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        self.inner.has_signal(run_id, name)
-    }
-    fn request_cancel<'a>(
-        &'a self,
-        run_id: &'a RunId,
-    ) -> BoxFuture<'a, Result<RunStatus, StoreError>> {
-        self.inner.request_cancel(run_id)
-    }
-    fn set_queue<'a>(&'a self, config: &'a QueueConfig) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.inner.set_queue(config)
-    }
-    fn register_worker<'a>(
-        &'a self,
-        registration: &'a WorkerRegistration,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.inner.register_worker(registration)
-    }
-    fn heartbeat<'a>(
-        &'a self,
-        worker: &'a WorkerId,
-        lease: Duration,
-    ) -> BoxFuture<'a, Result<Vec<RunId>, StoreError>> {
-        self.inner.heartbeat(worker, lease)
-    }
-    fn deregister_worker<'a>(
-        &'a self,
-        worker: &'a WorkerId,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.inner.deregister_worker(worker)
-    }
-    fn list_workers(&self) -> BoxFuture<'_, Result<Vec<WorkerId>, StoreError>> {
-        self.inner.list_workers()
-    }
-    fn reap_expired(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.inner.reap_expired()
-    }
-    fn claim<'a>(
-        &'a self,
-        worker: &'a WorkerId,
-        request: &'a ClaimRequest,
-    ) -> BoxFuture<'a, Result<Vec<ClaimedRun>, StoreError>> {
-        Box::pin(async move {
-            let claimed = self.inner.claim(worker, request).await?;
-            if !claimed.is_empty() && take(&self.lose_claims) {
-                return Err(lost());
-            }
-            Ok(claimed)
-        })
-    }
-    fn claim_run<'a>(
-        &'a self,
-        worker: &'a WorkerId,
-        run_id: &'a RunId,
-    ) -> BoxFuture<'a, Result<Option<ClaimedRun>, StoreError>> {
-        self.inner.claim_run(worker, run_id)
-    }
-    fn append<'a>(
-        &'a self,
-        claim: &'a Claim,
-        records: Vec<JournalRecord>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.inner.append(claim, records)
-    }
-    fn consume_signal<'a>(
-        &'a self,
-        claim: &'a Claim,
-        seq: u64,
-        step: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        self.inner.consume_signal(claim, seq, step, name)
-    }
-    fn set_waiting<'a>(
-        &'a self,
-        claim: &'a Claim,
-        waiting_for: Option<String>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.inner.set_waiting(claim, waiting_for)
-    }
-    fn park<'a>(
-        &'a self,
-        claim: &'a Claim,
-        park: &'a Park,
-    ) -> BoxFuture<'a, Result<Parked, StoreError>> {
-        self.inner.park(claim, park)
-    }
-    fn release<'a>(&'a self, claim: &'a Claim) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.inner.release(claim).await?;
-            if take(&self.lose_releases) {
-                return Err(lost());
-            }
-            Ok(())
-        })
-    }
-    fn finish<'a>(
-        &'a self,
-        claim: &'a Claim,
-        end: &'a RunEnd,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.inner.finish(claim, end)
-    }
 }
 
 /// A store file in the temp dir, removed (with its WAL files) on drop.
@@ -240,10 +86,12 @@ impl Busy {
 }
 
 async fn engine(db: &TempDb, claims: usize, releases: usize, max_runs: usize) -> DurableEngine {
-    let store = LostReplies {
+    let store = Hooked {
         inner: SqliteStore::open(&db.0).await.expect("open the store"),
-        lose_claims: AtomicUsize::new(claims),
-        lose_releases: AtomicUsize::new(releases),
+        hooks: LostReplies {
+            lose_claims: AtomicUsize::new(claims),
+            lose_releases: AtomicUsize::new(releases),
+        },
     };
     DurableEngine::with_options(store, WorkerOptions::default().max_runs(max_runs))
 }

@@ -284,6 +284,7 @@ contracts!(
     list_pages_and_filters,
     every_journal_event_round_trips,
     one_failing_write_fails_alone,
+    appends_commit_in_queue_order_and_never_leave_a_gap,
     concurrent_signals_are_each_consumed_once,
     corrupt_rows_are_reported,
     finish_records_the_result,
@@ -1426,6 +1427,33 @@ async fn every_journal_event_round_trips(f: &Fixture) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Appends are queued when they are made: several made before any is awaited commit in that
+/// order; a record that would follow a missing one is refused, and nothing is written.
+async fn appends_commit_in_queue_order_and_never_leave_a_gap(f: &Fixture) {
+    let store = &f.store;
+    let w = long_lived(store).await;
+    create(store, new_run()).await;
+    let c = claim_one(store, &w).await;
+    let queued: Vec<_> = (0..20)
+        .map(|seq| store.append(&c.claim, vec![record(seq, step("a", b"1"))]))
+        .collect();
+    for result in futures::future::join_all(queued).await {
+        result.expect("queued appends commit in order");
+    }
+    match store
+        .append(&c.claim, vec![record(21, step("b", b"2"))])
+        .await
+    {
+        Err(StoreError::JournalGap { run_id, seq: 21 }) => assert_eq!(run_id, c.claim.run_id),
+        other => panic!("expected JournalGap for record 21, got {other:?}"),
+    }
+    let journal = store.journal(&c.claim.run_id).await.unwrap();
+    assert_eq!(
+        journal.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (0..20).collect::<Vec<_>>()
+    );
 }
 
 async fn one_failing_write_fails_alone(f: &Fixture) {

@@ -358,11 +358,11 @@ impl Store for Counted {
             Ok(claimed)
         })
     }
-    fn append<'a>(
-        &'a self,
-        claim: &'a Claim,
+    fn append(
+        &self,
+        claim: &Claim,
         records: Vec<JournalRecord>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
         self.count(Call::Append).append(claim, records)
     }
     fn consume_signal<'a>(

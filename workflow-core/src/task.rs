@@ -34,6 +34,8 @@ pub(crate) enum Outcome<O> {
     RetryDue,
     /// A signal wait ended: `true` when the signal is stored, `false` at its deadline.
     SignalReady(Result<bool, StoreError>),
+    /// An output's journal record is committed (or its commit failed).
+    Committed(Result<O, StoreError>),
 }
 
 /// A step attempt (with its optional timeout), a backoff pause or a signal wait.

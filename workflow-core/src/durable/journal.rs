@@ -12,7 +12,9 @@ use tokio::sync::Notify;
 
 use super::POLL;
 use crate::definition::{jitter_fraction, Definition, StepIndex};
-use crate::journal::{Journal, JournalEvent, Replay, Replayed, SignalOutcome, SignalPayload};
+use crate::journal::{
+    Commit, Journal, JournalEvent, Replay, Replayed, SignalOutcome, SignalPayload,
+};
 use crate::run_id::RunId;
 use crate::store::{Claim, JournalRecord, Store, StoreError};
 use crate::workflow::Durable;
@@ -51,6 +53,17 @@ impl<W> StoreJournal<W> {
     fn run_id(&self) -> &RunId {
         &self.claim.run_id
     }
+
+    /// Queues `event` as the next record (its position taken now, so queued records keep
+    /// their order); returns its commit.
+    fn queue(&mut self, event: JournalEvent) -> Commit {
+        let record = JournalRecord {
+            seq: self.next_seq,
+            event,
+        };
+        self.next_seq += 1;
+        self.store.append(&self.claim, vec![record])
+    }
 }
 
 fn step_name<W: Durable>(step: StepIndex) -> String {
@@ -63,37 +76,27 @@ impl<W: Durable> Journal<W::__Out> for StoreJournal<W> {
         step: StepIndex,
         item: Option<usize>,
         out: &W::__Out,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        match W::__encode_out(out) {
-            Ok(output) => {
-                let step = step_name::<W>(step);
-                let event = match item {
-                    Some(item) => JournalEvent::ItemCompleted {
-                        step,
-                        item: item as u64,
-                        output,
-                    },
-                    None => JournalEvent::StepCompleted { step, output },
-                };
-                self.record(event)
-            }
-            Err(e) => Box::pin(std::future::ready(Err(StoreError::Unstorable(format!(
+    ) -> Result<Option<Commit>, StoreError> {
+        let output = W::__encode_out(out).map_err(|e| {
+            StoreError::Unstorable(format!(
                 "the output of step `{}` cannot be journaled: {e}",
                 step_name::<W>(step)
-            ))))),
-        }
+            ))
+        })?;
+        let step = step_name::<W>(step);
+        let event = match item {
+            Some(item) => JournalEvent::ItemCompleted {
+                step,
+                item: item as u64,
+                output,
+            },
+            None => JournalEvent::StepCompleted { step, output },
+        };
+        Ok(Some(self.queue(event)))
     }
 
     fn record(&mut self, event: JournalEvent) -> BoxFuture<'_, Result<(), StoreError>> {
-        let record = JournalRecord {
-            seq: self.next_seq,
-            event,
-        };
-        Box::pin(async move {
-            self.store.append(&self.claim, vec![record]).await?;
-            self.next_seq += 1;
-            Ok(())
-        })
+        self.queue(event)
     }
 
     fn has_signal(&self, name: &'static str) -> BoxFuture<'static, Result<bool, StoreError>> {

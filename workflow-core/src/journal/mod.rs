@@ -63,16 +63,22 @@ pub(crate) enum Replayed<O> {
 /// A journal decoded for replay: each record with its position.
 pub(crate) type Replay<O> = Vec<(u64, Replayed<O>)>;
 
+/// The commit of a queued journal write: resolves when the write is committed.
+pub(crate) type Commit = BoxFuture<'static, Result<(), StoreError>>;
+
 /// Journaling of one run. Every write is committed when its future resolves; a write the
 /// store refuses because the run's lease moved on fails with [`StoreError::LeaseLost`].
 pub(crate) trait Journal<O>: Send {
-    /// Commits a step's output before it is handed downstream.
+    /// Queues the record of a step's output, which is handed downstream once the returned
+    /// commit resolves (`None`: nothing to wait for). Queued writes commit in the order they
+    /// were queued, so the run goes on while they are in flight. A value the journal would not
+    /// read back is refused at once with [`StoreError::Unstorable`].
     fn record_output(
         &mut self,
         step: StepIndex,
         item: Option<usize>,
         out: &O,
-    ) -> BoxFuture<'_, Result<(), StoreError>>;
+    ) -> Result<Option<Commit>, StoreError>;
 
     /// Commits any other event.
     fn record(&mut self, event: JournalEvent) -> BoxFuture<'_, Result<(), StoreError>>;

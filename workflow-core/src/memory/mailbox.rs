@@ -53,8 +53,8 @@ impl<O: Send> Journal<O> for MemoryJournal {
         _: StepIndex,
         _: Option<usize>,
         _: &O,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async { Ok(()) })
+    ) -> Result<Option<crate::journal::Commit>, StoreError> {
+        Ok(None)
     }
 
     fn record(&mut self, _: JournalEvent) -> BoxFuture<'_, Result<(), StoreError>> {

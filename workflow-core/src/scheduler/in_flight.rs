@@ -2,6 +2,8 @@
 //! set is made on first use: a chain of steps, each awaited in place while nothing else runs,
 //! never allocates it.
 
+use std::task::{Context, Poll};
+
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::task::{Outcome, Tag, Task};
@@ -26,6 +28,14 @@ impl<'a, O> InFlight<'a, O> {
         match &mut self.0 {
             Some(tasks) => tasks.next().await,
             None => None,
+        }
+    }
+
+    /// Polls for the next finished unit of work; `Ready(None)` when nothing is in flight.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Tag, Outcome<O>)>> {
+        match &mut self.0 {
+            Some(tasks) => tasks.poll_next_unpin(cx),
+            None => Poll::Ready(None),
         }
     }
 

@@ -7,6 +7,7 @@
 //! indices. With a [`Journal`], each output is committed before it is handed downstream, and a
 //! resumed run first replays its journal (see `replay.rs`).
 
+mod commits;
 mod emit;
 mod fallback;
 mod held;
@@ -24,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::pending;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Sleep;
@@ -207,6 +209,11 @@ struct Driver<'a, 'r, W: Workflow> {
     steps: Vec<StepState>,
     ready: Vec<StepIndex>,
     in_flight: in_flight::InFlight<'a, W::__Out>,
+    /// Outputs whose journal records are being committed.
+    commits: commits::Commits<W::__Out>,
+    /// True when the run goes on while its outputs are committed: no signal steps, loops or
+    /// races, whose order of events the journal must fix before anything else happens.
+    overlaps_commits: bool,
     /// Completed saga steps, in completion order: (step, its completion number).
     sagas: Vec<(StepIndex, usize)>,
     /// Completed saga steps of branches that lost a `first(..)` race, to compensate now.
@@ -260,6 +267,11 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
             steps: vec![StepState::NEW; def.steps.len()],
             ready: Vec::new(),
             in_flight: in_flight::InFlight::new(),
+            commits: commits::Commits::new(),
+            overlaps_commits: def
+                .steps
+                .iter()
+                .all(|s| s.signal.is_none() && s.loop_head.is_none() && !s.race),
             sagas: Vec::new(),
             lost_sagas: Vec::new(),
             compensated: HashSet::new(),
@@ -320,7 +332,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 if self.needs_signal(step) {
                     self.wait_for_signal(step).await?;
                 } else if let Some(task) = self.launch(step)? {
-                    if solo.is_none() && self.ready.is_empty() && self.in_flight.is_empty() {
+                    if solo.is_none()
+                        && self.ready.is_empty()
+                        && self.in_flight.is_empty()
+                        && self.commits.is_empty()
+                    {
                         solo = Some(task);
                     } else {
                         self.in_flight.push(task);
@@ -353,8 +369,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 Outcome::Attempted(Ok(out)) => {
                     if let Some(journal) = self.journal.as_deref_mut() {
                         let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
-                        match journal.record_output(tag.step, item, &out).await {
-                            Ok(()) => {}
+                        match journal.record_output(tag.step, item, &out) {
+                            Ok(None) => {}
+                            Ok(Some(commit)) if self.overlaps_commits => {
+                                self.commits.push(tag, out, commit);
+                                continue;
+                            }
+                            Ok(Some(commit)) => commit.await.map_err(Stop::Store)?,
                             // The value itself cannot be stored: the step fails, for good.
                             Err(crate::store::StoreError::Unstorable(detail)) => {
                                 let error = StepError::permanent(StepError::msg(detail));
@@ -364,18 +385,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                             Err(error) => return Err(Stop::Store(error)),
                         }
                     }
-                    self.succeeded(tag, out)?;
-                    if !self.lost_sagas.is_empty() {
-                        self.compensate_losers().await.map_err(Stop::Store)?;
-                    }
-                    let crash = self
-                        .plan
-                        .as_ref()
-                        .is_some_and(|p| p.crashes_after(tag.step));
-                    if crash && self.steps[tag.step as usize].status == Status::Done {
-                        return Err(Stop::Crash(tag.step));
-                    }
+                    self.committed(tag, out).await?;
                 }
+                Outcome::Committed(Ok(out)) => self.committed(tag, out).await?,
+                Outcome::Committed(Err(error)) => return Err(Stop::Store(error)),
                 Outcome::Attempted(Err(error)) => {
                     if !self.put_off_retry(tag, &error).await? {
                         self.failed(tag, error)?;
@@ -389,16 +402,55 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         }
     }
 
-    /// The next finished unit of work: the solo attempt (polled in place), or the next one
-    /// of `in_flight`; `None` when nothing is left.
+    /// The next finished unit of work: the solo attempt (polled in place), the next
+    /// committed output, or the next one of `in_flight`; `None` when nothing is left.
     async fn next_event(
         &mut self,
         solo: &mut Option<Task<'a, W::__Out>>,
     ) -> Option<(Tag, Outcome<W::__Out>)> {
-        match solo {
-            Some(task) => Some(task.await),
-            None => self.in_flight.next().await,
+        if let Some(task) = solo {
+            return Some(task.await);
         }
+        if self.commits.is_empty() {
+            return self.in_flight.next().await;
+        }
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(Some((tag, committed))) = self.commits.poll_next(cx) {
+                return Poll::Ready(Some((tag, Outcome::Committed(committed))));
+            }
+            match self.in_flight.poll_next(cx) {
+                Poll::Ready(None) if !self.commits.is_empty() => Poll::Pending,
+                polled => polled,
+            }
+        })
+        .await
+    }
+
+    /// A step's output is committed (on a durable run): hand it downstream.
+    async fn committed(&mut self, tag: Tag, out: W::__Out) -> Result<(), Stop> {
+        self.succeeded(tag, out)?;
+        if !self.lost_sagas.is_empty() {
+            self.compensate_losers().await.map_err(Stop::Store)?;
+        }
+        let crash = self
+            .plan
+            .as_ref()
+            .is_some_and(|p| p.crashes_after(tag.step));
+        if crash && self.steps[tag.step as usize].status == Status::Done {
+            return Err(Stop::Crash(tag.step));
+        }
+        Ok(())
+    }
+
+    /// Waits for the outputs still being committed and hands them to the state without
+    /// starting anything: a run that stops compensates every saga step that completed.
+    async fn settle_commits(&mut self) -> Result<(), crate::store::StoreError> {
+        while let Some((tag, committed)) = self.commits.next().await {
+            let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
+            // A run that overlaps its commits has no loops, the only way a delivery can fail.
+            let _ = self.deliver(tag.step, item, committed?);
+        }
+        Ok(())
     }
 
     fn output(&mut self) -> Result<W::Output, WorkflowError> {

@@ -59,6 +59,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// Drops in-flight work, journals the stop, compensates, and returns the error.
     pub(super) async fn stop<T>(&mut self, stop: Stop) -> Result<T, WorkflowError> {
         self.run.children.mark_stopping();
+        if let Err(e) = self.settle_commits().await {
+            return Err(self.store_error(e));
+        }
         let cancelled = self.cancel_in_flight();
         // Children cancelled with their steps undo their own saga steps first.
         self.run.children.settle().await;
@@ -269,9 +272,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     tracing::error!(step = def.name, compensation = compensation.name, attempt, %error, "compensation failed for good");
                     break Some(error);
                 }
-                Outcome::Attempted(Ok(())) | Outcome::RetryDue | Outcome::SignalReady(_) => {
-                    break None
-                }
+                Outcome::Attempted(Ok(()))
+                | Outcome::RetryDue
+                | Outcome::SignalReady(_)
+                | Outcome::Committed(_) => break None,
             }
         };
         let record = CompensationRecord {

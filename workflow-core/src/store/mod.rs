@@ -91,6 +91,15 @@ pub enum StoreError {
         /// The stale epoch.
         epoch: u64,
     },
+    /// A journal record refused because the record before it was never committed (an earlier
+    /// append of the run failed while this one was queued): a journal never has a gap.
+    #[error("run {run_id}: journal record #{seq} refused: the record before it is not committed")]
+    JournalGap {
+        /// The run.
+        run_id: RunId,
+        /// The refused record's position.
+        seq: u64,
+    },
     /// The worker's registration is gone (its lease expired and its runs were taken over).
     #[error("worker {0} lost its lease: its runs were taken over")]
     WorkerLost(WorkerId),
@@ -268,12 +277,15 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- writes of a claimed run: fenced by the claim's epoch ----
 
-    /// Appends records to the run's journal.
-    fn append<'a>(
-        &'a self,
-        claim: &'a Claim,
+    /// Appends records to the run's journal. The append is queued by this call, not by the
+    /// future's first poll: appends made in order commit in that order, so a run may have
+    /// several in flight. A record that would follow a missing one (an earlier append of the
+    /// run failed) is refused, so a journal never has a gap.
+    fn append(
+        &self,
+        claim: &Claim,
         records: Vec<JournalRecord>,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    ) -> BoxFuture<'static, Result<(), StoreError>>;
     /// Consumes the oldest unconsumed signal `name`, if any, journaling it at `seq` as
     /// consumed by `step` in the same transaction (exactly once); returns its payload.
     fn consume_signal<'a>(

@@ -2,6 +2,7 @@
 //! in batches (one transaction and one fsync per batch), and the [`Store`](super::Store)
 //! implementation that sends writes to the writer and reads to the dialect.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
@@ -64,16 +65,18 @@ pub(crate) struct Job {
 pub(crate) type RunBatch<C> =
     for<'a> fn(&'a mut C, &'a [Job]) -> BoxFuture<'a, Vec<Result<Reply, StoreError>>>;
 
-/// The handle to a store's writer task.
+/// The handle to a store's writer task. Requests are queued when they are made (the queue is
+/// unbounded: each run waits for its own commits, which bounds what it queues), so requests
+/// made in order commit in that order.
 pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::UnboundedSender<Job>,
 }
 
 impl Writer {
     /// Starts the writer task over `conn`: it takes the first queued request and every other
     /// one already queued (up to `max_batch`) and runs them as one batch.
     pub fn spawn<C: Send + 'static>(mut conn: C, max_batch: usize, run: RunBatch<C>) -> Self {
-        let (jobs, mut queue) = mpsc::channel::<Job>(4096);
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(max_batch);
             while queue.recv_many(&mut batch, max_batch).await > 0 {
@@ -88,13 +91,18 @@ impl Writer {
 
     /// Sends a request and waits until its batch is committed.
     pub async fn write(&self, op: Op) -> Result<Reply, StoreError> {
+        self.queue(op).await
+    }
+
+    /// Queues a request now; the returned future resolves when its batch is committed.
+    pub fn queue(&self, op: Op) -> impl Future<Output = Result<Reply, StoreError>> + 'static {
         let (reply, answer) = oneshot::channel();
         let closed = || StoreError::Database("the store's writer task has stopped".into());
-        self.jobs
-            .send(Job { op, reply })
-            .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        let sent = self.jobs.send(Job { op, reply });
+        async move {
+            sent.map_err(|_| closed())?;
+            answer.await.map_err(|_| closed())?
+        }
     }
 }
 
@@ -367,13 +375,13 @@ macro_rules! sql_store {
                     }
                 })
             }
-            fn append<'a>(
-                &'a self,
-                claim: &'a $crate::store::Claim,
+            fn append(
+                &self,
+                claim: &$crate::store::Claim,
                 records: Vec<$crate::store::JournalRecord>,
-            ) -> futures::future::BoxFuture<'a, Result<(), StoreError>> {
-                let op = Op::Append(claim.clone(), records);
-                Box::pin(async move { self.writer.write(op).await.map(drop) })
+            ) -> futures::future::BoxFuture<'static, Result<(), StoreError>> {
+                let committed = self.writer.queue(Op::Append(claim.clone(), records));
+                Box::pin(async move { committed.await.map(drop) })
             }
             fn consume_signal<'a>(
                 &'a self,

@@ -852,13 +852,19 @@ async fn append(conn: &mut PgConnection, claim: &Claim, records: &[JournalRecord
     }
     let sql = format!(
         "WITH fence AS (SELECT run_id FROM wf_runs WHERE {FENCE} FOR SHARE),
+         follows AS (
+           SELECT COALESCE(($4::BIGINT[])[1] = 0 OR EXISTS (
+             SELECT 1 FROM wf_journal WHERE run_id = $1 AND seq = ($4::BIGINT[])[1] - 1), TRUE)
+             AS ok),
          ins AS (
            INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum, at)
            SELECT fence.run_id, r.seq, r.kind, r.step, r.item, r.payload, $2, r.checksum, {NOW_MS}
-           FROM fence, UNNEST($4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::BYTEA[], $9::BIGINT[])
+           FROM fence, follows, UNNEST($4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::BYTEA[], $9::BIGINT[])
              AS r(seq, kind, step, item, payload, checksum)
+           WHERE follows.ok
            RETURNING 1)
-         SELECT (SELECT COUNT(*) FROM fence) AS owned, (SELECT COUNT(*) FROM ins) AS inserted"
+         SELECT (SELECT COUNT(*) FROM fence) AS owned, (SELECT ok FROM follows) AS follows,
+           (SELECT COUNT(*) FROM ins) AS inserted"
     );
     let row = fenced(sqlx::query(&sql), claim)
         .bind(&seqs)
@@ -871,6 +877,12 @@ async fn append(conn: &mut PgConnection, claim: &Claim, records: &[JournalRecord
         .await?;
     if row.try_get::<i64, _>("owned")? == 0 {
         return Ok(Err(lost(claim)));
+    }
+    if !row.try_get::<bool, _>("follows")? {
+        return Ok(Err(StoreError::JournalGap {
+            run_id: claim.run_id.clone(),
+            seq: seqs[0] as u64,
+        }));
     }
     Ok(Ok(Reply::Done))
 }

@@ -184,6 +184,9 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
         Op::Claim(worker, request) => claim(tx, worker, request).await,
         Op::ClaimRun(worker, run_id) => claim_run(tx, worker, run_id).await,
         Op::Append(claim, records) => {
+            if let Some(gap) = journal_gap(tx, claim, records).await? {
+                return Ok(Err(gap));
+            }
             // The first record's insert checks the claim in the same statement.
             for (i, record) in records.iter().enumerate() {
                 let inserted = insert_record(tx, claim, record, i == 0).await?;
@@ -639,6 +642,27 @@ struct FenceRow {
 
 /// Inserts a journal record; with `fenced`, only if `claim` still owns the run (in the same
 /// statement). Returns whether the record was inserted.
+/// The refusal of `records` when the record before the first of them is not in the journal.
+async fn journal_gap(
+    tx: &mut SqliteConnection,
+    claim: &Claim,
+    records: &[JournalRecord],
+) -> Result<Option<StoreError>, sqlx::Error> {
+    let Some(seq) = records.first().map(|r| r.seq).filter(|&seq| seq > 0) else {
+        return Ok(None);
+    };
+    let follows: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wf_journal WHERE run_id = ? AND seq = ?)")
+            .bind(claim.run_id.as_str())
+            .bind(seq as i64 - 1)
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok((!follows).then(|| StoreError::JournalGap {
+        run_id: claim.run_id.clone(),
+        seq,
+    }))
+}
+
 async fn insert_record(
     tx: &mut SqliteConnection,
     claim: &Claim,
