@@ -280,6 +280,11 @@ fn new_run<W: Workflow>(options: &RunOptions) -> Arc<RunInfo> {
     })
 }
 
+/// The run's span; none without a subscriber (with tracing's `log` feature on, which sqlx
+/// turns on, even a disabled span costs more than a short run).
 fn run_span(run: &RunInfo) -> tracing::Span {
+    if !tracing::dispatcher::has_been_set() {
+        return tracing::Span::none();
+    }
     tracing::info_span!("workflow_run", workflow = run.workflow, run_id = %run.run_id)
 }

@@ -1,29 +1,51 @@
 //! Run identifiers.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Identifies one run of a workflow. Cheap to clone.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RunId(Arc<str>);
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A bijective 64-bit mix (splitmix64's finaliser): distinct counters give distinct,
+/// random-looking values.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 impl RunId {
     /// A fresh, process-unique id: 16 random hex digits and a per-process counter.
     pub fn generate() -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
+        static SEED: OnceLock<u64> = OnceLock::new();
         let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u64(count);
-        // Written on the stack, then one allocation for the shared text.
-        let mut text = [0u8; 40];
-        let mut cursor = std::io::Cursor::new(&mut text[..]);
-        let _ = std::io::Write::write_fmt(
-            &mut cursor,
-            format_args!("{:016x}-{count}", hasher.finish()),
-        );
-        let len = cursor.position() as usize;
+        let seed = *SEED.get_or_init(|| RandomState::new().build_hasher().finish());
+        let random = splitmix64(seed.wrapping_add(count));
+        // Written on the stack by hand (`format!` costs more than the rest of a short run),
+        // then one allocation for the shared text.
+        let mut text = [0u8; 37];
+        let mut len = 0;
+        for shift in (0..16).rev() {
+            text[len] = HEX[(random >> (shift * 4)) as usize & 0xf];
+            len += 1;
+        }
+        text[len] = b'-';
+        len += 1;
+        let digits = count.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut rest = count;
+        for i in (0..digits).rev() {
+            text[len + i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        len += digits;
         RunId(Arc::from(
             std::str::from_utf8(&text[..len]).unwrap_or_default(),
         ))
@@ -80,5 +102,23 @@ impl fmt::Display for RunId {
 impl fmt::Debug for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RunId({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunId;
+
+    #[test]
+    fn generated_ids_are_sixteen_hex_digits_then_the_counter_and_never_repeat() {
+        let ids: Vec<RunId> = (0..1000).map(|_| RunId::generate()).collect();
+        for id in &ids {
+            let (random, count) = id.as_str().split_once('-').expect("a dash");
+            assert_eq!(random.len(), 16, "{id}");
+            assert!(random.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+            count.parse::<u64>().expect("a decimal counter");
+        }
+        let distinct: std::collections::BTreeSet<&str> = ids.iter().map(RunId::as_str).collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 }

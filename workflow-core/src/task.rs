@@ -110,15 +110,8 @@ impl<O> Future for Task<'_, O> {
                 .poll(cx)
                 .map(|ready| (tag, Outcome::SignalReady(ready))),
             TaskKind::Attempt { future, deadline } => {
-                match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                    Ok(Poll::Ready(result)) => {
-                        return Poll::Ready((tag, Outcome::Attempted(result)))
-                    }
-                    Err(payload) => {
-                        let error = StepError::panicked(panic_message(payload.as_ref()));
-                        return Poll::Ready((tag, Outcome::Attempted(Err(error))));
-                    }
-                    Ok(Poll::Pending) => {}
+                if let Poll::Ready(result) = poll_attempt(future, cx) {
+                    return Poll::Ready((tag, Outcome::Attempted(result)));
                 }
                 if let Some((sleep, after)) = deadline {
                     if sleep.as_mut().poll(cx).is_ready() {
@@ -129,6 +122,17 @@ impl<O> Future for Task<'_, O> {
                 Poll::Pending
             }
         }
+    }
+}
+
+/// Polls a step attempt's future; a panic in the step is the attempt's error.
+pub(crate) fn poll_attempt<O>(
+    future: &mut StepFuture<'_, O>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<O, StepError>> {
+    match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        Ok(polled) => polled,
+        Err(payload) => Poll::Ready(Err(StepError::panicked(panic_message(payload.as_ref())))),
     }
 }
 

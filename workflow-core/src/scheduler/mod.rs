@@ -17,11 +17,14 @@ mod recorder;
 mod replay;
 mod signals;
 mod stop;
+mod straight;
 mod trace;
 mod tunables;
 mod undo_child;
 
-use std::collections::{HashMap, HashSet};
+// Ordered maps: a run makes several, and an empty `BTreeMap` costs nothing to make (no
+// random hash keys), which matters for the many runs that never use them.
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::pending;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -219,21 +222,21 @@ struct Driver<'a, 'r, W: Workflow> {
     /// Completed saga steps of branches that lost a `first(..)` race, to compensate now.
     lost_sagas: Vec<(StepIndex, usize)>,
     /// Saga completions already compensated before a restart.
-    compensated: HashSet<(StepIndex, usize)>,
+    compensated: BTreeSet<(StepIndex, usize)>,
     /// How each kept completion of a child workflow step is undone, and its item.
-    child_undos: HashMap<(StepIndex, usize), (Option<usize>, Option<crate::child::ChildUndo>)>,
+    child_undos: BTreeMap<(StepIndex, usize), (Option<usize>, Option<crate::child::ChildUndo>)>,
     /// What each signal step got.
-    signals: HashMap<StepIndex, SignalOutcome>,
+    signals: BTreeMap<StepIndex, SignalOutcome>,
     /// When each signal step began waiting.
-    wait_started: HashMap<StepIndex, SystemTime>,
+    wait_started: BTreeMap<StepIndex, SystemTime>,
     /// Signal waits left to the store (a parking engine), with their deadlines.
     parked: Vec<(StepIndex, Option<SystemTime>)>,
     /// Retries put off past a long backoff, journaled: (step, item) -> (attempt, due).
-    pending_retries: HashMap<(StepIndex, usize), (u32, SystemTime)>,
+    pending_retries: BTreeMap<(StepIndex, usize), (u32, SystemTime)>,
     /// Retries left to the store (a parking engine): (step, due).
     parked_retries: Vec<(StepIndex, SystemTime)>,
     /// `for_each` items whose results were replayed from the journal.
-    replayed_items: HashMap<StepIndex, HashSet<usize>>,
+    replayed_items: BTreeMap<StepIndex, BTreeSet<usize>>,
     /// False for the many workflows without signal steps: no per-step signal lookups.
     has_signals: bool,
     /// Mocks and faults of a test.
@@ -274,14 +277,14 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
                 .all(|s| s.signal.is_none() && s.loop_head.is_none() && !s.race),
             sagas: Vec::new(),
             lost_sagas: Vec::new(),
-            compensated: HashSet::new(),
-            child_undos: HashMap::new(),
-            signals: HashMap::new(),
-            wait_started: HashMap::new(),
+            compensated: BTreeSet::new(),
+            child_undos: BTreeMap::new(),
+            signals: BTreeMap::new(),
+            wait_started: BTreeMap::new(),
             parked: Vec::new(),
-            pending_retries: HashMap::new(),
+            pending_retries: BTreeMap::new(),
             parked_retries: Vec::new(),
-            replayed_items: HashMap::new(),
+            replayed_items: BTreeMap::new(),
             has_signals: def.steps.iter().any(|s| s.signal.is_some()),
             plan: options.plan.clone(),
             events: options.events.clone(),
@@ -324,7 +327,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         self.resume_items();
         // Lost branches decided while replaying the journal.
         self.compensate_losers().await.map_err(Stop::Store)?;
+        let quiet = self.quiet(options);
         loop {
+            if quiet {
+                self.run_straight().await?;
+            }
             // When exactly one attempt is runnable and nothing else is in flight, await it
             // directly: a chain of steps never pays for the `FuturesUnordered` node.
             let mut solo = None;
@@ -385,9 +392,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                             Err(error) => return Err(Stop::Store(error)),
                         }
                     }
-                    self.committed(tag, out).await?;
+                    self.committed(tag, out)?;
                 }
-                Outcome::Committed(Ok(out)) => self.committed(tag, out).await?,
+                Outcome::Committed(Ok(out)) => self.committed(tag, out)?,
                 Outcome::Committed(Err(error)) => return Err(Stop::Store(error)),
                 Outcome::Attempted(Err(error)) => {
                     if !self.put_off_retry(tag, &error).await? {
@@ -398,6 +405,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     let task = self.attempt(tag.step, tag.item, tag.attempt + 1)?;
                     self.in_flight.push(task);
                 }
+            }
+            if !self.lost_sagas.is_empty() {
+                self.compensate_losers().await.map_err(Stop::Store)?;
             }
         }
     }
@@ -426,12 +436,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         .await
     }
 
-    /// A step's output is committed (on a durable run): hand it downstream.
-    async fn committed(&mut self, tag: Tag, out: W::__Out) -> Result<(), Stop> {
+    /// A step's output is committed (on a durable run): hand it downstream. A test plan's
+    /// crash after the step stops the run here, before the losers of a race it decided are
+    /// compensated (at the end of the event's handling).
+    fn committed(&mut self, tag: Tag, out: W::__Out) -> Result<(), Stop> {
         self.succeeded(tag, out)?;
-        if !self.lost_sagas.is_empty() {
-            self.compensate_losers().await.map_err(Stop::Store)?;
-        }
         let crash = self
             .plan
             .as_ref()
@@ -472,6 +481,16 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         self.ready.push(step);
     }
 
+    /// A ready step starts running.
+    fn mark_running(&mut self, step: StepIndex) {
+        let st = &mut self.steps[step as usize];
+        st.status = Status::Running;
+        st.launches += 1;
+        if let Some(rec) = self.recorder.as_deref_mut() {
+            rec.started(step as usize);
+        }
+    }
+
     /// True for a ready signal step whose signal has not been consumed yet.
     fn needs_signal(&self, step: StepIndex) -> bool {
         let index = step as usize;
@@ -487,12 +506,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if self.steps[index].status != Status::Ready {
             return Ok(None); // reset by a loop iteration after it became ready
         }
-        let st = &mut self.steps[index];
-        st.status = Status::Running;
-        st.launches += 1;
-        if let Some(rec) = self.recorder.as_deref_mut() {
-            rec.started(index);
-        }
+        self.mark_running(step);
         if self.def.steps[index].for_each.is_none() {
             return self.first_attempt(step, 0);
         }
@@ -610,11 +624,30 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         // it on), even a disabled span costs more than the rest of a step.
         let span = tracing::dispatcher::has_been_set()
             .then(|| tracing::info_span!("step", step = def.name, attempt, item));
+        let item_of = def.for_each.map(|_| item);
+        let (tag, future) = self.start_attempt(step, item, attempt)?;
+        self.emit(|| RunEvent::StepStarted {
+            step,
+            item: item_of,
+            attempt,
+        });
+        self.trace_attempt(tag);
+        Ok(Task::attempt(tag, span, future, self.policy(step).timeout))
+    }
+
+    /// Counts attempt `attempt` of `step` (item `item`) and calls the generated code to start
+    /// it (or the test plan's fault in its place).
+    fn start_attempt(
+        &mut self,
+        step: StepIndex,
+        item: usize,
+        attempt: u32,
+    ) -> Result<(Tag, crate::workflow::StepFuture<'a, W::__Out>), Stop> {
         let signal = self.signal_for(step)?;
         let workflow: &'a W = self.workflow;
         let plan = self.plan.as_deref();
         let future = match plan.and_then(|plan| plan.fault_for(step, attempt)) {
-            Some(fault) => fault_future(def.name, attempt, fault),
+            Some(fault) => fault_future(self.def.steps[step as usize].name, attempt, fault),
             None => {
                 let info = StartInfo {
                     run: &self.run,
@@ -627,12 +660,6 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 workflow.__start(&mut self.state, step, item, info)
             }
         };
-        let item_of = def.for_each.map(|_| item);
-        self.emit(|| RunEvent::StepStarted {
-            step,
-            item: item_of,
-            attempt,
-        });
         let st = &mut self.steps[step as usize];
         st.attempts += 1;
         let tag = Tag {
@@ -641,8 +668,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             generation: st.generation,
             attempt,
         };
-        self.trace_attempt(tag);
-        Ok(Task::attempt(tag, span, future, self.policy(step).timeout))
+        Ok((tag, future))
     }
 
     /// An attempt succeeded (and its output is committed, on a durable run).

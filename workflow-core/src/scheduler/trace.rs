@@ -17,6 +17,16 @@ pub(super) struct Spans {
     >,
 }
 
+impl Spans {
+    /// True while the run's span is open: its steps get spans of their own.
+    pub(super) fn recording(&self) -> bool {
+        #[cfg(feature = "otel")]
+        return self.run.is_some();
+        #[cfg(not(feature = "otel"))]
+        false
+    }
+}
+
 impl<W: Workflow> Driver<'_, '_, W> {
     /// Starts the run's span under `parent` (a stored or a parent's trace context).
     pub(super) fn trace_run(&mut self, parent: Option<&str>) {
