@@ -305,10 +305,11 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
         }
         // What the journal restores happened before: no events for it.
         let events = self.events.take();
+        let resumed = !replay.is_empty();
         let replayed = self.replay(replay);
         self.events = events;
         match replayed {
-            Ok(None) => self.event_loop(options).await,
+            Ok(None) => self.event_loop(options, resumed).await,
             Ok(Some(cause)) => Err(Stop::Resumed(cause)),
             Err(stop) => Err(stop),
         }
@@ -316,7 +317,8 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
 }
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
-    async fn event_loop(&mut self, options: &RunOptions) -> Result<(), Stop> {
+    /// Runs the graph until it runs out of work (or stops); `resumed`: after a replay.
+    async fn event_loop(&mut self, options: &RunOptions, resumed: bool) -> Result<(), Stop> {
         if let Some(passed) = options.deadline.filter(|d| d.is_zero()) {
             // Passed already (a durable run's stored deadline, while no worker ran it).
             return Err(Stop::Deadline(passed));
@@ -324,7 +326,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let mut deadline = options
             .deadline
             .map(|d| (Box::pin(tokio::time::sleep(d)), d));
-        self.resume_items();
+        if resumed {
+            self.resume_items();
+        }
         // Lost branches decided while replaying the journal.
         self.compensate_losers().await.map_err(Stop::Store)?;
         let quiet = self.quiet(options);

@@ -148,10 +148,16 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     /// The boxed `Signal<T>` for an attempt of a signal step (`None` for other steps).
+    #[inline]
     pub(super) fn signal_for(&self, step: StepIndex) -> Result<Option<Box<dyn Any + Send>>, Stop> {
         if !self.has_signals || self.def.steps[step as usize].signal.is_none() {
             return Ok(None);
         }
+        self.received_signal(step)
+    }
+
+    /// What signal step `step` got, as its boxed `Signal<T>`.
+    fn received_signal(&self, step: StepIndex) -> Result<Option<Box<dyn Any + Send>>, Stop> {
         match self.signals.get(&step) {
             None => Ok(None),
             Some(SignalOutcome::TimedOut) => Ok(W::__signal_timed_out(step)),
