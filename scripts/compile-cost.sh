@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Compile cost of `#[workflow]`: builds an N-step chain workflow and the equivalent hand-written
-# program (N plain async fns awaited in sequence) in a scratch crate, and reports, per variant,
-# the wall time of `cargo build` (dev profile, dependencies already built) and the wall time and
-# peak RSS of the final crate's rustc (measured with GNU time through a RUSTC_WRAPPER that only
-# wraps that crate).
+# Compile cost of `#[workflow]`: builds, in a scratch crate, an N-step chain workflow, a static
+# fan-out of N declared steps into an all-join (`gen-chain.py N --fanout`) and the hand-written
+# chain (N plain async fns awaited in sequence), and reports, per variant, the wall time of
+# `cargo build` (dependencies already built) and the wall time and peak RSS ("Maximum resident
+# set size") of the final crate's rustc (measured with GNU time through a RUSTC_WRAPPER that
+# only wraps that crate).
 #
 # usage: scripts/compile-cost.sh [N ...]         (default: 50 200 500 1000)
 # env:   PROFILE=dev|release (default dev)   KEEP=1 keeps the scratch dir
 #        CARGO_FLAGS="--offline" (default) extra flags for every cargo build
+#        VARIANTS="chain fanout handwritten" (default: all three) the variants to build
+#        BASELINE_REPO=<checkout>  also builds every variant against that checkout's
+#            workflow-core (e.g. a `git archive` of an earlier commit), each row beside this
+#            repository's, so a change's compile cost is reported beside the one before it
 #
-# The scratch crate depends on this repository's workflow-core by path, reuses its Cargo.lock
-# and toolchain file, and builds into its own target dir (nothing in the repository changes).
+# Each scratch crate depends on its repository's workflow-core by path, reuses that
+# repository's Cargo.lock and toolchain file, and builds into its own target dir (nothing in
+# the repositories changes). The sources come from this repository's scripts/gen-chain.py.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +24,13 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(50 200 500 1000)
 profile="${PROFILE:-dev}"
 cargo_flags="${CARGO_FLAGS---offline}"
+read -r -a variants <<<"${VARIANTS:-chain fanout handwritten}"
+repos=("$repo")
+labels=("this")
+if [ -n "${BASELINE_REPO:-}" ]; then
+    repos=("$(cd "$BASELINE_REPO" && pwd)" "$repo")
+    labels=("baseline" "this")
+fi
 
 if [ ! -x /usr/bin/time ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -32,24 +45,6 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/wf-compile-cost.XXXXXX")"
 if [ -z "${KEEP:-}" ]; then trap 'rm -rf "$work"' EXIT; else echo "scratch dir: $work" >&2; fi
 
-crate="$work/chain_cost"
-mkdir -p "$crate/src"
-cp "$repo/Cargo.lock" "$crate/Cargo.lock"
-cp "$repo/rust-toolchain.toml" "$crate/rust-toolchain.toml"
-cat >"$crate/Cargo.toml" <<EOF
-[package]
-name = "chain_cost"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-workflow-core = { path = "$repo/workflow-core" }
-tokio = { version = "1", features = ["rt", "macros"] }
-
-[workspace]
-EOF
-
 # rustc wrapper: measure only our crate's rustc, pass every other crate through.
 cat >"$work/rustc-wrapper.sh" <<'EOF'
 #!/bin/sh
@@ -62,61 +57,86 @@ EOF
 chmod +x "$work/rustc-wrapper.sh"
 export RUSTC_WRAPPER="$work/rustc-wrapper.sh"
 export WF_TIME_OUT="$work/rustc-time.txt"
-export CARGO_TARGET_DIR="$crate/target"
 
 build_flags=()
 [ "$profile" = dev ] || build_flags=(--profile "$profile")
+out_dir="$([ "$profile" = dev ] && echo debug || echo "$profile")"
 
-write_workflow() { # N
-    { python3 "$repo/scripts/gen-chain.py" "$1" --name Chain
+make_crate() { # crate-dir repo: a scratch crate depending on repo's workflow-core
+    mkdir -p "$1/src"
+    cp "$2/Cargo.lock" "$1/Cargo.lock"
+    cp "$2/rust-toolchain.toml" "$1/rust-toolchain.toml"
+    cat >"$1/Cargo.toml" <<EOF
+[package]
+name = "chain_cost"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+workflow-core = { path = "$2/workflow-core" }
+tokio = { version = "1", features = ["rt", "macros"] }
+
+[workspace]
+EOF
+}
+
+write_src() { # crate-dir variant(chain|fanout|handwritten) N
+    local gen run expect
+    case "$2" in
+        chain) gen=(--name Wf) run='Engine::in_memory().run(&Wf, 0)).unwrap(' expect="$3" ;;
+        fanout) gen=(--fanout --name Wf) run='Engine::in_memory().run(&Wf, 0)).unwrap(' expect="$(($3 * ($3 + 1) / 2))" ;;
+        handwritten) gen=(--handwritten) run='chain(0)' expect="$3" ;;
+        *) echo "unknown variant \`$2\` (chain, fanout, handwritten)" >&2; exit 1 ;;
+    esac
+    { python3 "$repo/scripts/gen-chain.py" "$3" "${gen[@]}"
       cat <<EOF
 
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let out = rt.block_on(Engine::in_memory().run(Chain, 0)).unwrap();
-    assert_eq!(out, $1);
+    assert_eq!(rt.block_on($run), $expect);
 }
 EOF
-    } >"$crate/src/main.rs"
+    } >"$1/src/main.rs"
 }
 
-write_handwritten() { # N
-    { python3 "$repo/scripts/gen-chain.py" "$1" --handwritten
-      cat <<EOF
-
-fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    assert_eq!(rt.block_on(chain(0)), $1);
-}
-EOF
-    } >"$crate/src/main.rs"
+cargo_build() { # crate-dir
+    # shellcheck disable=SC2086
+    (cd "$1" && CARGO_TARGET_DIR="$1/target" cargo build $cargo_flags "${build_flags[@]}" -q)
 }
 
-build() { # label -> prints a table row
-    local label="$1" start end cargo_s rustc_s rss_kb
+build() { # crate-dir label repo-label -> prints a table row
+    local start end cargo_s rustc_s rss_kb
     rm -f "$WF_TIME_OUT"
     start=$(date +%s.%N)
-    # shellcheck disable=SC2086
-    if ! (cd "$crate" && cargo build $cargo_flags "${build_flags[@]}" -q 2>"$work/build.log"); then
-        echo "build of $label failed:" >&2; cat "$work/build.log" >&2; exit 1
+    if ! cargo_build "$1" 2>"$work/build.log"; then
+        echo "build of $2 ($3) failed:" >&2; cat "$work/build.log" >&2; exit 1
     fi
     end=$(date +%s.%N)
-    "$crate/target/$([ "$profile" = dev ] && echo debug || echo "$profile")/chain_cost"
+    "$1/target/$out_dir/chain_cost"
     cargo_s=$(echo "$end - $start" | bc)
     read -r rustc_s rss_kb <"$WF_TIME_OUT"
-    printf '| %-24s | %10.2f | %10.2f | %12d |\n' "$label" "$cargo_s" "$rustc_s" "$((rss_kb / 1024))"
+    printf '| %-24s | %-8s | %10.2f | %10.2f | %12d |\n' "$2" "$3" "$cargo_s" "$rustc_s" "$((rss_kb / 1024))"
 }
 
-# Warm-up: build the dependencies (and a 1-step chain) once, outside the measurements.
-write_workflow 1
-(cd "$crate" && cargo build $cargo_flags "${build_flags[@]}" -q)
+# Warm-up: build the dependencies (and a 1-step chain) once per repository, outside the
+# measurements.
+for k in "${!repos[@]}"; do
+    make_crate "$work/${labels[$k]}" "${repos[$k]}"
+    write_src "$work/${labels[$k]}" chain 1
+    cargo_build "$work/${labels[$k]}"
+done
 
 echo "compile cost, profile=$profile, $(rustc --version), $(nproc) cores, $(date -u +%Y-%m-%d)"
-echo "| variant                  | cargo s    | rustc s    | rustc MiB    |"
-echo "|--------------------------|------------|------------|--------------|"
+for k in "${!repos[@]}"; do echo "${labels[$k]}: ${repos[$k]}"; done
+echo "| variant                  | repo     | cargo s    | rustc s    | rustc MiB    |"
+echo "|--------------------------|----------|------------|------------|--------------|"
+declare -A names=([chain]="workflow chain" [fanout]="workflow fan-out" [handwritten]="hand-written chain")
 for n in "${sizes[@]}"; do
-    write_workflow "$n"
-    build "workflow chain $n"
-    write_handwritten "$n"
-    build "hand-written chain $n"
+    for variant in "${variants[@]}"; do
+        for k in "${!repos[@]}"; do
+            write_src "$work/${labels[$k]}" "$variant" "$n"
+            build "$work/${labels[$k]}" "${names[$variant]:-$variant} $n" "${labels[$k]}"
+        done
+    done
 done

@@ -25,6 +25,16 @@
 //!   machine that is gone); a run whose drive was dropped or hit a store failure is given
 //!   back to the store (`tests/ownership.rs`, `tests/durable.rs`:
 //!   `a_dropped_execute_leaves_the_run_recoverable_by_the_same_engine`);
+//! - **commits overlap, outputs wait for theirs**: a step's output is queued to the store when
+//!   its attempt ends and handed downstream only once committed, in journal order; meanwhile
+//!   the run's other steps keep running, and its parallel branches and `for_each` items share
+//!   group commits. A record that would follow one whose commit failed is refused
+//!   ([`StoreError::JournalGap`]), so a journal has no gaps; a run that stops waits for the
+//!   outputs still committing, so their saga steps are compensated. Runs with signal steps,
+//!   loops or races commit each output before anything else happens (their order of events
+//!   is fixed by the journal) (`tests/durable.rs`:
+//!   `a_run_goes_on_while_an_output_commits_and_hands_it_on_only_once_committed`,
+//!   `a_saga_step_still_committing_when_the_run_stops_is_compensated`);
 //! - **compensations** run at least once, in reverse completion order, and each finished one
 //!   is journaled: a crash during compensation resumes compensation, not the forward path
 //!   (`tests/crash.rs`);
