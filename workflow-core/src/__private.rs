@@ -10,6 +10,7 @@ pub use crate::error::StepError;
 pub use crate::for_each::ForEachSlot;
 pub use crate::handle::SignalName;
 pub use crate::signal::Signal;
+use crate::testing::MockFn;
 pub use crate::testing::StepHandle;
 pub use crate::workflow::{CodecError, Durable, SignalFree, StartInfo, StepFuture, Workflow};
 pub use serde::de::DeserializeOwned;
@@ -55,6 +56,19 @@ where
     F: std::future::Future<Output = Result<O, StepError>> + Send + 'a,
 {
     Box::pin(future)
+}
+
+/// The attempt of a mocked step: the test plan's `mock` on the step's arguments, its output
+/// wrapped by `wrap`. One generic function instead of an `async` block per step keeps the
+/// generated code (and its compile cost) small: the steps of one signature share it.
+pub fn mocked<'a, In, Out, O, F>(mock: MockFn<In, Out>, args: In, wrap: F) -> StepFuture<'a, O>
+where
+    In: Send + 'a,
+    Out: 'a,
+    O: Send + 'a,
+    F: FnOnce(Out) -> O + Send + 'a,
+{
+    Box::pin(async move { mock(args).await.map(wrap) })
 }
 
 /// Encodes a journaled value.

@@ -924,6 +924,12 @@ impl Cx<'_> {
             } else {
                 quote!(__Out::#variant)
             };
+            // A function pointer: the steps of one signature share one `mocked` instance.
+            let mock_wrap = if step.attr.for_each.is_some() {
+                wrap.clone()
+            } else {
+                quote!(__Out::#variant as fn(_) -> __Out)
+            };
             let mock_tys = self.model.handle_inputs(i);
             let mock_args: Vec<TokenStream> = args
                 .iter()
@@ -936,7 +942,7 @@ impl Cx<'_> {
             };
             let mock = quote! {
                 if let __wf::Some(__wf_mock) = __wf_mock {
-                    return __wf::boxed(async move { __wf_mock((#(#mock_args,)*)).await.map(#wrap) });
+                    return __wf::mocked(__wf_mock, (#(#mock_args,)*), #mock_wrap);
                 }
             };
             if self.child_of(i).is_some() {
