@@ -49,26 +49,41 @@ pub(crate) struct Task<'a, O> {
 }
 
 enum TaskKind<'a, O> {
-    Attempt {
-        future: StepFuture<'a, O>,
-        deadline: Option<(Pin<Box<Sleep>>, Duration)>,
-    },
+    /// A step with a timeout has it inside its future (see [`Task::attempt`]).
+    Attempt(StepFuture<'a, O>),
     Backoff(Pin<Box<Sleep>>),
     Wait(BoxFuture<'static, Result<bool, StoreError>>),
 }
 
 impl<'a, O> Task<'a, O> {
+    /// An attempt of a step; with `timeout`, the attempt fails with a timeout error once it
+    /// passes (counted from now). The timeout wraps the step's future, so the tasks of the many
+    /// steps without one stay small: a task and its queue node fit a small allocation.
     pub fn attempt(
         tag: Tag,
         span: Option<tracing::Span>,
         future: StepFuture<'a, O>,
         timeout: Option<Duration>,
-    ) -> Self {
-        let deadline = timeout.map(|d| (Box::pin(tokio::time::sleep(d)), d));
+    ) -> Self
+    where
+        O: Send + 'a,
+    {
+        let future = match timeout {
+            None => future,
+            Some(after) => {
+                let timed = tokio::time::timeout(after, future);
+                Box::pin(async move {
+                    match timed.await {
+                        Ok(result) => result,
+                        Err(_) => Err(StepError::timed_out(after)),
+                    }
+                })
+            }
+        };
         Task {
             tag,
             span: span.map(Box::new),
-            kind: TaskKind::Attempt { future, deadline },
+            kind: TaskKind::Attempt(future),
         }
     }
 
@@ -109,17 +124,8 @@ impl<O> Future for Task<'_, O> {
                 .as_mut()
                 .poll(cx)
                 .map(|ready| (tag, Outcome::SignalReady(ready))),
-            TaskKind::Attempt { future, deadline } => {
-                if let Poll::Ready(result) = poll_attempt(future, cx) {
-                    return Poll::Ready((tag, Outcome::Attempted(result)));
-                }
-                if let Some((sleep, after)) = deadline {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        let error = StepError::timed_out(*after);
-                        return Poll::Ready((tag, Outcome::Attempted(Err(error))));
-                    }
-                }
-                Poll::Pending
+            TaskKind::Attempt(future) => {
+                poll_attempt(future, cx).map(|result| (tag, Outcome::Attempted(result)))
             }
         }
     }
