@@ -27,7 +27,7 @@ pub enum Command {
     Runs(Runs),
     /// The workers registered in the store.
     Workers,
-    /// The queues with limits: concurrency, rate, burst.
+    /// The queues with limits or ready runs: ready runs, concurrency, rate, burst.
     Queues,
     /// The workflow definitions the store keeps (name, version, hash, steps).
     Definitions,

@@ -224,22 +224,25 @@ pub async fn run(cli: &Cli) -> Result<(), StoreError> {
             table
         }
         Command::Queues => {
-            let mut table = Table::new(&["queue", "concurrency", "rate per second", "burst"]);
-            for queue in store.list_queues().await? {
+            let mut table =
+                Table::new(&["queue", "ready", "concurrency", "rate per second", "burst"]);
+            for state in workflow_core::store::queue_states(store.as_ref()).await? {
+                let limits = state.limits.as_ref();
+                let concurrency = limits.and_then(|l| l.concurrency);
+                let rate = limits.and_then(|l| l.rate_per_sec);
+                let burst = limits.map(|l| l.burst);
                 let value = json!({
-                    "queue": queue.queue, "concurrency": queue.concurrency,
-                    "rate_per_sec": queue.rate_per_sec, "burst": queue.burst,
+                    "queue": state.queue, "ready": state.ready, "concurrency": concurrency,
+                    "rate_per_sec": rate, "burst": burst,
                 });
+                let cell = |value: Option<String>| value.unwrap_or_else(|| "-".into());
                 table.row(
                     vec![
-                        queue.queue.clone(),
-                        queue
-                            .concurrency
-                            .map_or_else(|| "-".into(), |c| c.to_string()),
-                        queue
-                            .rate_per_sec
-                            .map_or_else(|| "-".into(), |r| r.to_string()),
-                        queue.burst.to_string(),
+                        state.queue.clone(),
+                        state.ready.to_string(),
+                        cell(concurrency.map(|c| c.to_string())),
+                        cell(rate.map(|r| r.to_string())),
+                        cell(burst.map(|b| b.to_string())),
                     ],
                     value,
                 );

@@ -77,9 +77,24 @@ async fn store_with_runs(name: &str) -> (std::path::PathBuf, DurableEngine) {
     (path, engine)
 }
 
+/// Creates a run on `queue` that stays ready: no worker knows its definition.
+async fn ready_run(engine: &DurableEngine, id: &str, queue: &str) {
+    let run = workflow_core::store::NewRun {
+        run_id: id.into(),
+        workflow: "Stray".into(),
+        version: 1,
+        definition_hash: 7,
+        queue: queue.into(),
+        deadline_at: None,
+        input: b"1".to_vec(),
+        trace_context: None,
+    };
+    engine.store().create_run(&run).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_list_show_history_and_definitions() {
-    let (path, _engine) = store_with_runs("read").await;
+    let (path, engine) = store_with_runs("read").await;
 
     let (ok, out, err) = workflow(&path, &["--json", "runs", "list"]);
     assert!(ok, "{err}");
@@ -165,11 +180,22 @@ async fn runs_list_show_history_and_definitions() {
     assert_eq!(defs[0]["workflow"], "Expense");
     assert_eq!(defs[0]["steps"], serde_json::json!(["submit", "decide"]));
 
+    for (id, queue) in [("stray-1", "payments"), ("stray-2", "reports")] {
+        ready_run(&engine, id, queue).await;
+    }
     let (ok, out, _) = workflow(&path, &["--json", "queues"]);
     assert!(ok);
     assert_eq!(
         json(&out),
-        serde_json::json!([{"queue": "payments", "concurrency": 4, "rate_per_sec": 50.0, "burst": 10}])
+        serde_json::json!([
+            {"queue": "payments", "ready": 1, "concurrency": 4, "rate_per_sec": 50.0, "burst": 10},
+            {"queue": "reports", "ready": 1, "concurrency": null, "rate_per_sec": null, "burst": null},
+        ])
+    );
+    let (ok, out, _) = workflow(&path, &["queues"]);
+    assert!(
+        ok && out.contains("ready") && out.contains("reports"),
+        "{out}"
     );
 
     let (ok, out, _) = workflow(&path, &["--json", "workers"]);
@@ -505,15 +531,18 @@ async fn every_command_works_on_postgresql() {
             .unwrap()
             .contains("class decide completed")
     );
-    for command in [
-        &["--json", "definitions"][..],
-        &["--json", "workers"],
-        &["--json", "queues"],
-    ] {
+    for command in [&["--json", "definitions"][..], &["--json", "workers"]] {
         let (ok, out, err) = workflow(&url, command);
         assert!(ok, "{command:?}: {err}");
         json(&out);
     }
+    ready_run(&engine, "pg-stray", "reports").await;
+    let (ok, out, err) = workflow(&url, &["--json", "queues"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        json(&out),
+        serde_json::json!([{"queue": "reports", "ready": 1, "concurrency": null, "rate_per_sec": null, "burst": null}])
+    );
     let (ok, out, _) = workflow(
         &url,
         &["--json", "runs", "purge", "--finished-before", "0s"],

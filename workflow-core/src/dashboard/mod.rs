@@ -2,11 +2,12 @@
 //! updates over server-sent events, no JavaScript build. Mount [`router`] in your own axum app,
 //! or run `workflow serve`.
 //!
-//! Pages: runs (filters, paging from an index), a run (its graph as SVG coloured and labelled
-//! by outcome, a timeline, output and error, cancel and retry with confirmation), an approval
-//! inbox (runs waiting for a signal, each with a form generated from the payload's JSON
-//! Schema), workers and queues, definitions, and the audit log. Every action is written to the
-//! store's audit records (who, what, when).
+//! Pages: runs (filtered by status, workflow and creation time, paged from an index), a run
+//! (its graph as SVG coloured and labelled by outcome, a timeline, output and error, cancel and
+//! retry with confirmation), an approval inbox (runs waiting for a signal, each with a form
+//! generated from the payload's JSON Schema), workers and queues (limits and ready runs),
+//! definitions, and the audit log. Every action is written to the store's audit records (who,
+//! what, when).
 //!
 //! Security: every value from a run is escaped (the templates escape by construction); every
 //! form carries the dashboard's CSRF token; with [`DashboardOptions::write_token`] set (which

@@ -69,84 +69,106 @@ pub(crate) fn layout(title: &str, body: Markup) -> Markup {
     }
 }
 
-/// The filters of the runs page.
+/// The filters of the runs page, as its form sends them (an empty field filters nothing).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RunsQuery {
     status: Option<String>,
     workflow: Option<String>,
     after: Option<u64>,
-    /// Created since: an RFC 3339 instant or an age (`2h`, `7d`).
+    /// Created at or after: an RFC 3339 instant or an age ([`super::parse_time`]).
     since: Option<String>,
+    /// Created before, as `since`.
+    until: Option<String>,
 }
 
-/// `/`: a page of runs, filtered, oldest first.
-pub(crate) async fn runs(
-    State(state): State<Arc<Dashboard>>,
-    Query(query): Query<RunsQuery>,
-) -> Result<Markup, PageError> {
-    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
-            PageError(StatusCode::BAD_REQUEST, format!("unknown status `{text}`"))
-        })?),
-    };
-    let workflow = query.workflow.filter(|w| !w.is_empty());
-    let since_text = query.since.filter(|s| !s.is_empty());
-    let since = match &since_text {
-        None => None,
-        Some(text) => {
-            Some(super::parse_time(text).map_err(|why| PageError(StatusCode::BAD_REQUEST, why))?)
-        }
-    };
-    let filter = RunFilter {
-        status,
-        workflow: workflow.clone(),
-        after: query.after,
-        limit: 50,
-        created_since: since,
-        ..RunFilter::default()
-    };
-    let page = state.store.list(&filter).await?;
-    let next = page.next.map(|after| {
+/// A form field's text, unless it is absent or empty.
+fn given(field: &Option<String>) -> Option<&str> {
+    field.as_deref().filter(|text| !text.is_empty())
+}
+
+impl RunsQuery {
+    /// The store's filter for one page, or what is wrong with a field.
+    fn filter(&self) -> Result<RunFilter, String> {
+        let time = |field: &Option<String>, label: &str| {
+            given(field)
+                .map(|text| super::parse_time(text).map_err(|why| format!("{label}: {why}")))
+                .transpose()
+        };
+        let status = given(&self.status)
+            .map(|text| RunStatus::parse(text).ok_or_else(|| format!("unknown status `{text}`")))
+            .transpose()?;
+        Ok(RunFilter {
+            status,
+            workflow: given(&self.workflow).map(str::to_owned),
+            after: self.after,
+            limit: 50,
+            created_since: time(&self.since, "created since")?,
+            created_before: time(&self.until, "created before")?,
+            ..RunFilter::default()
+        })
+    }
+
+    /// The link to the page after the cursor `after`, with the same filters.
+    fn next_page(&self, after: u64) -> String {
         let mut link = format!("/?after={after}");
-        if let Some(status) = status {
-            link.push_str(&format!("&status={}", status.as_str()));
-        }
-        for (key, value) in [("workflow", &workflow), ("since", &since_text)] {
-            if let Some(value) = value {
-                let encoded = percent_encoding::utf8_percent_encode(
-                    value,
-                    percent_encoding::NON_ALPHANUMERIC,
-                );
+        for (key, field) in [
+            ("status", &self.status),
+            ("workflow", &self.workflow),
+            ("since", &self.since),
+            ("until", &self.until),
+        ] {
+            if let Some(text) = given(field) {
+                let encoded =
+                    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC);
                 link.push_str(&format!("&{key}={encoded}"));
             }
         }
         link
-    });
-    Ok(layout(
-        "Runs",
-        html! {
-            form method="get" action="/" {
-                label { "status " select name="status" {
-                    option value="" { "any" }
-                    @for s in RunStatus::ALL {
-                        option value=(s.as_str()) selected[status == Some(s)] { (s.as_str()) }
-                    }
-                } }
-                " "
-                label { "workflow " input name="workflow" value=(workflow.clone().unwrap_or_default()); }
-                " "
-                label { "created since " input name="since" placeholder="2h, 7d or 2026-11-28T09:00:00Z" value=(since_text.clone().unwrap_or_default()); }
-                " " button { "Filter" }
+    }
+}
+
+/// What the time fields of the runs page take.
+const TIME_HINT: &str = "2h, 7d or 2026-11-28T09:00:00Z";
+
+/// `/`: a page of runs, filtered, oldest first; a filter it cannot read is shown under the form
+/// instead of the runs (400).
+pub(crate) async fn runs(
+    State(state): State<Arc<Dashboard>>,
+    Query(query): Query<RunsQuery>,
+) -> Result<(StatusCode, Markup), PageError> {
+    let (code, listing) = match query.filter() {
+        Ok(filter) => (StatusCode::OK, Ok(state.store.list(&filter).await?)),
+        Err(why) => (StatusCode::BAD_REQUEST, Err(why)),
+    };
+    let body = html! {
+        form method="get" action="/" {
+            label { "status " select name="status" {
+                option value="" { "any" }
+                @for s in RunStatus::ALL {
+                    option value=(s.as_str()) selected[given(&query.status) == Some(s.as_str())] { (s.as_str()) }
+                }
+            } }
+            " "
+            label { "workflow " input name="workflow" value=(given(&query.workflow).unwrap_or_default()); }
+            " "
+            label { "created since " input name="since" placeholder=(TIME_HINT) value=(given(&query.since).unwrap_or_default()); }
+            " "
+            label { "created before " input name="until" placeholder=(TIME_HINT) value=(given(&query.until).unwrap_or_default()); }
+            " " button { "Filter" }
+        }
+        @match &listing {
+            Err(why) => { p.error { (why) } }
+            Ok(page) => {
+                table {
+                    tr { th { "run" } th { "workflow" } th { "status" } th { "created" } th { "waiting for" } }
+                    @for run in &page.runs { (run_row(run)) }
+                }
+                @for error in &page.unreadable { p.error { "unreadable: " (error) } }
+                @if let Some(after) = page.next { p { a href=(query.next_page(after)) { "next page" } } }
             }
-            table {
-                tr { th { "run" } th { "workflow" } th { "status" } th { "created" } th { "waiting for" } }
-                @for run in &page.runs { (run_row(run)) }
-            }
-            @for error in &page.unreadable { p.error { "unreadable: " (error) } }
-            @if let Some(next) = next { p { a href=(next) { "next page" } } }
-        },
-    ))
+        }
+    };
+    Ok((code, layout("Runs", body)))
 }
 
 fn run_row(run: &RunSummary) -> Markup {
@@ -347,10 +369,10 @@ pub(crate) async fn inbox(State(state): State<Arc<Dashboard>>) -> Result<Markup,
     ))
 }
 
-/// `/system`: workers, queues and stored definitions.
+/// `/system`: workers, queues (limits and ready runs) and stored definitions.
 pub(crate) async fn system(State(state): State<Arc<Dashboard>>) -> Result<Markup, PageError> {
     let workers = state.store.list_workers().await?;
-    let queues = state.store.list_queues().await?;
+    let queues = crate::store::queue_states(state.store.as_ref()).await?;
     let definitions = state.store.list_definitions().await?;
     Ok(layout(
         "Workers, queues, definitions",
@@ -359,10 +381,13 @@ pub(crate) async fn system(State(state): State<Arc<Dashboard>>) -> Result<Markup
             ul { @for worker in &workers { li { (worker.as_str()) } } }
             h2 { "Queues" }
             table {
-                tr { th { "queue" } th { "concurrency" } th { "rate per second" } th { "burst" } }
+                tr { th { "queue" } th { "ready runs" } th { "concurrency" } th { "rate per second" } th { "burst" } }
                 @for q in &queues {
-                    tr { td { (q.queue) } td { (q.concurrency.map(|c| c.to_string()).unwrap_or_default()) }
-                         td { (q.rate_per_sec.map(|r| r.to_string()).unwrap_or_default()) } td { (q.burst) } }
+                    @let limits = q.limits.as_ref();
+                    tr { td { (q.queue) } td { (q.ready) }
+                         td { (limits.and_then(|l| l.concurrency).map(|c| c.to_string()).unwrap_or_default()) }
+                         td { (limits.and_then(|l| l.rate_per_sec).map(|r| r.to_string()).unwrap_or_default()) }
+                         td { (limits.map(|l| l.burst.to_string()).unwrap_or_default()) } }
                 }
             }
             h2 { "Definitions" }

@@ -23,8 +23,8 @@ pub use checksum::checksum;
 pub use postgres::{PostgresStore, RunNotifications, NOTIFY_CHANNEL};
 pub use records::{
     effective_journal, AuditRecord, Claim, ClaimRequest, ClaimedRun, CommitTimes, DefinitionKey,
-    JournalRecord, NewRun, Park, Parked, QueueConfig, RunEnd, RunFilter, RunPage, RunRecord,
-    RunStatus, RunSummary, StoredDefinition, WorkerId, WorkerRegistration,
+    JournalRecord, NewRun, Park, Parked, QueueConfig, QueueState, RunEnd, RunFilter, RunPage,
+    RunRecord, RunStatus, RunSummary, StoredDefinition, WorkerId, WorkerRegistration,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -336,4 +336,26 @@ pub async fn definition_of(
                 run.workflow, run.definition_hash
             ),
         })
+}
+
+/// Every queue that has limits or ready runs, by name: [`Store::list_queues`] joined with
+/// [`Store::queue_depths`] (what the dashboard and the command line show).
+pub async fn queue_states(store: &dyn Store) -> Result<Vec<QueueState>, StoreError> {
+    let mut queues: std::collections::BTreeMap<String, (Option<QueueConfig>, u64)> =
+        Default::default();
+    for config in store.list_queues().await? {
+        let queue = config.queue.clone();
+        queues.entry(queue).or_default().0 = Some(config);
+    }
+    for (queue, ready) in store.queue_depths().await? {
+        queues.entry(queue).or_default().1 = ready;
+    }
+    Ok(queues
+        .into_iter()
+        .map(|(queue, (limits, ready))| QueueState {
+            queue,
+            limits,
+            ready,
+        })
+        .collect())
 }

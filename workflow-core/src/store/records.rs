@@ -203,6 +203,18 @@ pub struct QueueConfig {
     pub burst: u32,
 }
 
+/// A queue as operators see it ([`super::queue_states`]): its limits, if it has any, and how
+/// many runs wait on it for a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueState {
+    /// The queue's name.
+    pub queue: String,
+    /// Its limits ([`super::Store::set_queue`]); `None` for a queue without any.
+    pub limits: Option<QueueConfig>,
+    /// Its ready runs ([`super::Store::queue_depths`]).
+    pub ready: u64,
+}
+
 /// Why a run is parked and when it must wake up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Park {
