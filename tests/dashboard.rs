@@ -117,6 +117,20 @@ fn path(id: &str) -> String {
     format!("/runs/{}", id.replace('/', "%2F"))
 }
 
+/// A run of `workflow` that no worker takes (no worker has its definition).
+fn unclaimed_run(run_id: &str, workflow: &str) -> NewRun {
+    NewRun {
+        run_id: run_id.into(),
+        workflow: workflow.into(),
+        version: 1,
+        definition_hash: 7,
+        queue: "default".into(),
+        deadline_at: None,
+        input: b"1".to_vec(),
+        trace_context: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_answers_and_the_inbox_approves_a_run() {
     let (engine, store, app) = setup("pages", DashboardOptions::default()).await;
@@ -192,16 +206,7 @@ async fn the_runs_page_filters_by_creation_time_and_the_system_page_counts_ready
     let store = Arc::new(SqliteStore::open(temp_db("time")).await.unwrap());
     // 51 runs no worker takes (the store knows no definition of them): one more than a page.
     for n in 0..51 {
-        let run = NewRun {
-            run_id: format!("order-{n:02}").into(),
-            workflow: "Orders".into(),
-            version: 1,
-            definition_hash: 7,
-            queue: "default".into(),
-            deadline_at: None,
-            input: b"1".to_vec(),
-            trace_context: None,
-        };
+        let run = unclaimed_run(&format!("order-{n:02}"), "Orders");
         store.create_run(&run).await.unwrap();
     }
     store
@@ -400,17 +405,10 @@ async fn actions_need_the_csrf_token_and_the_write_token_and_a_known_definition(
     );
 
     // A run whose definition the store does not know is not touched.
-    let stranger = NewRun {
-        run_id: "stranger-1".into(),
-        workflow: "Unknown".into(),
-        version: 1,
-        definition_hash: 7,
-        queue: "default".into(),
-        deadline_at: None,
-        input: b"1".to_vec(),
-        trace_context: None,
-    };
-    store.create_run(&stranger).await.unwrap();
+    store
+        .create_run(&unclaimed_run("stranger-1", "Unknown"))
+        .await
+        .unwrap();
     let (status, body) = post(
         &app,
         "/runs/stranger-1/cancel",

@@ -40,7 +40,10 @@
 mod chain_100;
 #[path = "generated/chain_1000.rs"]
 mod chain_1000;
+#[path = "common/fan_out.rs"]
+mod fan_out;
 
+use fan_out::FanOut;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -124,25 +127,6 @@ impl Ten {
     async fn s9(&self, x: u64) -> u64 {
         self.mark();
         x + 1
-    }
-}
-
-/// `items` (makes `n` items) -> `work` (`for_each`, one committed output per item) -> `join`.
-struct ForEach;
-
-#[workflow]
-impl ForEach {
-    #[step]
-    async fn items(&self, n: u64) -> Vec<u64> {
-        (0..n).collect()
-    }
-    #[step(after = items, for_each)]
-    async fn work(&self, x: u64) -> u64 {
-        x + 1
-    }
-    #[step(after = work)]
-    async fn join(&self, results: Vec<u64>) -> u64 {
-        results.iter().sum()
     }
 }
 
@@ -470,7 +454,7 @@ async fn issue12() {
     issue12_row("chain_100", 100, "step", times, Target::MinRatio(0.9));
 
     let times = interleaved(
-        async || durable_run(&engine, &ForEach, ITEMS, ITEMS * (ITEMS + 1) / 2).await,
+        async || durable_run(&engine, &FanOut, ITEMS, ITEMS * (ITEMS + 1) / 2).await,
         raw_run(1, ITEMS),
     )
     .await;

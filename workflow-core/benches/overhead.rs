@@ -46,9 +46,12 @@
 
 #[path = "generated/chain_1000.rs"]
 mod chain_1000;
+#[path = "common/fan_out.rs"]
+mod fan_out;
 #[path = "generated/fanout_static_1000.rs"]
 mod fanout_static_1000;
 
+use fan_out::FanOut;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::Future;
@@ -120,25 +123,6 @@ fn allocated() -> (u64, u64) {
 // ---------------------------------------------------------------------------------------------
 // Workflows
 // ---------------------------------------------------------------------------------------------
-
-/// `items` -> `work` (for_each over 1,000 items) -> `join`.
-struct FanOut;
-
-#[workflow]
-impl FanOut {
-    #[step]
-    async fn items(&self, n: u64) -> Vec<u64> {
-        (0..n).collect()
-    }
-    #[step(after = items, for_each)]
-    async fn work(&self, x: u64) -> u64 {
-        x + 1
-    }
-    #[step(after = work)]
-    async fn join(&self, results: Vec<u64>) -> u64 {
-        results.iter().sum()
-    }
-}
 
 /// A static fan-out: `begin`, 8 parallel steps, an all-join.
 struct FanOut8;
