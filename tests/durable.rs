@@ -1763,3 +1763,80 @@ async fn a_saga_step_still_committing_when_the_run_stops_is_compensated() {
         "the committed charge was refunded"
     );
 }
+
+/// Counts the appends of `work`'s items as they are queued, and holds the answer to the first
+/// one's until `release` is notified.
+struct CountItems {
+    queued: Arc<AtomicUsize>,
+    release: Arc<Notify>,
+}
+
+impl hooked_store::Hooks for CountItems {
+    fn hold_append(
+        &self,
+        records: &[JournalRecord],
+    ) -> Option<futures::future::BoxFuture<'static, ()>> {
+        if !records.iter().any(|r| r.event.kind() == "item") {
+            return None;
+        }
+        if self.queued.fetch_add(1, SeqCst) > 0 {
+            return None;
+        }
+        let release = self.release.clone();
+        Some(Box::pin(async move { release.notified().await }))
+    }
+}
+
+/// `items` -> `work` (`for_each`, no concurrency limit) -> `total`.
+struct ManyItems;
+
+#[workflow]
+impl ManyItems {
+    #[step]
+    async fn items(&self, n: u64) -> Vec<u64> {
+        (0..n).collect()
+    }
+
+    #[step(after = items, for_each)]
+    async fn work(&self, x: u64) -> u64 {
+        x + 1
+    }
+
+    #[step(after = work)]
+    async fn total(&self, results: Vec<u64>) -> u64 {
+        results.iter().sum()
+    }
+}
+
+#[tokio::test]
+async fn a_run_queues_at_most_256_commits_so_the_stores_other_writes_do_not_wait_behind_it() {
+    let db = TempDb::new("commit-cap");
+    let (queued, release) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    let hooks = CountItems {
+        queued: queued.clone(),
+        release: release.clone(),
+    };
+    let inner = workflow_core::store::SqliteStore::open(db.path())
+        .await
+        .expect("open the store");
+    let engine = DurableEngine::new(hooked_store::Hooked { inner, hooks });
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run(&ManyItems, 1000).await }
+    });
+    // Every item finishes at once; while the first item's commit is held, the run takes no
+    // more results than its cap (scheduler::commits::MAX_IN_FLIGHT).
+    until("256 item commits are queued", || async {
+        queued.load(SeqCst) >= 256
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(queued.load(SeqCst), 256, "more commits queued past the cap");
+    release.notify_one();
+    let total = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the run finishes")
+        .unwrap();
+    assert_eq!(total.unwrap(), (1..=1000).sum::<u64>());
+    assert_eq!(queued.load(SeqCst), 1000, "one commit per item");
+}

@@ -30,7 +30,10 @@
 //!   the run's other steps keep running, and its parallel branches and `for_each` items share
 //!   group commits. A record that would follow one whose commit failed is refused
 //!   ([`StoreError::JournalGap`]), so a journal has no gaps; a run that stops waits for the
-//!   outputs still committing, so their saga steps are compensated. Runs with signal steps,
+//!   outputs still committing, so their saga steps are compensated. A run has at most 256
+//!   outputs in flight (then it waits for the oldest), so it cannot hold up the store's other
+//!   writes (`a_run_queues_at_most_256_commits_so_the_stores_other_writes_do_not_wait_behind_it`).
+//!   Runs with signal steps,
 //!   loops or races commit each output before anything else happens (their order of events
 //!   is fixed by the journal) (`tests/durable.rs`:
 //!   `a_run_goes_on_while_an_output_commits_and_hands_it_on_only_once_committed`,

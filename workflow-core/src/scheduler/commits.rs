@@ -17,6 +17,12 @@ struct Committing<O> {
     commit: Option<Commit>,
 }
 
+/// Most outputs one run has in flight to the journal: past it the run waits for the oldest
+/// before it takes another result, so one run (a `for_each` of 100,000 items, say) cannot queue
+/// so much that the store's other writes (heartbeats, claims, other runs) wait seconds behind
+/// it. Large enough for its records to fill group commits.
+pub(super) const MAX_IN_FLIGHT: usize = 256;
+
 /// The run's outputs in flight to the journal, oldest first.
 pub(super) struct Commits<O>(VecDeque<Committing<O>>);
 
@@ -27,6 +33,26 @@ impl<O> Commits<O> {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// True when the run must wait for a commit before it takes another result.
+    pub fn full(&self) -> bool {
+        self.0.len() >= MAX_IN_FLIGHT
+    }
+
+    /// Waits until every queued output is committed, in order, keeping them to be handed on
+    /// as usual: a record written after this follows them in the journal whatever the store
+    /// (even one that sends an append only when its future is first polled).
+    pub async fn settle(&mut self) -> Result<(), StoreError> {
+        for pending in &mut self.0 {
+            if let Some(commit) = pending.commit.take() {
+                if let Err(error) = commit.await {
+                    self.0.clear();
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn push(&mut self, tag: Tag, out: O, commit: Commit) {

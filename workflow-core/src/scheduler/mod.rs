@@ -432,6 +432,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             if let Poll::Ready(Some((tag, committed))) = self.commits.poll_next(cx) {
                 return Poll::Ready(Some((tag, Outcome::Committed(committed))));
             }
+            if self.commits.full() {
+                return Poll::Pending; // the oldest commit's waker wakes the run
+            }
             match self.in_flight.poll_next(cx) {
                 Poll::Ready(None) if !self.commits.is_empty() => Poll::Pending,
                 polled => polled,
@@ -608,6 +611,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             due,
         };
         tracing::warn!(step = def.name, attempt = tag.attempt, %error, ?pause, "step attempt failed; retry parked");
+        // After the outputs still committing: the journal keeps the order things happened in.
+        self.commits.settle().await.map_err(Stop::Store)?;
         if let Some(journal) = self.journal.as_deref_mut() {
             journal.record(event).await.map_err(Stop::Store)?;
         }

@@ -184,16 +184,16 @@ async fn apply(tx: &mut SqliteConnection, op: &Op) -> Applied {
         Op::Claim(worker, request) => claim(tx, worker, request).await,
         Op::ClaimRun(worker, run_id) => claim_run(tx, worker, run_id).await,
         Op::Append(claim, records) => {
-            if let Some(gap) = journal_gap(tx, claim, records).await? {
-                return Ok(Err(gap));
-            }
-            // The first record's insert checks the claim in the same statement.
+            // The first insert checks the claim and that the record before it is there, in
+            // one statement; when it inserts nothing, a second look tells which failed.
             for (i, record) in records.iter().enumerate() {
-                let inserted = insert_record(tx, claim, record, i == 0).await?;
-                if !inserted {
-                    return Ok(Err(StoreError::LeaseLost {
-                        run_id: claim.run_id.clone(),
-                        epoch: claim.epoch,
+                if !insert_record(tx, claim, record, i == 0).await? {
+                    return Ok(Err(match fence(tx, claim).await? {
+                        Err(lost) => lost,
+                        Ok(_) => StoreError::JournalGap {
+                            run_id: claim.run_id.clone(),
+                            seq: record.seq,
+                        },
                     }));
                 }
             }
@@ -642,43 +642,25 @@ struct FenceRow {
 
 /// Inserts a journal record; with `fenced`, only if `claim` still owns the run (in the same
 /// statement). Returns whether the record was inserted.
-/// The refusal of `records` when the record before the first of them is not in the journal.
-async fn journal_gap(
-    tx: &mut SqliteConnection,
-    claim: &Claim,
-    records: &[JournalRecord],
-) -> Result<Option<StoreError>, sqlx::Error> {
-    let Some(seq) = records.first().map(|r| r.seq).filter(|&seq| seq > 0) else {
-        return Ok(None);
-    };
-    let follows: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM wf_journal WHERE run_id = ? AND seq = ?)")
-            .bind(claim.run_id.as_str())
-            .bind(seq as i64 - 1)
-            .fetch_one(&mut *tx)
-            .await?;
-    Ok((!follows).then(|| StoreError::JournalGap {
-        run_id: claim.run_id.clone(),
-        seq,
-    }))
-}
-
+/// Inserts one journal record; with `checked`, only while `claim` holds and the record before
+/// it is in the journal (false when it inserted nothing).
 async fn insert_record(
     tx: &mut SqliteConnection,
     claim: &Claim,
     record: &JournalRecord,
-    fenced: bool,
+    checked: bool,
 ) -> Result<bool, sqlx::Error> {
     let row = record.event.encode();
-    let fence = if fenced {
-        "WHERE EXISTS (SELECT 1 FROM wf_runs WHERE run_id = ?1 AND epoch = ?7 AND owner = ?9
-           AND status = 'claimed')"
+    let check = if checked {
+        "WHERE EXISTS (SELECT 1 FROM wf_runs WHERE run_id = ?1 AND epoch = ?7 AND owner = ?10
+           AND status = 'claimed')
+         AND (?2 = 0 OR EXISTS (SELECT 1 FROM wf_journal WHERE run_id = ?1 AND seq = ?2 - 1))"
     } else {
-        "WHERE ?9 IS NOT NULL"
+        "WHERE ?10 IS NOT NULL"
     };
     let sql = format!(
         "INSERT INTO wf_journal (run_id, seq, kind, step, item, payload, epoch, checksum, at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10 {fence}"
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 {check}"
     );
     let inserted = sqlx::query(&sql)
         .bind(claim.run_id.as_str())
@@ -689,8 +671,8 @@ async fn insert_record(
         .bind(&row.payload)
         .bind(claim.epoch as i64)
         .bind(record_checksum(&claim.run_id, record.seq, &row))
-        .bind(claim.worker.as_str())
         .bind(now_ms())
+        .bind(claim.worker.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
