@@ -65,9 +65,9 @@ pub(crate) struct Job {
 pub(crate) type RunBatch<C> =
     for<'a> fn(&'a mut C, &'a [Job]) -> BoxFuture<'a, Vec<Result<Reply, StoreError>>>;
 
-/// The handle to a store's writer task. Requests are queued when they are made (the queue is
-/// unbounded: each run waits for its own commits, which bounds what it queues), so requests
-/// made in order commit in that order.
+/// The handle to a store's writer task. Requests are queued when they are made, so requests
+/// made in order commit in that order. The queue is unbounded: a run has at most 256 appends
+/// in flight (see `scheduler::commits`) and every other request is awaited by its caller.
 pub(crate) struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
 }
