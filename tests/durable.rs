@@ -1840,3 +1840,72 @@ async fn a_run_queues_at_most_256_commits_so_the_stores_other_writes_do_not_wait
     assert_eq!(total.unwrap(), (1..=1000).sum::<u64>());
     assert_eq!(queued.load(SeqCst), 1000, "one commit per item");
 }
+
+/// `list` -> `each` (`for_each` over an empty list: it completes at launch, with no record of
+/// its own) and `list` -> `other`; `first` takes whichever of them finished first. `first`
+/// hangs in its first run, for the crash.
+#[derive(Clone, Default)]
+struct EmptyRace {
+    hang: Arc<AtomicBool>,
+    reached: Arc<Notify>,
+}
+
+#[workflow]
+impl EmptyRace {
+    #[step]
+    async fn list(&self, _n: u32) -> Vec<u32> {
+        Vec::new()
+    }
+
+    #[step(after = list, for_each)]
+    async fn each(&self, x: u32) -> u32 {
+        x
+    }
+
+    #[step(after = list)]
+    async fn other(&self, _items: Vec<u32>) -> Vec<u32> {
+        vec![99]
+    }
+
+    #[step(after = any(each, other))]
+    async fn first(&self, items: Vec<u32>) -> String {
+        if self.hang.load(SeqCst) {
+            self.reached.notify_one();
+            std::future::pending::<()>().await;
+        }
+        format!("{items:?}")
+    }
+}
+
+#[tokio::test]
+async fn an_empty_for_each_wins_the_same_any_join_after_a_crash() {
+    let db = TempDb::new("empty-race");
+    let wf = EmptyRace::default();
+    wf.hang.store(true, SeqCst);
+    let id = RunId::from("empty-race-1");
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    // Live, `each` completes the moment it launches, before `other` ran: it wins `first`.
+    // The crash comes once `first` runs and `other`'s output is committed too.
+    let reached = async {
+        wf.reached.notified().await;
+        until("`other` is committed", || async {
+            let journal = engine.journal(&id).await.unwrap();
+            journal.iter().any(|r| r.event.step() == Some("other"))
+        })
+        .await;
+    };
+    crash_while(&engine, wf.clone(), &id, 1, reached).await;
+    let journal = engine.journal(&id).await.unwrap();
+    let steps: Vec<_> = journal.iter().filter_map(|r| r.event.step()).collect();
+    assert_eq!(steps, ["list", "other"], "{journal:?}");
+    drop(engine);
+
+    wf.hang.store(false, SeqCst);
+    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let resumed = engine.resume(&wf, &id).await;
+    assert_eq!(
+        resumed.result.unwrap(),
+        "[]",
+        "the replay picked another winner than the run did"
+    );
+}

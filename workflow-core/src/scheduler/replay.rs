@@ -13,6 +13,9 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
     /// Replays journal records; returns the stop cause if the run had stopped before.
     pub(super) fn replay(&mut self, records: Replay<W::__Out>) -> Result<Option<String>, Stop> {
         let mut stopped = None;
+        if let Some((first, _)) = records.first() {
+            self.begin_ready_for_each(*first)?;
+        }
         for (seq, record) in records {
             match record {
                 Replayed::Output { step, item, out } => {
@@ -26,6 +29,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                         rec.restored(self.def, step as usize);
                     }
                     self.deliver(step, item, out)?;
+                    self.begin_ready_for_each(seq)?;
                 }
                 Replayed::Signal { step, outcome } => {
                     self.signals.insert(step, outcome);
@@ -80,6 +84,27 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                 ),
             })),
         }
+    }
+
+    /// Begins the `for_each` steps a replayed output made ready, as their launch did right
+    /// then: one over an empty list completed at once, with no record of its own, and must
+    /// complete at the same point of the replay (an `any` join it feeds picks the same winner).
+    fn begin_ready_for_each(&mut self, seq: u64) -> Result<(), Stop> {
+        let mut i = 0;
+        while let Some(&step) = self.ready.get(i) {
+            i += 1;
+            let index = step as usize;
+            if self.def.steps[index].for_each.is_none() || self.steps[index].status != Status::Ready
+            {
+                continue;
+            }
+            self.replay_launch(step, seq)?;
+            if self.steps[index].items_total == 0 {
+                let arm = W::__for_each_finish(&mut self.state, step);
+                self.complete(step, arm)?;
+            }
+        }
+        Ok(())
     }
 
     /// Takes a replayed invocation's inputs out of the state, as its launch would have.
