@@ -277,10 +277,13 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- writes of a claimed run: fenced by the claim's epoch ----
 
-    /// Appends records to the run's journal. The append is queued by this call, not by the
-    /// future's first poll: appends made in order commit in that order, so a run may have
-    /// several in flight. A record that would follow a missing one (an earlier append of the
-    /// run failed) is refused, so a journal never has a gap.
+    /// Appends records to the run's journal. The built-in stores queue the append in this
+    /// call, not at the future's first poll, so appends made in order commit in that order and
+    /// a run may have several in flight; a store that sends its append only when the future is
+    /// first polled stays correct (the scheduler polls a run's appends oldest first) but its
+    /// runs do not overlap their commits. A record that would follow a missing one (an earlier
+    /// append of the run failed) is refused with [`StoreError::JournalGap`], so a journal
+    /// never has a gap.
     fn append(
         &self,
         claim: &Claim,
