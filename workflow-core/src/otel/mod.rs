@@ -19,7 +19,7 @@
 //! | `workflow.queue.depth`: ready runs waiting for a worker, seen at each heartbeat | gauge | `queue` |
 //!
 //! Without installed providers the API is a no-op. Install your own, or (feature `otlp`)
-//! [`install_otlp_from_env`] for an OTLP exporter configured by the standard `OTEL_*`
+//! `install_otlp_from_env` for an OTLP exporter configured by the standard `OTEL_*`
 //! environment variables.
 
 #[cfg(feature = "otel")]
