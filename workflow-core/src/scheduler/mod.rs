@@ -271,10 +271,12 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
             ready: Vec::new(),
             in_flight: in_flight::InFlight::new(),
             commits: commits::Commits::new(),
-            overlaps_commits: def
-                .steps
-                .iter()
-                .all(|s| s.signal.is_none() && s.loop_head.is_none() && !s.race),
+            // Only a journaled run commits anything: no scan of the steps for the others.
+            overlaps_commits: journal.is_some()
+                && def
+                    .steps
+                    .iter()
+                    .all(|s| s.signal.is_none() && s.loop_head.is_none() && !s.race),
             sagas: Vec::new(),
             lost_sagas: Vec::new(),
             compensated: BTreeSet::new(),
