@@ -335,7 +335,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         self.compensate_losers().await.map_err(Stop::Store)?;
         let quiet = self.quiet(options);
         loop {
-            if quiet {
+            if quiet && self.ready.len() == 1 {
                 self.run_straight().await?;
             }
             // When exactly one attempt is runnable and nothing else is in flight, await it
@@ -448,6 +448,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// A step's output is committed (on a durable run): hand it downstream. A test plan's
     /// crash after the step stops the run here, before the losers of a race it decided are
     /// compensated (at the end of the event's handling).
+    #[inline]
     fn committed(&mut self, tag: Tag, out: W::__Out) -> Result<(), Stop> {
         self.succeeded(tag, out)?;
         let crash = self
@@ -538,6 +539,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     /// Launches the next not yet finished item of a `for_each` step, if any is left.
+    #[inline]
     fn launch_next_item(&mut self, step: StepIndex) -> Result<(), Stop> {
         let st = &mut self.steps[step as usize];
         while st.items_next < st.items_total {
@@ -559,6 +561,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// The first attempt of a launched step (or item) in this drive: attempt 1, or the retry a
     /// previous drive put off, once it is due (parked again, on a parking engine).
+    #[inline]
     fn first_attempt(
         &mut self,
         step: StepIndex,
@@ -683,6 +686,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     /// An attempt succeeded (and its output is committed, on a durable run).
+    #[inline]
     fn succeeded(&mut self, tag: Tag, out: W::__Out) -> Result<(), Stop> {
         let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
         self.deliver(tag.step, item, out)?;
