@@ -445,9 +445,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         .await
     }
 
-    /// A step's output is committed (on a durable run): hand it downstream. A test plan's
-    /// crash after the step stops the run here, before the losers of a race it decided are
-    /// compensated (at the end of the event's handling).
+    /// A step's output is ready (on a durable run: committed): hand it downstream. A test
+    /// plan's crash after the step stops the run here, before the losers of a race it decided
+    /// are compensated (at the end of the event's handling).
     #[inline]
     fn committed(&mut self, tag: Tag, out: W::__Out) -> Result<(), Stop> {
         self.succeeded(tag, out)?;
@@ -463,7 +463,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// Waits for the outputs still being committed and hands them to the state without
     /// starting anything: a run that stops compensates every saga step that completed.
-    async fn settle_commits(&mut self) -> Result<(), crate::store::StoreError> {
+    async fn deliver_committing(&mut self) -> Result<(), crate::store::StoreError> {
         while let Some((tag, committed)) = self.commits.next().await {
             let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
             // A run that overlaps its commits has no loops, the only way a delivery can fail.
@@ -520,11 +520,21 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if self.def.steps[index].for_each.is_none() {
             return self.first_attempt(step, 0);
         }
-        let total = W::__for_each_begin(&mut self.state, step);
+        let total = self.begin_items(step)?;
         let limit = self
             .concurrency(step)
             .map_or(total, |c| (c as usize).min(total));
-        let st = &mut self.steps[index];
+        for _ in 0..limit {
+            self.launch_next_item(step)?;
+        }
+        Ok(None)
+    }
+
+    /// Takes the items of `for_each` step `step` from its input; over an empty list the step
+    /// completes at once (with no journal record of its own). Returns how many items it has.
+    fn begin_items(&mut self, step: StepIndex) -> Result<usize, Stop> {
+        let total = W::__for_each_begin(&mut self.state, step);
+        let st = &mut self.steps[step as usize];
         st.items_total = total;
         st.items_next = 0;
         st.items_done = 0;
@@ -532,10 +542,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let arm = W::__for_each_finish(&mut self.state, step);
             self.complete(step, arm)?;
         }
-        for _ in 0..limit {
-            self.launch_next_item(step)?;
-        }
-        Ok(None)
+        Ok(total)
     }
 
     /// Launches the next not yet finished item of a `for_each` step, if any is left.

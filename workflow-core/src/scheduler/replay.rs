@@ -65,11 +65,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                 st.status = Status::Running;
                 st.launches += 1;
                 if for_each {
-                    let total = W::__for_each_begin(&mut self.state, step);
-                    let st = &mut self.steps[index];
-                    st.items_total = total;
-                    st.items_next = 0;
-                    st.items_done = 0;
+                    self.begin_items(step)?;
                 } else {
                     self.discard_inputs(step, 0);
                 }
@@ -99,10 +95,6 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                 continue;
             }
             self.replay_launch(step, seq)?;
-            if self.steps[index].items_total == 0 {
-                let arm = W::__for_each_finish(&mut self.state, step);
-                self.complete(step, arm)?;
-            }
         }
         Ok(())
     }

@@ -59,7 +59,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// Drops in-flight work, journals the stop, compensates, and returns the error.
     pub(super) async fn stop<T>(&mut self, stop: Stop) -> Result<T, WorkflowError> {
         self.run.children.mark_stopping();
-        if let Err(e) = self.settle_commits().await {
+        if let Err(e) = self.deliver_committing().await {
             return Err(self.store_error(e));
         }
         let cancelled = self.cancel_in_flight();

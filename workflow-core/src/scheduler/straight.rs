@@ -50,6 +50,8 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
             match std::future::poll_fn(|cx| poll_attempt(&mut future, cx)).await {
                 Ok(out) => {
                     drop(future);
+                    // What `committed` does, for a plain step of a quiet run (no items, no
+                    // test plan): one delivery, without its two checks on the hot path.
                     self.deliver(step, None, out)?;
                     if !self.lost_sagas.is_empty() {
                         self.compensate_losers().await.map_err(Stop::Store)?;
