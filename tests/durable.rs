@@ -1787,26 +1787,9 @@ impl hooked_store::Hooks for CountItems {
     }
 }
 
-/// `items` -> `work` (`for_each`, no concurrency limit) -> `total`.
-struct ManyItems;
-
-#[workflow]
-impl ManyItems {
-    #[step]
-    async fn items(&self, n: u64) -> Vec<u64> {
-        (0..n).collect()
-    }
-
-    #[step(after = items, for_each)]
-    async fn work(&self, x: u64) -> u64 {
-        x + 1
-    }
-
-    #[step(after = work)]
-    async fn total(&self, results: Vec<u64>) -> u64 {
-        results.iter().sum()
-    }
-}
+/// `items` -> `work` (`for_each`, no concurrency limit) -> `join`: the benches' workload.
+#[path = "../workflow-core/benches/common/fan_out.rs"]
+mod fan_out;
 
 #[tokio::test]
 async fn a_run_queues_at_most_256_commits_so_the_stores_other_writes_do_not_wait_behind_it() {
@@ -1822,7 +1805,7 @@ async fn a_run_queues_at_most_256_commits_so_the_stores_other_writes_do_not_wait
     let engine = DurableEngine::new(hooked_store::Hooked { inner, hooks });
     let run = tokio::spawn({
         let engine = engine.clone();
-        async move { engine.run(&ManyItems, 1000).await }
+        async move { engine.run(&fan_out::FanOut, 1000).await }
     });
     // Every item finishes at once; while the first item's commit is held, the run takes no
     // more results than its cap (scheduler::commits::MAX_IN_FLIGHT).

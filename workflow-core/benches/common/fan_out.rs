@@ -1,4 +1,4 @@
-//! The `for_each` workload shared by the overhead and durable benches.
+//! The `for_each` workload shared by the overhead and durable benches and tests/durable.rs.
 
 use workflow_core::prelude::*;
 
