@@ -3,7 +3,7 @@
 #
 #   bash scripts/postgres.sh start    # prints `export WORKFLOW_TEST_POSTGRES_URL=...` as its last stdout line
 #   bash scripts/postgres.sh url      # the URL of the running cluster
-#   bash scripts/postgres.sh restart  # pg_ctl restart -m immediate (a server crash + recovery), same port
+#   bash scripts/postgres.sh restart  # a server crash + recovery (immediate stop, else SIGKILL), same port
 #   bash scripts/postgres.sh stop     # stop it and delete its directory (idempotent)
 #
 # The cluster lives in a fresh `mktemp -d` directory, listens on 127.0.0.1 only, on the first free port
@@ -102,16 +102,36 @@ stop() {
   load_state || { rm -f "$STATE"; return 0; }
   if [ -f "$DIR/data/postmaster.pid" ]; then
     log "stopping the cluster in $DIR"
-    # If it will not stop (killed -9 and left a zombie, say), kill what postmaster.pid names.
-    as_pg "$BIN/pg_ctl" stop -D "$DIR/data" -m fast -w -t 20 >&2 ||
-      kill -9 "$(head -n 1 "$DIR/data/postmaster.pid")" 2>/dev/null || true
+    as_pg "$BIN/pg_ctl" stop -D "$DIR/data" -m fast -w -t 20 >&2 || kill_cluster
   fi
   rm -rf "$DIR" "$STATE"
 }
 
+# SIGKILL the postmaster postmaster.pid names and every child of it, for a server that does not
+# stop when asked; shows what they were doing first, and waits until they are gone.
+kill_cluster() {
+  local pid children
+  pid=$(head -n 1 "$DIR/data/postmaster.pid" 2>/dev/null) || return 0
+  children=$(pgrep -P "$pid" | tr '\n' ' ') || true
+  log "killing the cluster's processes ($pid $children); they were:"
+  ps -o pid,stat,wchan:24,etime,args -p "$pid" ${children:+--ppid "$pid"} >&2 || true
+  tail -n 20 "$DIR/server.log" >&2 || true
+  kill -9 "$pid" $children 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" $children 2>/dev/null || break
+    sleep 0.2
+  done
+  rm -f "$DIR/data/postmaster.pid"
+}
+
+# A server crash and its recovery on the same port: an immediate shutdown (no checkpoint, as a
+# crash), or, if that does not finish within 20 s (a loaded CI machine once kept one from
+# finishing in 60 s), SIGKILL of every server process; then a start, which replays the WAL.
 restart() {
-  running || { log "no running cluster (state file $STATE)"; exit 1; }
-  as_pg "$BIN/pg_ctl" restart -D "$DIR/data" -l "$DIR/server.log" -m immediate -w -t 60 >&2
+  # Not `running`: a server that does not answer is one to restart.
+  load_state && [ -f "$DIR/data/postmaster.pid" ] || { log "no cluster (state file $STATE)"; exit 1; }
+  as_pg "$BIN/pg_ctl" stop -D "$DIR/data" -m immediate -w -t 20 >&2 || kill_cluster
+  as_pg "$BIN/pg_ctl" start -D "$DIR/data" -l "$DIR/server.log" -o "-p $PORT" -w -t 60 >&2
 }
 
 case "${1:-}" in

@@ -1,6 +1,6 @@
 //! PostgreSQL faults under real worker processes (PostgreSQL only): three `ownership-worker`
 //! processes execute 100 `Soak` runs (`tests/soak.rs`) while
-//! - the server restarts twice (`scripts/postgres.sh restart`: `pg_ctl restart -m immediate`,
+//! - the server restarts twice (`scripts/postgres.sh restart`: an immediate stop,
 //!   a crash and recovery on the same port), or
 //! - every connection to the test's database is killed (`pg_terminate_backend`) every 100 ms
 //!   for 5 s.
@@ -291,7 +291,7 @@ fn script_manages(server: &str) -> bool {
     false
 }
 
-/// `pg_ctl restart -m immediate` of the test cluster; returns how long it took.
+/// `scripts/postgres.sh restart` of the test cluster (a crash and recovery); returns how long it took.
 async fn restart_server() -> Duration {
     tokio::task::spawn_blocking(|| {
         let started = Instant::now();
