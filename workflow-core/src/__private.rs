@@ -10,6 +10,7 @@ pub use crate::error::StepError;
 pub use crate::for_each::ForEachSlot;
 pub use crate::handle::SignalName;
 pub use crate::signal::Signal;
+pub use crate::step_flow::FlowTable;
 use crate::testing::MockFn;
 pub use crate::testing::StepHandle;
 pub use crate::workflow::{CodecError, Durable, SignalFree, StartInfo, StepFuture, Workflow};

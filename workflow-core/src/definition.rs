@@ -22,6 +22,9 @@ pub struct Definition {
     pub canonical: &'static str,
     /// Steps in declaration order.
     pub steps: &'static [StepDef],
+    /// The scheduler's compact per-step table, made on the first run.
+    #[doc(hidden)]
+    pub __flow: crate::step_flow::FlowTable,
 }
 
 impl Definition {

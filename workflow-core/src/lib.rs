@@ -227,6 +227,7 @@ mod retry;
 mod run_id;
 mod scheduler;
 mod signal;
+mod step_flow;
 pub mod store;
 mod stored_error;
 mod task;

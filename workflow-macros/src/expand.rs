@@ -1100,6 +1100,7 @@ impl Cx<'_> {
                 hash: #hash,
                 canonical: #canonical,
                 steps: &[#(#steps),*],
+                __flow: __wf::FlowTable::NEW,
             };
             &__WF_DEFINITION
         }

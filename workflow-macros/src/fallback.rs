@@ -68,6 +68,7 @@ fn stubs(model: &Model, krate: &syn::Path) -> TokenStream {
                         hash: 0,
                         canonical: "",
                         steps: &[],
+                        __flow: __wf::FlowTable::NEW,
                     };
                     &__WF_DEFINITION
                 }

@@ -141,9 +141,14 @@ impl Children {
         Some(state.undos.remove(at).2)
     }
 
+    /// True once any child of the run left an undo (until then no completion has one).
+    pub(crate) fn any_undo(&self) -> bool {
+        self.any_undo.load(Ordering::SeqCst)
+    }
+
     /// True when a completed child of `step` (item `item`) waits to be kept for its undo.
     pub(crate) fn has_undo(&self, step: &str, item: Option<usize>) -> bool {
-        self.any_undo.load(Ordering::SeqCst)
+        self.any_undo()
             && self
                 .state()
                 .undos

@@ -1,17 +1,20 @@
 //! Straight-line dispatch. While exactly one step is runnable, nothing else is in flight and
 //! the run keeps no per-step record (no journal, events, history, test plan, tracing,
 //! cancellation or deadline), each step is started and awaited in place: one call into the
-//! generated code, one poll and one delivery per step, with no task around its future. Any
-//! other case (items, signals, timeouts, child workflows, a failed attempt, parallel steps)
-//! goes back to the general loop, which keeps every guarantee.
+//! generated code, one poll and one delivery per step, with no task around its future. A
+//! chain edge (a step's only edge, into a step with no other upstream: see
+//! [`StepFlow`](crate::step_flow::StepFlow)) hands over to the next step without the general
+//! completion. Any other case (items, signals, timeouts, child workflows, a failed attempt,
+//! parallel steps) goes back to the general loop, which keeps every guarantee.
 
 use super::{Driver, Status, Stop};
 use crate::definition::StepIndex;
 use crate::options::RunOptions;
-use crate::task::poll_attempt;
-use crate::workflow::Workflow;
+use crate::step_flow::StepFlow;
+use crate::task::{poll_attempt, Tag};
+use crate::workflow::{StartInfo, StepFuture, Workflow};
 
-impl<W: Workflow + Sync> Driver<'_, '_, W> {
+impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// True when the run keeps no per-step record and nothing can interrupt a step from
     /// outside it (checked once per drive).
     pub(super) fn quiet(&self, options: &RunOptions) -> bool {
@@ -26,41 +29,94 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
             && options.fence.is_none()
     }
 
-    /// True for a ready step that needs nothing but its future: no items, signal, timeout or
-    /// child workflow.
-    fn straight(&self, step: StepIndex) -> bool {
-        let def = &self.def.steps[step as usize];
-        self.steps[step as usize].status == Status::Ready
-            && def.for_each.is_none()
-            && def.signal.is_none()
-            && def.child.is_none()
-            && self.policy(step).timeout.is_none()
+    /// True for a step that needs nothing but its future: no items, signal, timeout (declared
+    /// or set by the run) or child workflow.
+    fn straight(&self, step: StepIndex, flows: &[StepFlow]) -> bool {
+        flows[step as usize].plain
+            && (self.tunables.is_none() || self.policy(step).timeout.is_none())
     }
 
     /// Runs the single runnable step in place, then each single one after it; returns when
     /// the general loop must take over.
     pub(super) async fn run_straight(&mut self) -> Result<(), Stop> {
+        let flows = self.def.__flow.of(self.def);
         while let [step] = self.ready[..] {
-            if !self.straight(step) || !self.in_flight.is_empty() {
+            let ready = self.steps[step as usize].status == Status::Ready;
+            if !ready || !self.straight(step, flows) || !self.in_flight.is_empty() {
                 return Ok(());
             }
             self.ready.clear();
-            self.mark_running(step);
-            let (tag, mut future) = self.start_attempt(step, 0, 1)?;
-            match std::future::poll_fn(|cx| poll_attempt(&mut future, cx)).await {
-                Ok(out) => {
-                    drop(future);
-                    // What `committed` does, for a plain step of a quiet run (no items, no
-                    // test plan): one delivery, without its two checks on the hot path.
-                    self.deliver(step, None, out)?;
-                    if !self.lost_sagas.is_empty() {
-                        self.compensate_losers().await.map_err(Stop::Store)?;
-                    }
-                }
-                // Retries, fallbacks and the run's stop, as for any attempt.
-                Err(error) => self.failed(tag, error)?,
-            }
+            self.run_chain(step, flows).await?;
         }
         Ok(())
+    }
+
+    /// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run:
+    /// no signal, test plan, recorder or fault to look up.
+    #[inline]
+    fn start_plain(&mut self, step: StepIndex) -> StepFuture<'a, W::__Out> {
+        let st = &mut self.steps[step as usize];
+        st.status = Status::Running;
+        st.launches += 1;
+        st.attempts += 1;
+        let info = StartInfo {
+            run: &self.run,
+            attempt: 1,
+            pass: st.launches,
+            signal: None,
+            plan: None,
+            events: None,
+        };
+        self.workflow.__start(&mut self.state, step, 0, info)
+    }
+
+    /// Runs `step` (ready and straight) and, along chain edges, each straight step after it,
+    /// until a step's completion is not a chain edge into a straight step: that completion
+    /// goes through [`Driver::complete`] (or, for a chain edge, leaves the next step ready).
+    async fn run_chain(&mut self, mut step: StepIndex, flows: &[StepFlow]) -> Result<(), Stop> {
+        loop {
+            let mut future = self.start_plain(step);
+            let result = std::future::poll_fn(|cx| poll_attempt(&mut future, cx)).await;
+            drop(future);
+            let out = match result {
+                Ok(out) => out,
+                // Retries, fallbacks and the run's stop, as for any attempt.
+                Err(error) => {
+                    let generation = self.steps[step as usize].generation;
+                    let tag = Tag {
+                        step,
+                        item: 0,
+                        generation,
+                        attempt: 1,
+                    };
+                    return self.failed(tag, error);
+                }
+            };
+            let arm = W::__deliver(&mut self.state, out);
+            let next = flows[step as usize].next;
+            // A chain edge, when no child run of a step body left an undo to keep: what
+            // `complete` does for it, without reading the definitions.
+            let Some(next) = next.filter(|_| !self.run.children.any_undo()) else {
+                self.complete(step, arm)?;
+                if !self.lost_sagas.is_empty() {
+                    self.compensate_losers().await.map_err(Stop::Store)?;
+                }
+                return Ok(());
+            };
+            let done = &mut self.steps[step as usize];
+            done.status = Status::Done;
+            done.completions += 1;
+            let target = &mut self.steps[next as usize];
+            if target.status != Status::Waiting {
+                return Ok(()); // the macro's graphs never get here: a sole upstream delivers once
+            }
+            target.delivered += 1;
+            target.status = Status::Ready;
+            if !self.straight(next, flows) {
+                self.ready.push(next);
+                return Ok(());
+            }
+            step = next;
+        }
     }
 }
