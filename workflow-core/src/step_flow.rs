@@ -41,13 +41,16 @@ impl StepFlow {
 }
 
 /// A definition's [`StepFlow`] table, made on first use: the `__flow` field of every
-/// [`Definition`] the macro emits (`FlowTable::NEW`).
+/// [`Definition`] the macro emits (`FlowTable::new()`).
 #[doc(hidden)]
+#[derive(Default)]
 pub struct FlowTable(OnceLock<Box<[StepFlow]>>);
 
 impl FlowTable {
     /// Not made yet.
-    pub const NEW: FlowTable = FlowTable(OnceLock::new());
+    pub const fn new() -> FlowTable {
+        FlowTable(OnceLock::new())
+    }
 
     /// The table of `def` (whose field this is).
     pub(crate) fn of<'d>(&'d self, def: &Definition) -> &'d [StepFlow] {
@@ -110,7 +113,7 @@ mod tests {
             hash: 0,
             canonical: "",
             steps: &STEPS,
-            __flow: super::FlowTable::NEW,
+            __flow: super::FlowTable::new(),
         };
         let next: Vec<_> = DEF.__flow.of(&DEF).iter().map(|f| f.next).collect();
         assert_eq!(next, [Some(1), None, None, None, None]);

@@ -1100,7 +1100,7 @@ impl Cx<'_> {
                 hash: #hash,
                 canonical: #canonical,
                 steps: &[#(#steps),*],
-                __flow: __wf::FlowTable::NEW,
+                __flow: __wf::FlowTable::new(),
             };
             &__WF_DEFINITION
         }

@@ -68,7 +68,7 @@ fn stubs(model: &Model, krate: &syn::Path) -> TokenStream {
                         hash: 0,
                         canonical: "",
                         steps: &[],
-                        __flow: __wf::FlowTable::NEW,
+                        __flow: __wf::FlowTable::new(),
                     };
                     &__WF_DEFINITION
                 }
