@@ -31,8 +31,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
         }
         self.ready.retain(|s| !branch.contains(s));
         self.parked.retain(|(s, _)| !branch.contains(s));
-        self.in_flight
-            .retain(|task| !branch.contains(&task.tag().step));
+        self.in_flight.retain(|tag| !branch.contains(&tag.step));
         let (lost, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sagas)
             .into_iter()
             .partition(|(step, _)| branch.contains(step));
