@@ -1,5 +1,5 @@
-//! The compact per-step table the scheduler's straight-line path reads instead of the step
-//! definitions (about 230 bytes each): a few bytes per step, computed once per workflow
+//! The compact per-step table the scheduler's hot paths read instead of the step definitions
+//! (about 230 bytes each, a few cache lines): a few bytes per step, computed once per workflow
 //! definition, on its first run, and kept in the definition's static.
 
 use std::fmt;
@@ -7,12 +7,22 @@ use std::sync::OnceLock;
 
 use crate::definition::{Definition, Join, StepDef, StepIndex};
 
-/// One step, as the straight-line path needs it.
+/// One step, as the scheduler's hot paths need it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StepFlow {
     /// The step needs nothing but its future: no items, signal, child workflow, declared
     /// timeout or compensation.
     pub plain: bool,
+    /// A `for_each` step.
+    pub items: bool,
+    /// A signal step.
+    pub signal: bool,
+    /// A saga step or a child workflow step: its completions are undone if the run stops.
+    pub undoable: bool,
+    /// `after = first(..)`: its first delivery cancels its other upstream branches.
+    pub race: bool,
+    /// How many deliveries make it ready: each upstream for a join of all, else the first.
+    pub needs: u16,
     /// The one step this step's completion always makes ready, and nothing else: the step's
     /// single edge is unconditional and forward, into a step with no other upstream that is
     /// neither a race nor a loop head.
@@ -21,10 +31,6 @@ pub(crate) struct StepFlow {
 
 impl StepFlow {
     fn of(def: &Definition, step: &StepDef) -> StepFlow {
-        let plain = step.for_each.is_none()
-            && step.signal.is_none()
-            && step.policy.timeout.is_none()
-            && !step.undoable();
         let next = match step.downstream {
             [edge] if edge.arm.is_none() && !edge.back => {
                 let target = &def.steps[edge.to as usize];
@@ -36,15 +42,56 @@ impl StepFlow {
             }
             _ => None,
         };
-        StepFlow { plain, next }
+        let needs = match step.join {
+            Join::All => step.upstream.len() as u16,
+            Join::Start | Join::Single | Join::Any => 1,
+        };
+        StepFlow {
+            plain: step.for_each.is_none()
+                && step.signal.is_none()
+                && step.policy.timeout.is_none()
+                && !step.undoable(),
+            items: step.for_each.is_some(),
+            signal: step.signal.is_some(),
+            undoable: step.undoable(),
+            race: step.race,
+            needs,
+            next,
+        }
     }
 }
 
-/// A definition's [`StepFlow`] table, made on first use: the `__flow` field of every
+/// A definition's per-step table and what the scheduler asks of all its steps at a run's
+/// start.
+#[derive(Debug)]
+pub(crate) struct Flows {
+    /// One entry per step, in declaration order.
+    pub steps: Box<[StepFlow]>,
+    /// The start steps.
+    pub starts: Box<[StepIndex]>,
+    /// True when the order of a run's events is fixed by its journal before anything else
+    /// happens: signal steps, loops or races.
+    pub ordered: bool,
+}
+
+impl Flows {
+    fn of(def: &Definition) -> Flows {
+        Flows {
+            steps: def.steps.iter().map(|s| StepFlow::of(def, s)).collect(),
+            starts: def.start_steps().collect(),
+            ordered: def
+                .steps
+                .iter()
+                .any(|s| s.signal.is_some() || s.loop_head.is_some() || s.race),
+        }
+    }
+}
+
+/// A definition's [`Flows`], made on first use: the `__flow` field of every
 /// [`Definition`] the macro emits (`FlowTable::new()`).
 #[doc(hidden)]
 #[derive(Default)]
-pub struct FlowTable(OnceLock<Box<[StepFlow]>>);
+pub struct FlowTable(OnceLock<Flows>);
 
 impl FlowTable {
     /// Not made yet.
@@ -52,10 +99,9 @@ impl FlowTable {
         FlowTable(OnceLock::new())
     }
 
-    /// The table of `def` (whose field this is).
-    pub(crate) fn of<'d>(&'d self, def: &Definition) -> &'d [StepFlow] {
-        self.0
-            .get_or_init(|| def.steps.iter().map(|s| StepFlow::of(def, s)).collect())
+    /// The flows of `def` (whose field this is).
+    pub(crate) fn of<'d>(&'d self, def: &Definition) -> &'d Flows {
+        self.0.get_or_init(|| Flows::of(def))
     }
 }
 
@@ -115,8 +161,13 @@ mod tests {
             steps: &STEPS,
             __flow: super::FlowTable::new(),
         };
-        let next: Vec<_> = DEF.__flow.of(&DEF).iter().map(|f| f.next).collect();
+        let flows = DEF.__flow.of(&DEF);
+        let next: Vec<_> = flows.steps.iter().map(|f| f.next).collect();
         assert_eq!(next, [Some(1), None, None, None, None]);
-        assert!(DEF.__flow.of(&DEF).iter().all(|f: &StepFlow| f.plain));
+        let needs: Vec<_> = flows.steps.iter().map(|f| f.needs).collect();
+        assert_eq!(needs, [1, 1, 1, 1, 2]);
+        assert!(flows.steps.iter().all(|f: &StepFlow| f.plain && !f.items));
+        assert_eq!(&*flows.starts, &[0]);
+        assert!(!flows.ordered);
     }
 }

@@ -38,12 +38,13 @@ pub(crate) use recorder::Recorder;
 use stop::Stop;
 
 use crate::context::RunInfo;
-use crate::definition::{Definition, Join, StepIndex};
+use crate::definition::{Definition, StepIndex};
 use crate::error::{StepError, WorkflowError};
 use crate::events::{EventLog, RunEvent};
 use crate::journal::{Journal, Replay, SignalOutcome};
 use crate::options::{CancellationToken, RunOptions};
 use crate::report::FailureReport;
+use crate::step_flow::Flows;
 use crate::task::{Outcome, Tag, Task};
 use crate::testing::{fault_future, TestPlan};
 use crate::workflow::{StartInfo, Workflow};
@@ -208,6 +209,8 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
 struct Driver<'a, 'r, W: Workflow> {
     workflow: &'a W,
     def: &'static Definition,
+    /// The definition's compact per-step table, read on the hot paths instead of `def`.
+    flows: &'static Flows,
     state: W::__State,
     steps: Vec<StepState>,
     ready: Vec<StepIndex>,
@@ -237,8 +240,6 @@ struct Driver<'a, 'r, W: Workflow> {
     parked_retries: Vec<(StepIndex, SystemTime)>,
     /// `for_each` items whose results were replayed from the journal.
     replayed_items: BTreeMap<StepIndex, BTreeSet<usize>>,
-    /// False for the many workflows without signal steps: no per-step signal lookups.
-    has_signals: bool,
     /// Mocks and faults of a test.
     plan: Option<Arc<TestPlan>>,
     /// Where events go, for a run started with a handle.
@@ -263,20 +264,17 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
         recorder: Option<&'r mut Recorder>,
     ) -> Self {
         let def = W::definition();
+        let flows = def.__flow.of(def);
         Driver {
             workflow,
             def,
+            flows,
             state: W::__new_state(input),
             steps: vec![StepState::NEW; def.steps.len()],
             ready: Vec::new(),
             in_flight: in_flight::InFlight::new(),
             commits: commits::Commits::new(),
-            // Only a journaled run commits anything: no scan of the steps for the others.
-            overlaps_commits: journal.is_some()
-                && def
-                    .steps
-                    .iter()
-                    .all(|s| s.signal.is_none() && s.loop_head.is_none() && !s.race),
+            overlaps_commits: journal.is_some() && !flows.ordered,
             sagas: Vec::new(),
             lost_sagas: Vec::new(),
             compensated: BTreeSet::new(),
@@ -287,7 +285,6 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
             pending_retries: BTreeMap::new(),
             parked_retries: Vec::new(),
             replayed_items: BTreeMap::new(),
-            has_signals: def.steps.iter().any(|s| s.signal.is_some()),
             plan: options.plan.clone(),
             events: options.events.clone(),
             tunables: tunables::resolve(def, options),
@@ -302,7 +299,7 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
     async fn run(&mut self, replay: Replay<W::__Out>, options: &RunOptions) -> Result<(), Stop> {
         self.trace_run(options.trace_parent.as_deref());
         self.emit(|| RunEvent::RunStarted);
-        for step in self.def.start_steps() {
+        for &step in &self.flows.starts {
             self.mark_ready(step);
         }
         // What the journal restores happened before: no events for it.
@@ -380,8 +377,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             match outcome {
                 Outcome::SignalReady(ready) => self.signal_ready(tag.step, ready).await?,
                 Outcome::Attempted(Ok(out)) => {
+                    let item = self.item_of(tag);
                     if let Some(journal) = self.journal.as_deref_mut() {
-                        let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
                         match journal.record_output(tag.step, item, &out) {
                             Ok(None) => {}
                             Ok(Some(commit)) if self.overlaps_commits => {
@@ -465,7 +462,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// starting anything: a run that stops compensates every saga step that completed.
     async fn deliver_committing(&mut self) -> Result<(), crate::store::StoreError> {
         while let Some((tag, committed)) = self.commits.next().await {
-            let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
+            let item = self.item_of(tag);
             // A run that overlaps its commits has no loops, the only way a delivery can fail.
             let _ = self.deliver(tag.step, item, committed?);
         }
@@ -504,8 +501,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// True for a ready signal step whose signal has not been consumed yet.
     fn needs_signal(&self, step: StepIndex) -> bool {
         let index = step as usize;
-        self.has_signals
-            && self.def.steps[index].signal.is_some()
+        self.flows.steps[index].signal
             && self.steps[index].status == Status::Ready
             && !self.signals.contains_key(&step)
     }
@@ -517,7 +513,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             return Ok(None); // reset by a loop iteration after it became ready
         }
         self.mark_running(step);
-        if self.def.steps[index].for_each.is_none() {
+        if !self.flows.steps[index].items {
             return self.first_attempt(step, 0);
         }
         let total = self.begin_items(step)?;
@@ -640,12 +636,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         item: usize,
         attempt: u32,
     ) -> Result<Task<'a, W::__Out>, Stop> {
-        let def = &self.def.steps[step as usize];
         // Without any subscriber, skip the span: with tracing's `log` feature on (sqlx turns
         // it on), even a disabled span costs more than the rest of a step.
-        let span = tracing::dispatcher::has_been_set()
-            .then(|| tracing::info_span!("step", step = def.name, attempt, item));
-        let item_of = def.for_each.map(|_| item);
+        let span = tracing::dispatcher::has_been_set().then(|| {
+            let name = self.def.steps[step as usize].name;
+            tracing::info_span!("step", step = name, attempt, item)
+        });
+        let item_of = self.flows.steps[step as usize].items.then_some(item);
         let (tag, future) = self.start_attempt(step, item, attempt)?;
         self.emit(|| RunEvent::StepStarted {
             step,
@@ -695,12 +692,20 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// An attempt succeeded (and its output is committed, on a durable run).
     #[inline]
     fn succeeded(&mut self, tag: Tag, out: W::__Out) -> Result<(), Stop> {
-        let item = self.def.steps[tag.step as usize].for_each.map(|_| tag.item);
+        let item = self.item_of(tag);
         self.deliver(tag.step, item, out)?;
-        if self.def.steps[tag.step as usize].for_each.is_some() {
+        if item.is_some() {
             self.launch_next_item(tag.step)?;
         }
         Ok(())
+    }
+
+    /// The item of `tag` for a `for_each` step; `None` for other steps.
+    #[inline]
+    fn item_of(&self, tag: Tag) -> Option<usize> {
+        self.flows.steps[tag.step as usize]
+            .items
+            .then_some(tag.item)
     }
 
     /// An attempt failed: retry it per the step's policy, or stop the run.
@@ -755,7 +760,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// is done (for `for_each`: when its last item is).
     fn deliver(&mut self, step: StepIndex, item: Option<usize>, out: W::__Out) -> Result<(), Stop> {
         let arm = W::__deliver(&mut self.state, out);
-        if self.def.steps[step as usize].for_each.is_none() {
+        if !self.flows.steps[step as usize].items {
             return self.complete(step, arm);
         }
         if self.undoable(step, item) {
@@ -795,8 +800,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// a child workflow step, or a step whose body ran a child (`ctx.run_child`) that has saga
     /// steps of its own.
     fn undoable(&self, step: StepIndex, item: Option<usize>) -> bool {
-        let def = &self.def.steps[step as usize];
-        def.undoable() || self.run.children.has_undo(def.name, item)
+        self.flows.steps[step as usize].undoable
+            || (self.run.children.any_undo()
+                && self
+                    .run
+                    .children
+                    .has_undo(self.def.steps[step as usize].name, item))
     }
 
     /// A step produced its output (`arm`: the branch its downstream match selected).
@@ -805,8 +814,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         st.status = Status::Done;
         st.completions += 1;
         // A saga `for_each` step keeps (and compensates) each item instead.
-        let def = &self.def.steps[step as usize];
-        if def.for_each.is_none() && self.undoable(step, None) {
+        if !self.flows.steps[step as usize].items && self.undoable(step, None) {
             self.keep_for_compensation(step, None);
         }
         if let Some(rec) = self.recorder.as_deref_mut() {
@@ -829,12 +837,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 continue; // an `any` join that already fired
             }
             target.delivered += 1;
-            let target_def = &self.def.steps[edge.to as usize];
-            if target_def.join != Join::All
-                || target.delivered as usize == target_def.upstream.len()
-            {
+            let target_flow = self.flows.steps[edge.to as usize];
+            if target.delivered == target_flow.needs {
                 self.mark_ready(edge.to);
-                if target_def.race {
+                if target_flow.race {
                     self.cancel_losers(edge.to, step);
                 }
             }

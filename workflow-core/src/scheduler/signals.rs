@@ -150,7 +150,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// The boxed `Signal<T>` for an attempt of a signal step (`None` for other steps).
     #[inline]
     pub(super) fn signal_for(&self, step: StepIndex) -> Result<Option<Box<dyn Any + Send>>, Stop> {
-        if !self.has_signals || self.def.steps[step as usize].signal.is_none() {
+        if !self.flows.steps[step as usize].signal {
             return Ok(None);
         }
         self.received_signal(step)

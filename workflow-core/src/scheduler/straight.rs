@@ -10,7 +10,6 @@
 use super::{Driver, Status, Stop};
 use crate::definition::StepIndex;
 use crate::options::RunOptions;
-use crate::step_flow::StepFlow;
 use crate::task::{poll_attempt, Tag};
 use crate::workflow::{StartInfo, StepFuture, Workflow};
 
@@ -31,22 +30,21 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// True for a step that needs nothing but its future: no items, signal, timeout (declared
     /// or set by the run) or child workflow.
-    fn straight(&self, step: StepIndex, flows: &[StepFlow]) -> bool {
-        flows[step as usize].plain
+    fn straight(&self, step: StepIndex) -> bool {
+        self.flows.steps[step as usize].plain
             && (self.tunables.is_none() || self.policy(step).timeout.is_none())
     }
 
     /// Runs the single runnable step in place, then each single one after it; returns when
     /// the general loop must take over.
     pub(super) async fn run_straight(&mut self) -> Result<(), Stop> {
-        let flows = self.def.__flow.of(self.def);
         while let [step] = self.ready[..] {
             let ready = self.steps[step as usize].status == Status::Ready;
-            if !ready || !self.straight(step, flows) || !self.in_flight.is_empty() {
+            if !ready || !self.straight(step) || !self.in_flight.is_empty() {
                 return Ok(());
             }
             self.ready.clear();
-            self.run_chain(step, flows).await?;
+            self.run_chain(step).await?;
         }
         Ok(())
     }
@@ -73,7 +71,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// Runs `step` (ready and straight) and, along chain edges, each straight step after it,
     /// until a step's completion is not a chain edge into a straight step: that completion
     /// goes through [`Driver::complete`] (or, for a chain edge, leaves the next step ready).
-    async fn run_chain(&mut self, mut step: StepIndex, flows: &[StepFlow]) -> Result<(), Stop> {
+    async fn run_chain(&mut self, mut step: StepIndex) -> Result<(), Stop> {
         loop {
             let mut future = self.start_plain(step);
             let result = std::future::poll_fn(|cx| poll_attempt(&mut future, cx)).await;
@@ -93,7 +91,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
             };
             let arm = W::__deliver(&mut self.state, out);
-            let next = flows[step as usize].next;
+            let next = self.flows.steps[step as usize].next;
             // A chain edge, when no child run of a step body left an undo to keep: what
             // `complete` does for it, without reading the definitions.
             let Some(next) = next.filter(|_| !self.run.children.any_undo()) else {
@@ -112,7 +110,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             }
             target.delivered += 1;
             target.status = Status::Ready;
-            if !self.straight(next, flows) {
+            if !self.straight(next) {
                 self.ready.push(next);
                 return Ok(());
             }
