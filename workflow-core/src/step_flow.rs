@@ -5,16 +5,18 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::definition::{Definition, Join, StepDef, StepIndex};
+use crate::definition::{Definition, Edge, Join, StepDef, StepIndex};
 
 /// One step, as the scheduler's hot paths need it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct StepFlow {
     /// The step needs nothing but its future: no items, signal, child workflow, declared
     /// timeout or compensation.
     pub plain: bool,
     /// A `for_each` step.
     pub items: bool,
+    /// The step declares a per-attempt timeout.
+    pub timed: bool,
     /// A signal step.
     pub signal: bool,
     /// A saga step or a child workflow step: its completions are undone if the run stops.
@@ -23,6 +25,8 @@ pub(crate) struct StepFlow {
     pub race: bool,
     /// How many deliveries make it ready: each upstream for a join of all, else the first.
     pub needs: u16,
+    /// Its outgoing edges (the definition's).
+    pub downstream: &'static [Edge],
     /// The one step this step's completion always makes ready, and nothing else: the step's
     /// single edge is unconditional and forward, into a step with no other upstream that is
     /// neither a race nor a loop head.
@@ -30,7 +34,7 @@ pub(crate) struct StepFlow {
 }
 
 impl StepFlow {
-    fn of(def: &Definition, step: &StepDef) -> StepFlow {
+    fn of(def: &Definition, step: &'static StepDef) -> StepFlow {
         let next = match step.downstream {
             [edge] if edge.arm.is_none() && !edge.back => {
                 let target = &def.steps[edge.to as usize];
@@ -52,10 +56,12 @@ impl StepFlow {
                 && step.policy.timeout.is_none()
                 && !step.undoable(),
             items: step.for_each.is_some(),
+            timed: step.policy.timeout.is_some(),
             signal: step.signal.is_some(),
             undoable: step.undoable(),
             race: step.race,
             needs,
+            downstream: step.downstream,
             next,
         }
     }
@@ -75,7 +81,7 @@ pub(crate) struct Flows {
 }
 
 impl Flows {
-    fn of(def: &Definition) -> Flows {
+    fn of(def: &'static Definition) -> Flows {
         Flows {
             steps: def.steps.iter().map(|s| StepFlow::of(def, s)).collect(),
             starts: def.start_steps().collect(),
@@ -100,7 +106,7 @@ impl FlowTable {
     }
 
     /// The flows of `def` (whose field this is).
-    pub(crate) fn of<'d>(&'d self, def: &Definition) -> &'d Flows {
+    pub(crate) fn of(&'static self, def: &'static Definition) -> &'static Flows {
         self.0.get_or_init(|| Flows::of(def))
     }
 }

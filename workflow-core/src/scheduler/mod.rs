@@ -650,7 +650,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             attempt,
         });
         self.trace_attempt(tag);
-        Ok(Task::attempt(tag, span, future, self.policy(step).timeout))
+        Ok(Task::attempt(tag, span, future, self.timeout(step)))
     }
 
     /// Counts attempt `attempt` of `step` (item `item`) and calls the generated code to start
@@ -824,7 +824,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let duration = events.since_start(step);
             events.push(RunEvent::StepCompleted { step, duration });
         }
-        for edge in self.def.steps[step as usize].downstream {
+        for edge in self.flows.steps[step as usize].downstream {
             if edge.arm.is_some() && edge.arm != arm {
                 continue; // an untaken branch
             }

@@ -66,6 +66,15 @@ impl<W: Workflow> Driver<'_, '_, W> {
         }
     }
 
+    /// The per-attempt timeout of `step` in this run (the compact table answers for the many
+    /// steps without one when the run overrides nothing).
+    pub(super) fn timeout(&self, step: StepIndex) -> Option<std::time::Duration> {
+        if self.tunables.is_none() && !self.flows.steps[step as usize].timed {
+            return None;
+        }
+        self.policy(step).timeout
+    }
+
     /// How many items of the `for_each` step `step` may run at once in this run.
     pub(super) fn concurrency(&self, step: StepIndex) -> Option<u32> {
         match &self.tunables {
