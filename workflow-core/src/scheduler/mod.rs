@@ -191,7 +191,8 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
             Err(stop) if stop.leaves_run_as_is() => {
                 Driven::Finished(Err(self.error(stop, FailureReport::default())))
             }
-            Err(stop) => match self.stop(stop).await {
+            // Boxed, as only a stopping run needs it: see `compensate_losers`.
+            Err(stop) => match Box::pin(self.stop(stop)).await {
                 Err(WorkflowError::Store {
                     error: crate::store::StoreError::LeaseLost { .. },
                     ..
@@ -409,9 +410,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     self.in_flight.push(task);
                 }
             }
-            if !self.lost_sagas.is_empty() {
-                self.compensate_losers().await.map_err(Stop::Store)?;
-            }
+            self.compensate_losers().await.map_err(Stop::Store)?;
         }
     }
 

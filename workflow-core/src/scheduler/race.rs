@@ -63,8 +63,18 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
         }
     }
 
-    /// Compensates the completed saga steps of lost branches, latest completion first.
+    /// Compensates the completed saga steps of lost branches, latest completion first. The
+    /// compensations' future is boxed, made only when there is one to run: inline, it would
+    /// make the future of every run several hundred bytes larger, and each run's future is
+    /// moved (copied) when it starts.
     pub(super) async fn compensate_losers(&mut self) -> Result<(), StoreError> {
+        if self.lost_sagas.is_empty() {
+            return Ok(());
+        }
+        Box::pin(self.compensate_lost_sagas()).await
+    }
+
+    async fn compensate_lost_sagas(&mut self) -> Result<(), StoreError> {
         while let Some((step, completion)) = self.lost_sagas.pop() {
             if !self.compensated.contains(&(step, completion)) {
                 self.compensate_one(step, completion).await?;
