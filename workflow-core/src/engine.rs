@@ -105,14 +105,13 @@ impl Engine {
     where
         W: Workflow + Sync,
     {
-        let options = RunOptions::default();
+        let mut options = RunOptions::default();
         let run = new_run::<W>(&options);
         let span = run_span(&run);
-        let mut options = options;
         self.runs
             .feed
             .tap(&mut options, W::definition(), &run.run_id);
-        drive(workflow, input, run, options, None)
+        drive(workflow, input, run, &options, None)
             .instrument(span)
             .await
     }
@@ -136,19 +135,18 @@ impl Engine {
         &self,
         workflow: &W,
         input: W::Input,
-        options: RunOptions,
+        mut options: RunOptions,
     ) -> Finished<W::Output>
     where
         W: Workflow + Sync,
     {
         let run = new_run::<W>(&options);
         let span = run_span(&run);
-        let mut options = options;
         self.runs
             .feed
             .tap(&mut options, W::definition(), &run.run_id);
         let mut recorder = Recorder::new(W::definition());
-        let result = drive(workflow, input, run, options, Some(&mut recorder))
+        let result = drive(workflow, input, run, &options, Some(&mut recorder))
             .instrument(span)
             .await;
         Finished {

@@ -152,7 +152,7 @@ impl DurableEngine {
         });
         let span = tracing::info_span!("workflow_run", workflow = def.name, run_id = %run_id, epoch = claim.epoch);
         let mode = Drive {
-            options,
+            options: &options,
             journal: Some(&mut journal),
             replay,
         };

@@ -46,7 +46,7 @@ impl DurableEngine {
             trace: Default::default(),
         });
         let mode = Drive {
-            options,
+            options: &options,
             journal: None,
             replay,
         };

@@ -109,7 +109,7 @@ impl MemoryRuns {
                 mailbox: task.mailbox.clone(),
             };
             let mode = Drive {
-                options,
+                options: &options,
                 journal: Some(&mut journal),
                 replay: Vec::new(),
             };

@@ -102,7 +102,9 @@ impl StepState {
 
 /// How a run is driven: options, and for durable runs the journal and what to replay.
 pub(crate) struct Drive<'j, O> {
-    pub options: RunOptions,
+    /// Borrowed: each layer of a run's future that held its own copy made the future (moved,
+    /// so copied, as the run starts) larger.
+    pub options: &'j RunOptions,
     pub journal: Option<&'j mut (dyn Journal<O> + 'j)>,
     /// Journal records to replay first, with their positions.
     pub replay: Replay<O>,
@@ -129,7 +131,7 @@ pub(crate) async fn drive<W: Workflow + Sync>(
     workflow: &W,
     input: W::Input,
     run: Arc<RunInfo>,
-    options: RunOptions,
+    options: &RunOptions,
     recorder: Option<&mut Recorder>,
 ) -> Result<W::Output, WorkflowError> {
     let mode = Drive {
@@ -166,8 +168,8 @@ pub(crate) async fn drive_durable<'r, W: Workflow + Sync>(
         journal,
         replay,
     } = mode;
-    let mut driver = Driver::new(workflow, input, run, &options, journal, recorder);
-    driver.drive(replay, &options).await
+    let mut driver = Driver::new(workflow, input, run, options, journal, recorder);
+    driver.drive(replay, options).await
 }
 
 impl<W: Workflow + Sync> Driver<'_, '_, W> {
