@@ -4,7 +4,10 @@
 //!
 //! - `chain_1000` (current_thread runtime): a 1,000-step linear workflow of no-op steps
 //!   (`x + 1`), against a loop awaiting 1,000 `async fn` calls and against 1,000 boxed
-//!   futures (`Pin<Box<dyn Future + Send>>`) awaited in sequence.
+//!   futures (`Pin<Box<dyn Future + Send>>`) awaited in sequence; also against 1,000 boxed
+//!   futures of 1,000 *distinct* async fns (`generated/distinct_1000.rs`), which have as much
+//!   distinct code as the workflow's steps: the gap to that one is the engine's bookkeeping
+//!   alone, without the instruction-cache misses any 1,000 distinct bodies pay.
 //! - `fanout_1000` (current_thread and multi_thread runtimes): a start step producing 1,000
 //!   items, a `for_each` step over them (no concurrency limit) and a join summing the results,
 //!   against `tokio::spawn` + `join_all` of the 1,000 `JoinHandle`s, against
@@ -12,7 +15,8 @@
 //!   1,000 futures boxed. Baselines also build the item `Vec` and sum the results.
 //! - `fanout_static_1000` (both runtimes): a static fan-out of 1,000 declared steps, a start
 //!   step, 1,000 steps after it and an all-join summing them (same result as `fanout_1000`),
-//!   against `join_all` of 1,000 boxed futures and against the `for_each` workflow above.
+//!   against `join_all` of 1,000 boxed futures, of 1,000 boxed futures of distinct async fns,
+//!   and against the `for_each` workflow above (whose one step body stays in cache).
 //! - `fanout_8` (both runtimes): a static fan-out, a start step, 8 parallel steps after it and
 //!   an all-join `after = [a, b, c, d, e, f, g, h]` summing them, against the start call
 //!   followed by `tokio::join!` of 8 `async fn` calls and against the start call followed by
@@ -46,6 +50,8 @@
 
 #[path = "generated/chain_1000.rs"]
 mod chain_1000;
+#[path = "generated/distinct_1000.rs"]
+mod distinct_1000;
 #[path = "common/fan_out.rs"]
 mod fan_out;
 #[path = "generated/fanout_static_1000.rs"]
@@ -285,6 +291,12 @@ async fn baseline_chain_boxed() -> u64 {
     boxed_chain(black_box(0), N).await
 }
 
+/// 1,000 boxed futures of 1,000 distinct async fns awaited in sequence: as much distinct code
+/// as the workflow chain has steps, so instruction-cache misses are on both sides.
+async fn baseline_chain_distinct() -> u64 {
+    distinct_1000::chain_boxed(black_box(0)).await
+}
+
 async fn engine_fanout() -> u64 {
     let out = Engine::in_memory()
         .run(&FanOut, black_box(N))
@@ -318,6 +330,11 @@ async fn baseline_fanout_join_all_boxed() -> u64 {
     let items: Vec<u64> = (0..black_box(N)).collect();
     let results = futures::future::join_all(items.into_iter().map(boxed_step)).await;
     results.iter().sum()
+}
+
+/// `join_all` of 1,000 boxed futures of distinct async fns (the static fan-out's code size).
+async fn baseline_fanout_distinct() -> u64 {
+    distinct_1000::fanout_boxed(black_box(0)).await
 }
 
 async fn engine_fanout_static() -> u64 {
@@ -651,6 +668,7 @@ fn summary(ct: &Runtime, mt: &Runtime) {
         baselines: vec![
             baseline(workload!(baseline_chain_loop), "async fn loop"),
             targeted(workload!(baseline_chain_boxed), "boxed futures", 3.0),
+            baseline(workload!(baseline_chain_distinct), "distinct boxed fns"),
         ],
     }
     .measure_into(ct, &mut rows);
@@ -678,6 +696,7 @@ fn summary(ct: &Runtime, mt: &Runtime) {
             engine: workload!(engine_fanout_static),
             baselines: vec![
                 baseline(workload!(baseline_fanout_join_all_boxed), "join_all boxed"),
+                baseline(workload!(baseline_fanout_distinct), "join_all distinct"),
                 targeted(workload!(engine_fanout), "for_each (engine)", 1.2),
             ],
         }
@@ -905,6 +924,7 @@ fn allocations(ct: &Runtime) {
 const PROFILES: &[(&str, bool, Workload)] = &[
     ("chain", false, workload!(engine_chain)),
     ("chain_boxed", false, workload!(baseline_chain_boxed)),
+    ("chain_distinct", false, workload!(baseline_chain_distinct)),
     ("fanout", false, workload!(engine_fanout)),
     ("for_each", false, workload!(engine_fanout)),
     ("fanout_mt", true, workload!(engine_fanout)),
@@ -920,6 +940,11 @@ const PROFILES: &[(&str, bool, Workload)] = &[
         workload!(baseline_fanout_join_all_boxed),
     ),
     ("fanout_static", false, workload!(engine_fanout_static)),
+    (
+        "fanout_distinct",
+        false,
+        workload!(baseline_fanout_distinct),
+    ),
     ("fanout_static_mt", true, workload!(engine_fanout_static)),
     ("fanout8", false, workload!(engine_fanout8)),
     ("ten", false, workload!(engine_ten)),
