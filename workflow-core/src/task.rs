@@ -102,11 +102,6 @@ impl<O> Task<'_, O> {
         self.tag
     }
 
-    /// True for a step attempt (not a backoff pause or a signal wait).
-    pub fn is_attempt(&self) -> bool {
-        matches!(self.kind, TaskKind::Attempt(_))
-    }
-
     pub fn wait(tag: Tag, wait: BoxFuture<'static, Result<bool, StoreError>>) -> Self {
         Task {
             tag,

@@ -1,83 +1,86 @@
 //! The run's in-flight work (attempts, items, backoffs, signal waits), polled together.
 //!
-//! An attempt is polled once as it is pushed, with a waker that does nothing: one that
-//! finishes then (a step with no await that waits, as many `for_each` items are) is queued as
-//! finished without a node in the set. One that is pending goes into the set, which polls it
-//! again, with its own waker, before anything could wake it. The set is made on first use: a
-//! chain of steps, each awaited in place while nothing else runs, never allocates it.
+//! New work waits in a queue, in the order it was pushed, until the run asks for its next
+//! event: then it is polled there, with the run's waker, one unit at a time, after the work
+//! already pending. One that finishes is the event, and needs no node in the set (a step with
+//! nothing to wait for, as many `for_each` items are, costs one allocation, its future); one
+//! that is pending goes into the set, which polls it with its own waker from then on. This is
+//! the order the set alone would poll them in: work pushed after a step that finishes first is
+//! not polled before that step's outcome is handled (a failure stops the run before it starts
+//! anything else, as before). The set is made on first use: a chain of steps, each awaited in
+//! place while nothing else runs, never allocates it.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::task::{Outcome, Tag, Task};
 
 pub(super) struct InFlight<'a, O> {
-    /// Work still pending after its first poll.
+    /// Work pending after its first poll.
     pending: Option<FuturesUnordered<Task<'a, O>>>,
-    /// Attempts that finished on their first poll, in the order they were pushed.
-    finished: VecDeque<(Tag, Outcome<O>)>,
+    /// Work not polled yet, in the order it was pushed.
+    fresh: VecDeque<Task<'a, O>>,
 }
 
 impl<'a, O> InFlight<'a, O> {
     pub fn new() -> Self {
         InFlight {
             pending: None,
-            finished: VecDeque::new(),
+            fresh: VecDeque::new(),
         }
     }
 
-    pub fn push(&mut self, mut task: Task<'a, O>) {
-        if task.is_attempt() {
-            let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(done) = Pin::new(&mut task).poll(&mut cx) {
-                self.finished.push_back(done);
-                return;
-            }
-        }
-        self.pending
-            .get_or_insert_with(FuturesUnordered::new)
-            .push(task);
+    pub fn push(&mut self, task: Task<'a, O>) {
+        self.fresh.push_back(task);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.finished.is_empty() && self.pending.as_ref().is_none_or(FuturesUnordered::is_empty)
+        self.fresh.is_empty() && self.pending.as_ref().is_none_or(FuturesUnordered::is_empty)
     }
 
     /// The next finished unit of work; `None` when nothing is in flight.
     pub async fn next(&mut self) -> Option<(Tag, Outcome<O>)> {
-        if let Some(done) = self.finished.pop_front() {
-            return Some(done);
-        }
-        match &mut self.pending {
-            Some(tasks) => tasks.next().await,
-            None => None,
-        }
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
-    /// Polls for the next finished unit of work; `Ready(None)` when nothing is in flight.
+    /// Polls for the next finished unit of work: the pending work first, then each new unit
+    /// in turn; `Ready(None)` when nothing is in flight.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Tag, Outcome<O>)>> {
-        if let Some(done) = self.finished.pop_front() {
-            return Poll::Ready(Some(done));
+        if let Some(tasks) = &mut self.pending {
+            if let Poll::Ready(Some(done)) = tasks.poll_next_unpin(cx) {
+                return Poll::Ready(Some(done));
+            }
         }
-        match &mut self.pending {
-            Some(tasks) => tasks.poll_next_unpin(cx),
-            None => Poll::Ready(None),
+        while let Some(mut task) = self.fresh.pop_front() {
+            // Polled with the run's waker: if it is pending, a wake reaches the run, whose next
+            // poll of the set polls it (a pushed task is queued to be polled).
+            if let Poll::Ready(done) = Pin::new(&mut task).poll(cx) {
+                return Poll::Ready(Some(done));
+            }
+            self.pending
+                .get_or_insert_with(FuturesUnordered::new)
+                .push(task);
+        }
+        if self.is_empty() {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
         }
     }
 
-    /// Drops every unit of work in flight, finished or not.
+    /// Drops every unit of work in flight.
     pub fn clear(&mut self) {
         self.pending = None;
-        self.finished.clear();
+        self.fresh.clear();
     }
 
-    /// Drops the units of work, finished or not, whose tag `keep` refuses.
+    /// Drops the units of work whose tag `keep` refuses.
     pub fn retain(&mut self, mut keep: impl FnMut(Tag) -> bool) {
-        self.finished.retain(|(tag, _)| keep(*tag));
+        self.fresh.retain(|task| keep(task.tag()));
         if let Some(tasks) = self.pending.take() {
             self.pending = Some(tasks.into_iter().filter(|task| keep(task.tag())).collect());
         }

@@ -412,7 +412,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     self.in_flight.push(task);
                 }
             }
-            self.compensate_losers().await.map_err(Stop::Store)?;
+            if !self.lost_sagas.is_empty() {
+                self.compensate_losers().await.map_err(Stop::Store)?;
+            }
         }
     }
 

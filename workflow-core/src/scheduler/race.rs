@@ -66,7 +66,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
     /// Compensates the completed saga steps of lost branches, latest completion first. The
     /// compensations' future is boxed, made only when there is one to run: inline, it would
     /// make the future of every run several hundred bytes larger, and each run's future is
-    /// moved (copied) when it starts.
+    /// moved (copied) when it starts. The hot paths check `lost_sagas` before calling it.
     pub(super) async fn compensate_losers(&mut self) -> Result<(), StoreError> {
         if self.lost_sagas.is_empty() {
             return Ok(());

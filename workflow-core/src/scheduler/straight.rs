@@ -95,7 +95,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             // `complete` does for it, without reading the definitions.
             let Some(next) = next.filter(|_| !self.run.children.any_undo()) else {
                 self.complete(step, arm)?;
-                self.compensate_losers().await.map_err(Stop::Store)?;
+                if !self.lost_sagas.is_empty() {
+                    self.compensate_losers().await.map_err(Stop::Store)?;
+                }
                 return Ok(());
             };
             let done = &mut self.steps[step as usize];

@@ -1,0 +1,270 @@
+//! The order in which a run polls the work it starts (`scheduler/in_flight.rs`): new work is
+//! polled after the work already pending, one unit at a time, so a step whose outcome stops the
+//! run (a failure, a cancellation, a race won) is handled before anything started after it
+//! runs; and every saga step that ran to its end is compensated when the run stops.
+
+use std::sync::{Arc, Mutex};
+
+use workflow_core::prelude::*;
+
+#[derive(Default, Clone)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn push(&self, entry: impl Into<String>) {
+        self.0.lock().unwrap().push(entry.into());
+    }
+    fn entries(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Every saga step whose body ran to its end is compensated when the run stops.
+fn assert_ran_means_undone(log: &[String]) {
+    for entry in log {
+        if let Some(step) = entry.strip_suffix(" ran") {
+            assert!(
+                log.contains(&format!("{step} undone")),
+                "saga step `{step}` ran to completion but was never compensated: {log:?}"
+            );
+        }
+    }
+}
+
+// 1. A failure: `check` (launched first) fails; `book` (a saga step) is launched in the same turn.
+#[derive(Default)]
+struct FailFast {
+    log: Log,
+}
+
+#[workflow]
+impl FailFast {
+    #[step]
+    async fn start(&self, _i: ()) -> u32 {
+        1
+    }
+    #[saga_step(after = start, compensation = undo_book)]
+    async fn book(&self, x: u32) -> u32 {
+        self.log.push("book ran");
+        x
+    }
+    #[step(after = start)]
+    async fn check(&self, _x: u32) -> Result<u32, StepError> {
+        Err(StepError::permanent(StepError::msg("no")))
+    }
+    #[step(after = [book, check])]
+    async fn end(&self, a: u32, b: u32) -> u32 {
+        a + b
+    }
+    async fn undo_book(&self, _x: u32) {
+        self.log.push("book undone");
+    }
+}
+
+#[tokio::test]
+async fn a_saga_step_that_ran_is_compensated_when_a_sibling_fails() {
+    let wf = FailFast::default();
+    let result = Engine::in_memory().run(&wf, ()).await;
+    assert!(result.is_err());
+    assert_ran_means_undone(&wf.log.entries());
+}
+
+// 2. A race: `a` and `b` (saga steps) race into `pick`.
+#[derive(Default)]
+struct Race {
+    log: Log,
+}
+
+#[workflow]
+impl Race {
+    #[step]
+    async fn start(&self, _i: ()) -> u32 {
+        1
+    }
+    #[saga_step(after = start, compensation = undo_a)]
+    async fn a(&self, _x: u32) -> String {
+        self.log.push("a ran");
+        "a".into()
+    }
+    #[saga_step(after = start, compensation = undo_b)]
+    async fn b(&self, _x: u32) -> String {
+        self.log.push("b ran");
+        "b".into()
+    }
+    #[step(after = first(a, b))]
+    async fn pick(&self, x: String) -> String {
+        x
+    }
+    async fn undo_a(&self, _x: String) {
+        self.log.push("a undone");
+    }
+    async fn undo_b(&self, _x: String) {
+        self.log.push("b undone");
+    }
+}
+
+#[tokio::test]
+async fn a_losing_racer_that_ran_is_compensated() {
+    let wf = Race::default();
+    let result = Engine::in_memory().run(&wf, ()).await.unwrap();
+    let log = wf.log.entries();
+    // The winner is not compensated; every loser that ran is.
+    let losers: Vec<String> = log
+        .iter()
+        .filter(|e| e.ends_with(" ran") && !e.starts_with(&result))
+        .cloned()
+        .collect();
+    for loser in losers {
+        let step = loser.strip_suffix(" ran").unwrap();
+        assert!(
+            log.contains(&format!("{step} undone")),
+            "losing saga step `{step}` ran to completion but was never compensated: {log:?}"
+        );
+    }
+}
+
+// 3. Cancellation: `start` cancels the run; `a` and `b` (saga steps) are launched after it.
+#[derive(Default)]
+struct Cancel {
+    log: Log,
+    token: CancellationToken,
+}
+
+#[workflow]
+impl Cancel {
+    #[step]
+    async fn start(&self, _i: ()) -> u32 {
+        self.token.cancel();
+        1
+    }
+    #[saga_step(after = start, compensation = undo_a)]
+    async fn a(&self, x: u32) -> u32 {
+        self.log.push("a ran");
+        x
+    }
+    #[saga_step(after = start, compensation = undo_b)]
+    async fn b(&self, x: u32) -> u32 {
+        self.log.push("b ran");
+        x
+    }
+    #[step(after = [a, b])]
+    async fn end(&self, a: u32, b: u32) -> u32 {
+        a + b
+    }
+    async fn undo_a(&self, _x: u32) {
+        self.log.push("a undone");
+    }
+    async fn undo_b(&self, _x: u32) {
+        self.log.push("b undone");
+    }
+}
+
+#[tokio::test]
+async fn saga_steps_that_ran_before_a_cancellation_are_compensated() {
+    let wf = Cancel::default();
+    let options = RunOptions::new().cancel_token(wf.token.clone());
+    let done = Engine::in_memory().run_with(&wf, (), options).await;
+    let err = done.result.unwrap_err();
+    assert!(err.to_string().contains("cancel"), "{err}");
+    assert_ran_means_undone(&wf.log.entries());
+    // The cancellation is seen before the steps after `start` are polled at all.
+    assert_eq!(wf.log.entries(), Vec::<String>::new());
+}
+
+// 4. Which racer wins: `p` and `q` are released in that order in one turn of the runtime;
+// `a` (after `p`) does not wait. `q` was done before `a` even started.
+#[derive(Default)]
+struct Order {
+    gates: Mutex<Vec<(&'static str, tokio::sync::oneshot::Receiver<()>)>>,
+}
+
+impl Order {
+    fn gate(&self, name: &str) -> tokio::sync::oneshot::Receiver<()> {
+        let mut gates = self.gates.lock().unwrap();
+        let at = gates.iter().position(|(n, _)| *n == name).unwrap();
+        gates.remove(at).1
+    }
+}
+
+#[workflow]
+impl Order {
+    #[step]
+    async fn start(&self, _i: ()) -> u32 {
+        1
+    }
+    #[step(after = start)]
+    async fn p(&self, x: u32) -> u32 {
+        let gate = self.gate("p");
+        gate.await.unwrap();
+        x
+    }
+    #[step(after = start)]
+    async fn q(&self, _x: u32) -> String {
+        let gate = self.gate("q");
+        gate.await.unwrap();
+        "q".into()
+    }
+    #[step(after = p)]
+    async fn a(&self, _x: u32) -> String {
+        "a".into()
+    }
+    #[step(after = first(q, a))]
+    async fn pick(&self, x: String) -> String {
+        x
+    }
+}
+
+#[tokio::test]
+async fn an_output_ready_before_a_step_starts_is_handled_first() {
+    let wf = Order::default();
+    let (p_tx, p_rx) = tokio::sync::oneshot::channel();
+    let (q_tx, q_rx) = tokio::sync::oneshot::channel();
+    wf.gates.lock().unwrap().extend([("p", p_rx), ("q", q_rx)]);
+    tokio::spawn(async move {
+        // Let the run start both steps, then release both in one turn.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        p_tx.send(()).unwrap();
+        q_tx.send(()).unwrap();
+    });
+    let winner = Engine::in_memory().run(&wf, ()).await.unwrap();
+    assert_eq!(winner, "q");
+}
+
+// 5. A saga `for_each` whose second item fails at once: items after it ran too.
+#[derive(Default)]
+struct Items {
+    log: Log,
+}
+
+#[workflow]
+impl Items {
+    #[step]
+    async fn list(&self, n: u32) -> Vec<u32> {
+        (1..=n).collect()
+    }
+    #[saga_step(after = list, for_each, compensation = release)]
+    async fn reserve(&self, seat: u32) -> Result<u32, StepError> {
+        if seat == 2 {
+            return Err(StepError::permanent(StepError::msg("seat 2 taken")));
+        }
+        self.log.push(format!("seat{seat} ran"));
+        Ok(seat)
+    }
+    #[step(after = reserve)]
+    async fn done(&self, seats: Vec<u32>) -> usize {
+        seats.len()
+    }
+    async fn release(&self, seat: u32) {
+        self.log.push(format!("seat{seat} undone"));
+    }
+}
+
+#[tokio::test]
+async fn every_saga_item_that_ran_is_compensated_when_an_item_fails() {
+    let wf = Items::default();
+    let err = Engine::in_memory().run(&wf, 5).await.unwrap_err();
+    assert!(err.to_string().contains("seat 2 taken"), "{err}");
+    assert_ran_means_undone(&wf.log.entries());
+}
