@@ -4,11 +4,18 @@
 //! event: then it is polled there, with the run's waker, one unit at a time, after the work
 //! already pending. One that finishes is the event, and needs no node in the set (a step with
 //! nothing to wait for, as many `for_each` items are, costs one allocation, its future); one
-//! that is pending goes into the set, which polls it with its own waker from then on. This is
-//! the order the set alone would poll them in: work pushed after a step that finishes first is
-//! not polled before that step's outcome is handled (a failure stops the run before it starts
-//! anything else, as before). The set is made on first use: a chain of steps, each awaited in
-//! place while nothing else runs, never allocates it.
+//! that is pending goes into the set, which polls it with its own waker from then on.
+//!
+//! So a unit's outcome is handled before anything pushed after it is even polled: a failure,
+//! a cancellation or a race's winner stops the run or the losing branches before they start
+//! (`tests/first_polls.rs`). Two differences from a set alone, both within what a step may
+//! expect: units that become ready at about the same time may be handled in another order (a
+//! unit moved into the set is queued there at once, as the set queues what it is given), so
+//! which of two racers that finish together wins is not specified; and a pending unit is
+//! polled a second time, with the set's waker, before it is woken. A step future must, as the
+//! `Future` contract says, wake the waker of its latest poll: one that keeps the waker of its
+//! first poll only is never polled again. The set is made on first use: a chain of steps, each
+//! awaited in place while nothing else runs, never allocates it.
 
 use std::collections::VecDeque;
 use std::future::Future;
