@@ -138,18 +138,9 @@ fn json(text: &str) -> Vec<u8> {
     text.as_bytes().to_vec()
 }
 
-/// Shared log of what ran, in order.
-#[derive(Default, Clone)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, entry: impl Into<String>) {
-        self.0.lock().unwrap().push(entry.into());
-    }
-    fn entries(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
+#[path = "common/step_log.rs"]
+mod step_log;
+use step_log::Log;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(crate = "workflow_core::serde")]

@@ -3,23 +3,15 @@
 //! completed saga steps compensated, while the run goes on.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use workflow_core::prelude::*;
 
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, entry: impl Into<String>) {
-        self.0.lock().unwrap().push(entry.into());
-    }
-    fn entries(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
+#[path = "common/step_log.rs"]
+mod step_log;
+use step_log::Log;
 
 /// Pushes `dropped <name>` when the future holding it is dropped before it finished.
 struct DropWatch(Log, &'static str, bool);

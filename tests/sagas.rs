@@ -1,23 +1,14 @@
 //! Sagas: compensation in reverse completion order on failure, cancellation and deadline;
 //! failing compensations are reported and do not stop the others.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use workflow_core::prelude::*;
 
-/// Shared log of what ran: completions and compensations, in order.
-#[derive(Default, Clone)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, entry: impl Into<String>) {
-        self.0.lock().unwrap().push(entry.into());
-    }
-    fn entries(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
+#[path = "common/step_log.rs"]
+mod step_log;
+use step_log::Log;
 
 /// Five saga-ish steps: `a`, then `b` and `c` in parallel, then `d`, then `e`.
 /// The step named by `fail_at` returns an error.
