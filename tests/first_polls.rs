@@ -1,9 +1,18 @@
 //! The order in which a run polls the work it starts (`scheduler/in_flight.rs`): new work is
 //! polled after the work already pending, one unit at a time, so a step whose outcome stops the
 //! run (a failure, a cancellation, a race won) is handled before anything started after it
-//! runs; and every saga step that ran to its end is compensated when the run stops.
+//! runs; every saga step that ran to its end is compensated when the run stops; in a race
+//! where one racer is woken before the other, that one wins; and a step future that registers
+//! its waker only once is still woken.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use workflow_core::prelude::*;
 
@@ -248,4 +257,157 @@ async fn every_saga_item_that_ran_is_compensated_when_an_item_fails() {
     let err = Engine::in_memory().run(&wf, 5).await.unwrap_err();
     assert!(err.to_string().contains("seat 2 taken"), "{err}");
     assert_ran_means_undone(&wf.log.entries(), None);
+}
+
+// `p` is pending (in the set) before `a` starts. `w`, started right after `a`, releases
+// `p` and then `a` from inside its own poll: p's wake comes first.
+#[derive(Default)]
+struct WakeOrder {
+    p_rx: Mutex<Option<oneshot::Receiver<()>>>,
+    a_rx: Mutex<Option<oneshot::Receiver<()>>>,
+    p_tx: Mutex<Option<oneshot::Sender<()>>>,
+    a_tx: Mutex<Option<oneshot::Sender<()>>>,
+    log: Mutex<Vec<String>>,
+}
+
+#[workflow]
+impl WakeOrder {
+    #[step]
+    async fn start(&self, _i: ()) -> u32 {
+        1
+    }
+    #[step(after = start)]
+    async fn x(&self, x: u32) -> u32 {
+        self.log.lock().unwrap().push("x".into());
+        x
+    }
+    #[step(after = start)]
+    async fn p(&self, _x: u32) -> String {
+        let rx = self.p_rx.lock().unwrap().take().unwrap();
+        self.log.lock().unwrap().push("p first poll".into());
+        rx.await.unwrap();
+        "p".into()
+    }
+    #[step(after = x)]
+    async fn w(&self, x: u32) -> u32 {
+        self.log.lock().unwrap().push("w releases p, then a".into());
+        self.p_tx.lock().unwrap().take().unwrap().send(()).unwrap();
+        self.a_tx.lock().unwrap().take().unwrap().send(()).unwrap();
+        x
+    }
+    #[step(after = x)]
+    async fn a(&self, _x: u32) -> String {
+        let rx = self.a_rx.lock().unwrap().take().unwrap();
+        self.log.lock().unwrap().push("a first poll".into());
+        rx.await.unwrap();
+        "a".into()
+    }
+    #[step(after = first(p, a))]
+    async fn pick(&self, s: String) -> String {
+        s
+    }
+    #[step(after = [pick, w])]
+    async fn end(&self, s: String, _w: u32) -> String {
+        s
+    }
+}
+
+#[tokio::test]
+async fn the_racer_woken_first_wins() {
+    let wf = WakeOrder::default();
+    let (p_tx, p_rx) = oneshot::channel();
+    let (a_tx, a_rx) = oneshot::channel();
+    *wf.p_rx.lock().unwrap() = Some(p_rx);
+    *wf.a_rx.lock().unwrap() = Some(a_rx);
+    *wf.p_tx.lock().unwrap() = Some(p_tx);
+    *wf.a_tx.lock().unwrap() = Some(a_tx);
+    let winner = Engine::in_memory().run(&wf, ()).await.unwrap();
+    assert_eq!(
+        winner,
+        "p",
+        "p was woken before a: {:?}",
+        wf.log.lock().unwrap()
+    );
+}
+
+/// Registers its waker on the first poll only (a thread wakes it later); later polls ignore
+/// `cx`. Against the `Future` contract, but it works under `tokio::spawn`, `join!`, `select!`
+/// and `FuturesUnordered`, whose wakers never change: it works here too.
+struct OnceRegistered {
+    done: Arc<AtomicBool>,
+    started: bool,
+}
+
+impl Future for OnceRegistered {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done.load(SeqCst) {
+            return Poll::Ready(());
+        }
+        if !self.started {
+            self.started = true;
+            let done = self.done.clone();
+            let waker = cx.waker().clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                done.store(true, SeqCst);
+                waker.wake();
+            });
+        }
+        Poll::Pending
+    }
+}
+
+#[derive(Default)]
+struct Once;
+
+#[workflow]
+impl Once {
+    #[step]
+    async fn start(&self, _i: ()) -> u32 {
+        1
+    }
+    #[step(after = start)]
+    async fn slow(&self, x: u32) -> u32 {
+        OnceRegistered {
+            done: Arc::default(),
+            started: false,
+        }
+        .await;
+        x
+    }
+    #[step(after = start)]
+    async fn other(&self, x: u32) -> u32 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        x
+    }
+    #[step(after = [slow, other])]
+    async fn end(&self, a: u32, b: u32) -> u32 {
+        a + b
+    }
+}
+
+#[tokio::test]
+async fn a_future_that_registers_its_waker_once_is_woken() {
+    let engine = Engine::in_memory();
+    let run = engine.run(&Once, ());
+    let out = tokio::time::timeout(Duration::from_secs(5), run).await;
+    assert_eq!(
+        out.expect("the run hung: the wake went to a stale waker")
+            .unwrap(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_racer_woken_first_wins_multi_thread() {
+    let wf = WakeOrder::default();
+    let (p_tx, p_rx) = oneshot::channel();
+    let (a_tx, a_rx) = oneshot::channel();
+    *wf.p_rx.lock().unwrap() = Some(p_rx);
+    *wf.a_rx.lock().unwrap() = Some(a_rx);
+    *wf.p_tx.lock().unwrap() = Some(p_tx);
+    *wf.a_tx.lock().unwrap() = Some(a_tx);
+    let winner = Engine::in_memory().run(&wf, ()).await.unwrap();
+    assert_eq!(winner, "p", "p was woken before a");
 }
