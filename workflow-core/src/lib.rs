@@ -36,9 +36,8 @@
 //!   `crate = path` for re-exporters).
 //! - `#[step]` on an `async fn` taking `&self`, an optional leading `&StepContext`, then its
 //!   inputs. A step returns `Result<T, E>` for any `E: std::error::Error + Send + Sync`
-//!   (or [`StepError`]), or a plain `T`. The engine polls a step's future on the run's task,
-//!   first with the run's waker, then with a waker of its own once it waits: like any future
-//!   (the `Future` contract), it must wake the waker of its latest poll.
+//!   (or [`StepError`]), or a plain `T`. The engine polls a step's future on the run's own
+//!   task (nothing is spawned per step).
 //! - Keys of `#[step(...)]`:
 //!   - no `after`: a start step; it receives the workflow input;
 //!   - `after = a`, `after = [a, b]` (waits for all, receives their outputs in that order),
