@@ -10,9 +10,6 @@ use crate::definition::{Definition, Edge, Join, StepDef, StepIndex};
 /// One step, as the scheduler's hot paths need it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StepFlow {
-    /// The step needs nothing but its future: no items, signal, child workflow, declared
-    /// timeout or compensation.
-    pub plain: bool,
     /// A `for_each` step.
     pub items: bool,
     /// The step declares a per-attempt timeout.
@@ -51,10 +48,6 @@ impl StepFlow {
             Join::Start | Join::Single | Join::Any => 1,
         };
         StepFlow {
-            plain: step.for_each.is_none()
-                && step.signal.is_none()
-                && step.policy.timeout.is_none()
-                && !step.undoable(),
             items: step.for_each.is_some(),
             timed: step.policy.timeout.is_some(),
             signal: step.signal.is_some(),
@@ -64,6 +57,12 @@ impl StepFlow {
             downstream: step.downstream,
             next,
         }
+    }
+
+    /// The step needs nothing but its future: no items, signal, declared timeout,
+    /// compensation or child workflow.
+    pub fn plain(&self) -> bool {
+        !(self.items || self.signal || self.timed || self.undoable)
     }
 }
 
@@ -172,7 +171,7 @@ mod tests {
         assert_eq!(next, [Some(1), None, None, None, None]);
         let needs: Vec<_> = flows.steps.iter().map(|f| f.needs).collect();
         assert_eq!(needs, [1, 1, 1, 1, 2]);
-        assert!(flows.steps.iter().all(|f: &StepFlow| f.plain && !f.items));
+        assert!(flows.steps.iter().all(|f: &StepFlow| f.plain() && !f.items));
         assert_eq!(&*flows.starts, &[0]);
         assert!(!flows.ordered);
     }

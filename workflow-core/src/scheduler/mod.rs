@@ -803,6 +803,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// a child workflow step, or a step whose body ran a child (`ctx.run_child`) that has saga
     /// steps of its own.
     fn undoable(&self, step: StepIndex, item: Option<usize>) -> bool {
+        // `any_undo` first, though `has_undo` checks it too: the step's name is then read only
+        // once some child left an undo (the definition is off the hot path).
         self.flows.steps[step as usize].undoable
             || (self.run.children.any_undo()
                 && self

@@ -31,7 +31,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// True for a step that needs nothing but its future: no items, signal, timeout (declared
     /// or set by the run) or child workflow.
     fn straight(&self, step: StepIndex) -> bool {
-        self.flows.steps[step as usize].plain && self.timeout(step).is_none()
+        self.flows.steps[step as usize].plain() && self.timeout(step).is_none()
     }
 
     /// Runs the single runnable step in place, then each single one after it; returns when
