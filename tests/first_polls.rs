@@ -261,13 +261,27 @@ async fn every_saga_item_that_ran_is_compensated_when_an_item_fails() {
 
 // `p` is pending (in the set) before `a` starts. `w`, started right after `a`, releases
 // `p` and then `a` from inside its own poll: p's wake comes first.
-#[derive(Default)]
 struct WakeOrder {
     p_rx: Mutex<Option<oneshot::Receiver<()>>>,
     a_rx: Mutex<Option<oneshot::Receiver<()>>>,
     p_tx: Mutex<Option<oneshot::Sender<()>>>,
     a_tx: Mutex<Option<oneshot::Sender<()>>>,
-    log: Mutex<Vec<String>>,
+    log: Log,
+}
+
+impl WakeOrder {
+    /// With the gates of `p` and `a` closed.
+    fn gated() -> Self {
+        let (p_tx, p_rx) = oneshot::channel();
+        let (a_tx, a_rx) = oneshot::channel();
+        WakeOrder {
+            p_rx: Mutex::new(Some(p_rx)),
+            a_rx: Mutex::new(Some(a_rx)),
+            p_tx: Mutex::new(Some(p_tx)),
+            a_tx: Mutex::new(Some(a_tx)),
+            log: Log::default(),
+        }
+    }
 }
 
 #[workflow]
@@ -278,19 +292,19 @@ impl WakeOrder {
     }
     #[step(after = start)]
     async fn x(&self, x: u32) -> u32 {
-        self.log.lock().unwrap().push("x".into());
+        self.log.push("x");
         x
     }
     #[step(after = start)]
     async fn p(&self, _x: u32) -> String {
         let rx = self.p_rx.lock().unwrap().take().unwrap();
-        self.log.lock().unwrap().push("p first poll".into());
+        self.log.push("p first poll");
         rx.await.unwrap();
         "p".into()
     }
     #[step(after = x)]
     async fn w(&self, x: u32) -> u32 {
-        self.log.lock().unwrap().push("w releases p, then a".into());
+        self.log.push("w releases p, then a");
         self.p_tx.lock().unwrap().take().unwrap().send(()).unwrap();
         self.a_tx.lock().unwrap().take().unwrap().send(()).unwrap();
         x
@@ -298,7 +312,7 @@ impl WakeOrder {
     #[step(after = x)]
     async fn a(&self, _x: u32) -> String {
         let rx = self.a_rx.lock().unwrap().take().unwrap();
-        self.log.lock().unwrap().push("a first poll".into());
+        self.log.push("a first poll");
         rx.await.unwrap();
         "a".into()
     }
@@ -314,20 +328,9 @@ impl WakeOrder {
 
 #[tokio::test]
 async fn the_racer_woken_first_wins() {
-    let wf = WakeOrder::default();
-    let (p_tx, p_rx) = oneshot::channel();
-    let (a_tx, a_rx) = oneshot::channel();
-    *wf.p_rx.lock().unwrap() = Some(p_rx);
-    *wf.a_rx.lock().unwrap() = Some(a_rx);
-    *wf.p_tx.lock().unwrap() = Some(p_tx);
-    *wf.a_tx.lock().unwrap() = Some(a_tx);
+    let wf = WakeOrder::gated();
     let winner = Engine::in_memory().run(&wf, ()).await.unwrap();
-    assert_eq!(
-        winner,
-        "p",
-        "p was woken before a: {:?}",
-        wf.log.lock().unwrap()
-    );
+    assert_eq!(winner, "p", "p was woken before a: {:?}", wf.log.entries());
 }
 
 /// Registers its waker on the first poll only (a thread wakes it later); later polls ignore
@@ -401,13 +404,7 @@ async fn a_future_that_registers_its_waker_once_is_woken() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_racer_woken_first_wins_multi_thread() {
-    let wf = WakeOrder::default();
-    let (p_tx, p_rx) = oneshot::channel();
-    let (a_tx, a_rx) = oneshot::channel();
-    *wf.p_rx.lock().unwrap() = Some(p_rx);
-    *wf.a_rx.lock().unwrap() = Some(a_rx);
-    *wf.p_tx.lock().unwrap() = Some(p_tx);
-    *wf.a_tx.lock().unwrap() = Some(a_tx);
+    let wf = WakeOrder::gated();
     let winner = Engine::in_memory().run(&wf, ()).await.unwrap();
     assert_eq!(winner, "p", "p was woken before a");
 }
