@@ -2,8 +2,9 @@
 //! polled after the work already pending, one unit at a time, so a step whose outcome stops the
 //! run (a failure, a cancellation, a race won) is handled before anything started after it
 //! runs; every saga step that ran to its end is compensated when the run stops; in a race
-//! where one racer is woken before the other, that one wins; and a step future that registers
-//! its waker only once is still woken.
+//! where one racer is woken before the other, that one wins, whichever started first; and a step
+//! future that registers its waker only once is still woken, also after a race cancelled the
+//! steps beside it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -407,4 +408,133 @@ async fn the_racer_woken_first_wins_multi_thread() {
     let wf = WakeOrder::gated();
     let winner = Engine::in_memory().run(&wf, ()).await.unwrap();
     assert_eq!(winner, "p", "p was woken before a");
+}
+
+/// `p` and `q` race, both waiting at their first poll; a helper task releases them in one turn
+/// of the runtime, `first` before the other.
+struct Released {
+    first: &'static str,
+    gates: Mutex<Vec<(&'static str, oneshot::Receiver<()>)>>,
+    senders: Mutex<Vec<(&'static str, oneshot::Sender<()>)>>,
+}
+
+impl Released {
+    fn new(first: &'static str) -> Self {
+        let (p_tx, p_rx) = oneshot::channel();
+        let (q_tx, q_rx) = oneshot::channel();
+        Released {
+            first,
+            gates: Mutex::new(vec![("p", p_rx), ("q", q_rx)]),
+            senders: Mutex::new(vec![("p", p_tx), ("q", q_tx)]),
+        }
+    }
+
+    async fn wait(&self, name: &str) -> String {
+        let gate = {
+            let mut gates = self.gates.lock().unwrap();
+            let at = gates.iter().position(|(n, _)| *n == name).unwrap();
+            gates.remove(at).1
+        };
+        gate.await.unwrap();
+        name.to_owned()
+    }
+
+    /// Releases both gates, `first` first, once the run has polled both racers.
+    fn release_later(&self) -> tokio::task::JoinHandle<()> {
+        let mut senders = std::mem::take(&mut *self.senders.lock().unwrap());
+        senders.sort_by_key(|(name, _)| *name != self.first);
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            for (_, tx) in senders {
+                tx.send(()).unwrap();
+            }
+        })
+    }
+}
+
+#[workflow]
+impl Released {
+    #[step]
+    async fn start(&self, _i: ()) -> u32 {
+        1
+    }
+    #[step(after = start)]
+    async fn p(&self, _x: u32) -> String {
+        self.wait("p").await
+    }
+    #[step(after = start)]
+    async fn q(&self, _x: u32) -> String {
+        self.wait("q").await
+    }
+    #[step(after = first(p, q))]
+    async fn pick(&self, s: String) -> String {
+        s
+    }
+}
+
+/// Whatever order the racers started in, the one released (woken) first wins: both orders are
+/// run, so a scheduler that prefers the racer it started first fails one of them.
+#[tokio::test]
+async fn the_racer_woken_first_wins_whichever_started_first() {
+    for first in ["p", "q"] {
+        let wf = Released::new(first);
+        let releasing = wf.release_later();
+        let winner = Engine::in_memory().run(&wf, ()).await.unwrap();
+        releasing.await.unwrap();
+        assert_eq!(winner, first, "{first} was released first");
+    }
+}
+
+/// `fast` wins a race against `never` while `slow`, beside the race, waits on a waker it
+/// registered once, before the race was decided.
+#[derive(Default)]
+struct RaceBeside;
+
+#[workflow]
+impl RaceBeside {
+    #[step]
+    async fn start(&self, _i: ()) -> u32 {
+        1
+    }
+    #[step(after = start)]
+    async fn slow(&self, x: u32) -> u32 {
+        OnceRegistered {
+            done: Arc::default(),
+            started: false,
+        }
+        .await;
+        x
+    }
+    #[step(after = start)]
+    async fn fast(&self, x: u32) -> u32 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        x
+    }
+    #[step(after = start)]
+    async fn never(&self, x: u32) -> u32 {
+        std::future::pending::<()>().await;
+        x
+    }
+    #[step(after = first(fast, never))]
+    async fn pick(&self, x: u32) -> u32 {
+        x
+    }
+    #[step(after = [pick, slow])]
+    async fn end(&self, a: u32, b: u32) -> u32 {
+        a + b
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_race_loser_leaves_the_other_steps_wakers_alone() {
+    let engine = Engine::in_memory();
+    let run = engine.run(&RaceBeside, ());
+    let out = tokio::time::timeout(Duration::from_secs(5), run).await;
+    assert_eq!(
+        out.expect("the run hung: cancelling the loser moved `slow` off its waker")
+            .unwrap(),
+        2
+    );
 }

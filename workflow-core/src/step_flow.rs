@@ -77,6 +77,8 @@ pub(crate) struct Flows {
     /// True when the order of a run's events is fixed by its journal before anything else
     /// happens: signal steps, loops or races.
     pub ordered: bool,
+    /// Some step is `after = first(..)`: which racer wins follows the order their wakes come in.
+    pub races: bool,
 }
 
 impl Flows {
@@ -88,6 +90,7 @@ impl Flows {
                 .steps
                 .iter()
                 .any(|s| s.signal.is_some() || s.loop_head.is_some() || s.race),
+            races: def.steps.iter().any(|s| s.race),
         }
     }
 }
@@ -173,6 +176,6 @@ mod tests {
         assert_eq!(needs, [1, 1, 1, 1, 2]);
         assert!(flows.steps.iter().all(|f: &StepFlow| f.plain() && !f.items));
         assert_eq!(&*flows.starts, &[0]);
-        assert!(!flows.ordered);
+        assert!(!flows.ordered && !flows.races);
     }
 }

@@ -275,7 +275,7 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
             state: W::__new_state(input),
             steps: vec![StepState::NEW; def.steps.len()],
             ready: Vec::new(),
-            in_flight: in_flight::InFlight::new(),
+            in_flight: in_flight::InFlight::new(!flows.races),
             commits: commits::Commits::new(),
             overlaps_commits: journal.is_some() && !flows.ordered,
             sagas: Vec::new(),
