@@ -13,6 +13,7 @@ mod fallback;
 mod held;
 mod in_flight;
 mod race;
+mod rare;
 mod recorder;
 mod replay;
 mod signals;
@@ -24,7 +25,6 @@ mod undo_child;
 
 // Ordered maps: a run makes several, and an empty `BTreeMap` costs nothing to make (no
 // random hash keys), which matters for the many runs that never use them.
-use std::collections::{BTreeMap, BTreeSet};
 use std::future::pending;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ use crate::context::RunInfo;
 use crate::definition::{Definition, StepIndex};
 use crate::error::{StepError, WorkflowError};
 use crate::events::{EventLog, RunEvent};
-use crate::journal::{Journal, Replay, SignalOutcome};
+use crate::journal::{Journal, Replay};
 use crate::options::{CancellationToken, RunOptions};
 use crate::report::FailureReport;
 use crate::step_flow::Flows;
@@ -227,22 +227,8 @@ struct Driver<'a, 'r, W: Workflow> {
     sagas: Vec<(StepIndex, usize)>,
     /// Completed saga steps of branches that lost a `first(..)` race, to compensate now.
     lost_sagas: Vec<(StepIndex, usize)>,
-    /// Saga completions already compensated before a restart.
-    compensated: BTreeSet<(StepIndex, usize)>,
-    /// How each kept completion of a child workflow step is undone, and its item.
-    child_undos: BTreeMap<(StepIndex, usize), (Option<usize>, Option<crate::child::ChildUndo>)>,
-    /// What each signal step got.
-    signals: BTreeMap<StepIndex, SignalOutcome>,
-    /// When each signal step began waiting.
-    wait_started: BTreeMap<StepIndex, SystemTime>,
-    /// Signal waits left to the store (a parking engine), with their deadlines.
-    parked: Vec<(StepIndex, Option<SystemTime>)>,
-    /// Retries put off past a long backoff, journaled: (step, item) -> (attempt, due).
-    pending_retries: BTreeMap<(StepIndex, usize), (u32, SystemTime)>,
-    /// Retries left to the store (a parking engine): (step, due).
-    parked_retries: Vec<(StepIndex, SystemTime)>,
-    /// `for_each` items whose results were replayed from the journal.
-    replayed_items: BTreeMap<StepIndex, BTreeSet<usize>>,
+    /// Signals, long retries, child undos, replayed items: made on first use.
+    rare: Option<Box<rare::Rare>>,
     /// Mocks and faults of a test.
     plan: Option<Arc<TestPlan>>,
     /// Where events go, for a run started with a handle.
@@ -280,14 +266,7 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
             overlaps_commits: journal.is_some() && !flows.ordered,
             sagas: Vec::new(),
             lost_sagas: Vec::new(),
-            compensated: BTreeSet::new(),
-            child_undos: BTreeMap::new(),
-            signals: BTreeMap::new(),
-            wait_started: BTreeMap::new(),
-            parked: Vec::new(),
-            pending_retries: BTreeMap::new(),
-            parked_retries: Vec::new(),
-            replayed_items: BTreeMap::new(),
+            rare: None,
             plan: options.plan.clone(),
             events: options.events.clone(),
             tunables: tunables::resolve(def, options),
@@ -343,7 +322,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let mut solo = None;
             while let Some(step) = self.ready.pop() {
                 if self.needs_signal(step) {
-                    self.wait_for_signal(step).await?;
+                    // Boxed, like every rare path here: inline, each would make the future of
+                    // every run larger (see `compensate_losers`).
+                    Box::pin(self.wait_for_signal(step)).await?;
                 } else if let Some(task) = self.launch(step)? {
                     if solo.is_none()
                         && self.ready.is_empty()
@@ -378,7 +359,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 self.trace_attempt_end(tag, result.is_ok());
             }
             match outcome {
-                Outcome::SignalReady(ready) => self.signal_ready(tag.step, ready).await?,
+                Outcome::SignalReady(ready) => Box::pin(self.signal_ready(tag.step, ready)).await?,
                 Outcome::Attempted(Ok(out)) => {
                     let item = self.item_of(tag);
                     if let Some(journal) = self.journal.as_deref_mut() {
@@ -403,7 +384,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 Outcome::Committed(Ok(out)) => self.committed(tag, out)?,
                 Outcome::Committed(Err(error)) => return Err(Stop::Store(error)),
                 Outcome::Attempted(Err(error)) => {
-                    if !self.put_off_retry(tag, &error).await? {
+                    if !Box::pin(self.put_off_retry(tag, &error)).await? {
                         self.failed(tag, error)?;
                     }
                 }
@@ -506,7 +487,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let index = step as usize;
         self.flows.steps[index].signal
             && self.steps[index].status == Status::Ready
-            && !self.signals.contains_key(&step)
+            && !self
+                .rare()
+                .is_some_and(|rare| rare.signals.contains_key(&step))
     }
 
     /// Starts a ready step: returns its attempt, or pushes its `for_each` items itself.
@@ -552,8 +535,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let item = st.items_next;
             st.items_next += 1;
             let replayed = self
-                .replayed_items
-                .get(&step)
+                .rare
+                .as_deref()
+                .and_then(|rare| rare.replayed_items.get(&step))
                 .is_some_and(|done| done.contains(&item));
             if !replayed {
                 if let Some(task) = self.first_attempt(step, item)? {
@@ -574,10 +558,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         item: usize,
     ) -> Result<Option<Task<'a, W::__Out>>, Stop> {
         // Most runs never put a retry off: no key is hashed for them.
-        let pending = if self.pending_retries.is_empty() {
-            None
-        } else {
-            self.pending_retries.remove(&(step, item))
+        let pending = match self.rare.as_deref_mut() {
+            Some(rare) if !rare.pending_retries.is_empty() => {
+                rare.pending_retries.remove(&(step, item))
+            }
+            _ => None,
         };
         let Some((attempt, due)) = pending else {
             return Ok(Some(self.attempt(step, item, 1)?));
@@ -587,7 +572,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             return Ok(Some(self.attempt(step, item, attempt)?));
         }
         if self.parks() {
-            self.parked_retries.push((step, due));
+            self.rare_mut().parked_retries.push((step, due));
             return Ok(None);
         }
         let tag = Tag {
@@ -627,7 +612,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if let Some(journal) = self.journal.as_deref_mut() {
             journal.record(event).await.map_err(Stop::Store)?;
         }
-        self.parked_retries.push((tag.step, due));
+        self.rare_mut().parked_retries.push((tag.step, due));
         self.emit_failed(tag, error, true);
         Ok(true)
     }
@@ -795,7 +780,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let undo = self.run.children.take_undo(def.name, item);
         // A replayed child step's undo is found again from its run id when needed.
         if undo.is_some() || def.child.is_some() {
-            self.child_undos.insert((step, completion), (item, undo));
+            self.rare_mut()
+                .child_undos
+                .insert((step, completion), (item, undo));
         }
     }
 
@@ -865,21 +852,28 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 max_passes: loop_head.max_passes,
             });
         }
-        self.pending_retries
-            .retain(|(step, _), _| !loop_head.body.contains(step) && *step != head);
+        let mut rare = self.rare.as_deref_mut();
+        if let Some(rare) = rare.as_deref_mut() {
+            rare.pending_retries
+                .retain(|(step, _), _| !loop_head.body.contains(step) && *step != head);
+        }
         for &member in loop_head.body {
             let st = &mut self.steps[member as usize];
             st.status = Status::Waiting;
             st.delivered = 0;
             st.generation += 1;
-            self.signals.remove(&member);
-            self.wait_started.remove(&member);
-            self.replayed_items.remove(&member);
+            if let Some(rare) = rare.as_deref_mut() {
+                rare.signals.remove(&member);
+                rare.wait_started.remove(&member);
+                rare.replayed_items.remove(&member);
+            }
             W::__reset(&mut self.state, member);
         }
         self.steps[head as usize].generation += 1;
-        self.signals.remove(&head);
-        self.wait_started.remove(&head);
+        if let Some(rare) = rare {
+            rare.signals.remove(&head);
+            rare.wait_started.remove(&head);
+        }
         self.mark_ready(head);
         Ok(())
     }

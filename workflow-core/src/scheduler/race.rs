@@ -30,7 +30,9 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
             }
         }
         self.ready.retain(|s| !branch.contains(s));
-        self.parked.retain(|(s, _)| !branch.contains(s));
+        if let Some(rare) = self.rare.as_deref_mut() {
+            rare.parked.retain(|(s, _)| !branch.contains(s));
+        }
         self.in_flight.retain(|tag| !branch.contains(&tag.step));
         let (lost, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sagas)
             .into_iter()
@@ -76,7 +78,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
 
     async fn compensate_lost_sagas(&mut self) -> Result<(), StoreError> {
         while let Some((step, completion)) = self.lost_sagas.pop() {
-            if !self.compensated.contains(&(step, completion)) {
+            if !self.was_compensated(step, completion) {
                 self.compensate_one(step, completion).await?;
             }
         }

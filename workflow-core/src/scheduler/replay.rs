@@ -19,10 +19,16 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
         for (seq, record) in records {
             match record {
                 Replayed::Output { step, item, out } => {
-                    self.pending_retries.remove(&(step, item.unwrap_or(0)));
+                    if let Some(rare) = self.rare.as_deref_mut() {
+                        rare.pending_retries.remove(&(step, item.unwrap_or(0)));
+                    }
                     self.replay_launch(step, seq)?;
                     if let Some(item) = item {
-                        self.replayed_items.entry(step).or_default().insert(item);
+                        self.rare_mut()
+                            .replayed_items
+                            .entry(step)
+                            .or_default()
+                            .insert(item);
                         self.discard_inputs(step, item);
                     }
                     if let Some(rec) = self.recorder.as_deref_mut() {
@@ -32,10 +38,10 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                     self.begin_ready_for_each(seq)?;
                 }
                 Replayed::Signal { step, outcome } => {
-                    self.signals.insert(step, outcome);
+                    self.rare_mut().signals.insert(step, outcome);
                 }
                 Replayed::WaitStarted { step, at } => {
-                    self.wait_started.insert(step, at);
+                    self.rare_mut().wait_started.insert(step, at);
                 }
                 Replayed::RetryScheduled {
                     step,
@@ -43,11 +49,13 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                     attempt,
                     due,
                 } => {
-                    self.pending_retries.insert((step, item), (attempt, due));
+                    self.rare_mut()
+                        .pending_retries
+                        .insert((step, item), (attempt, due));
                 }
                 Replayed::Stopped { cause } => stopped = Some(cause),
                 Replayed::Compensated { step, completion } => {
-                    self.compensated.insert((step, completion));
+                    self.rare_mut().compensated.insert((step, completion));
                 }
             }
         }

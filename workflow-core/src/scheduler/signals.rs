@@ -22,11 +22,15 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let Some(signal) = def.signal else {
             return Ok(());
         };
+        let known = self
+            .rare()
+            .and_then(|rare| rare.wait_started.get(&step))
+            .copied();
         let Some(journal) = self.journal.as_deref_mut() else {
             return Err(Stop::NoSignals { step });
         };
-        let started = match self.wait_started.get(&step) {
-            Some(at) => *at,
+        let started = match known {
+            Some(at) => at,
             None => {
                 let at = SystemTime::now();
                 let event = JournalEvent::WaitStarted {
@@ -34,7 +38,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     at,
                 };
                 journal.record(event).await.map_err(Stop::Store)?;
-                self.wait_started.insert(step, at);
+                self.rare
+                    .get_or_insert_default()
+                    .wait_started
+                    .insert(step, at);
                 at
             }
         };
@@ -55,7 +62,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             if journal.has_signal(signal.name).await.map_err(Stop::Store)? {
                 return self.signal_ready(step, Ok(true)).await;
             }
-            self.parked.push((step, deadline));
+            self.rare
+                .get_or_insert_default()
+                .parked
+                .push((step, deadline));
             return Ok(());
         }
         journal
@@ -116,7 +126,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             signal: signal.name,
             timed_out,
         });
-        self.signals.insert(step, outcome);
+        self.rare_mut().signals.insert(step, outcome);
         self.mark_ready(step);
         Ok(())
     }
@@ -124,20 +134,21 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// Nothing is left to run but parked waits and retries: the stop that parks the run until
     /// the first deadline or due retry (or a signal).
     pub(super) fn park(&self) -> Option<Stop> {
-        if self.parked.is_empty() && self.parked_retries.is_empty() {
+        let rare = self.rare()?;
+        if rare.parked.is_empty() && rare.parked_retries.is_empty() {
             return None;
         }
-        let deadlines = self.parked.iter().filter_map(|(_, at)| *at);
-        let dues = self.parked_retries.iter().map(|(_, due)| *due);
+        let deadlines = rare.parked.iter().filter_map(|(_, at)| *at);
+        let dues = rare.parked_retries.iter().map(|(_, due)| *due);
         let wake_at = deadlines.chain(dues).min();
-        let mut names: Vec<String> = self
+        let mut names: Vec<String> = rare
             .parked
             .iter()
             .filter_map(|(step, _)| self.def.steps[*step as usize].signal)
             .map(|s| s.name.to_owned())
             .collect();
         names.extend(
-            self.parked_retries
+            rare.parked_retries
                 .iter()
                 .map(|(step, _)| format!("retry of `{}`", self.def.steps[*step as usize].name)),
         );
@@ -158,7 +169,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
     /// What signal step `step` got, as its boxed `Signal<T>`.
     fn received_signal(&self, step: StepIndex) -> Result<Option<Box<dyn Any + Send>>, Stop> {
-        match self.signals.get(&step) {
+        match self.rare().and_then(|rare| rare.signals.get(&step)) {
             None => Ok(None),
             Some(SignalOutcome::TimedOut) => Ok(W::__signal_timed_out(step)),
             Some(SignalOutcome::Received(SignalPayload::Value(make))) => Ok(Some(make())),

@@ -199,7 +199,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     pub(super) async fn compensate(&mut self) -> Result<Vec<CompensationRecord>, StoreError> {
         let mut records = Vec::new();
         while let Some((step, completion)) = self.sagas.pop() {
-            if self.compensated.contains(&(step, completion)) {
+            if self.was_compensated(step, completion) {
                 continue;
             }
             records.extend(self.compensate_one(step, completion).await?);
@@ -215,7 +215,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         completion: usize,
     ) -> Result<Option<CompensationRecord>, StoreError> {
         let def = &self.def.steps[step as usize];
-        if def.child.is_some() || self.child_undos.contains_key(&(step, completion)) {
+        if def.child.is_some()
+            || self
+                .rare()
+                .is_some_and(|rare| rare.child_undos.contains_key(&(step, completion)))
+        {
             return self.undo_child(step, completion).await;
         }
         let Some(compensation) = def.compensation else {
@@ -305,7 +309,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             };
             journal.record(event).await?;
         }
-        self.compensated.insert((step, completion));
+        self.rare_mut().compensated.insert((step, completion));
         let failed = record.error.is_some();
         self.emit(|| RunEvent::Compensated { step, failed });
         Ok(record)

@@ -22,8 +22,9 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
     ) -> Result<Option<CompensationRecord>, StoreError> {
         let def = &self.def.steps[step as usize];
         let (item, undo) = self
-            .child_undos
-            .remove(&(step, completion))
+            .rare
+            .as_deref_mut()
+            .and_then(|rare| rare.child_undos.remove(&(step, completion)))
             .unwrap_or((None, None));
         let undo = match undo {
             Some(undo) => Some(undo),
