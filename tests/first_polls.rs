@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -536,5 +536,76 @@ async fn cancelling_a_race_loser_leaves_the_other_steps_wakers_alone() {
         out.expect("the run hung: cancelling the loser moved `slow` off its waker")
             .unwrap(),
         2
+    );
+}
+
+/// Counts its polls; ready once `open` is set (by the last item of `Busy::item`).
+struct CountedGate<'a> {
+    polls: &'a AtomicUsize,
+    open: &'a AtomicBool,
+    waker: &'a Mutex<Option<std::task::Waker>>,
+}
+
+impl Future for CountedGate<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.polls.fetch_add(1, SeqCst);
+        if self.open.load(SeqCst) {
+            return Poll::Ready(());
+        }
+        *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// `wait` waits, beside 1,000 items that finish at once, until the last item lets it go.
+#[derive(Default)]
+struct Busy {
+    polls: AtomicUsize,
+    open: AtomicBool,
+    waker: Mutex<Option<std::task::Waker>>,
+    done: AtomicUsize,
+}
+
+#[workflow]
+impl Busy {
+    #[step]
+    async fn start(&self, n: u32) -> Vec<u32> {
+        (0..n).collect()
+    }
+    #[step(after = start, for_each)]
+    async fn item(&self, i: u32) -> u32 {
+        if self.done.fetch_add(1, SeqCst) + 1 == 1_000 {
+            self.open.store(true, SeqCst);
+            if let Some(waker) = self.waker.lock().unwrap().take() {
+                waker.wake();
+            }
+        }
+        i
+    }
+    #[step(after = start)]
+    async fn wait(&self, items: Vec<u32>) -> usize {
+        let (polls, open, waker) = (&self.polls, &self.open, &self.waker);
+        CountedGate { polls, open, waker }.await;
+        items.len()
+    }
+    #[step(after = [wait, item])]
+    async fn end(&self, n: usize, items: Vec<u32>) -> usize {
+        n + items.len()
+    }
+}
+
+/// A step that waits is polled again when it is woken, not at each of the run's other events:
+/// here its two polls, not one per item.
+#[tokio::test]
+async fn a_waiting_step_is_not_polled_at_every_event_of_the_run() {
+    let wf = Busy::default();
+    let out = Engine::in_memory().run(&wf, 1_000).await.unwrap();
+    assert_eq!(out, 2_000);
+    let polls = wf.polls.load(SeqCst);
+    // At least two: it waited while the items ran (else this test checks nothing).
+    assert!(
+        (2..=3).contains(&polls),
+        "`wait` was polled {polls} times beside 1,000 items"
     );
 }

@@ -4,10 +4,10 @@
 //! event: then it is polled there, after the work already pending, one unit at a time. One that
 //! finishes is the event and never needs a node in the set (a step with nothing to wait for,
 //! as many `for_each` items are, costs one allocation: its future). A few that wait are held
-//! and polled again, with the run's waker as on their first poll, when the run is woken and the
-//! set has nothing ready. Past those few, new work goes into the set unpolled, and so does all
-//! new work after it until the set runs dry; the set polls each unit with a waker of its own
-//! from the first poll on. What this keeps:
+//! in slots, each with a waker of its own (made once per run), and polled again only when that
+//! waker was woken. Past those few, new work goes into the set unpolled, and so does all new
+//! work after it until the set runs dry; the set polls each unit with a waker of its own from
+//! the first poll on. What this keeps:
 //! - Every unit keeps the waker of its first poll for good, so a future that registers its
 //!   waker once still wakes the run; units a race cancels are dropped where they are, never by
 //!   moving the others into a new set.
@@ -15,22 +15,25 @@
 //!   cancellation or a race's winner stops the run or the losing branches before they start.
 //! - In a workflow with races nothing is held: all new work goes to the set, which hands back
 //!   units in the order they were woken, so of two racers the one woken first wins.
+//! - A waiting unit is polled again only once woken (no poll at every event of the run).
 //!
-//! Held units are handled in push order, after the set's, whatever order they were woken in
-//! (no race depends on it). The set is made on first use: a chain of steps, each awaited in
-//! place while nothing else runs, never allocates it. `tests/first_polls.rs` checks each point.
+//! Held units woken together are handled in slot order, after the set's (no race depends on
+//! it). The set and the slots are made on first use: a chain of steps, each awaited in place
+//! while nothing else runs, makes neither. `tests/first_polls.rs` checks each point.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::task::AtomicWaker;
 
 use crate::task::{Outcome, Tag, Task};
 
-/// How many waiting units are held outside the set: each is polled whenever the run is woken
-/// and the set has nothing ready, so a few keep that cost small.
+/// How many waiting units are held outside the set (at most 8: one bit each in [`Wakes`]).
 const HELD: usize = 4;
 
 pub(super) struct InFlight<'a, O> {
@@ -42,8 +45,8 @@ pub(super) struct InFlight<'a, O> {
     set_first: bool,
     /// Whether units that wait at their first poll may be held (no races in the workflow).
     hold: bool,
-    /// Work that waited at its first poll, polled with the run's waker, in push order.
-    held: Vec<Task<'a, O>>,
+    /// Work that waited at its first poll, in slots with wakers of their own.
+    held: Option<Box<Held<'a, O>>>,
     /// Work not polled yet, in the order it was pushed.
     fresh: VecDeque<Task<'a, O>>,
 }
@@ -73,7 +76,7 @@ impl<'a, O> InFlight<'a, O> {
             cancelled: 0,
             set_first: false,
             hold,
-            held: Vec::new(),
+            held: None,
             fresh: VecDeque::new(),
         }
     }
@@ -83,7 +86,9 @@ impl<'a, O> InFlight<'a, O> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fresh.is_empty() && self.held.is_empty() && self.set_is_dry()
+        self.fresh.is_empty()
+            && self.held.as_ref().is_none_or(|h| h.count == 0)
+            && self.set_is_dry()
     }
 
     /// The set holds no live unit.
@@ -98,32 +103,39 @@ impl<'a, O> InFlight<'a, O> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
-    /// Polls for the next finished unit of work: the set's, then the held units, then each
-    /// new unit in turn; `Ready(None)` when nothing is in flight.
+    /// Polls for the next finished unit of work: the set's, then the woken held units, then
+    /// each new unit in turn; `Ready(None)` when nothing is in flight.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Tag, Outcome<O>)>> {
         if let Some(done) = self.poll_set(cx) {
             return Poll::Ready(Some(done));
         }
-        for at in 0..self.held.len() {
-            if let Poll::Ready(done) = Pin::new(&mut self.held[at]).poll(cx) {
-                self.held.remove(at);
-                return Poll::Ready(Some(done));
-            }
+        if let Some(done) = self
+            .held
+            .as_deref_mut()
+            .and_then(|held| held.poll_woken(cx))
+        {
+            return Poll::Ready(Some(done));
         }
         let mut to_set = false;
-        while let Some(mut task) = self.fresh.pop_front() {
-            if !self.hold || self.set_first || self.held.len() == HELD {
+        while let Some(task) = self.fresh.pop_front() {
+            let slot = match &self.held {
+                _ if !self.hold || self.set_first => None,
+                None => Some(0),
+                Some(held) if held.count == 0 => Some(0),
+                Some(held) => held.free_slot(),
+            };
+            let Some(slot) = slot else {
                 self.pending
                     .get_or_insert_with(FuturesUnordered::new)
                     .push(Slot(Some(task)));
                 self.set_first = true;
                 to_set = true;
                 continue;
-            }
-            if let Poll::Ready(done) = Pin::new(&mut task).poll(cx) {
+            };
+            let held = self.held.get_or_insert_with(Box::default);
+            if let Some(done) = held.first_poll(slot, task, cx) {
                 return Poll::Ready(Some(done));
             }
-            self.held.push(task);
         }
         // What went into the set unpolled is polled now, with the set's wakers.
         if to_set {
@@ -161,18 +173,142 @@ impl<'a, O> InFlight<'a, O> {
         self.pending = None;
         self.cancelled = 0;
         self.set_first = false;
-        self.held.clear();
+        self.held = None;
         self.fresh.clear();
     }
 
     /// Drops the units of work whose tag `keep` refuses; the others stay where they are.
     pub fn retain(&mut self, mut keep: impl FnMut(Tag) -> bool) {
         self.fresh.retain(|task| keep(task.tag()));
-        self.held.retain(|task| keep(task.tag()));
+        if let Some(held) = self.held.as_deref_mut() {
+            held.retain(&mut keep);
+        }
         for slot in self.pending.iter_mut().flat_map(FuturesUnordered::iter_mut) {
             if slot.0.as_ref().is_some_and(|task| !keep(task.tag())) {
                 slot.0 = None;
                 self.cancelled += 1;
+            }
+        }
+    }
+}
+
+/// The held units: up to [`HELD`] slots, each polled with its own waker, which marks the slot
+/// woken and wakes the run.
+struct Held<'a, O> {
+    slots: [Option<Task<'a, O>>; HELD],
+    /// How many slots hold a unit.
+    count: usize,
+    /// Each slot's waker, made when the slot is first used.
+    wakers: [Option<Waker>; HELD],
+    wakes: Arc<Wakes>,
+}
+
+/// Which slots were woken since the run last looked, and the run's waker to pass wakes on to.
+#[derive(Default)]
+struct Wakes {
+    woken: AtomicU8,
+    run: AtomicWaker,
+}
+
+/// The waker of one slot.
+struct SlotWaker {
+    wakes: Arc<Wakes>,
+    bit: u8,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.woken.fetch_or(self.bit, Ordering::SeqCst);
+        self.wakes.run.wake();
+    }
+}
+
+impl<O> Default for Held<'_, O> {
+    fn default() -> Self {
+        Held {
+            slots: Default::default(),
+            count: 0,
+            wakers: Default::default(),
+            wakes: Arc::default(),
+        }
+    }
+}
+
+impl<'a, O> Held<'a, O> {
+    fn free_slot(&self) -> Option<usize> {
+        self.slots.iter().position(Option::is_none)
+    }
+
+    /// Slot `slot`'s waker, made on first use.
+    fn waker(&mut self, slot: usize) -> &Waker {
+        let wakes = &self.wakes;
+        self.wakers[slot].get_or_insert_with(|| {
+            Waker::from(Arc::new(SlotWaker {
+                wakes: wakes.clone(),
+                bit: 1 << slot,
+            }))
+        })
+    }
+
+    /// Polls a new unit with free slot `slot`'s waker: its outcome, or `None` once it waits in
+    /// the slot.
+    fn first_poll(
+        &mut self,
+        slot: usize,
+        mut task: Task<'a, O>,
+        cx: &mut Context<'_>,
+    ) -> Option<(Tag, Outcome<O>)> {
+        let waker = self.waker(slot);
+        if let Poll::Ready(done) = Pin::new(&mut task).poll(&mut Context::from_waker(waker)) {
+            return Some(done);
+        }
+        self.wakes.run.register(cx.waker());
+        // Woken during its first poll, before the run's waker was registered: poll again.
+        if self.wakes.woken.load(Ordering::SeqCst) & (1 << slot) != 0 {
+            cx.waker().wake_by_ref();
+        }
+        self.slots[slot] = Some(task);
+        self.count += 1;
+        None
+    }
+
+    /// Polls the units whose slots were woken, in slot order: the first outcome, if any (the
+    /// other woken slots stay marked for the next call).
+    fn poll_woken(&mut self, cx: &mut Context<'_>) -> Option<(Tag, Outcome<O>)> {
+        if self.count == 0 {
+            return None;
+        }
+        self.wakes.run.register(cx.waker());
+        let woken = self.wakes.woken.swap(0, Ordering::SeqCst);
+        for slot in 0..HELD {
+            let bit = 1u8 << slot;
+            if woken & bit == 0 {
+                continue;
+            }
+            let (Some(task), Some(waker)) = (self.slots[slot].as_mut(), &self.wakers[slot]) else {
+                continue; // a wake that came after its unit finished
+            };
+            if let Poll::Ready(done) = Pin::new(task).poll(&mut Context::from_waker(waker)) {
+                self.slots[slot] = None;
+                self.count -= 1;
+                let later = woken & !(bit | (bit - 1));
+                self.wakes.woken.fetch_or(later, Ordering::SeqCst);
+                return Some(done);
+            }
+        }
+        None
+    }
+
+    /// Drops the held units whose tag `keep` refuses.
+    fn retain(&mut self, keep: &mut impl FnMut(Tag) -> bool) {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|task| !keep(task.tag())) {
+                *slot = None;
+                self.count -= 1;
             }
         }
     }
