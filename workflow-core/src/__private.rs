@@ -21,6 +21,8 @@ pub use std::boxed::Box;
 pub use std::clone::Clone;
 pub use std::default::Default;
 pub use std::fmt;
+pub use std::future::Future;
+pub use std::marker::Send;
 pub use std::option::Option::{self, None, Some};
 pub use std::result::Result::{self, Err, Ok};
 pub use std::string::String;
@@ -46,9 +48,15 @@ impl<T, E: Into<StepError>> IntoStepResult for Result<T, E> {
 
 /// The error future of a step whose input slot was empty (an engine bug, never user input).
 pub fn missing_input<'a, O: Send + 'a>(step: &'static str) -> StepFuture<'a, O> {
-    Box::pin(std::future::ready(Err(StepError::msg(format!(
+    Box::pin(std::future::ready(Err(missing_input_error(step))))
+}
+
+/// The error of a step whose input slot was empty (an engine bug, never user input).
+#[cold]
+pub fn missing_input_error(step: &'static str) -> StepError {
+    StepError::msg(format!(
         "internal error: step `{step}` started without its input"
-    )))))
+    ))
 }
 
 /// Pins a step future.

@@ -125,18 +125,21 @@ impl<O> Future for Task<'_, O> {
                 .poll(cx)
                 .map(|ready| (tag, Outcome::SignalReady(ready))),
             TaskKind::Attempt(future) => {
-                poll_attempt(future, cx).map(|result| (tag, Outcome::Attempted(result)))
+                poll_attempt(future.as_mut(), cx).map(|result| (tag, Outcome::Attempted(result)))
             }
         }
     }
 }
 
 /// Polls a step attempt's future; a panic in the step is the attempt's error.
-pub(crate) fn poll_attempt<O>(
-    future: &mut StepFuture<'_, O>,
+pub(crate) fn poll_attempt<O, F>(
+    future: Pin<&mut F>,
     cx: &mut Context<'_>,
-) -> Poll<Result<O, StepError>> {
-    match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+) -> Poll<Result<O, StepError>>
+where
+    F: Future<Output = Result<O, StepError>> + ?Sized,
+{
+    match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
         Ok(polled) => polled,
         Err(payload) => Poll::Ready(Err(StepError::panicked(panic_message(payload.as_ref())))),
     }

@@ -133,6 +133,16 @@ pub trait Workflow: Sized {
         item: usize,
         info: StartInfo<'_>,
     ) -> StepFuture<'a, Self::__Out>;
+    /// The first attempt of step `step` when it is plain (no items, signal, child workflow or
+    /// compensation, see `StepFlow::plain`), on a run without a test plan: one future type
+    /// for all the workflow's plain steps, so the run awaits it in place, without a box.
+    #[doc(hidden)]
+    fn __run_plain<'a>(
+        &'a self,
+        state: &mut Self::__State,
+        step: StepIndex,
+        info: StartInfo<'_>,
+    ) -> impl std::future::Future<Output = Result<Self::__Out, StepError>> + Send + use<'a, Self>;
     /// The output of item `item` of an `item_results` step that failed for good with
     /// `error`; `None` for other steps (the failure fails the step).
     #[doc(hidden)]

@@ -2,7 +2,10 @@
 //! spanned type assertions that make rustc report mismatches in the user's terms.
 //!
 //! Each step gets its own small async block (boxed), never one big `async fn` holding every
-//! step's `.await`: compile time and memory stay linear in the number of steps.
+//! step's `.await`: compile time and memory stay linear in the number of steps. The one
+//! exception is bounded: a workflow of up to 64 plain steps also gets `__run_plain`, one future
+//! type over those steps, which the straight-line path awaits in place (no box per step); past
+//! 64, `__run_plain` is `__start`'s boxed future.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -43,7 +46,12 @@ pub fn expand(
         distribute.extend(function);
         checks.extend(step_checks);
     }
-    let (start_arms, start_checks) = cx.start_arms();
+    let StartArms {
+        arms: start_arms,
+        checks: start_checks,
+        plain,
+    } = cx.start_arms();
+    let run_plain = Cx::run_plain(&plain);
     checks.extend(start_checks);
     let (compensate_arms, compensate_checks) = cx.compensate_arms();
     let (fallback_arms, fallback_checks) = cx.fallback_arms();
@@ -151,6 +159,8 @@ pub fn expand(
                     }
                 }
 
+                #run_plain
+
                 fn __item_failed(
                     __wf_step: __wf::StepIndex,
                     __wf_item: usize,
@@ -240,6 +250,28 @@ pub(crate) struct Cx<'a> {
     pub graph: &'a Graph,
     pub krate: syn::Path,
 }
+
+/// `__start`'s arms, the checks they need, and the pieces of `__run_plain`.
+struct StartArms {
+    arms: TokenStream,
+    checks: TokenStream,
+    plain: PlainArms,
+}
+
+/// The pieces of `__run_plain`, one of each per statically plain step: its `__In` variant,
+/// the arm taking its input from the state, the arm running it.
+#[derive(Default)]
+struct PlainArms {
+    variants: TokenStream,
+    takes: TokenStream,
+    runs: TokenStream,
+    count: usize,
+}
+
+/// Past this many plain steps, `__run_plain` is `__start`'s boxed future: one future type over
+/// a thousand steps costs rustc a quarter more memory (`scripts/compile-cost.sh`), and a
+/// workflow that large amortises a box per step anyway.
+const PLAIN_STEPS_IN_ONE_FUTURE: usize = 64;
 
 fn slot(i: usize) -> Ident {
     format_ident!("s{}", i)
@@ -842,9 +874,10 @@ impl Cx<'_> {
     }
 
     /// The match arms of `__start`: take (or clone, under `retry`) the inputs, call the method.
-    fn start_arms(&self) -> (TokenStream, TokenStream) {
+    fn start_arms(&self) -> StartArms {
         let mut arms = TokenStream::new();
         let mut checks = TokenStream::new();
+        let mut plain = PlainArms::default();
         for (i, step) in self.model.steps.iter().enumerate() {
             let index = i as u16;
             let slot = slot(i);
@@ -874,6 +907,7 @@ impl Cx<'_> {
             let args: Vec<Ident> = (0..step.inputs.len())
                 .map(|k| format_ident!("__wf_arg{}", k))
                 .collect();
+            let mut plain_take = None;
             let (take, item) = if step.attr.for_each.is_some() {
                 let span = step.inputs[0].span();
                 let take = if keeps_input {
@@ -886,7 +920,7 @@ impl Cx<'_> {
                     quote!(__wf::Some(__wf_item)),
                 )
             } else {
-                let takes = step.inputs.iter().enumerate().map(|(k, param)| {
+                let takes: Vec<TokenStream> = step.inputs.iter().enumerate().map(|(k, param)| {
                     let index = syn::Index::from(k);
                     let span = param.span();
                     if keeps_input {
@@ -894,7 +928,22 @@ impl Cx<'_> {
                     } else {
                         quote!(__wf_state.#slot.#index.take())
                     }
-                });
+                }).collect();
+                if self.statically_plain(i) {
+                    let context_let = step.takes_context.then(|| {
+                        quote! { let __wf_context = __wf::StepContext::new(__wf::Arc::clone(__wf_info.run), #name, __wf_info.attempt, __wf::None); }
+                    });
+                    let context = step.takes_context.then(|| quote!(__wf_context,));
+                    plain_take = Some(quote! {
+                        #index => {
+                            let (#(__wf::Some(#args),)*) = (#(#takes,)*) else {
+                                break '__wf_take __In::__Missing(#name);
+                            };
+                            #context_let
+                            __In::#variant(#context #(#args),*)
+                        }
+                    });
+                }
                 (
                     quote! { let (#(__wf::Some(#args),)*) = (#(#takes,)*) else { return __wf::missing_input(#name); }; },
                     quote!(__wf::None),
@@ -990,6 +1039,22 @@ impl Cx<'_> {
             } else {
                 quote!(__wf::Ok((#wrap)(#call)))
             };
+            if let Some(plain_take) = plain_take {
+                let tys = &step.inputs;
+                let (context_ty, context) = if step.takes_context {
+                    (quote!(__wf::StepContext,), quote!(__wf_context,))
+                } else {
+                    (TokenStream::new(), TokenStream::new())
+                };
+                plain
+                    .variants
+                    .extend(quote!(#variant(#context_ty #(#tys),*),));
+                plain.takes.extend(plain_take);
+                plain
+                    .runs
+                    .extend(quote!(__In::#variant(#context #(#args),*) => #result,));
+                plain.count += 1;
+            }
             arms.extend(quote! {
                 #index => {
                     #find_mock
@@ -1001,7 +1066,65 @@ impl Cx<'_> {
                 }
             });
         }
-        (arms, checks)
+        StartArms {
+            arms,
+            checks,
+            plain,
+        }
+    }
+
+    /// A step the scheduler may run as plain (`StepFlow::plain`) whatever the run: no items,
+    /// signal, child workflow, compensation or declared timeout.
+    fn statically_plain(&self, i: usize) -> bool {
+        let step = &self.model.steps[i];
+        step.attr.for_each.is_none()
+            && step.signal.is_none()
+            && step.attr.compensation.is_none()
+            && step.attr.timeout.is_none()
+            && self.child_of(i).is_none()
+    }
+
+    /// `__In` (the input of each plain step) and `__run_plain`.
+    fn run_plain(plain: &PlainArms) -> TokenStream {
+        let PlainArms {
+            variants,
+            takes,
+            runs,
+            count,
+        } = plain;
+        let signature = quote! {
+            fn __run_plain<'__wf_a>(
+                &'__wf_a self,
+                __wf_state: &mut __State,
+                __wf_step: __wf::StepIndex,
+                __wf_info: __wf::StartInfo<'_>,
+            ) -> impl __wf::Future<Output = __wf::Result<__Out, __wf::StepError>> + __wf::Send + use<'__wf_a>
+        };
+        if *count > PLAIN_STEPS_IN_ONE_FUTURE {
+            return quote! {
+                #signature {
+                    __wf::Workflow::__start(self, __wf_state, __wf_step, 0, __wf_info)
+                }
+            };
+        }
+        quote! {
+            #signature {
+                /// The input of each plain step, taken from the run's state.
+                enum __In { #variants __Missing(&'static str) }
+                let __wf_input = '__wf_take: {
+                    match __wf_step {
+                        #takes
+                        _ => __In::__Missing("<not plain>"),
+                    }
+                };
+                async move {
+                    match __wf_input {
+                        #runs
+                        __In::__Missing(__wf_name) => __wf::Err(__wf::missing_input_error(__wf_name)),
+                    }
+                }
+            }
+        }
     }
 
     fn definition(&self, options: &WorkflowAttr) -> TokenStream {

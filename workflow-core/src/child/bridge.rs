@@ -155,6 +155,15 @@ impl<C: Durable<P>, P> Workflow for AsDurable<C, P> {
     ) -> StepFuture<'a, Self::__Out> {
         self.0.__start(state, step, item, info)
     }
+    fn __run_plain<'a>(
+        &'a self,
+        state: &mut Self::__State,
+        step: StepIndex,
+        info: StartInfo<'_>,
+    ) -> impl std::future::Future<Output = Result<Self::__Out, StepError>> + Send + use<'a, C, P>
+    {
+        self.0.__run_plain(state, step, info)
+    }
     fn __item_failed(step: StepIndex, item: usize, error: StepError) -> Option<Self::__Out> {
         C::__item_failed(step, item, error)
     }

@@ -7,11 +7,14 @@
 //! completion. Any other case (items, signals, timeouts, child workflows, a failed attempt,
 //! parallel steps) goes back to the general loop, which keeps every guarantee.
 
+use std::future::Future;
+
 use super::{Driver, Status, Stop};
 use crate::definition::StepIndex;
+use crate::error::StepError;
 use crate::options::RunOptions;
 use crate::task::{poll_attempt, Tag};
-use crate::workflow::{StartInfo, StepFuture, Workflow};
+use crate::workflow::{StartInfo, Workflow};
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// True when the run keeps no per-step record and nothing can interrupt a step from
@@ -49,9 +52,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     /// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run:
-    /// no signal, test plan, recorder or fault to look up.
+    /// no signal, test plan, recorder or fault to look up, and a future the run awaits in
+    /// place (no box: see [`Workflow::__run_plain`]).
     #[inline]
-    fn start_plain(&mut self, step: StepIndex) -> StepFuture<'a, W::__Out> {
+    fn start_plain(
+        &mut self,
+        step: StepIndex,
+    ) -> impl Future<Output = Result<W::__Out, StepError>> + Send + use<'a, W> {
         let st = &mut self.steps[step as usize];
         st.status = Status::Running;
         st.launches += 1;
@@ -64,7 +71,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             plan: None,
             events: None,
         };
-        self.workflow.__start(&mut self.state, step, 0, info)
+        self.workflow.__run_plain(&mut self.state, step, info)
     }
 
     /// Runs `step` (ready and straight) and, along chain edges, each straight step after it,
@@ -72,9 +79,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// goes through [`Driver::complete`] (or, for a chain edge, leaves the next step ready).
     async fn run_chain(&mut self, mut step: StepIndex) -> Result<(), Stop> {
         loop {
-            let mut future = self.start_plain(step);
-            let result = std::future::poll_fn(|cx| poll_attempt(&mut future, cx)).await;
-            drop(future);
+            let result = {
+                let mut future = std::pin::pin!(self.start_plain(step));
+                std::future::poll_fn(|cx| poll_attempt(future.as_mut(), cx)).await
+            };
             let out = match result {
                 Ok(out) => out,
                 // Retries, fallbacks and the run's stop, as for any attempt.
