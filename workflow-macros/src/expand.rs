@@ -52,6 +52,7 @@ pub fn expand(
         plain,
     } = cx.start_arms();
     let run_plain = Cx::run_plain(&plain);
+    let start_body = Cx::start_body(&start_arms, &plain);
     checks.extend(start_checks);
     let (compensate_arms, compensate_checks) = cx.compensate_arms();
     let (fallback_arms, fallback_checks) = cx.fallback_arms();
@@ -153,10 +154,7 @@ pub fn expand(
                     __wf_item: usize,
                     __wf_info: __wf::StartInfo<'_>,
                 ) -> __wf::StepFuture<'__wf_a, __Out> {
-                    match __wf_step {
-                        #start_arms
-                        _ => __wf::missing_input("<unknown>"),
-                    }
+                    #start_body
                 }
 
                 #run_plain
@@ -266,11 +264,16 @@ struct PlainArms {
     takes: TokenStream,
     runs: TokenStream,
     count: usize,
+    /// When `__run_plain` is one future (at most [`PLAIN_STEPS_IN_ONE_FUTURE`] plain steps):
+    /// `__start`'s arms for a mocked plain step, and the plain steps' indices.
+    mock_arms: TokenStream,
+    indices: Vec<u16>,
 }
 
 /// Past this many plain steps, `__run_plain` is `__start`'s boxed future: one future type over
 /// a thousand steps costs rustc a quarter more memory (`scripts/compile-cost.sh`), and a
-/// workflow that large amortises a box per step anyway.
+/// workflow that large amortises a box per step anyway. Up to it, `__start` boxes
+/// `__run_plain`'s future for a plain step (so a box holds the largest plain step's future).
 const PLAIN_STEPS_IN_ONE_FUTURE: usize = 64;
 
 fn slot(i: usize) -> Ident {
@@ -878,6 +881,10 @@ impl Cx<'_> {
         let mut arms = TokenStream::new();
         let mut checks = TokenStream::new();
         let mut plain = PlainArms::default();
+        let unified = (0..self.model.steps.len())
+            .filter(|&i| self.statically_plain(i))
+            .count()
+            <= PLAIN_STEPS_IN_ONE_FUTURE;
         for (i, step) in self.model.steps.iter().enumerate() {
             let index = i as u16;
             let slot = slot(i);
@@ -1054,6 +1061,21 @@ impl Cx<'_> {
                     .runs
                     .extend(quote!(__In::#variant(#context #(#args),*) => #result,));
                 plain.count += 1;
+                if unified {
+                    // Its attempt is `__run_plain`'s future, boxed: one future type (and one
+                    // `Send` error, naming the step, if its future is not `Send`).
+                    plain.mock_arms.extend(quote! {
+                        #index => {
+                            #find_mock
+                            if __wf_mock.is_some() {
+                                #take
+                                #mock
+                            }
+                        }
+                    });
+                    plain.indices.push(index);
+                    continue;
+                }
             }
             arms.extend(quote! {
                 #index => {
@@ -1084,6 +1106,32 @@ impl Cx<'_> {
             && self.child_of(i).is_none()
     }
 
+    /// `__start`'s body: the mocks of plain steps first, then each step's boxed future.
+    fn start_body(arms: &TokenStream, plain: &PlainArms) -> TokenStream {
+        let PlainArms {
+            mock_arms, indices, ..
+        } = plain;
+        if indices.is_empty() {
+            return quote! {
+                match __wf_step {
+                    #arms
+                    _ => __wf::missing_input("<unknown>"),
+                }
+            };
+        }
+        quote! {
+            match __wf_step {
+                #mock_arms
+                _ => {}
+            }
+            match __wf_step {
+                #arms
+                #(#indices)|* => __wf::boxed(self.__run_plain(__wf_state, __wf_step, __wf_info)),
+                _ => __wf::missing_input("<unknown>"),
+            }
+        }
+    }
+
     /// `__In` (the input of each plain step) and `__run_plain`.
     fn run_plain(plain: &PlainArms) -> TokenStream {
         let PlainArms {
@@ -1091,6 +1139,7 @@ impl Cx<'_> {
             takes,
             runs,
             count,
+            ..
         } = plain;
         let signature = quote! {
             fn __run_plain<'__wf_a>(
