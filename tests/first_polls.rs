@@ -342,6 +342,16 @@ struct OnceRegistered {
     started: bool,
 }
 
+impl OnceRegistered {
+    /// Done about 50 ms after its first poll.
+    fn wait() -> Self {
+        OnceRegistered {
+            done: Arc::default(),
+            started: false,
+        }
+    }
+}
+
 impl Future for OnceRegistered {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -373,11 +383,7 @@ impl Once {
     }
     #[step(after = start)]
     async fn slow(&self, x: u32) -> u32 {
-        OnceRegistered {
-            done: Arc::default(),
-            started: false,
-        }
-        .await;
+        OnceRegistered::wait().await;
         x
     }
     #[step(after = start)]
@@ -500,11 +506,7 @@ impl RaceBeside {
     }
     #[step(after = start)]
     async fn slow(&self, x: u32) -> u32 {
-        OnceRegistered {
-            done: Arc::default(),
-            started: false,
-        }
-        .await;
+        OnceRegistered::wait().await;
         x
     }
     #[step(after = start)]
