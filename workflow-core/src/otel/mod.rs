@@ -16,7 +16,7 @@
 //! | `workflow.steps.started`, `.completed`, `.failed`, `.retried` | counter | `workflow.step` |
 //! | `workflow.step.duration` (seconds) | histogram | `workflow.step` |
 //! | `workflow.runs.taken_over`: runs a worker took back from dead or expired workers | counter | |
-//! | `workflow.queue.depth`: ready runs waiting for a worker, seen at each heartbeat | gauge | `queue` |
+//! | `workflow.queue.depth`: ready runs waiting for a worker, counted every tenth heartbeat | gauge | `queue` |
 //!
 //! Without installed providers the API is a no-op. Install your own, or (feature `otlp`)
 //! `install_otlp_from_env` for an OTLP exporter configured by the standard `OTEL_*`
@@ -96,15 +96,32 @@ pub(crate) async fn count_takeovers_from(store: &dyn Store, worker: &WorkerId) {
 pub(crate) struct QueueDepth {
     #[cfg(feature = "otel")]
     reported: std::collections::BTreeSet<String>,
+    /// Heartbeats since the worker started.
+    #[cfg(feature = "otel")]
+    beats: u32,
 }
 
+/// Heartbeats from one count of the ready runs to the next: each count is a query per worker,
+/// and metric readers export far less often than workers heartbeat (every 60 s by default,
+/// against a heartbeat every 500 ms at most).
+#[cfg(feature = "otel")]
+const HEARTBEATS_PER_REPORT: u32 = 10;
+
 impl QueueDepth {
-    /// Records the store's count of ready runs per queue.
+    /// At every tenth heartbeat (the first included): records the store's count of ready runs
+    /// per queue.
     pub(crate) async fn report(&mut self, store: &dyn Store) {
         #[cfg(feature = "otel")]
-        match store.queue_depths().await {
-            Ok(depths) => metrics::record_queue_depths(&mut self.reported, depths),
-            Err(error) => tracing::debug!(%error, "cannot count the ready runs per queue"),
+        {
+            let due = self.beats.is_multiple_of(HEARTBEATS_PER_REPORT);
+            self.beats = self.beats.wrapping_add(1);
+            if !due {
+                return;
+            }
+            match store.queue_depths().await {
+                Ok(depths) => metrics::record_queue_depths(&mut self.reported, depths),
+                Err(error) => tracing::debug!(%error, "cannot count the ready runs per queue"),
+            }
         }
         #[cfg(not(feature = "otel"))]
         let _ = store;
