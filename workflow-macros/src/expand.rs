@@ -263,9 +263,10 @@ struct PlainArms {
     variants: TokenStream,
     takes: TokenStream,
     runs: TokenStream,
-    count: usize,
-    /// When `__run_plain` is one future (at most [`PLAIN_STEPS_IN_ONE_FUTURE`] plain steps):
-    /// `__start`'s arms for a mocked plain step, and the plain steps' indices.
+    /// `__run_plain` is one future: the workflow has at most [`PLAIN_STEPS_IN_ONE_FUTURE`]
+    /// plain steps.
+    unified: bool,
+    /// When unified: `__start`'s arms for a mocked plain step, and the plain steps' indices.
     mock_arms: TokenStream,
     indices: Vec<u16>,
 }
@@ -880,11 +881,13 @@ impl Cx<'_> {
     fn start_arms(&self) -> StartArms {
         let mut arms = TokenStream::new();
         let mut checks = TokenStream::new();
-        let mut plain = PlainArms::default();
-        let unified = (0..self.model.steps.len())
-            .filter(|&i| self.statically_plain(i))
-            .count()
-            <= PLAIN_STEPS_IN_ONE_FUTURE;
+        let plain_steps: Vec<bool> = (0..self.model.steps.len())
+            .map(|i| self.statically_plain(i))
+            .collect();
+        let mut plain = PlainArms {
+            unified: plain_steps.iter().filter(|&&p| p).count() <= PLAIN_STEPS_IN_ONE_FUTURE,
+            ..PlainArms::default()
+        };
         for (i, step) in self.model.steps.iter().enumerate() {
             let index = i as u16;
             let slot = slot(i);
@@ -914,8 +917,7 @@ impl Cx<'_> {
             let args: Vec<Ident> = (0..step.inputs.len())
                 .map(|k| format_ident!("__wf_arg{}", k))
                 .collect();
-            let mut plain_take = None;
-            let (take, item) = if step.attr.for_each.is_some() {
+            let (take, item, takes) = if step.attr.for_each.is_some() {
                 let span = step.inputs[0].span();
                 let take = if keeps_input {
                     quote_spanned!(span=> __wf_state.#slot.get_cloned(__wf_item))
@@ -925,6 +927,7 @@ impl Cx<'_> {
                 (
                     quote! { let __wf::Some(__wf_arg0) = #take else { return __wf::missing_input(#name); }; },
                     quote!(__wf::Some(__wf_item)),
+                    Vec::new(),
                 )
             } else {
                 let takes: Vec<TokenStream> = step.inputs.iter().enumerate().map(|(k, param)| {
@@ -936,24 +939,10 @@ impl Cx<'_> {
                         quote!(__wf_state.#slot.#index.take())
                     }
                 }).collect();
-                if self.statically_plain(i) {
-                    let context_let = step.takes_context.then(|| {
-                        quote! { let __wf_context = __wf::StepContext::new(__wf::Arc::clone(__wf_info.run), #name, __wf_info.attempt, __wf::None); }
-                    });
-                    let context = step.takes_context.then(|| quote!(__wf_context,));
-                    plain_take = Some(quote! {
-                        #index => {
-                            let (#(__wf::Some(#args),)*) = (#(#takes,)*) else {
-                                break '__wf_take __In::__Missing(#name);
-                            };
-                            #context_let
-                            __In::#variant(#context #(#args),*)
-                        }
-                    });
-                }
                 (
                     quote! { let (#(__wf::Some(#args),)*) = (#(#takes,)*) else { return __wf::missing_input(#name); }; },
                     quote!(__wf::None),
+                    takes,
                 )
             };
             let (signal_take, signal_arg) = match &step.signal {
@@ -1046,7 +1035,7 @@ impl Cx<'_> {
             } else {
                 quote!(__wf::Ok((#wrap)(#call)))
             };
-            if let Some(plain_take) = plain_take {
+            if plain_steps[i] {
                 let tys = &step.inputs;
                 let (context_ty, context) = if step.takes_context {
                     (quote!(__wf::StepContext,), quote!(__wf_context,))
@@ -1056,12 +1045,20 @@ impl Cx<'_> {
                 plain
                     .variants
                     .extend(quote!(#variant(#context_ty #(#tys),*),));
-                plain.takes.extend(plain_take);
+                // `__start`'s take, but a missing input is an `__In` value, not a return.
+                plain.takes.extend(quote! {
+                    #index => {
+                        let (#(__wf::Some(#args),)*) = (#(#takes,)*) else {
+                            break '__wf_take __In::__Missing(#name);
+                        };
+                        #context_let
+                        __In::#variant(#context #(#args),*)
+                    }
+                });
                 plain
                     .runs
                     .extend(quote!(__In::#variant(#context #(#args),*) => #result,));
-                plain.count += 1;
-                if unified {
+                if plain.unified {
                     // Its attempt is `__run_plain`'s future, boxed: one future type (and one
                     // `Send` error, naming the step, if its future is not `Send`).
                     plain.mock_arms.extend(quote! {
@@ -1138,7 +1135,7 @@ impl Cx<'_> {
             variants,
             takes,
             runs,
-            count,
+            unified,
             ..
         } = plain;
         let signature = quote! {
@@ -1149,7 +1146,7 @@ impl Cx<'_> {
                 __wf_info: __wf::StartInfo<'_>,
             ) -> impl __wf::Future<Output = __wf::Result<__Out, __wf::StepError>> + __wf::Send + use<'__wf_a>
         };
-        if *count > PLAIN_STEPS_IN_ONE_FUTURE {
+        if !unified {
             return quote! {
                 #signature {
                     __wf::Workflow::__start(self, __wf_state, __wf_step, 0, __wf_info)

@@ -23,8 +23,6 @@ mod trace;
 mod tunables;
 mod undo_child;
 
-// Ordered maps: a run makes several, and an empty `BTreeMap` costs nothing to make (no
-// random hash keys), which matters for the many runs that never use them.
 use std::future::pending;
 use std::pin::Pin;
 use std::sync::Arc;
