@@ -1,7 +1,12 @@
 //! Plain steps (no items, signal, child workflow, compensation or declared timeout) on the
-//! straight-line path, which awaits each in place: in a workflow of up to 64 of them as one
-//! future type without a box, past 64 as each step's boxed future. Both give the same results
-//! as the general path (a run with a test plan never takes the straight-line path).
+//! straight-line path, which awaits them in place: in a workflow of up to 64 of them, each chain
+//! of them as straight-line code in one future without a box (`__run_segment`), past 64 as each
+//! step's boxed future. Both give the same results as the general path (a run with a test plan
+//! never takes the straight-line path), and a step failing or panicking inside a chain is that
+//! step's failure, retried from that step.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use workflow_core::prelude::*;
 
@@ -55,4 +60,63 @@ async fn the_general_path_gives_the_same_results() {
         .run_with(&chain_100::Chain100, 0, RunOptions::new())
         .await;
     assert_eq!(done.result.unwrap(), 100);
+}
+
+/// A chain whose middle step fails (or panics) at its first attempt.
+struct Flaky {
+    starts: Arc<AtomicU32>,
+    middles: Arc<AtomicU32>,
+    panics: bool,
+}
+
+#[workflow]
+impl Flaky {
+    #[step]
+    async fn begin(&self, x: u32) -> u32 {
+        self.starts.fetch_add(1, Ordering::SeqCst);
+        x + 1
+    }
+    #[step(after = begin, retry = 2)]
+    async fn middle(&self, ctx: &StepContext, x: u32) -> Result<u32, StepError> {
+        let attempt = self.middles.fetch_add(1, Ordering::SeqCst) + 1;
+        assert_eq!(ctx.attempt(), attempt, "the context's attempt");
+        if attempt == 1 {
+            if self.panics {
+                panic!("middle's first attempt");
+            }
+            return Err(StepError::msg("middle's first attempt"));
+        }
+        Ok(x * 10 + attempt)
+    }
+    #[step(after = middle)]
+    async fn end(&self, x: u32) -> u32 {
+        x + 1
+    }
+}
+
+fn flaky(panics: bool) -> Flaky {
+    Flaky {
+        starts: Arc::default(),
+        middles: Arc::default(),
+        panics,
+    }
+}
+
+#[tokio::test]
+async fn a_step_failing_inside_a_chain_is_retried_from_that_step() {
+    let workflow = flaky(false);
+    let out = Engine::in_memory().run(&workflow, 1).await.unwrap();
+    assert_eq!(out, 23, "(1 + 1) * 10 + attempt 2, then + 1");
+    assert_eq!(workflow.starts.load(Ordering::SeqCst), 1, "begin ran once");
+    assert_eq!(workflow.middles.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_panic_inside_a_chain_is_the_failure_of_the_step_that_panicked() {
+    // Attributed to `begin` (no retry), the panic would fail the run; `middle` retries it.
+    let workflow = flaky(true);
+    let out = Engine::in_memory().run(&workflow, 1).await.unwrap();
+    assert_eq!(out, 23);
+    assert_eq!(workflow.starts.load(Ordering::SeqCst), 1, "begin ran once");
+    assert_eq!(workflow.middles.load(Ordering::SeqCst), 2);
 }

@@ -133,16 +133,23 @@ pub trait Workflow: Sized {
         item: usize,
         info: StartInfo<'_>,
     ) -> StepFuture<'a, Self::__Out>;
-    /// The first attempt of step `step` when it is plain (no items, signal, child workflow or
-    /// compensation, see `StepFlow::plain`), on a run without a test plan: one future type
-    /// for all the workflow's plain steps, so the run awaits it in place, without a box.
+    /// The first attempt of plain step `step` (no items, signal, child workflow or
+    /// compensation, see `StepFlow::plain`) on a run without a test plan, and of each plain step
+    /// after it along chain edges while `advance(from, to)` says the run goes on there: one
+    /// future, awaited in place (no box), whose output is the last step's (undelivered).
+    /// `advance(from, to)`, asked after step `from` (done), says whether the run goes on to
+    /// step `to` in place; when it does, the scheduler has recorded `from`'s completion and
+    /// `to`'s start.
     #[doc(hidden)]
-    fn __run_plain<'a>(
+    fn __run_segment<'a, A>(
         &'a self,
-        state: &mut Self::__State,
+        state: &'a mut Self::__State,
         step: StepIndex,
-        info: StartInfo<'_>,
-    ) -> impl std::future::Future<Output = Result<Self::__Out, StepError>> + Send + use<'a, Self>;
+        info: StartInfo<'a>,
+        advance: &'a mut A,
+    ) -> impl std::future::Future<Output = Result<Self::__Out, StepError>> + Send + use<'a, Self, A>
+    where
+        A: FnMut(StepIndex, StepIndex) -> bool + Send;
     /// The output of item `item` of an `item_results` step that failed for good with
     /// `error`; `None` for other steps (the failure fails the step).
     #[doc(hidden)]

@@ -3,9 +3,10 @@
 //!
 //! Each step gets its own small async block (boxed), never one big `async fn` holding every
 //! step's `.await`: compile time and memory stay linear in the number of steps. The one
-//! exception is bounded: a workflow of up to 64 plain steps also gets `__run_plain`, one future
-//! type over those steps, which the straight-line path awaits in place (no box per step); past
-//! 64, `__run_plain` is `__start`'s boxed future.
+//! exception is bounded: a workflow of up to 64 plain steps also gets `__run_segment`, one future
+//! that runs each chain of its plain steps as straight-line code, which the straight-line path
+//! awaits in place (no box, no dispatch per step); past 64, `__run_segment` is `__start`'s boxed
+//! future of one step.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -49,10 +50,10 @@ pub fn expand(
     let StartArms {
         arms: start_arms,
         checks: start_checks,
-        plain,
+        attempts,
+        segment,
     } = cx.start_arms();
-    let run_plain = Cx::run_plain(&plain);
-    let start_body = Cx::start_body(&start_arms, &plain);
+    let run_segment = cx.run_segment(&segment);
     checks.extend(start_checks);
     let (compensate_arms, compensate_checks) = cx.compensate_arms();
     let (fallback_arms, fallback_checks) = cx.fallback_arms();
@@ -128,6 +129,10 @@ pub fn expand(
             #checks
             #distribute
 
+            impl #self_ty {
+                #attempts
+            }
+
             impl __wf::Workflow for #self_ty {
                 type Input = #input_ty;
                 type Output = #output_ty;
@@ -154,10 +159,13 @@ pub fn expand(
                     __wf_item: usize,
                     __wf_info: __wf::StartInfo<'_>,
                 ) -> __wf::StepFuture<'__wf_a, __Out> {
-                    #start_body
+                    match __wf_step {
+                        #start_arms
+                        _ => __wf::missing_input("<unknown>"),
+                    }
                 }
 
-                #run_plain
+                #run_segment
 
                 fn __item_failed(
                     __wf_step: __wf::StepIndex,
@@ -249,32 +257,20 @@ pub(crate) struct Cx<'a> {
     pub krate: syn::Path,
 }
 
-/// `__start`'s arms, the checks they need, and the pieces of `__run_plain`.
+/// `__start`'s arms, the checks they need, and each plain step's code in `__run_segment`.
 struct StartArms {
     arms: TokenStream,
     checks: TokenStream,
-    plain: PlainArms,
+    /// The methods of `Self` returning each plain step's attempt (after its inputs are taken).
+    attempts: TokenStream,
+    /// Per step: for a statically plain one, its inputs taken from the state and its call,
+    /// an expression of `Result<__Out, StepError>`.
+    segment: Vec<Option<TokenStream>>,
 }
 
-/// The pieces of `__run_plain`, one of each per statically plain step: its `__In` variant,
-/// the arm taking its input from the state, the arm running it.
-#[derive(Default)]
-struct PlainArms {
-    variants: TokenStream,
-    takes: TokenStream,
-    runs: TokenStream,
-    /// `__run_plain` is one future: the workflow has at most [`PLAIN_STEPS_IN_ONE_FUTURE`]
-    /// plain steps.
-    unified: bool,
-    /// When unified: `__start`'s arms for a mocked plain step, and the plain steps' indices.
-    mock_arms: TokenStream,
-    indices: Vec<u16>,
-}
-
-/// Past this many plain steps, `__run_plain` is `__start`'s boxed future: one future type over
-/// a thousand steps costs rustc a quarter more memory (`scripts/compile-cost.sh`), and a
-/// workflow that large amortises a box per step anyway. Up to it, `__start` boxes
-/// `__run_plain`'s future for a plain step (so a box holds the largest plain step's future).
+/// Past this many plain steps, `__run_segment` is `__start`'s boxed future of one step: one
+/// future over a thousand steps costs rustc a quarter more memory (`scripts/compile-cost.sh`),
+/// and a workflow that large amortises a box per step anyway.
 const PLAIN_STEPS_IN_ONE_FUTURE: usize = 64;
 
 fn slot(i: usize) -> Ident {
@@ -881,13 +877,8 @@ impl Cx<'_> {
     fn start_arms(&self) -> StartArms {
         let mut arms = TokenStream::new();
         let mut checks = TokenStream::new();
-        let plain_steps: Vec<bool> = (0..self.model.steps.len())
-            .map(|i| self.statically_plain(i))
-            .collect();
-        let mut plain = PlainArms {
-            unified: plain_steps.iter().filter(|&&p| p).count() <= PLAIN_STEPS_IN_ONE_FUTURE,
-            ..PlainArms::default()
-        };
+        let mut attempts = TokenStream::new();
+        let mut segment = vec![None; self.model.steps.len()];
         for (i, step) in self.model.steps.iter().enumerate() {
             let index = i as u16;
             let slot = slot(i);
@@ -1035,44 +1026,46 @@ impl Cx<'_> {
             } else {
                 quote!(__wf::Ok((#wrap)(#call)))
             };
-            if plain_steps[i] {
+            if self.statically_plain(i) {
+                // One future type per plain step, `Send` checked once, at its method: the
+                // general path boxes it, `__run_segment` awaits it in place.
+                let attempt = format_ident!("__wf_attempt_{}", i);
                 let tys = &step.inputs;
-                let (context_ty, context) = if step.takes_context {
-                    (quote!(__wf::StepContext,), quote!(__wf_context,))
+                let (context_param, context) = if step.takes_context {
+                    (
+                        quote!(__wf_context: __wf::StepContext,),
+                        quote!(__wf_context,),
+                    )
                 } else {
                     (TokenStream::new(), TokenStream::new())
                 };
-                plain
-                    .variants
-                    .extend(quote!(#variant(#context_ty #(#tys),*),));
-                // `__start`'s take, but a missing input is an `__In` value, not a return.
-                plain.takes.extend(quote! {
-                    #index => {
-                        let (#(__wf::Some(#args),)*) = (#(#takes,)*) else {
-                            break '__wf_take __In::__Missing(#name);
-                        };
-                        #context_let
-                        __In::#variant(#context #(#args),*)
+                attempts.extend(quote! {
+                    fn #attempt<'__wf_a>(
+                        &'__wf_a self,
+                        #context_param
+                        #(#args: #tys),*
+                    ) -> impl __wf::Future<Output = __wf::Result<__Out, __wf::StepError>> + __wf::Send + use<'__wf_a> {
+                        async move { #result }
                     }
                 });
-                plain
-                    .runs
-                    .extend(quote!(__In::#variant(#context #(#args),*) => #result,));
-                if plain.unified {
-                    // Its attempt is `__run_plain`'s future, boxed: one future type (and one
-                    // `Send` error, naming the step, if its future is not `Send`).
-                    plain.mock_arms.extend(quote! {
-                        #index => {
-                            #find_mock
-                            if __wf_mock.is_some() {
-                                #take
-                                #mock
-                            }
-                        }
-                    });
-                    plain.indices.push(index);
-                    continue;
-                }
+                arms.extend(quote! {
+                    #index => {
+                        #find_mock
+                        #take
+                        #mock
+                        #context_let
+                        __wf::boxed(self.#attempt(#context #(#args),*))
+                    }
+                });
+                // `__start`'s take, but a missing input is the segment's error, not a return.
+                segment[i] = Some(quote! {
+                    let (#(__wf::Some(#args),)*) = (#(#takes,)*) else {
+                        return __wf::Err(__wf::missing_input_error(#name));
+                    };
+                    #context_let
+                    self.#attempt(#context #(#args),*).await
+                });
+                continue;
             }
             arms.extend(quote! {
                 #index => {
@@ -1088,7 +1081,8 @@ impl Cx<'_> {
         StartArms {
             arms,
             checks,
-            plain,
+            attempts,
+            segment,
         }
     }
 
@@ -1103,48 +1097,56 @@ impl Cx<'_> {
             && self.child_of(i).is_none()
     }
 
-    /// `__start`'s body: the mocks of plain steps first, then each step's boxed future.
-    fn start_body(arms: &TokenStream, plain: &PlainArms) -> TokenStream {
-        let PlainArms {
-            mock_arms, indices, ..
-        } = plain;
-        if indices.is_empty() {
-            return quote! {
-                match __wf_step {
-                    #arms
-                    _ => __wf::missing_input("<unknown>"),
-                }
-            };
-        }
-        quote! {
-            match __wf_step {
-                #mock_arms
-                _ => {}
-            }
-            match __wf_step {
-                #arms
-                #(#indices)|* => __wf::boxed(self.__run_plain(__wf_state, __wf_step, __wf_info)),
-                _ => __wf::missing_input("<unknown>"),
-            }
-        }
+    /// The step after `i` along a chain edge, when both are statically plain: `i`'s only edge,
+    /// into a step with no other upstream. The rule of `StepFlow::next` (a proc-macro crate
+    /// cannot share the runtime's code); where they differed, the scheduler would only stop the
+    /// segment there (see `__run_segment`).
+    fn chain_next(&self, i: usize) -> Option<usize> {
+        let [edge] = &self.graph.downstream[i][..] else {
+            return None;
+        };
+        let to = edge.to;
+        let sole = edge.arm.is_none()
+            && !edge.back
+            && self.graph.join[to] == Join::Single
+            && self.graph.upstream[to].len() == 1
+            && !self.races(to)
+            && self.model.steps[to].attr.max_passes.is_none();
+        (sole && self.statically_plain(i) && self.statically_plain(to)).then_some(to)
     }
 
-    /// `__In` (the input of each plain step) and `__run_plain`.
-    fn run_plain(plain: &PlainArms) -> TokenStream {
-        let PlainArms {
-            variants,
-            takes,
-            runs,
-            unified,
-            ..
-        } = plain;
+    /// True for a step that runs after the first of its upstream steps (`after = first(..)`).
+    fn races(&self, i: usize) -> bool {
+        matches!(
+            self.model.steps[i].attr.after.as_ref().map(|a| &a.value),
+            Some(crate::attr::After::First(_))
+        )
+    }
+
+    /// `__run_segment`: from a plain step, each step of its chain as straight-line code, in one
+    /// future. Every chain of plain steps is a run of labelled blocks, entered at any of its steps
+    /// by one `break` (the steps' code falls through in chain order); after each step but a
+    /// chain's last, the scheduler's `__wf_advance` says whether the run goes on to the next in
+    /// place (it keeps the steps' records), and the output is delivered to the state, where the
+    /// next step takes its input as in `__start`.
+    fn run_segment(&self, codes: &[Option<TokenStream>]) -> TokenStream {
+        let plain = codes.iter().filter(|c| c.is_some()).count();
+        let unified = plain > 0 && plain <= PLAIN_STEPS_IN_ONE_FUTURE;
+        let advance = if unified && (0..codes.len()).any(|i| self.chain_next(i).is_some()) {
+            quote!(__wf_advance)
+        } else {
+            quote!(_)
+        };
         let signature = quote! {
-            fn __run_plain<'__wf_a>(
+            fn __run_segment<'__wf_a, __WfAdvance>(
                 &'__wf_a self,
-                __wf_state: &mut __State,
+                __wf_state: &'__wf_a mut __State,
                 __wf_step: __wf::StepIndex,
-                __wf_info: __wf::StartInfo<'_>,
-            ) -> impl __wf::Future<Output = __wf::Result<__Out, __wf::StepError>> + __wf::Send + use<'__wf_a>
+                __wf_info: __wf::StartInfo<'__wf_a>,
+                #advance: &'__wf_a mut __WfAdvance,
+            ) -> impl __wf::Future<Output = __wf::Result<__Out, __wf::StepError>> + __wf::Send + use<'__wf_a, __WfAdvance>
+            where
+                __WfAdvance: ::core::ops::FnMut(__wf::StepIndex, __wf::StepIndex) -> bool + __wf::Send,
         };
         if !unified {
             return quote! {
@@ -1153,22 +1155,60 @@ impl Cx<'_> {
                 }
             };
         }
-        quote! {
-            #signature {
-                /// The input of each plain step, taken from the run's state.
-                enum __In { #variants __Missing(&'static str) }
-                let __wf_input = '__wf_take: {
-                    match __wf_step {
-                        #takes
-                        _ => __In::__Missing("<not plain>"),
-                    }
-                };
-                async move {
-                    match __wf_input {
-                        #runs
-                        __In::__Missing(__wf_name) => __wf::Err(__wf::missing_input_error(__wf_name)),
+        // Chains in order, each from its first step (no plain step chains into it).
+        let mut order = Vec::with_capacity(plain);
+        let mut entered = vec![false; codes.len()];
+        for i in 0..codes.len() {
+            if let Some(next) = self.chain_next(i) {
+                entered[next] = true;
+            }
+        }
+        for first in (0..codes.len()).filter(|&i| codes[i].is_some() && !entered[i]) {
+            let mut step = Some(first);
+            while let Some(i) = step {
+                order.push(i);
+                step = self.chain_next(i);
+            }
+        }
+        let label = |i: usize| syn::Lifetime::new(&format!("'__wf_s{i}"), Span::call_site());
+        let entries = order.iter().map(|&i| {
+            let (index, label) = (i as u16, label(i));
+            quote!(#index => break #label,)
+        });
+        let mut body = quote! {
+            match __wf_step {
+                #(#entries)*
+                _ => return __wf::Err(__wf::missing_input_error("<not plain>")),
+            }
+        };
+        for (position, &i) in order.iter().enumerate() {
+            let label = label(i);
+            let code = &codes[i];
+            let step = match self.chain_next(i) {
+                Some(next) => {
+                    let (from, to) = (i as u16, next as u16);
+                    quote! {
+                        let __wf_out = match { #code } {
+                            __wf::Ok(__wf_out) => __wf_out,
+                            __wf::Err(__wf_error) => return __wf::Err(__wf_error),
+                        };
+                        if !__wf_advance(#from, #to) {
+                            return __wf::Ok(__wf_out);
+                        }
+                        <Self as __wf::Workflow>::__deliver(__wf_state, __wf_out);
                     }
                 }
+                None if position + 1 == order.len() => quote!({ #code }),
+                None => quote!(return { #code };),
+            };
+            body = quote! {
+                #label: { #body }
+                #step
+            };
+        }
+        quote! {
+            #signature {
+                async move { #body }
             }
         }
     }
@@ -1229,7 +1269,7 @@ impl Cx<'_> {
                 let deadline = option(step.attr.deadline.as_ref().map(|d| duration(d.value)));
                 quote!(__wf::SignalDef { name: #name, deadline: #deadline })
             }));
-            let race = matches!(step.attr.after.as_ref().map(|a| &a.value), Some(crate::attr::After::First(_)));
+            let race = self.races(i);
             let fallback = option(step.attr.on_failure.as_ref().map(|f| {
                 let name = f.value.to_string();
                 quote!(#name)

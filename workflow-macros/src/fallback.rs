@@ -75,7 +75,7 @@ fn stubs(model: &Model, krate: &syn::Path) -> TokenStream {
                 fn __step(_: __wf::StepIndex) -> __wf::Option<#step_enum> { #never }
                 fn __new_state(_: Self::Input) {}
                 fn __start<'a>(&'a self, _: &mut (), _: __wf::StepIndex, _: usize, _: __wf::StartInfo<'_>) -> __wf::StepFuture<'a, ()> { #never }
-                fn __run_plain<'a>(&'a self, _: &mut (), _: __wf::StepIndex, _: __wf::StartInfo<'_>) -> impl __wf::Future<Output = __wf::Result<(), __wf::StepError>> + __wf::Send + use<'a> { async { #never } }
+                fn __run_segment<'a, A: FnMut(__wf::StepIndex, __wf::StepIndex) -> bool + __wf::Send>(&'a self, _: &'a mut (), _: __wf::StepIndex, _: __wf::StartInfo<'a>, _: &'a mut A) -> impl __wf::Future<Output = __wf::Result<(), __wf::StepError>> + __wf::Send + use<'a, A> { async { #never } }
                 fn __item_failed(_: __wf::StepIndex, _: usize, _: __wf::StepError) -> __wf::Option<()> { #never }
                 fn __fallback<'a>(&'a self, _: &mut (), _: __wf::StepIndex, _: usize, _: __wf::StepError) -> __wf::Option<__wf::StepFuture<'a, ()>> { #never }
                 fn __compensate<'a>(&'a self, _: &mut (), _: __wf::StepIndex, _: usize, _: __wf::StartInfo<'_>) -> __wf::Option<__wf::StepFuture<'a, ()>> { #never }

@@ -80,3 +80,35 @@ fn snapshot_for_each_loop() {
         expect_file!["snapshots/for_each_loop.rs.txt"],
     );
 }
+
+/// A chain of plain steps (one taking the step context, one fallible) beside a parallel
+/// branch: `__run_segment` runs the chain as straight-line code.
+#[test]
+fn snapshot_plain_chain() {
+    check(
+        quote!(),
+        quote! {
+            impl Orders {
+                #[step]
+                async fn receive(&self, id: u64) -> u64 { id }
+                #[step(after = receive)]
+                async fn price(&self, ctx: &StepContext, id: u64) -> u32 {
+                    ctx.attempt() + id as u32
+                }
+                #[step(after = price, retry = 2)]
+                async fn charge(&self, cents: u32) -> Result<String, StepError> {
+                    Ok(format!("charged {cents}"))
+                }
+                #[step(after = charge)]
+                async fn receipt(&self, charge: String) -> String { charge }
+                #[step(after = receive)]
+                async fn audit(&self, id: u64) -> u64 { id }
+                #[step(after = [receipt, audit])]
+                async fn done(&self, receipt: String, audit: u64) -> String {
+                    format!("{receipt} {audit}")
+                }
+            }
+        },
+        expect_file!["snapshots/plain_chain.rs.txt"],
+    );
+}

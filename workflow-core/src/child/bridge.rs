@@ -155,14 +155,17 @@ impl<C: Durable<P>, P> Workflow for AsDurable<C, P> {
     ) -> StepFuture<'a, Self::__Out> {
         self.0.__start(state, step, item, info)
     }
-    fn __run_plain<'a>(
+    fn __run_segment<'a, A>(
         &'a self,
-        state: &mut Self::__State,
+        state: &'a mut Self::__State,
         step: StepIndex,
-        info: StartInfo<'_>,
-    ) -> impl std::future::Future<Output = Result<Self::__Out, StepError>> + Send + use<'a, C, P>
+        info: StartInfo<'a>,
+        advance: &'a mut A,
+    ) -> impl std::future::Future<Output = Result<Self::__Out, StepError>> + Send + use<'a, C, P, A>
+    where
+        A: FnMut(StepIndex, StepIndex) -> bool + Send,
     {
-        self.0.__run_plain(state, step, info)
+        self.0.__run_segment(state, step, info, advance)
     }
     fn __item_failed(step: StepIndex, item: usize, error: StepError) -> Option<Self::__Out> {
         C::__item_failed(step, item, error)

@@ -258,7 +258,8 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
             flows,
             state: W::__new_state(input),
             steps: vec![StepState::NEW; def.steps.len()],
-            ready: Vec::new(),
+            // Sized once (the first push of a growing Vec costs more than the allocation).
+            ready: Vec::with_capacity(flows.starts.len().max(4)),
             in_flight: in_flight::InFlight::new(!flows.races),
             commits: commits::Commits::new(),
             overlaps_commits: journal.is_some() && !flows.ordered,

@@ -7,11 +7,8 @@
 //! completion. Any other case (items, signals, timeouts, child workflows, a failed attempt,
 //! parallel steps) goes back to the general loop, which keeps every guarantee.
 
-use std::future::Future;
-
-use super::{Driver, Status, Stop};
+use super::{Driver, Status, StepState, Stop};
 use crate::definition::StepIndex;
-use crate::error::StepError;
 use crate::options::RunOptions;
 use crate::task::{poll_attempt, Tag};
 use crate::workflow::{StartInfo, Workflow};
@@ -51,38 +48,55 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         Ok(())
     }
 
-    /// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run:
-    /// no signal, test plan, recorder or fault to look up, and a future the run awaits in
-    /// place (no box: see [`Workflow::__run_plain`]).
-    #[inline]
-    fn start_plain(
-        &mut self,
-        step: StepIndex,
-    ) -> impl Future<Output = Result<W::__Out, StepError>> + Send + use<'a, W> {
-        let st = &mut self.steps[step as usize];
-        st.status = Status::Running;
-        st.launches += 1;
-        st.attempts += 1;
-        let info = StartInfo {
-            run: &self.run,
-            attempt: 1,
-            pass: st.launches,
-            signal: None,
-            plan: None,
-            events: None,
-        };
-        self.workflow.__run_plain(&mut self.state, step, info)
-    }
-
     /// Runs `step` (ready and straight) and, along chain edges, each straight step after it,
     /// until a step's completion is not a chain edge into a straight step: that completion
     /// goes through [`Driver::complete`] (or, for a chain edge, leaves the next step ready).
+    ///
+    /// Each turn runs the segment from `step`: its first attempt, then along chain edges each
+    /// straight step after it that the generated code reaches in place, in one future awaited
+    /// in place (no box, see [`Workflow::__run_segment`]); `step` becomes the last step it
+    /// started, whose result comes back undelivered. The steps' records are kept as the
+    /// general loop keeps them (`mark_running` and `start_attempt`, then the completion).
     async fn run_chain(&mut self, mut step: StepIndex) -> Result<(), Stop> {
+        // Run overrides may set a step's timeout: then each step goes through `straight`.
+        let in_place = self.tunables.is_none();
         loop {
+            start_in_place(&mut self.steps[step as usize]);
+            let info = StartInfo {
+                run: &self.run,
+                attempt: 1,
+                pass: self.steps[step as usize].launches,
+                signal: None,
+                plan: None,
+                events: None,
+            };
+            let mut last = step;
             let result = {
-                let mut future = std::pin::pin!(self.start_plain(step));
+                let (steps, flows, run) = (&mut self.steps, self.flows, &*self.run);
+                let mut advance = |from: StepIndex, to: StepIndex| {
+                    let goes_on = in_place
+                        && flows.steps[from as usize].next == Some(to)
+                        && flows.steps[to as usize].plain()
+                        && steps[to as usize].status == Status::Waiting
+                        && !run.children.any_undo();
+                    if goes_on {
+                        let done = &mut steps[from as usize];
+                        done.status = Status::Done;
+                        done.completions += 1;
+                        let target = &mut steps[to as usize];
+                        target.delivered += 1;
+                        start_in_place(target);
+                        last = to;
+                    }
+                    goes_on
+                };
+                let future = self
+                    .workflow
+                    .__run_segment(&mut self.state, step, info, &mut advance);
+                let mut future = std::pin::pin!(future);
                 std::future::poll_fn(|cx| poll_attempt(future.as_mut(), cx)).await
             };
+            step = last;
             let out = match result {
                 Ok(out) => out,
                 // Retries, fallbacks and the run's stop, as for any attempt.
@@ -124,4 +138,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             step = next;
         }
     }
+}
+
+/// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run: no
+/// signal, test plan, recorder or fault to look up.
+fn start_in_place(step: &mut StepState) {
+    step.status = Status::Running;
+    step.launches += 1;
+    step.attempts += 1;
 }
