@@ -1,9 +1,9 @@
 //! Plain steps (no items, signal, child workflow, compensation or declared timeout) on the
-//! straight-line path, which awaits them in place: in a workflow of up to 64 of them, each chain
-//! of them as straight-line code in one future without a box (`__run_segment`), past 64 as each
-//! step's boxed future. Both give the same results as the general path (a run with a test plan
-//! never takes the straight-line path), and a step failing or panicking inside a chain is that
-//! step's failure, retried from that step.
+//! straight-line path, which awaits them in place: each chain of them as straight-line code in
+//! one future without a box (`__run_segment`), cut into segments of 64 steps in a larger
+//! workflow. Both give the same results as the general path (a run with a test plan never takes
+//! the straight-line path), and a step failing or panicking inside a chain is that step's
+//! failure, retried from that step.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -42,7 +42,7 @@ async fn a_small_workflow_runs_its_plain_steps_in_place() {
 }
 
 #[tokio::test]
-async fn a_workflow_of_more_than_64_plain_steps_runs_them_boxed() {
+async fn a_chain_of_more_than_64_plain_steps_runs_across_its_segments() {
     let out = Engine::in_memory()
         .run(&chain_100::Chain100, 0)
         .await

@@ -14,6 +14,7 @@ pub use crate::step_flow::FlowTable;
 use crate::testing::MockFn;
 pub use crate::testing::StepHandle;
 pub use crate::workflow::{CodecError, Durable, SignalFree, StartInfo, StepFuture, Workflow};
+pub use futures::future::Either;
 pub use serde::de::DeserializeOwned;
 pub use serde::Serialize;
 pub use std::any::Any;

@@ -3,10 +3,9 @@
 //!
 //! Each step gets its own small async block (boxed), never one big `async fn` holding every
 //! step's `.await`: compile time and memory stay linear in the number of steps. The one
-//! exception is bounded: a workflow of up to 64 plain steps also gets `__run_segment`, one future
-//! that runs each chain of its plain steps as straight-line code, which the straight-line path
-//! awaits in place (no box, no dispatch per step); past 64, `__run_segment` is `__start`'s boxed
-//! future of one step.
+//! exception is bounded: `__run_segment` runs each chain of plain steps as straight-line code in
+//! one future, which the straight-line path awaits in place (no box, no dispatch per step); a
+//! future holds at most 64 plain steps, more are cut into segments of 64.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -53,7 +52,7 @@ pub fn expand(
         attempts,
         segment,
     } = cx.start_arms();
-    let run_segment = cx.run_segment(&segment);
+    let (run_segment, segments) = cx.run_segment(&segment);
     checks.extend(start_checks);
     let (compensate_arms, compensate_checks) = cx.compensate_arms();
     let (fallback_arms, fallback_checks) = cx.fallback_arms();
@@ -131,6 +130,7 @@ pub fn expand(
 
             impl #self_ty {
                 #attempts
+                #segments
             }
 
             impl __wf::Workflow for #self_ty {
@@ -268,10 +268,24 @@ struct StartArms {
     segment: Vec<Option<TokenStream>>,
 }
 
-/// Past this many plain steps, `__run_segment` is `__start`'s boxed future of one step: one
-/// future over a thousand steps costs rustc a quarter more memory (`scripts/compile-cost.sh`),
-/// and a workflow that large amortises a box per step anyway.
+/// The plain steps of one segment future (see `Cx::run_segment`): one future over a thousand
+/// steps cost rustc a quarter more memory (`scripts/compile-cost.sh`).
 const PLAIN_STEPS_IN_ONE_FUTURE: usize = 64;
+
+/// The way from the root of a balanced tree of `Either`s over `n` leaves to leaf `k`: `true`
+/// for each `Right`.
+fn either_path(k: usize, n: usize) -> Vec<bool> {
+    if n <= 1 {
+        return Vec::new();
+    }
+    let left = n.div_ceil(2);
+    let (right, rest) = if k < left {
+        (false, either_path(k, left))
+    } else {
+        (true, either_path(k - left, n - left))
+    };
+    std::iter::once(right).chain(rest).collect()
+}
 
 fn slot(i: usize) -> Ident {
     format_ident!("s{}", i)
@@ -1128,41 +1142,84 @@ impl Cx<'_> {
     /// by one `break` (the steps' code falls through in chain order); after each step but a
     /// chain's last, the scheduler's `__wf_advance` says whether the run goes on to the next in
     /// place (it keeps the steps' records), and the output is delivered to the state, where the
-    /// next step takes its input as in `__start`.
-    fn run_segment(&self, codes: &[Option<TokenStream>]) -> TokenStream {
-        let plain = codes.iter().filter(|c| c.is_some()).count();
-        let unified = plain > 0 && plain <= PLAIN_STEPS_IN_ONE_FUTURE;
-        let advance = if unified && (0..codes.len()).any(|i| self.chain_next(i).is_some()) {
-            quote!(__wf_advance)
-        } else {
-            quote!(_)
+    /// next step takes its input as in `__start`. Past [`PLAIN_STEPS_IN_ONE_FUTURE`] plain steps,
+    /// the chains are cut into segments of that many, each a method of `Self` (returned in the
+    /// second token stream), and `__run_segment` picks one by the step (a tree of `Either`): a
+    /// chain cut between two segments goes on in the next one, through the scheduler.
+    fn run_segment(&self, codes: &[Option<TokenStream>]) -> (TokenStream, TokenStream) {
+        let signature = |name: Ident, advance: TokenStream| {
+            quote! {
+                fn #name<'__wf_a, __WfAdvance>(
+                    &'__wf_a self,
+                    __wf_state: &'__wf_a mut __State,
+                    __wf_step: __wf::StepIndex,
+                    __wf_info: __wf::StartInfo<'__wf_a>,
+                    #advance: &'__wf_a mut __WfAdvance,
+                ) -> impl __wf::Future<Output = __wf::Result<__Out, __wf::StepError>> + __wf::Send + use<'__wf_a, __WfAdvance>
+                where
+                    __WfAdvance: ::core::ops::FnMut(__wf::StepIndex, __wf::StepIndex) -> bool + __wf::Send,
+            }
         };
-        let signature = quote! {
-            fn __run_segment<'__wf_a, __WfAdvance>(
-                &'__wf_a self,
-                __wf_state: &'__wf_a mut __State,
-                __wf_step: __wf::StepIndex,
-                __wf_info: __wf::StartInfo<'__wf_a>,
-                #advance: &'__wf_a mut __WfAdvance,
-            ) -> impl __wf::Future<Output = __wf::Result<__Out, __wf::StepError>> + __wf::Send + use<'__wf_a, __WfAdvance>
-            where
-                __WfAdvance: ::core::ops::FnMut(__wf::StepIndex, __wf::StepIndex) -> bool + __wf::Send,
-        };
-        if !unified {
-            return quote! {
-                #signature {
-                    __wf::Workflow::__start(self, __wf_state, __wf_step, 0, __wf_info)
-                }
-            };
+        let run_segment = format_ident!("__run_segment");
+        let order = self.chain_order(codes);
+        if order.is_empty() {
+            let signature = signature(run_segment, quote!(_));
+            let body = quote!(__wf::Workflow::__start(
+                self, __wf_state, __wf_step, 0, __wf_info
+            ));
+            return (quote!(#signature { #body }), TokenStream::new());
         }
-        // Chains in order, each from its first step (no plain step chains into it).
-        let mut order = Vec::with_capacity(plain);
+        let segments: Vec<&[usize]> = order.chunks(PLAIN_STEPS_IN_ONE_FUTURE).collect();
+        if let [segment] = segments[..] {
+            let (advance, body) = self.segment_body(segment, codes);
+            let signature = signature(run_segment, advance);
+            return (quote!(#signature { #body }), TokenStream::new());
+        }
+        let mut methods = TokenStream::new();
+        let mut arms = TokenStream::new();
+        let mut first = TokenStream::new();
+        for (k, segment) in segments.iter().enumerate() {
+            let (advance, body) = self.segment_body(segment, codes);
+            let name = format_ident!("__wf_segment_{}", k);
+            let signature = signature(name.clone(), advance);
+            methods.extend(quote!(#signature { #body }));
+            let mut pick = quote!(self.#name(__wf_state, __wf_step, __wf_info, __wf_advance));
+            for right in either_path(k, segments.len()).into_iter().rev() {
+                pick = if right {
+                    quote!(__wf::Either::Right(#pick))
+                } else {
+                    quote!(__wf::Either::Left(#pick))
+                };
+            }
+            let indices = segment.iter().map(|&i| i as u16);
+            arms.extend(quote!(#(#indices)|* => #pick,));
+            if k == 0 {
+                first = pick;
+            }
+        }
+        let signature = signature(run_segment, quote!(__wf_advance));
+        let dispatch = quote! {
+            #signature {
+                match __wf_step {
+                    #arms
+                    // The first segment answers an unknown step with an error.
+                    _ => #first,
+                }
+            }
+        };
+        (dispatch, methods)
+    }
+
+    /// The plain steps in chain order: each chain from its first step (no plain step chains
+    /// into it) to its last.
+    fn chain_order(&self, codes: &[Option<TokenStream>]) -> Vec<usize> {
         let mut entered = vec![false; codes.len()];
         for i in 0..codes.len() {
             if let Some(next) = self.chain_next(i) {
                 entered[next] = true;
             }
         }
+        let mut order = Vec::new();
         for first in (0..codes.len()).filter(|&i| codes[i].is_some() && !entered[i]) {
             let mut step = Some(first);
             while let Some(i) = step {
@@ -1170,8 +1227,19 @@ impl Cx<'_> {
                 step = self.chain_next(i);
             }
         }
+        order
+    }
+
+    /// One segment's future (see [`Cx::run_segment`]): `segment` in chain order. Returns the
+    /// name its `advance` parameter needs (`_` when no step of it goes on to another) and the
+    /// body.
+    fn segment_body(
+        &self,
+        segment: &[usize],
+        codes: &[Option<TokenStream>],
+    ) -> (TokenStream, TokenStream) {
         let label = |i: usize| syn::Lifetime::new(&format!("'__wf_s{i}"), Span::call_site());
-        let entries = order.iter().map(|&i| {
+        let entries = segment.iter().map(|&i| {
             let (index, label) = (i as u16, label(i));
             quote!(#index => break #label,)
         });
@@ -1181,11 +1249,15 @@ impl Cx<'_> {
                 _ => return __wf::Err(__wf::missing_input_error("<not plain>")),
             }
         };
-        for (position, &i) in order.iter().enumerate() {
+        let mut advances = false;
+        for (position, &i) in segment.iter().enumerate() {
             let label = label(i);
             let code = &codes[i];
-            let step = match self.chain_next(i) {
+            // The chain goes on here when its next step is the segment's next.
+            let next = self.chain_next(i).filter(|_| position + 1 < segment.len());
+            let step = match next {
                 Some(next) => {
+                    advances = true;
                     let (from, to) = (i as u16, next as u16);
                     quote! {
                         let __wf_out = match { #code } {
@@ -1198,7 +1270,7 @@ impl Cx<'_> {
                         <Self as __wf::Workflow>::__deliver(__wf_state, __wf_out);
                     }
                 }
-                None if position + 1 == order.len() => quote!({ #code }),
+                None if position + 1 == segment.len() => quote!({ #code }),
                 None => quote!(return { #code };),
             };
             body = quote! {
@@ -1206,11 +1278,12 @@ impl Cx<'_> {
                 #step
             };
         }
-        quote! {
-            #signature {
-                async move { #body }
-            }
-        }
+        let advance = if advances {
+            quote!(__wf_advance)
+        } else {
+            quote!(_)
+        };
+        (advance, quote!(async move { #body }))
     }
 
     fn definition(&self, options: &WorkflowAttr) -> TokenStream {

@@ -1,11 +1,12 @@
 //! Straight-line dispatch. While exactly one step is runnable, nothing else is in flight and
 //! the run keeps no per-step record (no journal, events, history, test plan, tracing,
-//! cancellation or deadline), each step is started and awaited in place: one call into the
-//! generated code, one poll and one delivery per step, with no task around its future. A
-//! chain edge (a step's only edge, into a step with no other upstream: see
-//! [`StepFlow`](crate::step_flow::StepFlow)) hands over to the next step without the general
-//! completion. Any other case (items, signals, timeouts, child workflows, a failed attempt,
-//! parallel steps) goes back to the general loop, which keeps every guarantee.
+//! cancellation or deadline), steps are started and awaited in place, with no task around
+//! their future: a chain of plain steps (each step's only edge into a step with no other
+//! upstream: see [`StepFlow`](crate::step_flow::StepFlow)) runs as the generated code's
+//! straight-line segment, one future and one poll for the whole chain, which asks the driver
+//! at each chain edge whether to go on. Any other case (items, signals, timeouts, child
+//! workflows, a failed attempt, parallel steps) goes back to the general loop, which keeps
+//! every guarantee.
 
 use super::{Driver, Status, StepState, Stop};
 use crate::definition::StepIndex;
