@@ -1211,7 +1211,8 @@ impl Cx<'_> {
     }
 
     /// The plain steps in chain order: each chain from its first step (no plain step chains
-    /// into it) to its last.
+    /// into it) to its last. Every plain step is in it once (chain edges never close a cycle: a
+    /// loop's back edge is not one, nor is an edge into its head).
     fn chain_order(&self, codes: &[Option<TokenStream>]) -> Vec<usize> {
         let mut entered = vec![false; codes.len()];
         for i in 0..codes.len() {
@@ -1219,10 +1220,13 @@ impl Cx<'_> {
                 entered[next] = true;
             }
         }
+        let mut placed = vec![false; codes.len()];
         let mut order = Vec::new();
-        for first in (0..codes.len()).filter(|&i| codes[i].is_some() && !entered[i]) {
-            let mut step = Some(first);
-            while let Some(i) = step {
+        let firsts = (0..codes.len()).filter(|&i| !entered[i]);
+        for first in firsts.chain(0..codes.len()) {
+            let mut step = Some(first).filter(|&i| codes[i].is_some());
+            while let Some(i) = step.filter(|&i| !placed[i]) {
+                placed[i] = true;
                 order.push(i);
                 step = self.chain_next(i);
             }
@@ -1254,7 +1258,9 @@ impl Cx<'_> {
             let label = label(i);
             let code = &codes[i];
             // The chain goes on here when its next step is the segment's next.
-            let next = self.chain_next(i).filter(|_| position + 1 < segment.len());
+            let next = self
+                .chain_next(i)
+                .filter(|&next| segment.get(position + 1) == Some(&next));
             let step = match next {
                 Some(next) => {
                     advances = true;
