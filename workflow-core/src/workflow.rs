@@ -134,12 +134,11 @@ pub trait Workflow: Sized {
         info: StartInfo<'_>,
     ) -> StepFuture<'a, Self::__Out>;
     /// The first attempt of plain step `step` (no items, signal, child workflow or
-    /// compensation, see `StepFlow::plain`) on a run without a test plan, and of each plain step
-    /// after it along chain edges while `advance(from, to)` says the run goes on there: one
-    /// future, awaited in place (no box), whose output is the last step's (undelivered).
-    /// `advance(from, to)`, asked after step `from` (done), says whether the run goes on to
-    /// step `to` in place; when it does, the scheduler has recorded `from`'s completion and
-    /// `to`'s start.
+    /// compensation, see `StepFlow::plain`) on a run without a test plan, then of each plain
+    /// step after it along chain edges: one future, awaited in place (no box), whose output is
+    /// the last step's (undelivered). `advance(from, to)`, asked after step `from` (done),
+    /// says whether the run goes on to step `to` in place; when it does, the scheduler has
+    /// recorded `from`'s completion and `to`'s start.
     #[doc(hidden)]
     fn __run_segment<'a, A>(
         &'a self,

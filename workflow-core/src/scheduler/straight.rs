@@ -81,12 +81,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                         && steps[to as usize].status == Status::Waiting
                         && !run.children.any_undo();
                     if goes_on {
-                        let done = &mut steps[from as usize];
-                        done.status = Status::Done;
-                        done.completions += 1;
-                        let target = &mut steps[to as usize];
-                        target.delivered += 1;
-                        start_in_place(target);
+                        hand_over(steps, from, to);
+                        start_in_place(&mut steps[to as usize]);
                         last = to;
                     }
                     goes_on
@@ -123,15 +119,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
                 return Ok(());
             };
-            let done = &mut self.steps[step as usize];
-            done.status = Status::Done;
-            done.completions += 1;
-            let target = &mut self.steps[next as usize];
-            if target.status != Status::Waiting {
+            if !hand_over(&mut self.steps, step, next) {
                 return Ok(()); // the macro's graphs never get here: a sole upstream delivers once
             }
-            target.delivered += 1;
-            target.status = Status::Ready;
+            self.steps[next as usize].status = Status::Ready;
             if !self.straight(next) {
                 self.ready.push(next);
                 return Ok(());
@@ -139,6 +130,20 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             step = next;
         }
     }
+}
+
+/// What [`Driver::complete`] does for the chain edge `from` -> `to`: `from` is done and its
+/// output delivered to `to`; false (nothing delivered) when `to` is not waiting for it.
+fn hand_over(steps: &mut [StepState], from: StepIndex, to: StepIndex) -> bool {
+    let done = &mut steps[from as usize];
+    done.status = Status::Done;
+    done.completions += 1;
+    let target = &mut steps[to as usize];
+    if target.status != Status::Waiting {
+        return false;
+    }
+    target.delivered += 1;
+    true
 }
 
 /// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run: no
