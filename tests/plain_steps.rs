@@ -5,11 +5,13 @@
 //! the straight-line path), and a step failing or panicking inside a chain is that step's
 //! failure, retried from that step.
 //!
-//! Known gap: with the `otel` feature compiled in (as in this workspace's tests, which build
-//! the OTLP exporter), every run opens a span, so no run is quiet and these tests take the
-//! general path; the straight-line path runs in `cargo bench -p workflow-core --bench
-//! overhead` (no `otel`). Issue 12's note says what to change.
+//!
+//! These tests run with the `otel` feature compiled in (this workspace builds the OTLP
+//! exporter): the straight-line path keeps spans and metrics, so it runs here too, and
+//! `a_chain_of_plain_steps_allocates_nothing_per_step` checks that it does.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -17,6 +19,37 @@ use workflow_core::prelude::*;
 
 #[path = "../workflow-core/benches/generated/chain_100.rs"]
 mod chain_100;
+
+/// The system allocator, counting the allocations of each thread.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call goes to the system allocator unchanged; counting touches a
+// thread-local `Cell` with a const initializer, which neither allocates nor has a destructor.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: CountingAllocator = CountingAllocator;
+
+/// The allocations this thread made while `run` ran to its end.
+async fn allocations_of<T>(run: impl std::future::Future<Output = T>) -> (T, u64) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let out = run.await;
+    (out, ALLOCATIONS.with(Cell::get) - before)
+}
 
 /// Three plain steps, one of which takes the step context.
 struct Small;
@@ -124,4 +157,27 @@ async fn a_panic_inside_a_chain_is_the_failure_of_the_step_that_panicked() {
     assert_eq!(out, 23);
     assert_eq!(workflow.starts.load(Ordering::SeqCst), 1, "begin ran once");
     assert_eq!(workflow.middles.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_chain_of_plain_steps_allocates_nothing_per_step() {
+    // On the test's own thread (a current-thread runtime): the count is this run's alone.
+    let engine = Engine::in_memory();
+    let warm = engine.run(&chain_100::Chain100, 0).await; // lazily built tables
+    assert_eq!(warm.unwrap(), 100);
+    let (out, straight) = allocations_of(engine.run(&chain_100::Chain100, 0)).await;
+    assert_eq!(out.unwrap(), 100);
+    // The general path (a run that records its history) boxes each step's future: the
+    // control that the count sees per-step allocations.
+    let (done, general) =
+        allocations_of(engine.run_with(&chain_100::Chain100, 0, RunOptions::new())).await;
+    assert_eq!(done.result.unwrap(), 100);
+    assert!(
+        general >= 100,
+        "the general path made {general} allocations"
+    );
+    assert!(
+        straight < 50,
+        "100 chained steps made {straight} allocations in one run (general path: {general})"
+    );
 }

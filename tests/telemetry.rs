@@ -3,7 +3,8 @@
 //! is in one trace: the crashed drive's and the resumed drive's run spans hang from the trace
 //! context stored with the run, each attempt's span from its drive's, and the child's run span
 //! from its parent's. And the workers' metrics: runs taken over from a worker whose lease
-//! expired, the depth of a queue.
+//! expired, the depth of a queue. And the spans and metrics of an in-memory chain of plain
+//! steps, which runs in place (straight-line code).
 //!
 //! Each test installs its own global providers, so they run one at a time (`ONE_AT_A_TIME`).
 
@@ -169,25 +170,7 @@ async fn a_run_with_a_retry_a_child_and_a_resume_is_one_trace() {
 
     // The step metrics: attempts started, completed and failed (summed over steps), and a
     // duration per completed or failed attempt.
-    meters.force_flush().unwrap();
-    let mut sums = std::collections::BTreeMap::new();
-    let mut durations = 0;
-    for resource in metrics.get_finished_metrics().unwrap() {
-        for scope in resource.scope_metrics() {
-            for metric in scope.metrics() {
-                match metric.data() {
-                    AggregatedMetrics::U64(MetricData::Sum(sum)) => {
-                        let total: u64 = sum.data_points().map(|p| p.value()).sum();
-                        sums.insert(metric.name().to_owned(), total);
-                    }
-                    AggregatedMetrics::F64(MetricData::Histogram(histogram)) => {
-                        durations = histogram.data_points().map(|p| p.count()).sum::<u64>();
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
+    let (sums, durations) = step_metrics(&meters, &metrics);
     // plan twice (one failure), book and the child's reserve once, pay once (book's output
     // was restored in the resumed drive).
     assert_eq!(sums.get("workflow.steps.started"), Some(&5), "{sums:?}");
@@ -195,6 +178,103 @@ async fn a_run_with_a_retry_a_child_and_a_resume_is_one_trace() {
     assert_eq!(sums.get("workflow.steps.retried"), Some(&1), "{sums:?}");
     assert_eq!(sums.get("workflow.steps.completed"), Some(&4), "{sums:?}");
     assert_eq!(durations, 5);
+}
+
+/// The step metrics exported so far: each counter's sum over steps, and the number of
+/// recorded durations.
+fn step_metrics(
+    meters: &SdkMeterProvider,
+    metrics: &InMemoryMetricExporter,
+) -> (BTreeMap<String, u64>, u64) {
+    meters.force_flush().unwrap();
+    let mut sums = BTreeMap::new();
+    let mut durations = 0;
+    for resource in metrics.get_finished_metrics().unwrap() {
+        for metric in resource.scope_metrics().flat_map(|s| s.metrics()) {
+            match metric.data() {
+                AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                    let total: u64 = sum.data_points().map(|p| p.value()).sum();
+                    sums.insert(metric.name().to_owned(), total);
+                }
+                AggregatedMetrics::F64(MetricData::Histogram(histogram)) => {
+                    durations = histogram.data_points().map(|p| p.count()).sum::<u64>();
+                }
+                _ => {}
+            }
+        }
+    }
+    (sums, durations)
+}
+
+/// A chain of plain steps, whose middle step fails at its first attempt.
+struct Shipment {
+    packs: AtomicUsize,
+}
+
+#[workflow]
+impl Shipment {
+    #[step]
+    async fn weigh(&self, kilos: u32) -> u32 {
+        kilos
+    }
+    #[step(after = weigh, retry = 1)]
+    async fn pack(&self, kilos: u32) -> Result<u32, StepError> {
+        if self.packs.fetch_add(1, SeqCst) == 0 {
+            return Err(StepError::msg("the tape ran out"));
+        }
+        Ok(kilos + 1)
+    }
+    #[step(after = pack)]
+    async fn send(&self, kilos: u32) -> u32 {
+        kilos * 2
+    }
+}
+
+#[tokio::test]
+async fn an_in_memory_chain_run_in_place_has_a_span_and_metrics_per_attempt() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    opentelemetry::global::set_tracer_provider(provider);
+    let (meters, metrics) = install_meters();
+
+    let shipment = Shipment {
+        packs: AtomicUsize::new(0),
+    };
+    assert_eq!(Engine::in_memory().run(&shipment, 4).await.unwrap(), 10);
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let run = spans
+        .iter()
+        .find(|s| s.name == "workflow.run")
+        .expect("the run's span");
+    let attempts: Vec<[Option<String>; 3]> = spans
+        .iter()
+        .filter(|s| s.name == "workflow.step")
+        .map(|s| {
+            assert_eq!(s.parent_span_id, run.span_context.span_id(), "{s:#?}");
+            ["workflow.step", "workflow.attempt", "workflow.outcome"].map(|key| attribute(s, key))
+        })
+        .collect();
+    let attempt = |step: &str, attempt: &str, outcome: &str| {
+        [step, attempt, outcome].map(|text| Some(text.to_owned()))
+    };
+    assert_eq!(
+        attempts,
+        [
+            attempt("weigh", "1", "completed"),
+            attempt("pack", "1", "failed"),
+            attempt("pack", "2", "completed"),
+            attempt("send", "1", "completed"),
+        ]
+    );
+    let (sums, durations) = step_metrics(&meters, &metrics);
+    assert_eq!(sums.get("workflow.steps.started"), Some(&4), "{sums:?}");
+    assert_eq!(sums.get("workflow.steps.failed"), Some(&1), "{sums:?}");
+    assert_eq!(sums.get("workflow.steps.completed"), Some(&3), "{sums:?}");
+    assert_eq!(durations, 4);
 }
 
 #[derive(Clone)]

@@ -63,6 +63,11 @@ pub(super) fn new_run_context(options: &RunOptions) -> String {
 /// One drive of a run: its span, as the context of its steps' spans.
 pub(crate) struct RunTrace {
     context: Context,
+    /// Made once per drive: the global provider's lookup allocates.
+    tracer: global::BoxedTracer,
+    /// False under the no-op provider (or a sampler that drops the run): then its steps get no
+    /// spans either (their metrics are still counted).
+    recording: bool,
     workflow: &'static str,
     metrics: StepMetrics,
 }
@@ -74,11 +79,15 @@ impl RunTrace {
         let parent = parent.and_then(decode).map_or_else(Context::current, |c| {
             Context::new().with_remote_span_context(c)
         });
-        let mut span = global::tracer("workflow").start_with_context("workflow.run", &parent);
+        let tracer = global::tracer("workflow");
+        let mut span = tracer.start_with_context("workflow.run", &parent);
+        let recording = span.is_recording();
         span.set_attribute(KeyValue::new("workflow.name", workflow));
         span.set_attribute(KeyValue::new("workflow.run_id", run_id.to_owned()));
         RunTrace {
             context: parent.with_span(span),
+            tracer,
+            recording,
             workflow,
             metrics: StepMetrics::new(),
         }
@@ -89,21 +98,25 @@ impl RunTrace {
         encode(self.context.span().span_context())
     }
 
-    /// Starts the span of an attempt.
+    /// Starts the span of an attempt (when the run's span records) and counts its start.
     pub(crate) fn attempt(
         &self,
         step: &'static str,
         item: Option<usize>,
         attempt: u32,
     ) -> AttemptTrace {
-        let mut span =
-            global::tracer("workflow").start_with_context("workflow.step", &self.context);
-        span.set_attribute(KeyValue::new("workflow.name", self.workflow));
-        span.set_attribute(KeyValue::new("workflow.step", step));
-        span.set_attribute(KeyValue::new("workflow.attempt", i64::from(attempt)));
-        if let Some(item) = item {
-            span.set_attribute(KeyValue::new("workflow.item", item as i64));
-        }
+        let span = self.recording.then(|| {
+            let mut span = self
+                .tracer
+                .start_with_context("workflow.step", &self.context);
+            span.set_attribute(KeyValue::new("workflow.name", self.workflow));
+            span.set_attribute(KeyValue::new("workflow.step", step));
+            span.set_attribute(KeyValue::new("workflow.attempt", i64::from(attempt)));
+            if let Some(item) = item {
+                span.set_attribute(KeyValue::new("workflow.item", item as i64));
+            }
+            span
+        });
         let labels = [KeyValue::new("workflow.step", step)];
         self.metrics.started.add(1, &labels);
         AttemptTrace {
@@ -114,12 +127,12 @@ impl RunTrace {
     }
 
     /// Ends an attempt's span with its outcome (`completed` or `failed`).
-    pub(crate) fn end_attempt(&self, mut attempt: AttemptTrace, completed: bool) {
-        let outcome = if completed { "completed" } else { "failed" };
-        attempt
-            .span
-            .set_attribute(KeyValue::new("workflow.outcome", outcome));
-        attempt.span.end();
+    pub(crate) fn end_attempt(&self, attempt: AttemptTrace, completed: bool) {
+        if let Some(mut span) = attempt.span {
+            let outcome = if completed { "completed" } else { "failed" };
+            span.set_attribute(KeyValue::new("workflow.outcome", outcome));
+            span.end();
+        }
         let labels = [KeyValue::new("workflow.step", attempt.step)];
         let counter = if completed {
             &self.metrics.completed
@@ -149,7 +162,8 @@ impl RunTrace {
 
 /// An attempt's span.
 pub(crate) struct AttemptTrace {
-    span: global::BoxedSpan,
+    /// None when the run's span does not record.
+    span: Option<global::BoxedSpan>,
     started: Instant,
     step: &'static str,
 }

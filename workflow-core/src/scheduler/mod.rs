@@ -237,7 +237,6 @@ struct Driver<'a, 'r, W: Workflow> {
     journal: Option<&'r mut (dyn Journal<W::__Out> + 'r)>,
     recorder: Option<&'r mut Recorder>,
     /// The run's OpenTelemetry spans (feature `otel`).
-    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
     spans: trace::Spans,
 }
 
@@ -355,7 +354,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 continue; // a result of an abandoned loop iteration
             }
             if let Outcome::Attempted(result) = &outcome {
-                self.trace_attempt_end(tag, result.is_ok());
+                self.spans.attempt_end(tag, result.is_ok());
             }
             match outcome {
                 Outcome::SignalReady(ready) => Box::pin(self.signal_ready(tag.step, ready)).await?,
@@ -623,20 +622,15 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         item: usize,
         attempt: u32,
     ) -> Result<Task<'a, W::__Out>, Stop> {
-        // Without any subscriber, skip the span: with tracing's `log` feature on (sqlx turns
-        // it on), even a disabled span costs more than the rest of a step.
-        let span = tracing::dispatcher::has_been_set().then(|| {
-            let name = self.def.steps[step as usize].name;
-            tracing::info_span!("step", step = name, attempt, item)
-        });
         let item_of = self.flows.steps[step as usize].items.then_some(item);
         let (tag, future) = self.start_attempt(step, item, attempt)?;
+        let span = trace::step_span(self.def, tag);
         self.emit(|| RunEvent::StepStarted {
             step,
             item: item_of,
             attempt,
         });
-        self.trace_attempt(tag);
+        self.spans.attempt(self.def, tag);
         Ok(Task::attempt(tag, span, future, self.timeout(step)))
     }
 

@@ -1,14 +1,18 @@
 //! Straight-line dispatch. While exactly one step is runnable, nothing else is in flight and
-//! the run keeps no per-step record (no journal, events, history, test plan, tracing,
-//! cancellation or deadline), steps are started and awaited in place, with no task around
-//! their future: a chain of plain steps (each step's only edge into a step with no other
-//! upstream: see [`StepFlow`](crate::step_flow::StepFlow)) runs as the generated code's
-//! straight-line segment, one future and one poll for the whole chain, which asks the driver
-//! at each chain edge whether to go on. Any other case (items, signals, timeouts, child
+//! the run keeps no per-step record (no journal, events, history or test plan) and nothing
+//! can interrupt it (no cancellation or deadline), steps are started and awaited in place, with
+//! no task around their future: a chain of plain steps (each step's only edge into a step with
+//! no other upstream: see [`StepFlow`](crate::step_flow::StepFlow)) runs as the generated
+//! code's straight-line segment, one future and one poll for the whole chain, which asks the
+//! driver at each chain edge whether to go on. Any other case (items, signals, timeouts, child
 //! workflows, a failed attempt, parallel steps) goes back to the general loop, which keeps
 //! every guarantee.
+//!
+//! Spans and metrics are kept as on the general loop: each step's OpenTelemetry span opens and
+//! closes at its chain edges; under a `tracing` subscriber each step runs alone (no chain),
+//! inside its `step` span.
 
-use super::{Driver, Status, StepState, Stop};
+use super::{trace, Driver, Status, StepState, Stop};
 use crate::definition::StepIndex;
 use crate::options::RunOptions;
 use crate::task::{poll_attempt, Tag};
@@ -22,8 +26,6 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             && self.events.is_none()
             && self.recorder.is_none()
             && self.plan.is_none()
-            && !self.spans.recording()
-            && !tracing::dispatcher::has_been_set()
             && options.cancel.is_none()
             && options.deadline.is_none()
             && options.fence.is_none()
@@ -60,9 +62,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// general loop keeps them (`mark_running` and `start_attempt`, then the completion).
     async fn run_chain(&mut self, mut step: StepIndex) -> Result<(), Stop> {
         // Run overrides may set a step's timeout: then each step goes through `straight`.
-        let in_place = self.tunables.is_none();
+        // Under a `tracing` subscriber each step runs alone, inside its own span.
+        let in_place = self.tunables.is_none() && !tracing::dispatcher::has_been_set();
         loop {
             start_in_place(&mut self.steps[step as usize]);
+            let first = first_attempt(&self.steps, step);
+            let span = trace::step_span(self.def, first);
+            self.spans.attempt(self.def, first);
             let info = StartInfo {
                 run: &self.run,
                 attempt: 1,
@@ -74,6 +80,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let mut last = step;
             let result = {
                 let (steps, flows, run) = (&mut self.steps, self.flows, &*self.run);
+                let (spans, def) = (&mut self.spans, self.def);
                 let mut advance = |from: StepIndex, to: StepIndex| {
                     let goes_on = in_place
                         && flows.steps[from as usize].next == Some(to)
@@ -81,8 +88,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                         && steps[to as usize].status == Status::Waiting
                         && !run.children.any_undo();
                     if goes_on {
+                        spans.attempt_end(first_attempt(steps, from), true);
                         hand_over(steps, from, to);
                         start_in_place(&mut steps[to as usize]);
+                        spans.attempt(def, first_attempt(steps, to));
                         last = to;
                     }
                     goes_on
@@ -91,22 +100,19 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     .workflow
                     .__run_segment(&mut self.state, step, info, &mut advance);
                 let mut future = std::pin::pin!(future);
-                std::future::poll_fn(|cx| poll_attempt(future.as_mut(), cx)).await
+                std::future::poll_fn(|cx| {
+                    let _entered = span.as_ref().map(tracing::Span::enter);
+                    poll_attempt(future.as_mut(), cx)
+                })
+                .await
             };
             step = last;
+            let tag = first_attempt(&self.steps, step);
+            self.spans.attempt_end(tag, result.is_ok());
             let out = match result {
                 Ok(out) => out,
                 // Retries, fallbacks and the run's stop, as for any attempt.
-                Err(error) => {
-                    let generation = self.steps[step as usize].generation;
-                    let tag = Tag {
-                        step,
-                        item: 0,
-                        generation,
-                        attempt: 1,
-                    };
-                    return self.failed(tag, error);
-                }
+                Err(error) => return self.failed(tag, error),
             };
             let arm = W::__deliver(&mut self.state, out);
             let next = self.flows.steps[step as usize].next;
@@ -144,6 +150,16 @@ fn hand_over(steps: &mut [StepState], from: StepIndex, to: StepIndex) -> bool {
     }
     target.delivered += 1;
     true
+}
+
+/// The tag of `step`'s first attempt, the only one the straight-line path makes.
+fn first_attempt(steps: &[StepState], step: StepIndex) -> Tag {
+    Tag {
+        step,
+        item: 0,
+        generation: steps[step as usize].generation,
+        attempt: 1,
+    }
 }
 
 /// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run: no

@@ -2,6 +2,7 @@
 //! and one per step attempt. Without the feature these hooks do nothing and cost nothing.
 
 use super::{Driven, Driver};
+use crate::definition::Definition;
 use crate::task::Tag;
 use crate::workflow::Workflow;
 
@@ -18,13 +19,43 @@ pub(super) struct Spans {
 }
 
 impl Spans {
-    /// True while the run's span is open: its steps get spans of their own.
-    pub(super) fn recording(&self) -> bool {
+    /// Starts the span of attempt `tag` of a step of `def` (when the run's span records) and
+    /// counts its start.
+    pub(super) fn attempt(&mut self, def: &Definition, tag: Tag) {
         #[cfg(feature = "otel")]
-        return self.run.is_some();
+        if let Some(run) = &self.run {
+            let def = &def.steps[tag.step as usize];
+            let item = def.for_each.map(|_| tag.item);
+            let span = run.attempt(def.name, item, tag.attempt);
+            self.attempts
+                .insert((tag.step, tag.item, tag.attempt), span);
+        }
         #[cfg(not(feature = "otel"))]
-        false
+        let _ = (def, tag);
     }
+
+    /// Ends the span of attempt `tag`: completed or failed.
+    pub(super) fn attempt_end(&mut self, tag: Tag, completed: bool) {
+        #[cfg(feature = "otel")]
+        if let Some(run) = &self.run {
+            if let Some(span) = self.attempts.remove(&(tag.step, tag.item, tag.attempt)) {
+                run.end_attempt(span, completed);
+            }
+        }
+        #[cfg(not(feature = "otel"))]
+        let _ = (tag, completed);
+    }
+}
+
+/// The `tracing` span of an attempt of a step of `def`; none without a subscriber (with
+/// tracing's `log` feature on, which sqlx turns on, even a disabled span costs more than the
+/// rest of a step).
+pub(super) fn step_span(def: &Definition, tag: Tag) -> Option<tracing::Span> {
+    tracing::dispatcher::has_been_set().then(|| {
+        let name = def.steps[tag.step as usize].name;
+        let (attempt, item) = (tag.attempt, tag.item);
+        tracing::info_span!("step", step = name, attempt, item)
+    })
 }
 
 impl<W: Workflow> Driver<'_, '_, W> {
@@ -39,37 +70,6 @@ impl<W: Workflow> Driver<'_, '_, W> {
         }
         #[cfg(not(feature = "otel"))]
         let _ = parent;
-    }
-
-    /// Starts an attempt's span.
-    pub(super) fn trace_attempt(&mut self, tag: Tag) {
-        #[cfg(feature = "otel")]
-        if let Some(run) = &self.spans.run {
-            let def = &self.def.steps[tag.step as usize];
-            let item = def.for_each.map(|_| tag.item);
-            let span = run.attempt(def.name, item, tag.attempt);
-            self.spans
-                .attempts
-                .insert((tag.step, tag.item, tag.attempt), span);
-        }
-        #[cfg(not(feature = "otel"))]
-        let _ = tag;
-    }
-
-    /// Ends an attempt's span: completed or failed.
-    pub(super) fn trace_attempt_end(&mut self, tag: Tag, completed: bool) {
-        #[cfg(feature = "otel")]
-        if let Some(run) = &self.spans.run {
-            if let Some(span) = self
-                .spans
-                .attempts
-                .remove(&(tag.step, tag.item, tag.attempt))
-            {
-                run.end_attempt(span, completed);
-            }
-        }
-        #[cfg(not(feature = "otel"))]
-        let _ = (tag, completed);
     }
 
     /// Counts a failed attempt that will be tried again.
