@@ -105,13 +105,19 @@ impl Engine {
     where
         W: Workflow + Sync,
     {
-        let mut options = RunOptions::default();
-        let run = new_run::<W>(&options);
+        let run = new_run::<W>(RunOptions::none());
         let span = run_span(&run);
-        self.runs
-            .feed
-            .tap(&mut options, W::definition(), &run.run_id);
-        drive(workflow, input, run, &options, None)
+        // Options of its own only for a run whose events go to the watched feed: the run's
+        // future keeps a pointer either way, never the options.
+        let tapped = self.runs.feed.tapped(W::definition(), &run.run_id);
+        let options = tapped.map(|events| {
+            Box::new(RunOptions {
+                events: Some(events),
+                ..RunOptions::default()
+            })
+        });
+        let options = options.as_deref().unwrap_or(RunOptions::none());
+        drive(workflow, input, run, options, None)
             .instrument(span)
             .await
     }

@@ -76,13 +76,25 @@ impl EventFeed {
         definition: &'static Definition,
         run_id: &RunId,
     ) {
-        if options.events.is_none() && self.watched() {
-            options.events = Some(Arc::new(crate::events::EventLog::forwarded(FeedTap {
+        if options.events.is_none() {
+            options.events = self.tapped(definition, run_id);
+        }
+    }
+
+    /// The event log that sends the events of run `run_id` of `definition` to this feed; none
+    /// while nobody watches it.
+    pub fn tapped(
+        self: &Arc<Self>,
+        definition: &'static Definition,
+        run_id: &RunId,
+    ) -> Option<Arc<crate::events::EventLog>> {
+        self.watched().then(|| {
+            Arc::new(crate::events::EventLog::forwarded(FeedTap {
                 feed: self.clone(),
                 definition,
                 run_id: run_id.clone(),
-            })));
-        }
+            }))
+        })
     }
 
     /// Every event published from now on.

@@ -60,6 +60,23 @@ impl RunOptions {
         RunOptions::default()
     }
 
+    /// The default options, shared: a run's future holds a pointer to them, not a copy.
+    pub(crate) fn none() -> &'static RunOptions {
+        static NONE: RunOptions = RunOptions {
+            deadline: None,
+            cancel: None,
+            plan: None,
+            fence: None,
+            queue: None,
+            run_id: None,
+            events: None,
+            deadline_at: None,
+            trace_parent: None,
+            overrides: Vec::new(),
+        };
+        &NONE
+    }
+
     /// The whole run must finish within `deadline` of its start; past it, in-flight steps are
     /// dropped, completed saga steps are compensated, and the run fails with
     /// [`crate::WorkflowError::DeadlineExceeded`].

@@ -10,6 +10,7 @@
 mod commits;
 mod emit;
 mod fallback;
+mod guard;
 mod held;
 mod in_flight;
 mod race;
@@ -23,13 +24,10 @@ mod trace;
 mod tunables;
 mod undo_child;
 
-use std::future::pending;
-use std::pin::Pin;
+use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
-
-use tokio::time::Sleep;
 
 pub(crate) use held::{drive_held, Held};
 pub(crate) use recorder::Recorder;
@@ -40,7 +38,7 @@ use crate::definition::{Definition, StepIndex};
 use crate::error::{StepError, WorkflowError};
 use crate::events::{EventLog, RunEvent};
 use crate::journal::{Journal, Replay};
-use crate::options::{CancellationToken, RunOptions};
+use crate::options::RunOptions;
 use crate::report::FailureReport;
 use crate::step_flow::Flows;
 use crate::task::{Outcome, Tag, Task};
@@ -174,7 +172,10 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
     /// Runs the graph (after `replay`) until it runs out of work or stops, compensating when it
     /// stops early; records the steps' outcomes, the run's end event and its span's end.
     async fn drive(&mut self, replay: Replay<W::__Out>, options: &RunOptions) -> Driven<W::Output> {
-        let outcome = self.run(replay, options).await;
+        let outcome = match self.start(replay, options) {
+            Ok(resumed) => self.event_loop(options, resumed).await,
+            Err(stop) => Err(stop),
+        };
         let result = match outcome {
             Ok(()) => Driven::Finished(self.output()),
             Err(Stop::Park {
@@ -275,8 +276,9 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
         }
     }
 
-    /// Replays `replay`, then runs the graph until it runs out of work (or stops).
-    async fn run(&mut self, replay: Replay<W::__Out>, options: &RunOptions) -> Result<(), Stop> {
+    /// Starts the run and replays `replay`; true when it replayed anything (a resumed run).
+    /// Not async, so the run's future keeps no room for what it reads.
+    fn start(&mut self, replay: Replay<W::__Out>, options: &RunOptions) -> Result<bool, Stop> {
         self.trace_run(options.trace_parent.as_deref());
         self.emit(|| RunEvent::RunStarted);
         for &step in &self.flows.starts {
@@ -287,10 +289,9 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
         let resumed = !replay.is_empty();
         let replayed = self.replay(replay);
         self.events = events;
-        match replayed {
-            Ok(None) => self.event_loop(options, resumed).await,
-            Ok(Some(cause)) => Err(Stop::Resumed(cause)),
-            Err(stop) => Err(stop),
+        match replayed? {
+            Some(cause) => Err(Stop::Resumed(cause)),
+            None => Ok(resumed),
         }
     }
 }
@@ -302,9 +303,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             // Passed already (a durable run's stored deadline, while no worker ran it).
             return Err(Stop::Deadline(passed));
         }
-        let mut deadline = options
-            .deadline
-            .map(|d| (Box::pin(tokio::time::sleep(d)), d));
+        let mut guard = guard::guard(options);
         if resumed {
             self.resume_items();
         }
@@ -335,16 +334,15 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     }
                 }
             }
-            let event = if deadline.is_none() && options.cancel.is_none() && options.fence.is_none()
-            {
-                self.next_event(&mut solo).await
-            } else {
-                tokio::select! {
-                    biased;
-                    () = cancelled(options.fence.as_ref()) => return Err(Stop::Fenced),
-                    () = cancelled(options.cancel.as_ref()) => return Err(Stop::Cancelled),
-                    after = expired(&mut deadline) => return Err(Stop::Deadline(after)),
-                    event = self.next_event(&mut solo) => event,
+            let event = match &mut guard {
+                None => self.next_event(&mut solo).await,
+                Some(guard) => {
+                    let mut next = std::pin::pin!(self.next_event(&mut solo));
+                    std::future::poll_fn(|cx| match guard.as_mut().poll(cx) {
+                        Poll::Ready(stop) => Poll::Ready(Err(stop)),
+                        Poll::Pending => next.as_mut().poll(cx).map(Ok),
+                    })
+                    .await?
                 }
             };
             let Some((tag, outcome)) = event else {
@@ -354,7 +352,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 continue; // a result of an abandoned loop iteration
             }
             if let Outcome::Attempted(result) = &outcome {
-                self.spans.attempt_end(tag, result.is_ok());
+                self.spans.attempt_end(tag.attempt_id(), result.is_ok());
             }
             match outcome {
                 Outcome::SignalReady(ready) => Box::pin(self.signal_ready(tag.step, ready)).await?,
@@ -630,7 +628,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             item: item_of,
             attempt,
         });
-        self.spans.attempt(self.def, tag);
+        self.spans.attempt(self.def, tag.attempt_id());
         Ok(Task::attempt(tag, span, future, self.timeout(step)))
     }
 
@@ -869,24 +867,5 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         }
         self.mark_ready(head);
         Ok(())
-    }
-}
-
-/// Resolves when `token` is cancelled; never without a token.
-async fn cancelled(token: Option<&CancellationToken>) {
-    match token {
-        Some(token) => token.cancelled().await,
-        None => pending().await,
-    }
-}
-
-/// Resolves with the deadline when it has passed; never without a deadline.
-async fn expired(deadline: &mut Option<(Pin<Box<Sleep>>, Duration)>) -> Duration {
-    match deadline {
-        Some((sleep, after)) => {
-            sleep.as_mut().await;
-            *after
-        }
-        None => pending().await,
     }
 }

@@ -66,9 +66,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let in_place = self.tunables.is_none() && !tracing::dispatcher::has_been_set();
         loop {
             start_in_place(&mut self.steps[step as usize]);
-            let first = first_attempt(&self.steps, step);
-            let span = trace::step_span(self.def, first);
-            self.spans.attempt(self.def, first);
+            let span = trace::step_span(self.def, first_attempt(&self.steps, step));
+            self.spans.attempt(self.def, (step, 0, 1));
             let info = StartInfo {
                 run: &self.run,
                 attempt: 1,
@@ -88,10 +87,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                         && steps[to as usize].status == Status::Waiting
                         && !run.children.any_undo();
                     if goes_on {
-                        spans.attempt_end(first_attempt(steps, from), true);
+                        spans.attempt_end((from, 0, 1), true);
                         hand_over(steps, from, to);
                         start_in_place(&mut steps[to as usize]);
-                        spans.attempt(def, first_attempt(steps, to));
+                        spans.attempt(def, (to, 0, 1));
                         last = to;
                     }
                     goes_on
@@ -107,12 +106,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 .await
             };
             step = last;
-            let tag = first_attempt(&self.steps, step);
-            self.spans.attempt_end(tag, result.is_ok());
+            self.spans.attempt_end((step, 0, 1), result.is_ok());
             let out = match result {
                 Ok(out) => out,
                 // Retries, fallbacks and the run's stop, as for any attempt.
-                Err(error) => return self.failed(tag, error),
+                Err(error) => return self.failed(first_attempt(&self.steps, step), error),
             };
             let arm = W::__deliver(&mut self.state, out);
             let next = self.flows.steps[step as usize].next;
@@ -140,6 +138,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
 /// What [`Driver::complete`] does for the chain edge `from` -> `to`: `from` is done and its
 /// output delivered to `to`; false (nothing delivered) when `to` is not waiting for it.
+#[inline(always)]
 fn hand_over(steps: &mut [StepState], from: StepIndex, to: StepIndex) -> bool {
     let done = &mut steps[from as usize];
     done.status = Status::Done;
@@ -153,6 +152,7 @@ fn hand_over(steps: &mut [StepState], from: StepIndex, to: StepIndex) -> bool {
 }
 
 /// The tag of `step`'s first attempt, the only one the straight-line path makes.
+#[inline(always)]
 fn first_attempt(steps: &[StepState], step: StepIndex) -> Tag {
     Tag {
         step,
@@ -164,6 +164,7 @@ fn first_attempt(steps: &[StepState], step: StepIndex) -> Tag {
 
 /// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run: no
 /// signal, test plan, recorder or fault to look up.
+#[inline(always)]
 fn start_in_place(step: &mut StepState) {
     step.status = Status::Running;
     step.launches += 1;

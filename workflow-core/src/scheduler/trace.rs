@@ -2,7 +2,7 @@
 //! and one per step attempt. Without the feature these hooks do nothing and cost nothing.
 
 use super::{Driven, Driver};
-use crate::definition::Definition;
+use crate::definition::{Definition, StepIndex};
 use crate::task::Tag;
 use crate::workflow::Workflow;
 
@@ -12,38 +12,44 @@ pub(super) struct Spans {
     #[cfg(feature = "otel")]
     run: Option<crate::otel::RunTrace>,
     #[cfg(feature = "otel")]
-    attempts: std::collections::HashMap<
-        (crate::definition::StepIndex, usize, u32),
-        crate::otel::AttemptTrace,
-    >,
+    attempts: std::collections::HashMap<Attempt, crate::otel::AttemptTrace>,
+}
+
+/// An attempt, as its spans know it: step, item, attempt number.
+pub(super) type Attempt = (StepIndex, usize, u32);
+
+impl Tag {
+    /// The attempt this tag names.
+    pub(super) fn attempt_id(self) -> Attempt {
+        (self.step, self.item, self.attempt)
+    }
 }
 
 impl Spans {
-    /// Starts the span of attempt `tag` of a step of `def` (when the run's span records) and
+    /// Starts the span of `attempt` of a step of `def` (when the run's span records) and
     /// counts its start.
-    pub(super) fn attempt(&mut self, def: &Definition, tag: Tag) {
+    pub(super) fn attempt(&mut self, def: &Definition, attempt: Attempt) {
         #[cfg(feature = "otel")]
         if let Some(run) = &self.run {
-            let def = &def.steps[tag.step as usize];
-            let item = def.for_each.map(|_| tag.item);
-            let span = run.attempt(def.name, item, tag.attempt);
-            self.attempts
-                .insert((tag.step, tag.item, tag.attempt), span);
+            let (step, item, number) = attempt;
+            let def = &def.steps[step as usize];
+            let span = run.attempt(def.name, def.for_each.map(|_| item), number);
+            self.attempts.insert(attempt, span);
         }
         #[cfg(not(feature = "otel"))]
-        let _ = (def, tag);
+        let _ = (def, attempt);
     }
 
-    /// Ends the span of attempt `tag`: completed or failed.
-    pub(super) fn attempt_end(&mut self, tag: Tag, completed: bool) {
+    /// Ends the span of `attempt`: completed or failed.
+    pub(super) fn attempt_end(&mut self, attempt: Attempt, completed: bool) {
         #[cfg(feature = "otel")]
         if let Some(run) = &self.run {
-            if let Some(span) = self.attempts.remove(&(tag.step, tag.item, tag.attempt)) {
+            if let Some(span) = self.attempts.remove(&attempt) {
                 run.end_attempt(span, completed);
             }
         }
         #[cfg(not(feature = "otel"))]
-        let _ = (tag, completed);
+        let _ = (attempt, completed);
     }
 }
 
