@@ -138,7 +138,6 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
 
 /// What [`Driver::complete`] does for the chain edge `from` -> `to`: `from` is done and its
 /// output delivered to `to`; false (nothing delivered) when `to` is not waiting for it.
-#[inline(always)]
 fn hand_over(steps: &mut [StepState], from: StepIndex, to: StepIndex) -> bool {
     let done = &mut steps[from as usize];
     done.status = Status::Done;
@@ -152,7 +151,6 @@ fn hand_over(steps: &mut [StepState], from: StepIndex, to: StepIndex) -> bool {
 }
 
 /// The tag of `step`'s first attempt, the only one the straight-line path makes.
-#[inline(always)]
 fn first_attempt(steps: &[StepState], step: StepIndex) -> Tag {
     Tag {
         step,
@@ -164,7 +162,6 @@ fn first_attempt(steps: &[StepState], step: StepIndex) -> Tag {
 
 /// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run: no
 /// signal, test plan, recorder or fault to look up.
-#[inline(always)]
 fn start_in_place(step: &mut StepState) {
     step.status = Status::Running;
     step.launches += 1;
