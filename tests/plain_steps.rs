@@ -3,7 +3,8 @@
 //! one future without a box (`__run_segment`), cut into segments of 64 steps in a larger
 //! workflow. Both give the same results as the general path (a run with a test plan never takes
 //! the straight-line path), and a step failing or panicking inside a chain is that step's
-//! failure, retried from that step.
+//! failure, retried from that step; so is a panic in a user `Clone` copying a step's kept
+//! input, on both paths.
 //!
 //!
 //! These tests run with the `otel` feature compiled in (this workspace builds the OTLP
@@ -180,4 +181,59 @@ async fn a_chain_of_plain_steps_allocates_nothing_per_step() {
         straight < 50,
         "100 chained steps made {straight} allocations in one run (general path: {general})"
     );
+}
+
+/// A value whose first copy panics (a user `Clone` with a bug).
+struct Fragile {
+    value: u32,
+    copies: Arc<AtomicU32>,
+}
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        if self.copies.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("the first copy breaks");
+        }
+        Fragile {
+            value: self.value,
+            copies: self.copies.clone(),
+        }
+    }
+}
+
+/// A chain whose second step keeps its input for a retry: each attempt gets a copy.
+struct Copies;
+
+#[workflow]
+impl Copies {
+    #[step]
+    async fn hand(&self, x: Fragile) -> Fragile {
+        x
+    }
+    #[step(after = hand, retry = 1)]
+    async fn keep(&self, x: Fragile) -> u32 {
+        x.value
+    }
+}
+
+#[tokio::test]
+async fn a_panic_copying_a_kept_input_is_that_steps_failure_on_both_paths() {
+    let fragile = || Fragile {
+        value: 42,
+        copies: Arc::default(),
+    };
+    let engine = Engine::in_memory();
+    // Straight-line path: the copy is made inside the chain's future.
+    assert_eq!(engine.run(&Copies, fragile()).await.unwrap(), 42);
+    // General path (history recorded): the copy is made before the attempt's future.
+    let done = engine.run_with(&Copies, fragile(), RunOptions::new()).await;
+    assert_eq!(done.result.unwrap(), 42);
+    let attempts: Vec<_> = done
+        .history
+        .steps
+        .iter()
+        .filter(|s| s.step == "keep")
+        .map(|s| s.attempts)
+        .collect();
+    assert_eq!(attempts, [2], "the panicking copy was the first attempt");
 }
