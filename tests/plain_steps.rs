@@ -6,7 +6,6 @@
 //! failure, retried from that step; so is a panic in a user `Clone` copying a step's kept
 //! input, on both paths.
 //!
-//!
 //! These tests run with the `otel` feature compiled in (this workspace builds the OTLP
 //! exporter): the straight-line path keeps spans and metrics, so it runs here too, and
 //! `a_chain_of_plain_steps_allocates_nothing_per_step` checks that it does.
