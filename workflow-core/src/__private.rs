@@ -60,6 +60,16 @@ pub fn missing_input_error(step: &'static str) -> StepError {
     ))
 }
 
+/// Copies a step's kept inputs for an attempt (`copy`); a panic in a user `Clone` is the
+/// attempt's failure, as it is on the straight-line path, which copies inside the chain's
+/// future.
+pub fn copy_caught<'a, T, O: Send + 'a>(copy: impl FnOnce() -> T) -> Result<T, StepFuture<'a, O>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(copy)).map_err(|payload| {
+        let error = crate::task::panic_error(payload.as_ref());
+        Box::pin(std::future::ready(Err(error))) as StepFuture<'a, O>
+    })
+}
+
 /// Pins a step future.
 pub fn boxed<'a, O, F>(future: F) -> StepFuture<'a, O>
 where

@@ -141,24 +141,13 @@ where
 {
     match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
         Ok(polled) => polled,
-        Err(payload) => Poll::Ready(Err(StepError::panicked(panic_message(payload.as_ref())))),
+        Err(payload) => Poll::Ready(Err(panic_error(payload.as_ref()))),
     }
 }
 
-/// Calls `start`, the generated code that takes a step attempt's inputs and makes its future;
-/// a panic there (in a user `Clone` copying an input kept for a retry, say) is the attempt's
-/// failure, as a panic in its future is (and as on the straight-line path, which copies inside
-/// the future).
-pub(crate) fn start_caught<'a, O: Send + 'a>(
-    start: impl FnOnce() -> StepFuture<'a, O>,
-) -> StepFuture<'a, O> {
-    match catch_unwind(AssertUnwindSafe(start)) {
-        Ok(future) => future,
-        Err(payload) => {
-            let error = StepError::panicked(panic_message(payload.as_ref()));
-            Box::pin(std::future::ready(Err(error)))
-        }
-    }
+/// The error of an attempt that panicked, from the panic's payload.
+pub(crate) fn panic_error(payload: &(dyn std::any::Any + Send)) -> StepError {
+    StepError::panicked(panic_message(payload))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -931,7 +931,7 @@ impl Cx<'_> {
                     quote!(__wf_state.#slot.take(__wf_item))
                 };
                 (
-                    quote! { let __wf::Some(__wf_arg0) = #take else { return __wf::missing_input(#name); }; },
+                    copied_take(keeps_input, take, quote!(__wf::Some(__wf_arg0)), name),
                     quote!(__wf::Some(__wf_item)),
                     Vec::new(),
                 )
@@ -946,7 +946,12 @@ impl Cx<'_> {
                     }
                 }).collect();
                 (
-                    quote! { let (#(__wf::Some(#args),)*) = (#(#takes,)*) else { return __wf::missing_input(#name); }; },
+                    copied_take(
+                        keeps_input,
+                        quote!((#(#takes,)*)),
+                        quote!((#(__wf::Some(#args),)*)),
+                        name,
+                    ),
                     quote!(__wf::None),
                     takes,
                 )
@@ -1440,6 +1445,28 @@ const COMPENSATION_BACKOFF: (std::time::Duration, std::time::Duration) = (
     std::time::Duration::from_millis(100),
     std::time::Duration::from_secs(2),
 );
+
+/// `__start`'s `let` of a step's inputs (`pattern`) from the state (`take`). A step that keeps
+/// its inputs copies them for each attempt, through `copy_caught`: a panic in a user `Clone` is
+/// the attempt's failure.
+fn copied_take(
+    keeps_input: bool,
+    take: TokenStream,
+    pattern: TokenStream,
+    name: &str,
+) -> TokenStream {
+    let take = if keeps_input {
+        quote! {
+            (match __wf::copy_caught(|| #take) {
+                __wf::Ok(__wf_copied) => __wf_copied,
+                __wf::Err(__wf_failed) => return __wf_failed,
+            })
+        }
+    } else {
+        take
+    };
+    quote! { let #pattern = #take else { return __wf::missing_input(#name); }; }
+}
 
 /// An `any` join keeps the first arrival (a retried attempt clones it again); a loop's back
 /// edge starts a new iteration, so it replaces the previous iteration's input.

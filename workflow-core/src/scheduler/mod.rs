@@ -41,7 +41,7 @@ use crate::journal::{Journal, Replay};
 use crate::options::RunOptions;
 use crate::report::FailureReport;
 use crate::step_flow::Flows;
-use crate::task::{start_caught, Outcome, Tag, Task};
+use crate::task::{Outcome, Tag, Task};
 use crate::testing::{fault_future, TestPlan};
 use crate::workflow::{StartInfo, Workflow};
 
@@ -654,8 +654,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     plan,
                     events: self.events.as_ref(),
                 };
-                let state = &mut self.state;
-                start_caught(|| workflow.__start(state, step, item, info))
+                workflow.__start(&mut self.state, step, item, info)
             }
         };
         let st = &mut self.steps[step as usize];
