@@ -27,6 +27,16 @@ static PLANNED: AtomicUsize = AtomicUsize::new(0);
 /// Held by each test for its whole run: the global providers are the test's own.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Installs a fresh global tracer provider with an in-memory exporter.
+fn install_spans() -> InMemorySpanExporter {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    opentelemetry::global::set_tracer_provider(provider);
+    exporter
+}
+
 /// Installs fresh global meter provider with an in-memory exporter.
 fn install_meters() -> (SdkMeterProvider, InMemoryMetricExporter) {
     let metrics = InMemoryMetricExporter::default();
@@ -80,11 +90,7 @@ fn attribute(span: &SpanData, key: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_with_a_retry_a_child_and_a_resume_is_one_trace() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    opentelemetry::global::set_tracer_provider(provider);
+    let exporter = install_spans();
     let (meters, metrics) = install_meters();
 
     // The first drive stops as a crash would, right after `book` committed; a new engine
@@ -233,11 +239,7 @@ impl Shipment {
 #[tokio::test]
 async fn an_in_memory_chain_run_in_place_has_a_span_and_metrics_per_attempt() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    opentelemetry::global::set_tracer_provider(provider);
+    let exporter = install_spans();
     let (meters, metrics) = install_meters();
 
     let shipment = Shipment {
