@@ -1,5 +1,6 @@
 //! The run's OpenTelemetry spans (feature `otel`, see `crate::otel`): one per drive of the run
-//! and one per step attempt. Without the feature these hooks do nothing and cost nothing.
+//! and one per step attempt (without the feature these hooks do nothing and cost nothing); and
+//! each attempt's `tracing` span, made only under a subscriber.
 
 use super::{Driven, Driver};
 use crate::definition::{Definition, StepIndex};
