@@ -14,8 +14,9 @@ use crate::workflow::Durable;
 pub struct RunInfo {
     /// Workflow name.
     pub workflow: &'static str,
-    /// The run.
-    pub run_id: RunId,
+    /// The run's id, made on first use ([`RunInfo::run_id`]): a run nobody asks about (an
+    /// in-memory run without a failure, tracing or events) never formats one.
+    pub(crate) id: std::sync::OnceLock<RunId>,
     /// The durable engine running it (`None` in memory): child runs go to the same store.
     pub engine: Option<DurableEngine>,
     /// The run's cancel token and deadline, which reach its child runs.
@@ -74,6 +75,11 @@ impl RunLimits {
 }
 
 impl RunInfo {
+    /// The run's id: the caller's, or a generated one, made the first time it is asked for.
+    pub fn run_id(&self) -> &RunId {
+        self.id.get_or_init(RunId::generate)
+    }
+
     /// Options for a child run of this run: cancelled with it, by its deadline, its spans
     /// under this run's span.
     pub(crate) fn child_options(&self) -> RunOptions {
@@ -87,7 +93,7 @@ impl std::fmt::Debug for RunInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunInfo")
             .field("workflow", &self.workflow)
-            .field("run_id", &self.run_id)
+            .field("run_id", self.run_id())
             .field("durable", &self.engine.is_some())
             .finish()
     }
@@ -134,7 +140,7 @@ impl StepContext {
 
     /// The run this step belongs to.
     pub fn run_id(&self) -> &RunId {
-        &self.run.run_id
+        self.run.run_id()
     }
 
     /// The workflow's name.
@@ -215,7 +221,7 @@ impl StepContext {
             };
             return crate::child::run_in_memory(parent, child.clone(), input).await;
         };
-        let id = RunId::child(&self.run.run_id, self.step, self.item, self.attempt);
+        let id = RunId::child(self.run.run_id(), self.step, self.item, self.attempt);
         let finished = self
             .run_child_as(engine, child, id.clone(), input, None)
             .await;
@@ -253,7 +259,7 @@ impl StepContext {
             return Finished {
                 result: Err(WorkflowError::Store {
                     workflow: C::definition().name,
-                    run_id: self.run.run_id.clone(),
+                    run_id: self.run.run_id().clone(),
                     error,
                 }),
                 history: crate::history::RunHistory::empty(C::definition()),
@@ -275,8 +281,8 @@ impl StepContext {
     /// so that a retried attempt is not applied twice.
     pub fn idempotency_key(&self) -> String {
         match self.item {
-            Some(i) => format!("{}/{}/{}", self.run.run_id, self.step, i),
-            None => format!("{}/{}", self.run.run_id, self.step),
+            Some(i) => format!("{}/{}/{}", self.run.run_id(), self.step, i),
+            None => format!("{}/{}", self.run.run_id(), self.step),
         }
     }
 }

@@ -109,7 +109,10 @@ impl Engine {
         let span = run_span(&run);
         // Options of its own only for a run whose events go to the watched feed: the run's
         // future keeps a pointer either way, never the options.
-        let tapped = self.runs.feed.tapped(W::definition(), &run.run_id);
+        let tapped = self
+            .runs
+            .feed
+            .tapped(W::definition(), || run.run_id().clone());
         let options = tapped.map(|events| {
             Box::new(RunOptions {
                 events: Some(events),
@@ -150,7 +153,7 @@ impl Engine {
         let span = run_span(&run);
         self.runs
             .feed
-            .tap(&mut options, W::definition(), &run.run_id);
+            .tap(&mut options, W::definition(), run.run_id());
         let mut recorder = Recorder::new(W::definition());
         let result = drive(workflow, input, run, &options, Some(&mut recorder))
             .instrument(span)
@@ -276,7 +279,7 @@ impl Engine {
 fn new_run<W: Workflow>(options: &RunOptions) -> Arc<RunInfo> {
     Arc::new(RunInfo {
         workflow: W::definition().name,
-        run_id: options.run_id.clone().unwrap_or_else(RunId::generate),
+        id: options.run_id.clone().map(Into::into).unwrap_or_default(),
         engine: None,
         limits: RunLimits::of(options),
         children: Default::default(),
@@ -290,5 +293,5 @@ fn run_span(run: &RunInfo) -> tracing::Span {
     if !tracing::dispatcher::has_been_set() {
         return tracing::Span::none();
     }
-    tracing::info_span!("workflow_run", workflow = run.workflow, run_id = %run.run_id)
+    tracing::info_span!("workflow_run", workflow = run.workflow, run_id = %run.run_id())
 }

@@ -77,7 +77,7 @@ impl EventFeed {
         run_id: &RunId,
     ) {
         if options.events.is_none() {
-            options.events = self.tapped(definition, run_id);
+            options.events = self.tapped(definition, || run_id.clone());
         }
     }
 
@@ -86,13 +86,13 @@ impl EventFeed {
     pub fn tapped(
         self: &Arc<Self>,
         definition: &'static Definition,
-        run_id: &RunId,
+        run_id: impl FnOnce() -> RunId,
     ) -> Option<Arc<crate::events::EventLog>> {
         self.watched().then(|| {
             Arc::new(crate::events::EventLog::forwarded(FeedTap {
                 feed: self.clone(),
                 definition,
-                run_id: run_id.clone(),
+                run_id: run_id(),
             }))
         })
     }

@@ -49,10 +49,15 @@ where
     options.events = parent
         .events
         .map(|(log, step)| Arc::new(EventLog::relayed(log, step, parent.item, C::definition())));
-    let run_id = RunId::child(&parent.run.run_id, parent.step, parent.item, parent.attempt);
+    let run_id = RunId::child(
+        parent.run.run_id(),
+        parent.step,
+        parent.item,
+        parent.attempt,
+    );
     let run = Arc::new(RunInfo {
         workflow: C::definition().name,
-        run_id: run_id.clone(),
+        id: run_id.clone().into(),
         engine: None,
         limits: RunLimits::of(&options),
         children: Children::default(),

@@ -101,7 +101,7 @@ where
                 .map_err(child_failed);
         };
         let context = StepContext::new(Arc::clone(&run), name, attempt, item);
-        let run_id = RunId::child(&run.run_id, &key, item, attempt);
+        let run_id = RunId::child(run.run_id(), &key, item, attempt);
         let finished = (durable.run)(context, run_id.clone(), Box::new(input), plan).await;
         let (output, history) = finished.map_err(child_failed)?;
         let undo = run.engine.clone().map(|engine| {

@@ -144,7 +144,7 @@ impl DurableEngine {
             StoreJournal::<W>::new(self.store_arc(), claim.clone(), next_seq, bell, parks);
         let info = Arc::new(RunInfo {
             workflow: def.name,
-            run_id: run_id.clone(),
+            id: run_id.clone().into(),
             engine: Some(self.clone()),
             limits: RunLimits::of(&options),
             children: crate::child::Children::durable(W::__child),

@@ -39,7 +39,7 @@ impl DurableEngine {
         let options = RunOptions::default().cancel_token(cancelled);
         let info = Arc::new(RunInfo {
             workflow: W::definition().name,
-            run_id: run_id.clone(),
+            id: run_id.clone().into(),
             engine: Some(self.clone()),
             limits: RunLimits::default(),
             children: Children::durable(W::__child),

@@ -74,7 +74,7 @@ impl MemoryRuns {
         options.events = Some(events.clone());
         let info = Arc::new(RunInfo {
             workflow: def.name,
-            run_id: run_id.clone(),
+            id: run_id.clone().into(),
             engine: None,
             limits: RunLimits::of(&options),
             children: Default::default(),

@@ -74,16 +74,23 @@ pub(crate) struct RunTrace {
 
 impl RunTrace {
     /// Starts the run's span under `parent` (a stored or a parent's context), else under
-    /// the current context.
-    pub(crate) fn start(workflow: &'static str, run_id: &str, parent: Option<&str>) -> Self {
+    /// the current context; its attributes (the run's id from `run_id`) only when it records,
+    /// so an untraced in-memory run never makes its id.
+    pub(crate) fn start(
+        workflow: &'static str,
+        run_id: impl FnOnce() -> String,
+        parent: Option<&str>,
+    ) -> Self {
         let parent = parent.and_then(decode).map_or_else(Context::current, |c| {
             Context::new().with_remote_span_context(c)
         });
         let tracer = global::tracer("workflow");
         let mut span = tracer.start_with_context("workflow.run", &parent);
         let recording = span.is_recording();
-        span.set_attribute(KeyValue::new("workflow.name", workflow));
-        span.set_attribute(KeyValue::new("workflow.run_id", run_id.to_owned()));
+        if recording {
+            span.set_attribute(KeyValue::new("workflow.name", workflow));
+            span.set_attribute(KeyValue::new("workflow.run_id", run_id()));
+        }
         RunTrace {
             context: parent.with_span(span),
             tracer,

@@ -140,7 +140,7 @@ pub(crate) async fn drive<W: Workflow + Sync>(
         // Without a journal a run neither parks nor holds a lease.
         Driven::Park { .. } | Driven::Fenced { .. } => Err(WorkflowError::Store {
             workflow: W::definition().name,
-            run_id: run.run_id.clone(),
+            run_id: run.run_id().clone(),
             error: crate::store::StoreError::Database(
                 "internal error: an in-memory run was suspended".into(),
             ),
@@ -452,7 +452,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     fn output(&mut self) -> Result<W::Output, WorkflowError> {
         W::__take_output(&mut self.state).ok_or_else(|| WorkflowError::NoOutput {
             workflow: self.def.name,
-            run_id: self.run.run_id.clone(),
+            run_id: self.run.run_id().clone(),
             steps: self
                 .def
                 .steps

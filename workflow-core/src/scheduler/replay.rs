@@ -80,7 +80,7 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
                 Ok(())
             }
             _ => Err(Stop::Store(StoreError::Corrupt {
-                run_id: self.run.run_id.clone(),
+                run_id: self.run.run_id().clone(),
                 seq: Some(seq),
                 detail: format!(
                     "the journal does not fit the graph: step `{}` completed but was never ready",

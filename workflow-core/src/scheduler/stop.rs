@@ -95,7 +95,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     pub(super) fn store_error(&self, error: StoreError) -> WorkflowError {
         WorkflowError::Store {
             workflow: self.def.name,
-            run_id: self.run.run_id.clone(),
+            run_id: self.run.run_id().clone(),
             error,
         }
     }
@@ -103,7 +103,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     pub(super) fn error(&self, stop: Stop, report: FailureReport) -> WorkflowError {
         let report = Box::new(report);
         let workflow = self.def.name;
-        let run_id = self.run.run_id.clone();
+        let run_id = self.run.run_id().clone();
         let name = |step: StepIndex| self.def.steps[step as usize].name;
         match stop {
             Stop::StepFailed {

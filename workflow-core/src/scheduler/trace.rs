@@ -70,8 +70,11 @@ impl<W: Workflow> Driver<'_, '_, W> {
     pub(super) fn trace_run(&mut self, parent: Option<&str>) {
         #[cfg(feature = "otel")]
         {
-            let trace =
-                crate::otel::RunTrace::start(self.def.name, self.run.run_id.as_str(), parent);
+            let trace = crate::otel::RunTrace::start(
+                self.def.name,
+                || self.run.run_id().to_string(),
+                parent,
+            );
             let _ = self.run.trace.set(trace.traceparent());
             self.spans.run = Some(trace);
         }

@@ -74,7 +74,7 @@ async fn find_completed_child(
         return Ok(None);
     };
     let attempts = engine
-        .child_attempts(&run.run_id, name, item, retries)
+        .child_attempts(run.run_id(), name, item, retries)
         .await?;
     let completed = attempts
         .into_iter()
