@@ -622,7 +622,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     ) -> Result<Task<'a, W::__Out>, Stop> {
         let item_of = self.flows.steps[step as usize].items.then_some(item);
         let (tag, future) = self.start_attempt(step, item, attempt)?;
-        let span = trace::step_span(self.def, tag);
+        let span = trace::step_span(self.def, tag.attempt_id());
         self.emit(|| RunEvent::StepStarted {
             step,
             item: item_of,

@@ -66,8 +66,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         let in_place = self.tunables.is_none() && !tracing::dispatcher::has_been_set();
         loop {
             start_in_place(&mut self.steps[step as usize]);
-            let span = trace::step_span(self.def, first_attempt(&self.steps, step));
-            self.spans.attempt(self.def, (step, 0, 1));
+            let span = trace::step_span(self.def, first_attempt_id(step));
+            self.spans.attempt(self.def, first_attempt_id(step));
             let info = StartInfo {
                 run: &self.run,
                 attempt: 1,
@@ -87,10 +87,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                         && steps[to as usize].status == Status::Waiting
                         && !run.children.any_undo();
                     if goes_on {
-                        spans.attempt_end((from, 0, 1), true);
+                        spans.attempt_end(first_attempt_id(from), true);
                         hand_over(steps, from, to);
                         start_in_place(&mut steps[to as usize]);
-                        spans.attempt(def, (to, 0, 1));
+                        spans.attempt(def, first_attempt_id(to));
                         last = to;
                     }
                     goes_on
@@ -106,7 +106,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 .await
             };
             step = last;
-            self.spans.attempt_end((step, 0, 1), result.is_ok());
+            self.spans
+                .attempt_end(first_attempt_id(step), result.is_ok());
             let out = match result {
                 Ok(out) => out,
                 // Retries, fallbacks and the run's stop, as for any attempt.
@@ -150,13 +151,19 @@ fn hand_over(steps: &mut [StepState], from: StepIndex, to: StepIndex) -> bool {
     true
 }
 
-/// The tag of `step`'s first attempt, the only one the straight-line path makes.
+/// `step`'s first attempt, the only one the straight-line path makes, as its spans know it.
+fn first_attempt_id(step: StepIndex) -> trace::Attempt {
+    (step, 0, 1)
+}
+
+/// The tag of `step`'s first attempt (see [`first_attempt_id`]).
 fn first_attempt(steps: &[StepState], step: StepIndex) -> Tag {
+    let (step, item, attempt) = first_attempt_id(step);
     Tag {
         step,
-        item: 0,
+        item,
         generation: steps[step as usize].generation,
-        attempt: 1,
+        attempt,
     }
 }
 

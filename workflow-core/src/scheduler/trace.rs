@@ -57,10 +57,10 @@ impl Spans {
 /// The `tracing` span of an attempt of a step of `def`; none without a subscriber (with
 /// tracing's `log` feature on, which sqlx turns on, even a disabled span costs more than the
 /// rest of a step).
-pub(super) fn step_span(def: &Definition, tag: Tag) -> Option<tracing::Span> {
+pub(super) fn step_span(def: &Definition, attempt: Attempt) -> Option<tracing::Span> {
     tracing::dispatcher::has_been_set().then(|| {
-        let name = def.steps[tag.step as usize].name;
-        let (attempt, item) = (tag.attempt, tag.item);
+        let (step, item, attempt) = attempt;
+        let name = def.steps[step as usize].name;
         tracing::info_span!("step", step = name, attempt, item)
     })
 }
