@@ -48,6 +48,7 @@ impl<T, E: Into<StepError>> IntoStepResult for Result<T, E> {
 }
 
 /// The error future of a step whose input slot was empty (an engine bug, never user input).
+#[cold]
 pub fn missing_input<'a, O: Send + 'a>(step: &'static str) -> StepFuture<'a, O> {
     Box::pin(std::future::ready(Err(missing_input_error(step))))
 }
@@ -81,6 +82,7 @@ where
 /// The attempt of a mocked step: the test plan's `mock` on the step's arguments, its output
 /// wrapped by `wrap`. One generic function instead of an `async` block per step keeps the
 /// generated code (and its compile cost) small: the steps of one signature share it.
+#[cold]
 pub fn mocked<'a, In, Out, O, F>(mock: MockFn<In, Out>, args: In, wrap: F) -> StepFuture<'a, O>
 where
     In: Send + 'a,

@@ -46,6 +46,7 @@ impl std::fmt::Debug for EventFeed {
 
 impl EventFeed {
     /// True when someone watches.
+    #[inline]
     pub fn watched(&self) -> bool {
         self.sender.get().is_some_and(|s| s.receiver_count() > 0)
     }
@@ -82,19 +83,30 @@ impl EventFeed {
     }
 
     /// The event log that sends the events of run `run_id` of `definition` to this feed; none
-    /// while nobody watches it.
+    /// while nobody watches it (checked inline: every run asks).
+    #[inline]
     pub fn tapped(
         self: &Arc<Self>,
         definition: &'static Definition,
         run_id: impl FnOnce() -> RunId,
     ) -> Option<Arc<crate::events::EventLog>> {
-        self.watched().then(|| {
-            Arc::new(crate::events::EventLog::forwarded(FeedTap {
-                feed: self.clone(),
-                definition,
-                run_id: run_id(),
-            }))
-        })
+        if !self.watched() {
+            return None;
+        }
+        Some(self.forwarding_log(definition, run_id()))
+    }
+
+    /// The event log of [`EventFeed::tapped`], for a watched feed.
+    fn forwarding_log(
+        self: &Arc<Self>,
+        definition: &'static Definition,
+        run_id: RunId,
+    ) -> Arc<crate::events::EventLog> {
+        Arc::new(crate::events::EventLog::forwarded(FeedTap {
+            feed: self.clone(),
+            definition,
+            run_id,
+        }))
     }
 
     /// Every event published from now on.

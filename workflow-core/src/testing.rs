@@ -138,6 +138,7 @@ impl TestPlan {
 
     /// The mock of `step`, if its types are `In` and `Out`.
     #[doc(hidden)]
+    #[cold]
     pub fn mock_for<In: 'static, Out: 'static>(&self, step: StepIndex) -> Option<MockFn<In, Out>> {
         self.mocks
             .get(&step)
