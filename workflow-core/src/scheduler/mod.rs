@@ -76,9 +76,6 @@ struct StepState {
     completions: u32,
     /// Outputs kept for compensation (a saga step's completions, or its `for_each` items).
     kept: u32,
-    items_total: usize,
-    items_next: usize,
-    items_done: usize,
 }
 
 impl StepState {
@@ -90,10 +87,24 @@ impl StepState {
         attempts: 0,
         completions: 0,
         kept: 0,
-        items_total: 0,
-        items_next: 0,
-        items_done: 0,
     };
+}
+
+/// The item progress table of a run of `steps` steps, made when its first `for_each` begins.
+#[cold]
+fn items_table(steps: usize) -> Vec<ItemProgress> {
+    vec![ItemProgress::default(); steps]
+}
+
+/// Per-run progress of one `for_each` step's items, beside [`StepState`] so that the table
+/// every step touches stays small (24 bytes a step): a static fan-out of 1,000 steps reads
+/// and writes it once per branch.
+#[derive(Clone, Copy, Default)]
+struct ItemProgress {
+    total: usize,
+    /// The next item to launch.
+    next: usize,
+    done: usize,
 }
 
 /// How a run is driven: options, and for durable runs the journal and what to replay.
@@ -215,6 +226,8 @@ struct Driver<'a, 'r, W: Workflow> {
     flows: &'static Flows,
     state: W::__State,
     steps: Vec<StepState>,
+    /// Indexed by step; empty until a `for_each` step begins (see [`Driver::items_of`]).
+    items: Vec<ItemProgress>,
     ready: Vec<StepIndex>,
     in_flight: in_flight::InFlight<'a, W::__Out>,
     /// Outputs whose journal records are being committed.
@@ -258,6 +271,7 @@ impl<'a, 'r, W: Workflow + Sync> Driver<'a, 'r, W> {
             flows,
             state: W::__new_state(input),
             steps: vec![StepState::NEW; def.steps.len()],
+            items: Vec::new(),
             // Sized once (the first push of a growing Vec costs more than the allocation).
             ready: Vec::with_capacity(flows.starts.len().max(4)),
             in_flight: in_flight::InFlight::new(!flows.races),
@@ -512,10 +526,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// completes at once (with no journal record of its own). Returns how many items it has.
     fn begin_items(&mut self, step: StepIndex) -> Result<usize, Stop> {
         let total = W::__for_each_begin(&mut self.state, step);
-        let st = &mut self.steps[step as usize];
-        st.items_total = total;
-        st.items_next = 0;
-        st.items_done = 0;
+        *self.items_of(step) = ItemProgress {
+            total,
+            next: 0,
+            done: 0,
+        };
         if total == 0 {
             let arm = W::__for_each_finish(&mut self.state, step);
             self.complete(step, arm)?;
@@ -526,10 +541,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// Launches the next not yet finished item of a `for_each` step, if any is left.
     #[inline]
     fn launch_next_item(&mut self, step: StepIndex) -> Result<(), Stop> {
-        let st = &mut self.steps[step as usize];
-        while st.items_next < st.items_total {
-            let item = st.items_next;
-            st.items_next += 1;
+        loop {
+            let progress = self.items_of(step);
+            if progress.next >= progress.total {
+                return Ok(());
+            }
+            let item = progress.next;
+            progress.next += 1;
             let replayed = self
                 .rare
                 .as_deref()
@@ -542,7 +560,15 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 return Ok(());
             }
         }
-        Ok(())
+    }
+
+    /// The progress of `for_each` step `step`'s items (the table is made on first use).
+    #[inline]
+    fn items_of(&mut self, step: StepIndex) -> &mut ItemProgress {
+        if self.items.is_empty() {
+            self.items = items_table(self.steps.len());
+        }
+        &mut self.items[step as usize]
     }
 
     /// The first attempt of a launched step (or item) in this drive: attempt 1, or the retry a
@@ -745,9 +771,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         if self.undoable(step, item) {
             self.keep_for_compensation(step, item);
         }
-        let st = &mut self.steps[step as usize];
-        st.items_done += 1;
-        let (done, total) = (st.items_done, st.items_total);
+        let progress = self.items_of(step);
+        progress.done += 1;
+        let (done, total) = (progress.done, progress.total);
         self.emit(|| RunEvent::ForEachProgress {
             step,
             done,

@@ -127,11 +127,11 @@ impl<W: Workflow + Sync> Driver<'_, '_, W> {
             if self.def.steps[index].for_each.is_none() {
                 continue;
             }
-            let st = self.steps[index];
-            if st.status != Status::Running || st.items_next > 0 {
+            let progress = self.items.get(index).copied().unwrap_or_default();
+            if self.steps[index].status != Status::Running || progress.next > 0 {
                 continue;
             }
-            let remaining = st.items_total - st.items_done;
+            let remaining = progress.total - progress.done;
             let limit = self
                 .concurrency(index as StepIndex)
                 .map_or(remaining, |c| (c as usize).min(remaining));
