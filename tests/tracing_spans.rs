@@ -1,6 +1,7 @@
 //! Under a `tracing` subscriber, each step attempt runs inside a `step` span naming it, on the
 //! straight-line path too (a chain of plain steps in memory), so what a step logs says which
-//! step it came from. Its own test binary: installing a subscriber anywhere in a process turns
+//! step it came from; under one that records no step span, a chain still runs as one segment.
+//! Its own test binary: installing a subscriber anywhere in a process turns
 //! tracing on for all of its runs.
 
 use std::cell::RefCell;
@@ -10,6 +11,7 @@ use std::sync::Mutex;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 use workflow_core::prelude::*;
 
@@ -119,4 +121,66 @@ async fn each_step_of_a_chain_runs_inside_its_own_span() {
         .unwrap();
     assert_eq!(seen, ["first", "second", "third"]);
     ENTERED.with(|entered| assert!(entered.borrow().is_empty(), "every span exited"));
+}
+
+/// A subscriber that records no `step` span, and counts how often it was asked about one.
+#[derive(Default)]
+struct StepSpansOff {
+    asked: AtomicU64,
+}
+
+impl Subscriber for StepSpansOff {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes() // ask `enabled` for every span, so each ask is counted
+    }
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        if metadata.name() == "step" {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, _: &Event<'_>) {}
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+/// A chain of four plain steps.
+struct Tally;
+
+#[workflow]
+impl Tally {
+    #[step]
+    async fn one(&self, x: u32) -> u32 {
+        x + 1
+    }
+    #[step(after = one)]
+    async fn two(&self, x: u32) -> u32 {
+        x * 10
+    }
+    #[step(after = two)]
+    async fn three(&self, x: u32) -> u32 {
+        tokio::task::yield_now().await;
+        x + 3
+    }
+    #[step(after = three)]
+    async fn four(&self, x: u32) -> u32 {
+        x * 2
+    }
+}
+
+#[tokio::test]
+async fn a_chain_runs_as_one_segment_under_a_subscriber_that_records_no_step_spans() {
+    let off = std::sync::Arc::new(StepSpansOff::default());
+    let _subscriber = tracing::subscriber::set_default(off.clone());
+    let out = Engine::in_memory().run(&Tally, 1).await.unwrap();
+    assert_eq!(out, 46);
+    // Step by step, each of the four steps would ask for its span; as one segment, only the
+    // chain's first step does.
+    assert_eq!(off.asked.load(Ordering::Relaxed), 1);
 }

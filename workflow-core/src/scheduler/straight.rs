@@ -9,8 +9,8 @@
 //! every guarantee.
 //!
 //! Spans and metrics are kept as on the general loop: each step's OpenTelemetry span opens and
-//! closes at its chain edges; under a `tracing` subscriber each step runs alone (no chain),
-//! inside its `step` span.
+//! closes at its chain edges; under a `tracing` subscriber that records `step` spans each step
+//! runs alone (no chain), inside its span.
 
 use super::{trace, Driver, Status, StepState, Stop};
 use crate::definition::StepIndex;
@@ -62,11 +62,16 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// general loop keeps them (`mark_running` and `start_attempt`, then the completion).
     async fn run_chain(&mut self, mut step: StepIndex) -> Result<(), Stop> {
         // Run overrides may set a step's timeout: then each step goes through `straight`.
-        // Under a `tracing` subscriber each step runs alone, inside its own span.
-        let in_place = self.tunables.is_none() && !tracing::dispatcher::has_been_set();
+        let overridden = self.tunables.is_some();
         loop {
             start_in_place(&mut self.steps[step as usize]);
-            let span = trace::step_span(self.def, first_attempt_id(step));
+            // Under a `tracing` subscriber that records step spans, each step runs alone,
+            // inside its own span. Whether it records depends on the span's metadata only (a
+            // subscriber's `enabled` sees no field values), the same for every step: when the
+            // first step's span is off, the whole chain runs as one segment.
+            let span = trace::step_span(self.def, first_attempt_id(step))
+                .filter(|span| !span.is_disabled());
+            let in_place = !overridden && span.is_none();
             self.spans.attempt(self.def, first_attempt_id(step));
             let info = StartInfo {
                 run: &self.run,

@@ -1,0 +1,146 @@
+//! What a `tracing` subscriber costs a chain of plain steps run in memory.
+//!
+//! The 100-step chain of `generated/chain_100.rs` (`x + 1` per step) against 100 boxed
+//! futures of the same steps awaited in sequence, on a current_thread runtime, under three
+//! set-ups measured in this order (a subscriber, once installed, stays visible to
+//! `tracing::dispatcher::has_been_set` for the rest of the process):
+//!
+//! 1. no subscriber: the chain runs as one straight-line segment;
+//! 2. a subscriber that records no span (as a `warn` level filter does for the engine's
+//!    `info` spans): the engine asks for the chain's first `step` span, finds it off, and
+//!    still runs the chain as one segment;
+//! 3. a subscriber that records every span: each step runs alone, in place, inside its own
+//!    `step` span, so what it logs names it.
+//!
+//! Each set-up's figure is the median of interleaved batches of the engine and the baseline,
+//! printed beside the baseline as a ratio (never an assertion):
+//! `cargo bench -p workflow-core --bench subscriber`.
+
+#[path = "generated/chain_100.rs"]
+mod chain_100;
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use tokio::runtime::Runtime;
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
+use workflow_core::Engine;
+
+const STEPS: u64 = 100;
+const RUNS_PER_BATCH: u32 = 2_000;
+const BATCHES: usize = 15;
+
+/// A subscriber whose filter records every span (`records: true`) or none.
+struct Filtered {
+    records: bool,
+    next: AtomicU64,
+}
+
+impl Subscriber for Filtered {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        if self.records {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        self.records
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, _: &Event<'_>) {}
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+async fn step(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+/// The chain's steps as boxed futures awaited in sequence.
+async fn baseline() -> u64 {
+    let mut x = black_box(0);
+    for _ in 0..STEPS {
+        let future: Pin<Box<dyn Future<Output = u64> + Send>> = Box::pin(step(x));
+        x = future.await;
+    }
+    x
+}
+
+async fn engine(engine: &Engine) -> u64 {
+    engine
+        .run(&chain_100::Chain100, black_box(0))
+        .await
+        .unwrap()
+}
+
+/// Seconds for one batch of `RUNS_PER_BATCH` runs of `run`.
+fn batch<F: Future<Output = u64>>(rt: &Runtime, run: impl Fn() -> F) -> f64 {
+    let started = Instant::now();
+    rt.block_on(async {
+        for _ in 0..RUNS_PER_BATCH {
+            assert_eq!(run().await, STEPS);
+        }
+    });
+    started.elapsed().as_secs_f64()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+/// µs per step of the engine and of the baseline, batches interleaved.
+fn measure(rt: &Runtime, on: &Engine) -> (f64, f64) {
+    let (mut engine_s, mut baseline_s) = (Vec::new(), Vec::new());
+    for _ in 0..BATCHES {
+        engine_s.push(batch(rt, || engine(on)));
+        baseline_s.push(batch(rt, baseline));
+    }
+    let per_step = |s: f64| s * 1e6 / f64::from(RUNS_PER_BATCH) / STEPS as f64;
+    (per_step(median(engine_s)), per_step(median(baseline_s)))
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let on = Engine::in_memory();
+    println!(
+        "A 100-step chain of plain steps, in memory: µs per step (median of {BATCHES} batches)"
+    );
+    println!(
+        "| set-up                               | engine µs | 100 boxed futures µs |  ratio |"
+    );
+    println!(
+        "|--------------------------------------|-----------|----------------------|--------|"
+    );
+    let row = |label: &str| {
+        let (engine, baseline) = measure(&rt, &on);
+        println!(
+            "| {label:<36} | {engine:>9.4} | {baseline:>20.4} | {:>5.2}x |",
+            engine / baseline
+        );
+    };
+    row("no subscriber");
+    for (records, label) in [
+        (false, "a subscriber recording no span"),
+        (true, "a subscriber recording every span"),
+    ] {
+        let subscriber = Filtered {
+            records,
+            next: AtomicU64::new(0),
+        };
+        let _installed = tracing::subscriber::set_default(subscriber);
+        row(label);
+    }
+}
