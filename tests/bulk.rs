@@ -1,9 +1,12 @@
 //! Bulk runs: many runs of one workflow from an iterator with a concurrency bound, as a stream
 //! of per-run results plus totals, cancellable as a whole.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use futures::StreamExt;
 use workflow_core::prelude::*;
@@ -115,10 +118,7 @@ async fn cancelling_a_bulk_stops_new_runs_and_cancels_those_in_flight() {
 
 #[tokio::test]
 async fn a_durable_bulk_stores_every_run() {
-    let path = std::env::temp_dir().join(format!("bulk-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let path = TempDb::new("bulk");
     let engine = Engine::sqlite(&path).await.unwrap();
     let wf = Gauge::default();
     let totals = engine.run_many(&wf, 0..300u64, 50).finish().await;

@@ -5,10 +5,13 @@
 //! The worker (`tests/child_crash_worker/worker.rs`) logs every step execution with its
 //! incarnation and prints, at the end, which incarnation's execution each journal committed.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use temp_db::TempDb;
 
 const RUNS: u64 = 4;
 
@@ -62,12 +65,8 @@ fn kill_when(mut worker: Child, log: &Path, incarnation: u32, suffix: &str) {
     worker.wait().expect("reap the worker");
 }
 
-fn temp(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("child-crash-{}-{name}", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    path
+fn temp(name: &str) -> TempDb {
+    TempDb::new(&format!("child-crash-{name}"))
 }
 
 #[test]
@@ -136,8 +135,5 @@ fn a_parent_killed_during_its_child_resumes_both_without_rerunning_committed_ste
         assert_eq!(count("pick"), 1, "run-{n}");
         assert_eq!(count("box_up"), 2, "run-{n}");
         assert_eq!(count("label"), 2, "run-{n}");
-    }
-    for path in [&db, &log] {
-        let _ = std::fs::remove_file(path);
     }
 }

@@ -3,8 +3,11 @@
 //! completed child undone as a unit by the parent's saga, a retry starting a new child, mocks
 //! of a child's steps from the parent's harness; in memory and on SQLite.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::Mutex;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use futures::StreamExt;
 use workflow_core::prelude::*;
@@ -266,12 +269,8 @@ impl Travel {
     }
 }
 
-fn temp_db(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("child-steps-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    path
+fn temp_db(name: &str) -> TempDb {
+    TempDb::new(&format!("child-steps-{name}"))
 }
 
 #[tokio::test]

@@ -1,8 +1,11 @@
 //! Child workflows: typed composition, journaled as runs of their own under deterministic
 //! ids, so a parent that crashes and re-runs its step never starts the child twice.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use temp_db::TempDb;
 
 use workflow_core::prelude::*;
 
@@ -81,8 +84,7 @@ async fn a_child_runs_in_memory_with_checked_types() {
 
 #[tokio::test]
 async fn a_resumed_parent_reuses_its_finished_child_instead_of_starting_it_again() {
-    let path = std::env::temp_dir().join(format!("children-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let path = TempDb::new("children");
     let engine = Engine::sqlite(&path).await.unwrap();
     let (workflow, packed, labelled) = order(true);
     let child_id = workflow.child_id.clone();
@@ -124,13 +126,11 @@ async fn a_resumed_parent_reuses_its_finished_child_instead_of_starting_it_again
     let child = engine.status(&RunId::from("~order-7/ship")).await.unwrap();
     assert_eq!(child.summary.status, RunStatus::Completed);
     assert_eq!(child.summary.workflow, "Ship");
-    let _ = std::fs::remove_file(&path);
 }
 
 #[tokio::test]
 async fn a_user_run_cannot_take_the_place_of_a_child() {
-    let path = std::env::temp_dir().join(format!("children-ns-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let path = TempDb::new("children-ns");
     let engine = Engine::sqlite(&path).await.unwrap();
     let (workflow, _, _) = order(false);
     // A user run whose id is what a child's id would be without a namespace of its own.
@@ -164,7 +164,6 @@ async fn a_user_run_cannot_take_the_place_of_a_child() {
         matches!(reserved, Err(WorkflowError::ReservedRunId { .. })),
         "{reserved:?}"
     );
-    let _ = std::fs::remove_file(&path);
 }
 
 /// A child that fails on its first execution (counted), then succeeds.
@@ -197,12 +196,8 @@ impl RetryParent {
     }
 }
 
-fn temp_db(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("children-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    path
+fn temp_db(name: &str) -> TempDb {
+    TempDb::new(&format!("children-{name}"))
 }
 
 #[tokio::test]

@@ -2,8 +2,11 @@
 //! every value from a run, CSRF and the write token, the approval inbox's schema-generated
 //! forms, actions written to the audit records, live updates over server-sent events.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::Arc;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -37,12 +40,8 @@ impl Expense {
     }
 }
 
-fn temp_db(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("dashboard-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    path
+fn temp_db(name: &str) -> TempDb {
+    TempDb::new(&format!("dashboard-{name}"))
 }
 
 /// A store with a worker, and a dashboard over a second handle on it.

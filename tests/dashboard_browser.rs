@@ -5,9 +5,12 @@
 //! sets `WORKFLOW_REQUIRE_BROWSER=1`, under which a missing browser fails the test; elsewhere it
 //! is skipped with a note.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use workflow_core::dashboard::{serve, DashboardOptions};
 use workflow_core::prelude::*;
@@ -63,10 +66,7 @@ async fn a_person_approves_a_run_in_the_inbox_and_sees_it_finish_on_its_page() {
             return;
         }
     };
-    let path = std::env::temp_dir().join(format!("dashboard-browser-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let path = TempDb::new("dashboard-browser");
     let engine = Engine::sqlite(&path).await.unwrap();
     engine.register(&Expense).await.unwrap();
     let run = engine

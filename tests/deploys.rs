@@ -3,9 +3,12 @@
 //! flight, while a changed step type is refused with an error naming the step. Stores of the
 //! previous schema version are migrated on open.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use workflow_core::prelude::*;
 use workflow_core::store::{SqliteStore, Store};
@@ -87,12 +90,8 @@ mod v3 {
     }
 }
 
-fn temp_db(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("deploys-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    path
+fn temp_db(name: &str) -> TempDb {
+    TempDb::new(&format!("deploys-{name}"))
 }
 
 /// An engine that stores runs and executes none (a client).

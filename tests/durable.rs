@@ -7,11 +7,13 @@
 //! directly. Every wait on a background run is bounded, so a hang fails the test instead of
 //! blocking it.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use temp_db::TempDb;
 
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::Notify;
@@ -24,49 +26,12 @@ use workflow_core::JournalEvent;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A store file in the temp dir, removed (with its `-wal` and `-shm` files) on drop.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let file = format!(
-            "workflow-durable-{name}-{}-{}.db",
-            std::process::id(),
-            NEXT.fetch_add(1, SeqCst)
-        );
-        let db = TempDb(std::env::temp_dir().join(file));
-        db.remove();
-        db
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn sidecar(&self, suffix: &str) -> PathBuf {
-        PathBuf::from(format!("{}{suffix}", self.0.display()))
-    }
-
-    fn remove(&self) {
-        for path in [self.0.clone(), self.sidecar("-wal"), self.sidecar("-shm")] {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-
-    /// A plain SQLite connection to the file (no workflow store), for tampering.
-    async fn raw(&self) -> SqliteConnection {
-        let url = format!("sqlite://{}?mode=rwc", self.0.display());
-        SqliteConnection::connect(&url)
-            .await
-            .expect("open the file with sqlx")
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
-    }
+/// A plain SQLite connection to `db` (no workflow store), for tampering.
+async fn raw_connection(db: &TempDb) -> SqliteConnection {
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    SqliteConnection::connect(&url)
+        .await
+        .expect("open the file with sqlx")
 }
 
 /// Polls `check` until it holds; panics after 30 s of real time (with paused tokio time,
@@ -485,7 +450,7 @@ async fn crash_while<W>(
 #[tokio::test]
 async fn a_run_completes_on_sqlite_and_executing_it_again_returns_the_stored_result() {
     let db = TempDb::new("complete");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Chain::default();
     let id = RunId::from("chain-1");
 
@@ -572,7 +537,7 @@ async fn a_run_completes_on_sqlite_and_executing_it_again_returns_the_stored_res
 
     // Likewise after a restart, and through `wait`.
     drop(engine);
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let again = engine
         .execute(&wf, id.clone(), None, RunOptions::default())
         .await;
@@ -608,7 +573,7 @@ async fn a_run_completes_on_sqlite_and_executing_it_again_returns_the_stored_res
 #[tokio::test]
 async fn starting_the_same_id_twice_runs_the_workflow_once() {
     let db = TempDb::new("idempotent");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Chain::default();
 
     let first = engine
@@ -639,7 +604,7 @@ async fn starting_the_same_id_twice_runs_the_workflow_once() {
 
     // Once more after the end, from a fresh engine: nothing starts.
     drop(engine);
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let third = engine
         .start_with_id(&wf, "order-42", "hello".to_owned())
         .await
@@ -671,7 +636,7 @@ async fn a_crashed_run_resumes_without_running_committed_steps_again() {
     state.hang.store(true, SeqCst);
     let id = RunId::from("crash-1");
 
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     crash_while(
         &engine,
         Crashy(state.clone()),
@@ -692,7 +657,7 @@ async fn a_crashed_run_resumes_without_running_committed_steps_again() {
     drop(engine);
 
     state.hang.store(false, SeqCst);
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let finished = engine.resume(&Crashy(state.clone()), &id).await;
     assert_eq!(finished.result.unwrap(), "stored 5 items summing 10");
     assert_eq!(
@@ -732,7 +697,7 @@ async fn a_crashed_for_each_reruns_only_the_unfinished_items() {
     state.hang_from.store(8, SeqCst);
     let id = RunId::from("batch-1");
 
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let committed = async {
         // `items` and items 0..8 commit; items 8..12 hang (concurrency 4), 12.. never start.
         until("9 results are journaled", || async {
@@ -753,7 +718,7 @@ async fn a_crashed_for_each_reruns_only_the_unfinished_items() {
     drop(engine);
 
     state.hang_from.store(usize::MAX, SeqCst);
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let finished = engine.resume(&Batch(state.clone()), &id).await;
     assert_eq!(
         finished.result.unwrap(),
@@ -797,7 +762,7 @@ async fn recover_resumes_interrupted_runs_in_the_background() {
     let state = Arc::new(CrashState::default());
     state.hang.store(true, SeqCst);
     let id = RunId::from("crash-recover");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     crash_while(
         &engine,
         Crashy(state.clone()),
@@ -809,7 +774,7 @@ async fn recover_resumes_interrupted_runs_in_the_background() {
     drop(engine);
 
     state.hang.store(false, SeqCst);
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let recovery = engine.recover(&Crashy(state.clone())).await.unwrap();
     assert_eq!(recovery.resumed, std::slice::from_ref(&id));
     assert!(recovery.refused.is_empty());
@@ -839,7 +804,7 @@ async fn a_dropped_execute_leaves_the_run_recoverable_by_the_same_engine() {
     let state = Arc::new(CrashState::default());
     state.hang.store(true, SeqCst);
     let id = RunId::from("dropped-1");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     crash_while(
         &engine,
         Crashy(state.clone()),
@@ -869,7 +834,7 @@ async fn a_dropped_execute_leaves_the_run_recoverable_by_the_same_engine() {
 #[tokio::test]
 async fn a_signal_sent_before_the_wait_is_kept_and_consumed() {
     let db = TempDb::new("signal-early");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let gate = Arc::new(Notify::new());
     let wf = Approve {
         gate: Some(gate.clone()),
@@ -907,7 +872,7 @@ async fn a_signal_sent_before_the_wait_is_kept_and_consumed() {
 #[tokio::test]
 async fn of_two_signals_the_step_consumes_exactly_one() {
     let db = TempDb::new("signal-twice");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let gate = Arc::new(Notify::new());
     let wf = Approve {
         gate: Some(gate.clone()),
@@ -974,7 +939,7 @@ async fn of_two_signals_the_step_consumes_exactly_one() {
 #[tokio::test]
 async fn a_waiting_run_is_listed_as_waiting_for_its_signal() {
     let db = TempDb::new("signal-wait");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Approve::default();
     let id = engine.start(&wf, 3).await.unwrap().id().clone();
     until_status(&engine, &id, RunStatus::Waiting).await;
@@ -1030,7 +995,7 @@ async fn a_signal_consumed_before_a_crash_is_replayed_not_consumed_again() {
     let wf = HangAfterSignal::default();
     wf.hang.store(true, SeqCst);
     let id = RunId::from("signal-crash-1");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let reached = wf.reached.clone();
     let sender = engine.clone();
     let signalled_id = id.clone();
@@ -1052,7 +1017,7 @@ async fn a_signal_consumed_before_a_crash_is_replayed_not_consumed_again() {
     drop(engine);
 
     wf.hang.store(false, SeqCst);
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let finished = engine.resume(&wf, &id).await;
     assert_eq!(finished.result.unwrap(), "5 approved by first");
     let journal = engine.journal(&id).await.unwrap();
@@ -1067,7 +1032,7 @@ async fn a_signal_consumed_before_a_crash_is_replayed_not_consumed_again() {
 async fn a_wait_past_its_deadline_gets_timed_out() {
     let db = TempDb::new("deadline");
     let real = std::time::Instant::now();
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let started = tokio::time::Instant::now();
     let id = RunId::from("deadline-1");
     let finished = engine
@@ -1096,7 +1061,7 @@ async fn a_wait_past_its_deadline_gets_timed_out() {
 #[tokio::test]
 async fn a_signal_within_the_deadline_is_received() {
     let db = TempDb::new("deadline-ok");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let id = engine.start(&Deadline, 4).await.unwrap().id().clone();
     until_status(&engine, &id, RunStatus::Waiting).await;
     engine
@@ -1125,7 +1090,7 @@ async fn a_run_resumes_only_under_the_definition_it_started_with() {
     let v2 = ExpenseV2::default();
     let id = RunId::from("expense-1");
 
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let waiting = async {
         until_waiting(&engine, &id, "approval").await;
     };
@@ -1133,7 +1098,7 @@ async fn a_run_resumes_only_under_the_definition_it_started_with() {
     drop(engine);
 
     // A new deployment: version 2 of `Expense`.
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let before = snapshot(&engine.journal(&id).await.unwrap());
     let check = |error: &WorkflowError| match error {
         WorkflowError::VersionMismatch {
@@ -1241,7 +1206,7 @@ async fn a_corrupt_journal_record_is_reported_and_nothing_runs_again() {
     let state = Arc::new(CanaryState::default());
     state.hang.store(true, SeqCst);
     let id = RunId::from("corrupt-1");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     crash_while(
         &engine,
         Canary(state.clone()),
@@ -1255,7 +1220,7 @@ async fn a_corrupt_journal_record_is_reported_and_nothing_runs_again() {
 
     // Move everything into the main file, so the flipped byte is read (a flipped byte in
     // the WAL fails the WAL's own frame checksum, and SQLite drops the frame: a torn write).
-    let mut raw = db.raw().await;
+    let mut raw = raw_connection(&db).await;
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(&mut raw)
         .await
@@ -1266,17 +1231,17 @@ async fn a_corrupt_journal_record_is_reported_and_nothing_runs_again() {
         find_all(&wal, CANARY.as_bytes()).is_empty(),
         "the canary is still in the WAL"
     );
-    let mut bytes = std::fs::read(db.path()).unwrap();
+    let mut bytes = std::fs::read(&db).unwrap();
     let hits = find_all(&bytes, CANARY.as_bytes());
     assert!(!hits.is_empty(), "the canary is not in the database file");
     for at in hits {
         // "CANARY-1234" -> "CANARY-9234": still valid JSON, only the checksum can tell.
         bytes[at + 7] = b'9';
     }
-    std::fs::write(db.path(), &bytes).unwrap();
+    std::fs::write(&db, &bytes).unwrap();
 
     state.hang.store(false, SeqCst);
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let finished = engine.resume(&Canary(state.clone()), &id).await;
     match &finished.result {
         Err(WorkflowError::Store {
@@ -1325,7 +1290,7 @@ async fn a_corrupt_journal_record_is_reported_and_nothing_runs_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_waiting_runs_signalled_concurrently_all_complete() {
     let db = TempDb::new("hundred");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Approve::default();
     let mut ids = Vec::new();
     for amount in 0..100u32 {
@@ -1379,8 +1344,8 @@ async fn a_file_that_is_not_a_store_is_refused_untouched() {
             x as u8
         })
         .collect();
-    std::fs::write(db.path(), &garbage).unwrap();
-    match Engine::sqlite(db.path()).await {
+    std::fs::write(&db, &garbage).unwrap();
+    match Engine::sqlite(&db).await {
         Err(StoreError::NotAStore { location, detail }) => {
             assert!(location.contains("garbage"), "{location}");
             assert!(!detail.is_empty());
@@ -1389,15 +1354,15 @@ async fn a_file_that_is_not_a_store_is_refused_untouched() {
         Ok(_) => panic!("random bytes opened as a store"),
     }
     assert_eq!(
-        std::fs::read(db.path()).unwrap(),
+        std::fs::read(&db).unwrap(),
         garbage,
         "the file was modified"
     );
 
     let text = TempDb::new("text");
-    std::fs::write(text.path(), "name,amount\nann,3\n".repeat(100)).unwrap();
+    std::fs::write(&text, "name,amount\nann,3\n".repeat(100)).unwrap();
     assert!(matches!(
-        Engine::sqlite(text.path()).await,
+        Engine::sqlite(&text).await,
         Err(StoreError::NotAStore { .. })
     ));
 }
@@ -1405,21 +1370,21 @@ async fn a_file_that_is_not_a_store_is_refused_untouched() {
 #[tokio::test]
 async fn an_sqlite_database_of_another_application_is_refused() {
     let db = TempDb::new("other-app");
-    let mut raw = db.raw().await;
+    let mut raw = raw_connection(&db).await;
     sqlx::query("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
         .execute(&mut raw)
         .await
         .unwrap();
     raw.close().await.unwrap();
 
-    match Engine::sqlite(db.path()).await {
+    match Engine::sqlite(&db).await {
         Err(StoreError::NotAStore { detail, .. }) => {
             assert!(detail.contains("customers"), "{detail}")
         }
         Err(other) => panic!("expected NotAStore, got {other:?}"),
         Ok(_) => panic!("another application's database opened as a store"),
     }
-    let mut raw = db.raw().await;
+    let mut raw = raw_connection(&db).await;
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
             .fetch_all(&mut raw)
@@ -1436,11 +1401,11 @@ async fn an_sqlite_database_of_another_application_is_refused() {
 #[tokio::test]
 async fn a_store_with_a_newer_schema_is_refused() {
     let db = TempDb::new("newer");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     engine.run(&Chain::default(), "x".to_owned()).await.unwrap();
     drop(engine);
 
-    let mut raw = db.raw().await;
+    let mut raw = raw_connection(&db).await;
     let changed = sqlx::query("UPDATE wf_meta SET value = 99 WHERE key = 'schema_version'")
         .execute(&mut raw)
         .await
@@ -1449,7 +1414,7 @@ async fn a_store_with_a_newer_schema_is_refused() {
     assert_eq!(changed, 1);
     raw.close().await.unwrap();
 
-    match Engine::sqlite(db.path()).await {
+    match Engine::sqlite(&db).await {
         Err(
             error @ StoreError::NewerSchema {
                 found, supported, ..
@@ -1471,7 +1436,7 @@ async fn a_store_with_a_newer_schema_is_refused() {
 #[tokio::test]
 async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
     let db = TempDb::new("cancel");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Trip::default();
     let id = engine
         .start(&wf, "Oslo".to_owned())
@@ -1523,7 +1488,7 @@ async fn cancelling_a_waiting_run_compensates_its_saga_steps() {
         })
     ));
     drop(engine);
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     assert!(engine.resume(&wf, &id).await.result.is_err());
     assert_eq!(wf.log.entries().len(), 4, "{:?}", wf.log.entries());
 }
@@ -1553,7 +1518,7 @@ impl Flaky {
 #[tokio::test]
 async fn a_long_retry_backoff_parks_the_run_and_the_retry_runs_when_due() {
     let db = TempDb::new("retry-park");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Flaky::default();
     let id = engine.start(&wf, 21).await.unwrap().id().clone();
     until_status(&engine, &id, RunStatus::Waiting).await;
@@ -1614,7 +1579,7 @@ mod hooked_store;
 /// The engine over `db` whose commit of `held`'s output is answered only once `release` is
 /// notified.
 async fn holding_engine(db: &TempDb, hold: HoldCommit) -> DurableEngine {
-    let inner = workflow_core::store::SqliteStore::open(db.path())
+    let inner = workflow_core::store::SqliteStore::open(&db)
         .await
         .expect("open the store");
     DurableEngine::new(hooked_store::Hooked { inner, hooks: hold })
@@ -1790,7 +1755,7 @@ async fn a_run_queues_at_most_256_commits_so_the_stores_other_writes_do_not_wait
         queued: queued.clone(),
         release: release.clone(),
     };
-    let inner = workflow_core::store::SqliteStore::open(db.path())
+    let inner = workflow_core::store::SqliteStore::open(&db)
         .await
         .expect("open the store");
     let engine = DurableEngine::new(hooked_store::Hooked { inner, hooks });
@@ -1857,7 +1822,7 @@ async fn an_empty_for_each_wins_the_same_any_join_after_a_crash() {
     let wf = EmptyRace::default();
     wf.hang.store(true, SeqCst);
     let id = RunId::from("empty-race-1");
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     // Live, `each` completes the moment it launches, before `other` ran: it wins `first`.
     // The crash comes once `first` runs and `other`'s output is committed too.
     let reached = async {
@@ -1875,7 +1840,7 @@ async fn an_empty_for_each_wins_the_same_any_join_after_a_crash() {
     drop(engine);
 
     wf.hang.store(false, SeqCst);
-    let engine = Engine::sqlite(db.path()).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let resumed = engine.resume(&wf, &id).await;
     assert_eq!(
         resumed.result.unwrap(),

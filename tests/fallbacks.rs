@@ -2,8 +2,11 @@
 //! its retries); the run goes on as if the step had succeeded, and the history and events say
 //! both what failed and that the fallback stood in.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
+use temp_db::TempDb;
 
 use futures::StreamExt;
 use workflow_core::prelude::*;
@@ -152,10 +155,7 @@ async fn a_failing_fallback_fails_the_step_with_its_error() {
 
 #[tokio::test]
 async fn on_a_durable_engine_the_fallbacks_output_is_journaled_and_not_run_again() {
-    let path = std::env::temp_dir().join(format!("fallbacks-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let path = TempDb::new("fallbacks");
     let engine = Engine::sqlite(&path).await.unwrap();
     let wf = Summarize::default();
     let id = RunId::from("sum-1");
@@ -240,8 +240,7 @@ async fn a_fallback_can_take_the_steps_input() {
 
 #[tokio::test]
 async fn a_fallback_takes_the_steps_input_on_a_durable_engine() {
-    let path = std::env::temp_dir().join(format!("fallbacks-input-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let path = TempDb::new("fallbacks-input");
     let engine = Engine::sqlite(&path).await.unwrap();
     assert_eq!(
         engine

@@ -2,37 +2,17 @@
 //! journal cannot read back, signal payloads that do not decode, a run id reused with another
 //! input, unreadable rows, one request's failure inside a shared group commit.
 
-use std::path::PathBuf;
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
+use temp_db::TempDb;
 
 use sqlx::Connection;
 use workflow_core::prelude::*;
 use workflow_core::serde::{Deserialize, Serialize};
 use workflow_core::store::{Claim, JournalRecord, NewRun, SqliteStore, Store, WorkerId};
 use workflow_core::{JournalEvent, WorkerOptions};
-
-/// A store file in the temp dir, removed (with its WAL files) on drop.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        TempDb(std::env::temp_dir().join(format!(
-            "workflow-faults-{name}-{}-{}.db",
-            std::process::id(),
-            NEXT.fetch_add(1, SeqCst)
-        )))
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
 
 struct Measure;
 
@@ -52,7 +32,7 @@ impl Measure {
 #[tokio::test]
 async fn a_value_the_journal_cannot_read_back_is_refused_naming_the_step() {
     let db = TempDb::new("nan");
-    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let error = engine.run(&Measure, 1.0).await.unwrap_err();
     let text = error.to_string();
     assert!(text.contains("`ratio`"), "{text}");
@@ -94,7 +74,7 @@ impl Gate {
 #[tokio::test]
 async fn a_signal_payload_that_does_not_decode_fails_the_run_naming_the_signal() {
     let db = TempDb::new("bad-signal");
-    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let run = engine.start(&Gate, 5).await.unwrap();
     let id = run.id().clone();
     // The wrong type, written to the store directly (the handle's entry points refuse it
@@ -118,7 +98,7 @@ async fn a_signal_payload_that_does_not_decode_fails_the_run_naming_the_signal()
 #[tokio::test]
 async fn a_json_signal_that_does_not_decode_or_is_unknown_is_refused_before_it_is_stored() {
     let db = TempDb::new("bad-json-signal");
-    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let run = engine.start(&Gate, 5).await.unwrap();
     // The same wrong payload as above, through the untyped entry point: refused at send time.
     match run.signal_json("decision", &serde_json::json!(42)).await {
@@ -171,7 +151,7 @@ async fn a_json_signal_that_does_not_decode_or_is_unknown_is_refused_before_it_i
 #[tokio::test]
 async fn a_run_id_reused_with_another_input_is_a_typed_conflict() {
     let db = TempDb::new("conflict");
-    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let id = RunId::from("gate-1");
     engine
         .start_with_id(&Gate, id.clone(), 1)
@@ -191,7 +171,7 @@ async fn a_run_id_reused_with_another_input_is_a_typed_conflict() {
 #[tokio::test]
 async fn one_requests_failure_in_a_group_commit_fails_no_other_request() {
     let db = TempDb::new("isolation");
-    let store = SqliteStore::open(&db.0).await.unwrap();
+    let store = SqliteStore::open(&db).await.unwrap();
     let worker = WorkerId::from("test-worker");
     store
         .register_worker(&workflow_core::store::WorkerRegistration {
@@ -274,7 +254,7 @@ impl Echo {
 #[tokio::test]
 async fn a_flipped_byte_in_a_stored_input_or_output_is_detected() {
     let db = TempDb::new("flip");
-    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let done = RunId::from("done");
     engine
         .execute(&Echo, done.clone(), Some(7), RunOptions::default())
@@ -282,7 +262,7 @@ async fn a_flipped_byte_in_a_stored_input_or_output_is_detected() {
         .result
         .unwrap();
     let waiting = engine.start_with_id(&Gate, "waiting", 8).await.unwrap();
-    let url = format!("sqlite://{}", db.0.display());
+    let url = format!("sqlite://{}", db.display());
     let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("UPDATE wf_runs SET input = CAST('9' AS BLOB) WHERE run_id = ?")
         .bind(waiting.id().as_str())
@@ -311,13 +291,13 @@ async fn unreadable_run_rows_are_reported_and_the_other_runs_recover() {
     let db = TempDb::new("bad-rows");
     {
         // Three runs, never executed (a client that claims nothing).
-        let store = SqliteStore::open(&db.0).await.unwrap();
+        let store = SqliteStore::open(&db).await.unwrap();
         let client = DurableEngine::with_options(store, WorkerOptions::default().claim_runs(false));
         for id in ["good-1", "bad-version", "bad-id", "good-2"] {
             client.start_with_id(&Echo, id, 3).await.unwrap();
         }
     }
-    let url = format!("sqlite://{}", db.0.display());
+    let url = format!("sqlite://{}", db.display());
     let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("UPDATE wf_runs SET version = 'one' WHERE run_id = 'bad-version'")
         .execute(&mut raw)
@@ -329,7 +309,7 @@ async fn unreadable_run_rows_are_reported_and_the_other_runs_recover() {
         .unwrap();
     raw.close().await.unwrap();
 
-    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let recovery = engine.recover(&Echo).await.unwrap();
     assert_eq!(recovery.unreadable.len(), 2, "{:?}", recovery.unreadable);
     assert!(recovery
@@ -364,7 +344,7 @@ impl Counted {
 #[tokio::test]
 async fn start_then_resume_in_one_engine_runs_each_step_once() {
     let db = TempDb::new("start-resume");
-    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Counted::default();
     let id = engine
         .start_with_id(&wf, "same-1", 1)
@@ -388,7 +368,7 @@ async fn start_then_resume_in_one_engine_runs_each_step_once() {
 #[tokio::test]
 async fn waiting_on_a_run_of_another_workflow_is_a_wrong_workflow_error() {
     let db = TempDb::new("wrong-wait");
-    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let id = RunId::from("echo-1");
     engine
         .execute(&Echo, id.clone(), Some(5), RunOptions::default())
@@ -433,7 +413,7 @@ impl Tally {
 /// checking that no committed step ran again.
 async fn lose_record(name: &str, seq: i64) -> String {
     let db = TempDb::new(name);
-    let engine = Engine::sqlite(&db.0).await.unwrap();
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Tally::default();
     let run = engine.start(&wf, 1).await.unwrap();
     let id = run.id().clone();
@@ -446,7 +426,7 @@ async fn lose_record(name: &str, seq: i64) -> String {
         assert!(started.elapsed() < Duration::from_secs(30), "never parked");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let url = format!("sqlite://{}", db.0.display());
+    let url = format!("sqlite://{}", db.display());
     let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let deleted = sqlx::query("DELETE FROM wf_journal WHERE run_id = ? AND seq = ?")
         .bind(id.as_str())

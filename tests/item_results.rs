@@ -1,8 +1,11 @@
 //! `for_each` with `item_results`: the next step receives each item's `Result` (rustc makes
 //! it handle the failures), and an item that fails for good does not stop the others.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
+use temp_db::TempDb;
 
 use futures::StreamExt;
 use workflow_core::prelude::*;
@@ -89,10 +92,7 @@ async fn progress_counts_failed_items_too() {
 
 #[tokio::test]
 async fn on_a_durable_engine_failed_items_are_journaled_and_replayed() {
-    let path = std::env::temp_dir().join(format!("item-results-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let path = TempDb::new("item-results");
     let engine = Engine::sqlite(&path).await.unwrap();
     let wf = Import::default();
     let options = RunOptions::new().run_id("import-1");

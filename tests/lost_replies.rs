@@ -4,9 +4,12 @@
 //! and gives them back. Also: `max_runs` holds while claimed runs are still starting, and a
 //! full worker claims again as soon as one of its runs ends.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use temp_db::TempDb;
 
 #[path = "common/hooked_store.rs"]
 mod hooked_store;
@@ -49,23 +52,6 @@ fn take(counter: &AtomicUsize) -> bool {
         .is_ok()
 }
 
-/// A store file in the temp dir, removed (with its WAL files) on drop.
-struct TempDb(std::path::PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> Self {
-        TempDb(std::env::temp_dir().join(format!("workflow-lost-{name}-{}.db", std::process::id())))
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
-
 /// Counts the runs executing at once and the highest count seen.
 #[derive(Clone, Default)]
 struct Busy {
@@ -87,7 +73,7 @@ impl Busy {
 
 async fn engine(db: &TempDb, claims: usize, releases: usize, max_runs: usize) -> DurableEngine {
     let store = Hooked {
-        inner: SqliteStore::open(&db.0).await.expect("open the store"),
+        inner: SqliteStore::open(db).await.expect("open the store"),
         hooks: LostReplies {
             lose_claims: AtomicUsize::new(claims),
             lose_releases: AtomicUsize::new(releases),

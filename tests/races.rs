@@ -2,9 +2,12 @@
 //! cancelled: their in-flight steps dropped (the run does not wait for them) and their
 //! completed saga steps compensated, while the run goes on.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use futures::StreamExt;
 use workflow_core::prelude::*;
@@ -142,10 +145,7 @@ async fn when_the_other_racer_is_faster_it_wins() {
 
 #[tokio::test]
 async fn a_durable_race_journals_the_compensation_and_finishes() {
-    let path = std::env::temp_dir().join(format!("races-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let path = TempDb::new("races");
     let engine = Engine::sqlite(&path).await.unwrap();
     let wf = race(3_600_000);
     let id = RunId::from("race-1");

@@ -3,8 +3,11 @@
 //! stopped run compensated too, the other completed steps keep their journaled outputs; a
 //! worker that has the definition takes the run up again.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
+use temp_db::TempDb;
 
 use workflow_core::prelude::*;
 use workflow_core::store::{RunStatus, SqliteStore, StoreError};
@@ -44,12 +47,8 @@ impl Shop {
     }
 }
 
-fn temp_db(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("retry-from-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    path
+fn temp_db(name: &str) -> TempDb {
+    TempDb::new(&format!("retry-from-{name}"))
 }
 
 #[tokio::test]

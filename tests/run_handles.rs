@@ -2,9 +2,12 @@
 //! and untyped signals), `handle::<W>(id)` reattaches; a failed run's `wait` gives the same
 //! structured error as `run`, also when read back from the store by another engine.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use workflow_core::prelude::*;
 use workflow_core::serde::{Deserialize, Serialize};
@@ -62,12 +65,8 @@ impl Checkout {
     }
 }
 
-fn temp_db(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("run-handles-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    path
+fn temp_db(name: &str) -> TempDb {
+    TempDb::new(&format!("run-handles-{name}"))
 }
 
 async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {

@@ -1,9 +1,12 @@
 //! Per-run overrides of a step's tunables (`RunOptions::retry`, `timeout`, `concurrency`),
 //! named through the workflow's step enum; the definition (and its hash) is unchanged.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use workflow_core::prelude::*;
 
@@ -88,10 +91,7 @@ async fn a_run_overrides_a_steps_timeout() {
 
 #[tokio::test]
 async fn overrides_apply_on_a_durable_engine_too() {
-    let path = std::env::temp_dir().join(format!("run-options-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let path = TempDb::new("run-options");
     let engine = Engine::sqlite(&path).await.unwrap();
     let wf = Batch::default();
     let options = RunOptions::new().retry(BatchStep::Flaky, 2);

@@ -1,8 +1,11 @@
 //! Sagas: compensation in reverse completion order on failure, cancellation and deadline;
 //! failing compensations are reported and do not stop the others.
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::sync::Arc;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use workflow_core::prelude::*;
 
@@ -315,10 +318,7 @@ async fn a_saga_for_each_compensates_each_item_in_reverse_completion_order() {
 
 #[tokio::test]
 async fn a_durable_saga_for_each_journals_each_items_compensation() {
-    let path = std::env::temp_dir().join(format!("sagas-seats-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let path = TempDb::new("sagas-seats");
     let engine = Engine::sqlite(&path).await.unwrap();
     let wf = Seats::default();
     let id = RunId::from("seats-1");

@@ -8,9 +8,12 @@
 //!
 //! Each test installs its own global providers, so they run one at a time (`ONE_AT_A_TIME`).
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
+use temp_db::TempDb;
 
 use opentelemetry::trace::SpanId;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
@@ -341,10 +344,7 @@ async fn metrics_until(
 async fn workers_count_the_runs_they_take_over_and_report_the_depth_of_queues() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let (meters, metrics) = install_meters();
-    let path = std::env::temp_dir().join(format!("telemetry-takeover-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let path = TempDb::new("telemetry-takeover");
     let open = || async { SqliteStore::open(&path).await.unwrap() };
     let quick = WorkerOptions::default().lease(Duration::from_millis(200));
 

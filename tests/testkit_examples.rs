@@ -3,7 +3,10 @@
 //! left out). The harness crashes the approval workflow's runs itself (its type carries no
 //! crash plumbing).
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::time::{Duration, Instant};
+use temp_db::TempDb;
 
 use workflow_core::prelude::*;
 use workflow_testkit::Harness;
@@ -502,10 +505,7 @@ async fn research_summarizes_each_document_with_a_child_run() {
 
 #[tokio::test]
 async fn research_on_a_durable_engine_stores_each_child() {
-    let path = std::env::temp_dir().join(format!("research-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    let path = TempDb::new("research");
     let engine = Engine::sqlite(&path).await.unwrap();
     let out = engine
         .run(&research::Research, "t".to_owned())

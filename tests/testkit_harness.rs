@@ -3,9 +3,12 @@
 //! All tests run under paused tokio time: backoffs, timeouts and deadlines of minutes take
 //! milliseconds of real time (checked where it matters).
 
+#[path = "common/temp_db.rs"]
+mod temp_db;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use temp_db::TempDb;
 
 use workflow_core::prelude::*;
 use workflow_core::serde::{Deserialize, Serialize};
@@ -455,7 +458,7 @@ async fn a_crashed_durable_run_resumes_on_a_fresh_engine_without_rerunning_commi
 
 #[tokio::test(start_paused = true)]
 async fn a_resumed_run_keeps_its_mocks_and_faults() {
-    let dir = std::env::temp_dir().join(format!("testkit-harness-{}.db", std::process::id()));
+    let dir = TempDb::new("testkit-harness");
     let shop = Shop::default();
     let log = shop.log.clone();
     let crashed = Harness::sqlite(shop, &dir)
@@ -474,9 +477,6 @@ async fn a_resumed_run_keeps_its_mocks_and_faults() {
         .assert_attempts(Shop::steps().charge, 2);
     assert_eq!(log.entries(), ["validate", "reserve", "charge"]);
     drop((crashed, resumed));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", dir.display()));
-    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,7 +1,10 @@
 //! The `workflow` command line against a real SQLite store, run as a separate process.
 
+#[path = "../../tests/common/temp_db.rs"]
+mod temp_db;
 use std::process::Command;
 use std::time::Duration;
+use temp_db::TempDb;
 
 use workflow_core::prelude::*;
 
@@ -40,11 +43,8 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-async fn store_with_runs(name: &str) -> (std::path::PathBuf, DurableEngine) {
-    let path = std::env::temp_dir().join(format!("workflow-cli-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+async fn store_with_runs(name: &str) -> (TempDb, DurableEngine) {
+    let path = TempDb::new(&format!("workflow-cli-{name}"));
     let engine = Engine::sqlite(&path).await.unwrap();
     engine
         .set_queue(workflow_core::store::QueueConfig {
@@ -225,7 +225,7 @@ async fn runs_cancel_reaches_the_run() {
 async fn runs_watch_follows_a_run_until_it_ends() {
     let (path, engine) = store_with_runs("watch").await;
     let watcher = {
-        let path = path.clone();
+        let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || {
             workflow(&path, &["--json", "runs", "watch", "expense-1"])
         })
