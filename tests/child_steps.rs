@@ -295,7 +295,8 @@ async fn a_completed_child_is_undone_as_a_unit_when_the_parent_compensates() {
 
 #[tokio::test]
 async fn a_completed_durable_child_is_undone_as_a_unit_when_the_parent_compensates() {
-    let engine = Engine::sqlite(temp_db("undo")).await.unwrap();
+    let db = temp_db("undo");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let trip = Trip {
         decline: true,
         ..Trip::new("undo-sqlite")
@@ -338,7 +339,8 @@ async fn a_retry_of_a_child_step_starts_a_new_child_in_memory() {
 
 #[tokio::test]
 async fn a_retry_of_a_durable_child_step_starts_a_new_child_run() {
-    let engine = Engine::sqlite(temp_db("retry")).await.unwrap();
+    let db = temp_db("retry");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let trip = Trip {
         failures: 1,
         ..Trip::new("retry-sqlite")
@@ -398,7 +400,8 @@ async fn the_parents_deadline_reaches_the_child() {
 
 #[tokio::test]
 async fn cancelling_a_durable_parent_cancels_its_child_run() {
-    let engine = Engine::sqlite(temp_db("cancel")).await.unwrap();
+    let db = temp_db("cancel");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let trip = Trip {
         hang: true,
         ..Trip::new("cancel-sqlite")
@@ -515,7 +518,8 @@ async fn a_childs_signal_wait_shows_on_the_parent_and_takes_the_signal_through_i
 
 #[tokio::test]
 async fn a_durable_childs_signal_goes_through_the_parents_handle() {
-    let engine = Engine::sqlite(temp_db("signal")).await.unwrap();
+    let db = temp_db("signal");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let run = engine
         .start_with_id(&Expense, "expense-1", 70)
         .await
@@ -613,7 +617,8 @@ async fn a_child_run_by_a_step_body_is_undone_when_the_parent_compensates() {
 
 #[tokio::test]
 async fn a_durable_child_run_by_a_step_body_is_undone_when_the_parent_compensates() {
-    let engine = Engine::sqlite(temp_db("dyn-undo")).await.unwrap();
+    let db = temp_db("dyn-undo");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let trip = Trip {
         decline: true,
         ..Trip::new("dyn-undo-sqlite")
@@ -646,7 +651,8 @@ async fn cancelling_a_parent_cancels_a_child_run_by_a_step_body() {
 
 #[tokio::test]
 async fn a_durable_parents_events_show_its_childs_steps_before_the_step_completes() {
-    let engine = Engine::sqlite(temp_db("events")).await.unwrap();
+    let db = temp_db("events");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let run = engine
         .start_with_id(&Travel, "trip-4", Trip::new("events-sqlite"))
         .await
@@ -709,7 +715,8 @@ async fn on_postgresql_a_completed_child_is_undone_and_a_retry_starts_a_new_chil
 
 #[tokio::test]
 async fn a_durable_parents_deadline_reaches_its_child_run() {
-    let engine = Engine::sqlite(temp_db("deadline")).await.unwrap();
+    let db = temp_db("deadline");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let trip = Trip {
         hang: true,
         ..Trip::new("deadline-sqlite")
@@ -779,7 +786,8 @@ async fn each_pass_of_a_loop_runs_a_child_of_its_own() {
         Engine::in_memory().run(&Countdown, 3).await.unwrap(),
         "done at 3"
     );
-    let engine = Engine::sqlite(temp_db("loop")).await.unwrap();
+    let db = temp_db("loop");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let run = engine
         .start_with_id(&Countdown, "count-1", 3)
         .await

@@ -202,7 +202,8 @@ fn temp_db(name: &str) -> TempDb {
 
 #[tokio::test]
 async fn a_retry_of_the_parent_step_starts_a_new_child_attempt() {
-    let engine = Engine::sqlite(temp_db("retry")).await.unwrap();
+    let db = temp_db("retry");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = RetryParent::default();
     let out = engine
         .run_with(&wf, 4, RunOptions::new().run_id("p-1"))
@@ -273,7 +274,8 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_the_parent_cancels_its_child_and_compensates_it() {
-    let engine = Engine::sqlite(temp_db("cancel")).await.unwrap();
+    let db = temp_db("cancel");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Trip::default();
     let run = engine.start_with_id(&wf, "trip-1", 3).await.unwrap();
     let booked = wf.child.booked.clone();
@@ -306,7 +308,8 @@ async fn cancelling_the_parent_cancels_its_child_and_compensates_it() {
 
 #[tokio::test]
 async fn the_parents_deadline_reaches_its_child() {
-    let engine = Engine::sqlite(temp_db("deadline")).await.unwrap();
+    let db = temp_db("deadline");
+    let engine = Engine::sqlite(&db).await.unwrap();
     let wf = Trip::default();
     let options = RunOptions::new()
         .run_id("trip-2")

@@ -44,17 +44,18 @@ fn temp_db(name: &str) -> TempDb {
     TempDb::new(&format!("dashboard-{name}"))
 }
 
-/// A store with a worker, and a dashboard over a second handle on it.
+/// A store with a worker, and a dashboard over a second handle on it; the store's file lives
+/// as long as the returned `TempDb`.
 async fn setup(
     name: &str,
     options: DashboardOptions,
-) -> (DurableEngine, Arc<SqliteStore>, axum::Router) {
+) -> (DurableEngine, Arc<SqliteStore>, axum::Router, TempDb) {
     let path = temp_db(name);
     let engine = Engine::sqlite(&path).await.unwrap();
     engine.register(&Expense).await.unwrap();
     let store = Arc::new(SqliteStore::open(&path).await.unwrap());
     let app = router(store.clone(), options);
-    (engine, store, app)
+    (engine, store, app, path)
 }
 
 async fn waiting(engine: &DurableEngine, id: &str, note: &str) -> RunHandle<Expense> {
@@ -132,7 +133,7 @@ fn unclaimed_run(run_id: &str, workflow: &str) -> NewRun {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_answers_and_the_inbox_approves_a_run() {
-    let (engine, store, app) = setup("pages", DashboardOptions::default()).await;
+    let (engine, store, app, _db) = setup("pages", DashboardOptions::default()).await;
     let run = waiting(&engine, "expense-1", "taxi").await;
 
     for page in [
@@ -202,7 +203,8 @@ async fn every_page_answers_and_the_inbox_approves_a_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runs_page_filters_by_creation_time_and_the_system_page_counts_ready_runs() {
-    let store = Arc::new(SqliteStore::open(temp_db("time")).await.unwrap());
+    let db = temp_db("time");
+    let store = Arc::new(SqliteStore::open(&db).await.unwrap());
     // 51 runs no worker takes (the store knows no definition of them): one more than a page.
     for n in 0..51 {
         let run = unclaimed_run(&format!("order-{n:02}"), "Orders");
@@ -282,7 +284,7 @@ async fn the_runs_page_filters_by_creation_time_and_the_system_page_counts_ready
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_value_from_a_run_is_escaped() {
-    let (engine, _store, app) = setup("escape", DashboardOptions::default()).await;
+    let (engine, _store, app, _db) = setup("escape", DashboardOptions::default()).await;
     let id = "<script>alert(1)</script>";
     let run = waiting(&engine, id, "<script>alert('output')</script>").await;
     run.signal(Expense::signals().decision, Decision::Reject)
@@ -308,7 +310,7 @@ async fn actions_need_the_csrf_token_and_the_write_token_and_a_known_definition(
     let options = DashboardOptions {
         write_token: Some("s3cret".into()),
     };
-    let (engine, store, app) = setup("csrf", options).await;
+    let (engine, store, app, _db) = setup("csrf", options).await;
     waiting(&engine, "expense-2", "hotel").await;
     let (_, page) = get(&app, "/runs/expense-2").await;
     let token = csrf(&page);
@@ -421,7 +423,7 @@ async fn actions_need_the_csrf_token_and_the_write_token_and_a_known_definition(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_page_follows_the_run_live_over_server_sent_events() {
-    let (engine, _store, app) = setup("live", DashboardOptions::default()).await;
+    let (engine, _store, app, _db) = setup("live", DashboardOptions::default()).await;
     let run = waiting(&engine, "expense-3", "train").await;
     let (_, page) = get(&app, "/runs/expense-3").await;
     assert!(
