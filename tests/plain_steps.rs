@@ -1,10 +1,10 @@
 //! Plain steps (no items, signal, child workflow, compensation or declared timeout) on the
 //! straight-line path, which awaits them in place: each chain of them as straight-line code in
 //! one future without a box (`__run_segment`), cut into segments of 64 steps in a larger
-//! workflow. Both give the same results as the general path (a run with a test plan never takes
-//! the straight-line path), and a step failing or panicking inside a chain is that step's
-//! failure, retried from that step; so is a panic in a user `Clone` copying a step's kept
-//! input, on both paths.
+//! workflow. Both give the same results and the same history as the general path (a run that
+//! can be cancelled never takes the straight-line path), and a step failing or panicking inside
+//! a chain is that step's failure, retried from that step; so is a panic in a user `Clone`
+//! copying a step's kept input, on both paths.
 //!
 //! These tests run with the `otel` feature compiled in (this workspace builds the OTLP
 //! exporter): the straight-line path keeps spans and metrics, so it runs here too, and
@@ -88,16 +88,56 @@ async fn a_chain_of_more_than_64_plain_steps_runs_across_its_segments() {
     assert_eq!(out, 100);
 }
 
+/// Options that keep a run off the straight-line path: something outside the run could cancel
+/// a step, so each step's future goes through the general loop.
+fn general_path() -> RunOptions {
+    RunOptions::new().cancel_token(CancellationToken::new())
+}
+
 #[tokio::test]
 async fn the_general_path_gives_the_same_results() {
-    // `run_with` records the run's history: it leaves the straight-line path.
     let engine = Engine::in_memory();
-    let done = engine.run_with(&Small, 21, RunOptions::new()).await;
+    let done = engine.run_with(&Small, 21, general_path()).await;
     assert_eq!(done.result.unwrap(), "NAMED:42:1");
     let done = engine
-        .run_with(&chain_100::Chain100, 0, RunOptions::new())
+        .run_with(&chain_100::Chain100, 0, general_path())
         .await;
     assert_eq!(done.result.unwrap(), 100);
+}
+
+#[tokio::test]
+async fn a_chain_keeps_the_same_history_on_the_straight_line_path() {
+    let engine = Engine::in_memory();
+    let straight = engine
+        .run_with(&chain_100::Chain100, 0, RunOptions::new())
+        .await;
+    let general = engine
+        .run_with(&chain_100::Chain100, 0, general_path())
+        .await;
+    assert_eq!(straight.result.unwrap(), 100);
+    assert_eq!(general.result.unwrap(), 100);
+    let names: Vec<String> = (0..100).map(|n| format!("s{n}")).collect();
+    assert_eq!(straight.history.path, names, "every step, in order");
+    assert_eq!(straight.history.path, general.history.path);
+    let mut last_finish = std::time::Duration::ZERO;
+    for (record, control) in straight.history.steps.iter().zip(&general.history.steps) {
+        assert_eq!(record.outcome, StepOutcome::Completed, "{}", record.step);
+        assert_eq!(
+            (record.attempts, record.completions),
+            (control.attempts, control.completions),
+            "{}",
+            record.step
+        );
+        assert_eq!((record.attempts, record.completions), (1, 1));
+        let started = record.started_at.expect("a start time");
+        let finished = record.finished_at.expect("a finish time");
+        assert!(
+            last_finish <= started && started <= finished,
+            "{} started at {started:?} and finished at {finished:?}, the step before it finished at {last_finish:?}",
+            record.step
+        );
+        last_finish = finished;
+    }
 }
 
 /// A chain whose middle step fails (or panics) at its first attempt.
@@ -167,10 +207,15 @@ async fn a_chain_of_plain_steps_allocates_nothing_per_step() {
     assert_eq!(warm.unwrap(), 100);
     let (out, straight) = allocations_of(engine.run(&chain_100::Chain100, 0)).await;
     assert_eq!(out.unwrap(), 100);
-    // The general path (a run that records its history) boxes each step's future: the
-    // control that the count sees per-step allocations.
-    let (done, general) =
+    // A run that records its history stays on it: its record has a few allocations of its
+    // own, none per step.
+    let (done, recorded) =
         allocations_of(engine.run_with(&chain_100::Chain100, 0, RunOptions::new())).await;
+    assert_eq!(done.result.unwrap(), 100);
+    // The general path (a cancellable run) boxes each step's future: the control that the
+    // count sees per-step allocations.
+    let (done, general) =
+        allocations_of(engine.run_with(&chain_100::Chain100, 0, general_path())).await;
     assert_eq!(done.result.unwrap(), 100);
     assert!(
         general >= 100,
@@ -179,6 +224,10 @@ async fn a_chain_of_plain_steps_allocates_nothing_per_step() {
     assert!(
         straight < 50,
         "100 chained steps made {straight} allocations in one run (general path: {general})"
+    );
+    assert!(
+        recorded < 50,
+        "100 chained steps with their history made {recorded} allocations in one run (general path: {general})"
     );
 }
 
@@ -224,8 +273,8 @@ async fn a_panic_copying_a_kept_input_is_that_steps_failure_on_both_paths() {
     let engine = Engine::in_memory();
     // Straight-line path: the copy is made inside the chain's future.
     assert_eq!(engine.run(&Copies, fragile()).await.unwrap(), 42);
-    // General path (history recorded): the copy is made before the attempt's future.
-    let done = engine.run_with(&Copies, fragile(), RunOptions::new()).await;
+    // General path: the copy is made before the attempt's future.
+    let done = engine.run_with(&Copies, fragile(), general_path()).await;
     assert_eq!(done.result.unwrap(), 42);
     let attempts: Vec<_> = done
         .history

@@ -1,6 +1,7 @@
 //! Straight-line dispatch. While exactly one step is runnable, nothing else is in flight and
-//! the run keeps no per-step record (no journal, events, history or test plan) and nothing
-//! can interrupt it (no cancellation or deadline), steps are started and awaited in place, with
+//! the run keeps no per-step record but its history (no journal, events or test plan) and
+//! nothing can interrupt it (no cancellation or deadline), steps are started and awaited in
+//! place (their starts and completions in the history as on the general loop), with
 //! no task around their future: a chain of plain steps (each step's only edge into a step with
 //! no other upstream: see [`StepFlow`](crate::step_flow::StepFlow)) runs as the generated
 //! code's straight-line segment, one future and one poll for the whole chain, which asks the
@@ -12,19 +13,18 @@
 //! closes at its chain edges; under a `tracing` subscriber that records `step` spans each step
 //! runs alone (no chain), inside its span.
 
-use super::{trace, Driver, Status, StepState, Stop};
-use crate::definition::StepIndex;
+use super::{trace, Driver, Recorder, Status, StepState, Stop};
+use crate::definition::{Definition, StepIndex};
 use crate::options::RunOptions;
 use crate::task::{poll_attempt, Tag};
 use crate::workflow::{StartInfo, Workflow};
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
-    /// True when the run keeps no per-step record and nothing can interrupt a step from
-    /// outside it (checked once per drive).
+    /// True when the run keeps no per-step record but its history (no journal, events or
+    /// test plan) and nothing can interrupt a step from outside it (checked once per drive).
     pub(super) fn quiet(&self, options: &RunOptions) -> bool {
         self.journal.is_none()
             && self.events.is_none()
-            && self.recorder.is_none()
             && self.plan.is_none()
             && options.cancel.is_none()
             && options.deadline.is_none()
@@ -64,11 +64,12 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         // Run overrides may set a step's timeout: then each step goes through `straight`.
         let overridden = self.tunables.is_some();
         loop {
-            start_in_place(&mut self.steps[step as usize]);
+            start_in_place(&mut self.steps, &mut self.recorder, step);
             // Under a `tracing` subscriber that records step spans, each step runs alone,
             // inside its own span. Whether it records depends on the span's metadata only (a
-            // subscriber's `enabled` sees no field values), the same for every step: when the
-            // first step's span is off, the whole chain runs as one segment.
+            // subscriber's `enabled` sees no field values), the same for every step while the
+            // filter stays as it is: when the first step's span is off, the whole chain runs
+            // as one segment (a filter reloaded meanwhile applies from the next chain on).
             let span = trace::step_span(self.def, first_attempt_id(step))
                 .filter(|span| !span.is_disabled());
             let in_place = !overridden && span.is_none();
@@ -84,7 +85,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let mut last = step;
             let result = {
                 let (steps, flows, run) = (&mut self.steps, self.flows, &*self.run);
-                let (spans, def) = (&mut self.spans, self.def);
+                let (spans, def, recorder) = (&mut self.spans, self.def, &mut self.recorder);
                 let mut advance = |from: StepIndex, to: StepIndex| {
                     let goes_on = in_place
                         && flows.steps[from as usize].next == Some(to)
@@ -93,8 +94,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                         && !run.children.any_undo();
                     if goes_on {
                         spans.attempt_end(first_attempt_id(from), true);
-                        hand_over(steps, from, to);
-                        start_in_place(&mut steps[to as usize]);
+                        hand_over(steps, recorder, def, from, to);
+                        start_in_place(steps, recorder, to);
                         spans.attempt(def, first_attempt_id(to));
                         last = to;
                     }
@@ -129,7 +130,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
                 return Ok(());
             };
-            if !hand_over(&mut self.steps, step, next) {
+            if !hand_over(&mut self.steps, &mut self.recorder, self.def, step, next) {
                 return Ok(()); // the macro's graphs never get here: a sole upstream delivers once
             }
             self.steps[next as usize].status = Status::Ready;
@@ -142,12 +143,22 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 }
 
-/// What [`Driver::complete`] does for the chain edge `from` -> `to`: `from` is done and its
-/// output delivered to `to`; false (nothing delivered) when `to` is not waiting for it.
-fn hand_over(steps: &mut [StepState], from: StepIndex, to: StepIndex) -> bool {
+/// What [`Driver::complete`] does for the chain edge `from` -> `to`: `from` is done (in the
+/// run's history too, if it keeps one) and its output delivered to `to`; false (nothing
+/// delivered) when `to` is not waiting for it.
+fn hand_over(
+    steps: &mut [StepState],
+    recorder: &mut Option<&mut Recorder>,
+    def: &Definition,
+    from: StepIndex,
+    to: StepIndex,
+) -> bool {
     let done = &mut steps[from as usize];
     done.status = Status::Done;
     done.completions += 1;
+    if let Some(recorder) = recorder {
+        recorder.completed(def, from as usize);
+    }
     let target = &mut steps[to as usize];
     if target.status != Status::Waiting {
         return false;
@@ -173,9 +184,14 @@ fn first_attempt(steps: &[StepState], step: StepIndex) -> Tag {
 }
 
 /// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run: no
-/// signal, test plan, recorder or fault to look up.
-fn start_in_place(step: &mut StepState) {
-    step.status = Status::Running;
-    step.launches += 1;
-    step.attempts += 1;
+/// signal, test plan or fault to look up; the start goes into the run's history, if it keeps
+/// one.
+fn start_in_place(steps: &mut [StepState], recorder: &mut Option<&mut Recorder>, step: StepIndex) {
+    let state = &mut steps[step as usize];
+    state.status = Status::Running;
+    state.launches += 1;
+    state.attempts += 1;
+    if let Some(recorder) = recorder {
+        recorder.started(step as usize);
+    }
 }
