@@ -1,20 +1,24 @@
-//! What a `tracing` subscriber costs a chain of plain steps run in memory.
+//! What a chain of plain steps run in memory costs under each set-up a user may run it with.
 //!
 //! The 100-step chain of `generated/chain_100.rs` (`x + 1` per step) against 100 boxed
-//! futures of the same steps awaited in sequence, on a current_thread runtime, under three
-//! set-ups measured in this order (a subscriber, once installed, stays visible to
+//! futures of the same steps awaited in sequence, on a current_thread runtime, measured in
+//! this order (a subscriber, once installed, stays visible to
 //! `tracing::dispatcher::has_been_set` for the rest of the process):
 //!
-//! 1. no subscriber: the chain runs as one straight-line segment;
-//! 2. a subscriber that records no span (as a `warn` level filter does for the engine's
-//!    `info` spans): the engine asks for the chain's first `step` span, finds it off, and
-//!    still runs the chain as one segment;
-//! 3. a subscriber that records every span: each step runs alone, in place, inside its own
-//!    `step` span, so what it logs names it.
+//! 1. `Engine::run`, no subscriber: the chain runs as one straight-line segment;
+//! 2. `Engine::run_with`, which records the run's history: one segment too, the history kept
+//!    at each chain edge;
+//! 3. `run_with` with a cancellation token: something outside the run could cancel a step, so
+//!    every step goes through the general loop (a boxed future each);
+//! 4. `Engine::run` under a subscriber that records no span (as a `warn` level filter does for
+//!    the engine's `info` spans): the engine asks for the chain's first `step` span, finds it
+//!    off, and still runs the chain as one segment;
+//! 5. `Engine::run` under a subscriber that records every span: each step runs alone, in
+//!    place, inside its own `step` span, so what it logs names it.
 //!
 //! Each set-up's figure is the median of interleaved batches of the engine and the baseline,
 //! printed beside the baseline as a ratio (never an assertion):
-//! `cargo bench -p workflow-core --bench subscriber`.
+//! `cargo bench -p workflow-core --bench chain_setups`.
 
 #[path = "generated/chain_100.rs"]
 mod chain_100;
@@ -29,7 +33,7 @@ use tokio::runtime::Runtime;
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
-use workflow_core::Engine;
+use workflow_core::{CancellationToken, Engine, RunOptions};
 
 const STEPS: u64 = 100;
 const RUNS_PER_BATCH: u32 = 2_000;
@@ -76,11 +80,19 @@ async fn baseline() -> u64 {
     x
 }
 
-async fn engine(engine: &Engine) -> u64 {
+async fn run(engine: &Engine) -> u64 {
     engine
         .run(&chain_100::Chain100, black_box(0))
         .await
         .unwrap()
+}
+
+async fn run_with(engine: &Engine, options: RunOptions) -> u64 {
+    let finished = engine
+        .run_with(&chain_100::Chain100, black_box(0), options)
+        .await;
+    black_box(&finished.history);
+    finished.result.unwrap()
 }
 
 /// Seconds for one batch of `RUNS_PER_BATCH` runs of `run`.
@@ -99,11 +111,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// µs per step of the engine and of the baseline, batches interleaved.
-fn measure(rt: &Runtime, on: &Engine) -> (f64, f64) {
+/// µs per step of the engine's `runs` and of the baseline, batches interleaved.
+fn measure<F: Future<Output = u64>>(rt: &Runtime, runs: impl Fn() -> F) -> (f64, f64) {
     let (mut engine_s, mut baseline_s) = (Vec::new(), Vec::new());
     for _ in 0..BATCHES {
-        engine_s.push(batch(rt, || engine(on)));
+        engine_s.push(batch(rt, &runs));
         baseline_s.push(batch(rt, baseline));
     }
     let per_step = |s: f64| s * 1e6 / f64::from(RUNS_PER_BATCH) / STEPS as f64;
@@ -118,29 +130,37 @@ fn main() {
     println!(
         "A 100-step chain of plain steps, in memory: µs per step (median of {BATCHES} batches)"
     );
-    println!(
-        "| set-up                               | engine µs | 100 boxed futures µs |  ratio |"
-    );
-    println!(
-        "|--------------------------------------|-----------|----------------------|--------|"
-    );
-    let row = |label: &str| {
-        let (engine, baseline) = measure(&rt, &on);
+    println!("| set-up                                       | engine µs | 100 boxed futures µs |  ratio |");
+    println!("|----------------------------------------------|-----------|----------------------|--------|");
+    let row = |label: &str, (engine, baseline): (f64, f64)| {
         println!(
-            "| {label:<36} | {engine:>9.4} | {baseline:>20.4} | {:>5.2}x |",
+            "| {label:<44} | {engine:>9.4} | {baseline:>20.4} | {:>5.2}x |",
             engine / baseline
         );
     };
-    row("no subscriber");
+    row("run, no subscriber", measure(&rt, || run(&on)));
+    row(
+        "run_with (history), no subscriber",
+        measure(&rt, || run_with(&on, RunOptions::new())),
+    );
+    row(
+        "run_with, cancellable (the general loop)",
+        measure(&rt, || {
+            run_with(
+                &on,
+                RunOptions::new().cancel_token(CancellationToken::new()),
+            )
+        }),
+    );
     for (records, label) in [
-        (false, "a subscriber recording no span"),
-        (true, "a subscriber recording every span"),
+        (false, "run, a subscriber recording no span"),
+        (true, "run, a subscriber recording every span"),
     ] {
         let subscriber = Filtered {
             records,
             next: AtomicU64::new(0),
         };
         let _installed = tracing::subscriber::set_default(subscriber);
-        row(label);
+        row(label, measure(&rt, || run(&on)));
     }
 }
