@@ -13,8 +13,8 @@
 //! closes at its chain edges; under a `tracing` subscriber that records `step` spans each step
 //! runs alone (no chain), inside its span.
 
-use super::{trace, Driver, Recorder, Status, StepState, Stop};
-use crate::definition::{Definition, StepIndex};
+use super::{trace, Driver, Status, StepState, Stop};
+use crate::definition::StepIndex;
 use crate::options::RunOptions;
 use crate::task::{poll_attempt, Tag};
 use crate::workflow::{StartInfo, Workflow};
@@ -64,7 +64,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         // Run overrides may set a step's timeout: then each step goes through `straight`.
         let overridden = self.tunables.is_some();
         loop {
-            start_in_place(&mut self.steps, &mut self.recorder, step);
+            start_in_place(&mut self.steps[step as usize]);
+            if let Some(recorder) = self.recorder.as_deref_mut() {
+                recorder.started(step as usize);
+            }
             // Under a `tracing` subscriber that records step spans, each step runs alone,
             // inside its own span. Whether it records depends on the span's metadata only (a
             // subscriber's `enabled` sees no field values), the same for every step while the
@@ -85,7 +88,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let mut last = step;
             let result = {
                 let (steps, flows, run) = (&mut self.steps, self.flows, &*self.run);
-                let (spans, def, recorder) = (&mut self.spans, self.def, &mut self.recorder);
+                let (spans, def) = (&mut self.spans, self.def);
+                let mut recorder = self.recorder.as_deref_mut();
                 let mut advance = |from: StepIndex, to: StepIndex| {
                     let goes_on = in_place
                         && flows.steps[from as usize].next == Some(to)
@@ -94,8 +98,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                         && !run.children.any_undo();
                     if goes_on {
                         spans.attempt_end(first_attempt_id(from), true);
-                        hand_over(steps, recorder, def, from, to);
-                        start_in_place(steps, recorder, to);
+                        hand_over(steps, from, to);
+                        start_in_place(&mut steps[to as usize]);
+                        if let Some(recorder) = recorder.as_deref_mut() {
+                            recorder.handed_over(def, from as usize, to as usize);
+                        }
                         spans.attempt(def, first_attempt_id(to));
                         last = to;
                     }
@@ -130,7 +137,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 }
                 return Ok(());
             };
-            if !hand_over(&mut self.steps, &mut self.recorder, self.def, step, next) {
+            let handed = hand_over(&mut self.steps, step, next);
+            if let Some(recorder) = self.recorder.as_deref_mut() {
+                recorder.completed(self.def, step as usize);
+            }
+            if !handed {
                 return Ok(()); // the macro's graphs never get here: a sole upstream delivers once
             }
             self.steps[next as usize].status = Status::Ready;
@@ -143,22 +154,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 }
 
-/// What [`Driver::complete`] does for the chain edge `from` -> `to`: `from` is done (in the
-/// run's history too, if it keeps one) and its output delivered to `to`; false (nothing
-/// delivered) when `to` is not waiting for it.
-fn hand_over(
-    steps: &mut [StepState],
-    recorder: &mut Option<&mut Recorder>,
-    def: &Definition,
-    from: StepIndex,
-    to: StepIndex,
-) -> bool {
+/// What [`Driver::complete`] does for the chain edge `from` -> `to` (but for the history):
+/// `from` is done and its output delivered to `to`; false (nothing delivered) when `to` is
+/// not waiting for it.
+fn hand_over(steps: &mut [StepState], from: StepIndex, to: StepIndex) -> bool {
     let done = &mut steps[from as usize];
     done.status = Status::Done;
     done.completions += 1;
-    if let Some(recorder) = recorder {
-        recorder.completed(def, from as usize);
-    }
     let target = &mut steps[to as usize];
     if target.status != Status::Waiting {
         return false;
@@ -183,15 +185,10 @@ fn first_attempt(steps: &[StepState], step: StepIndex) -> Tag {
     }
 }
 
-/// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run: no
-/// signal, test plan or fault to look up; the start goes into the run's history, if it keeps
-/// one.
-fn start_in_place(steps: &mut [StepState], recorder: &mut Option<&mut Recorder>, step: StepIndex) {
-    let state = &mut steps[step as usize];
-    state.status = Status::Running;
-    state.launches += 1;
-    state.attempts += 1;
-    if let Some(recorder) = recorder {
-        recorder.started(step as usize);
-    }
+/// `mark_running` and `start_attempt` of a straight step's first attempt in a quiet run (but
+/// for the history): no signal, test plan or fault to look up.
+fn start_in_place(step: &mut StepState) {
+    step.status = Status::Running;
+    step.launches += 1;
+    step.attempts += 1;
 }
