@@ -142,6 +142,8 @@ impl Children {
     }
 
     /// True once any child of the run left an undo (until then no completion has one).
+    /// Inline: every chain edge asks, from code generated for each workflow.
+    #[inline]
     pub(crate) fn any_undo(&self) -> bool {
         self.any_undo.load(Ordering::SeqCst)
     }
