@@ -323,10 +323,11 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         }
         // Lost branches decided while replaying the journal.
         self.compensate_losers().await.map_err(Stop::Store)?;
-        let quiet = self.quiet(options);
+        let quiet = self.quiet();
         loop {
             if quiet && self.ready.len() == 1 {
-                self.run_straight().await?;
+                self.run_straight(&mut guard, options.cancel.as_ref())
+                    .await?;
             }
             // When exactly one attempt is runnable and nothing else is in flight, await it
             // directly: a chain of steps never pays for the `FuturesUnordered` node.
