@@ -8,8 +8,8 @@
 //! 1. `Engine::run`, no subscriber: the chain runs as one straight-line segment;
 //! 2. `Engine::run_with`, which records the run's history: one segment too, the history kept
 //!    at each chain edge;
-//! 3. `run_with` with a cancellation token: something outside the run could cancel a step, so
-//!    every step goes through the general loop (a boxed future each);
+//! 3. `run_with` with a cancellation token and a deadline: one segment, the run's guard polled
+//!    beside it and the token checked at each chain edge;
 //! 4. `Engine::run` under a subscriber that records no span (as a `warn` level filter does for
 //!    the engine's `info` spans): the engine asks for the chain's first `step` span, finds it
 //!    off, and still runs the chain as one segment;
@@ -27,7 +27,7 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 use tracing::span::{Attributes, Id, Record};
@@ -124,6 +124,7 @@ fn measure<F: Future<Output = u64>>(rt: &Runtime, runs: impl Fn() -> F) -> (f64,
 
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time() // the deadline's timer
         .build()
         .unwrap();
     let on = Engine::in_memory();
@@ -144,12 +145,12 @@ fn main() {
         measure(&rt, || run_with(&on, RunOptions::new())),
     );
     row(
-        "run_with, cancellable (the general loop)",
+        "run_with, cancel token and deadline",
         measure(&rt, || {
-            run_with(
-                &on,
-                RunOptions::new().cancel_token(CancellationToken::new()),
-            )
+            let options = RunOptions::new()
+                .cancel_token(CancellationToken::new())
+                .deadline(Duration::from_secs(60));
+            run_with(&on, options)
         }),
     );
     for (records, label) in [
