@@ -8,8 +8,9 @@
 //! 1. `Engine::run`, no subscriber: the chain runs as one straight-line segment;
 //! 2. `Engine::run_with`, which records the run's history: one segment too, the history kept
 //!    at each chain edge;
-//! 3. `run_with` with a cancellation token and a deadline: one segment, the run's guard polled
-//!    beside it and the token checked at each chain edge;
+//! 3. `run_with` with a cancellation token and a deadline: something outside the run can stop
+//!    a step, so every step goes through the general loop (a boxed future each, the run's
+//!    guard polled before each);
 //! 4. `Engine::run` under a subscriber that records no span (as a `warn` level filter does for
 //!    the engine's `info` spans): the engine asks for the chain's first `step` span, finds it
 //!    off, and still runs the chain as one segment;
@@ -145,7 +146,7 @@ fn main() {
         measure(&rt, || run_with(&on, RunOptions::new())),
     );
     row(
-        "run_with, cancel token and deadline",
+        "run_with, cancel token and deadline (general)",
         measure(&rt, || {
             let options = RunOptions::new()
                 .cancel_token(CancellationToken::new())

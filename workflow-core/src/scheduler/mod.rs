@@ -323,11 +323,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         }
         // Lost branches decided while replaying the journal.
         self.compensate_losers().await.map_err(Stop::Store)?;
-        let quiet = self.quiet();
+        let quiet = self.quiet(options);
         loop {
             if quiet && self.ready.len() == 1 {
-                self.run_straight(&mut guard, options.cancel.as_ref())
-                    .await?;
+                self.run_straight().await?;
             }
             // When exactly one attempt is runnable and nothing else is in flight, await it
             // directly: a chain of steps never pays for the `FuturesUnordered` node.

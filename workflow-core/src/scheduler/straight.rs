@@ -1,7 +1,7 @@
 //! Straight-line dispatch. While exactly one step is runnable, nothing else is in flight and
-//! the run keeps no per-step record but its history (no journal, events or test plan), steps
-//! are started and awaited in place (their starts and completions in the history as on the
-//! general loop; the run's cancellation and deadline polled before them, as there), with
+//! the run keeps no per-step record but its history (no journal, events or test plan) and
+//! nothing can interrupt it (no cancellation or deadline), steps are started and awaited in
+//! place (their starts and completions in the history as on the general loop), with
 //! no task around their future: a chain of plain steps (each step's only edge into a step with
 //! no other upstream: see [`StepFlow`](crate::step_flow::StepFlow)) runs as the generated
 //! code's straight-line segment, one future and one poll for the whole chain, which asks the
@@ -13,20 +13,22 @@
 //! closes at its chain edges; under a `tracing` subscriber that records `step` spans each step
 //! runs alone (no chain), inside its span.
 
-use std::task::Poll;
-
-use super::guard::Guard;
 use super::{trace, Driver, Status, StepState, Stop};
 use crate::definition::StepIndex;
-use crate::options::CancellationToken;
+use crate::options::RunOptions;
 use crate::task::{poll_attempt, Tag};
 use crate::workflow::{StartInfo, Workflow};
 
 impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
-    /// True when the run keeps no per-step record but its history: no journal, events or
-    /// test plan (checked once per drive).
-    pub(super) fn quiet(&self) -> bool {
-        self.journal.is_none() && self.events.is_none() && self.plan.is_none()
+    /// True when the run keeps no per-step record but its history (no journal, events or
+    /// test plan) and nothing can interrupt a step from outside it (checked once per drive).
+    pub(super) fn quiet(&self, options: &RunOptions) -> bool {
+        self.journal.is_none()
+            && self.events.is_none()
+            && self.plan.is_none()
+            && options.cancel.is_none()
+            && options.deadline.is_none()
+            && options.fence.is_none()
     }
 
     /// True for a step that needs nothing but its future: no items, signal, timeout (declared
@@ -36,21 +38,15 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     /// Runs the single runnable step in place, then each single one after it; returns when
-    /// the general loop must take over. `guard` (the run's cancellation and deadline) is
-    /// polled before the steps, as the general loop polls it before its attempts; `cancel`
-    /// is also checked at each chain edge, where the general loop would poll the guard again.
-    pub(super) async fn run_straight(
-        &mut self,
-        guard: &mut Option<Guard<'_>>,
-        cancel: Option<&CancellationToken>,
-    ) -> Result<(), Stop> {
+    /// the general loop must take over.
+    pub(super) async fn run_straight(&mut self) -> Result<(), Stop> {
         while let [step] = self.ready[..] {
             let ready = self.steps[step as usize].status == Status::Ready;
             if !ready || !self.straight(step) || !self.in_flight.is_empty() {
                 return Ok(());
             }
             self.ready.clear();
-            self.run_chain(step, guard, cancel).await?;
+            self.run_chain(step).await?;
         }
         Ok(())
     }
@@ -64,12 +60,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     /// in place (no box, see [`Workflow::__run_segment`]); `step` becomes the last step it
     /// started, whose result comes back undelivered. The steps' records are kept as the
     /// general loop keeps them (`mark_running` and `start_attempt`, then the completion).
-    async fn run_chain(
-        &mut self,
-        mut step: StepIndex,
-        guard: &mut Option<Guard<'_>>,
-        cancel: Option<&CancellationToken>,
-    ) -> Result<(), Stop> {
+    async fn run_chain(&mut self, mut step: StepIndex) -> Result<(), Stop> {
         // Run overrides may set a step's timeout: then each step goes through `straight`.
         let overridden = self.tunables.is_some();
         loop {
@@ -101,7 +92,6 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 let mut recorder = self.recorder.as_deref_mut();
                 let mut advance = |from: StepIndex, to: StepIndex| {
                     let goes_on = in_place
-                        && !cancel.is_some_and(CancellationToken::is_cancelled)
                         && flows.steps[from as usize].next == Some(to)
                         && flows.steps[to as usize].plain()
                         && steps[to as usize].status == Status::Waiting
@@ -123,13 +113,10 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     .__run_segment(&mut self.state, step, info, &mut advance);
                 let mut future = std::pin::pin!(future);
                 std::future::poll_fn(|cx| {
-                    if let Some(Poll::Ready(stop)) = guard.as_mut().map(|g| g.as_mut().poll(cx)) {
-                        return Poll::Ready(Err(stop));
-                    }
                     let _entered = span.as_ref().map(tracing::Span::enter);
-                    poll_attempt(future.as_mut(), cx).map(Ok)
+                    poll_attempt(future.as_mut(), cx)
                 })
-                .await?
+                .await
             };
             step = last;
             self.spans
