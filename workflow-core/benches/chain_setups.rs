@@ -146,7 +146,7 @@ fn main() {
         measure(&rt, || run_with(&on, RunOptions::new())),
     );
     row(
-        "run_with, cancel token and deadline (general)",
+        "run_with, token and deadline (general loop)",
         measure(&rt, || {
             let options = RunOptions::new()
                 .cancel_token(CancellationToken::new())
