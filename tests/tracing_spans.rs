@@ -1,8 +1,8 @@
 //! Under a `tracing` subscriber, each step attempt runs inside a `step` span naming it, on the
 //! straight-line path too (a chain of plain steps in memory), so what a step logs says which
 //! step it came from; under one that records no step span, a chain still runs as one segment.
-//! Its own test binary: installing a subscriber anywhere in a process turns
-//! tracing on for all of its runs.
+//! Its own test binary: installing a subscriber anywhere in a process turns tracing on for all
+//! of its runs.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -73,8 +73,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             // subscriber's `enabled` sees no field values), the same for every step while the
             // filter stays as it is: when the first step's span is off, the whole chain runs
             // as one segment (a filter reloaded meanwhile applies from the next chain on).
-            let span = trace::step_span(self.def, first_attempt_id(step))
-                .filter(|span| !span.is_disabled());
+            let span = trace::step_span(self.def, first_attempt_id(step));
             let in_place = !overridden && span.is_none();
             self.spans.attempt(self.def, first_attempt_id(step));
             let info = StartInfo {

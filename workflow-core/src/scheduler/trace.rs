@@ -56,13 +56,14 @@ impl Spans {
 
 /// The `tracing` span of an attempt of a step of `def`; none without a subscriber (with
 /// tracing's `log` feature on, which sqlx turns on, even a disabled span costs more than the
-/// rest of a step).
+/// rest of a step) or when the subscriber's filter leaves it off (nothing to enter or keep).
 pub(super) fn step_span(def: &Definition, attempt: Attempt) -> Option<tracing::Span> {
-    tracing::dispatcher::has_been_set().then(|| {
-        let (step, item, attempt) = attempt;
-        let name = def.steps[step as usize].name;
-        tracing::info_span!("step", step = name, attempt, item)
-    })
+    if !tracing::dispatcher::has_been_set() {
+        return None;
+    }
+    let (step, item, attempt) = attempt;
+    let name = def.steps[step as usize].name;
+    Some(tracing::info_span!("step", step = name, attempt, item)).filter(|span| !span.is_disabled())
 }
 
 impl<W: Workflow> Driver<'_, '_, W> {
