@@ -336,15 +336,13 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                     // Boxed, like every rare path here: inline, each would make the future of
                     // every run larger (see `compensate_losers`).
                     Box::pin(self.wait_for_signal(step)).await?;
-                } else if let Some(task) = self.launch(step)? {
-                    if solo.is_none()
+                } else {
+                    let alone = solo.is_none()
                         && self.ready.is_empty()
                         && self.in_flight.is_empty()
-                        && self.commits.is_empty()
-                    {
+                        && self.commits.is_empty();
+                    if let Some(task) = self.launch(step, alone)? {
                         solo = Some(task);
-                    } else {
-                        self.in_flight.push(task);
                     }
                 }
             }
@@ -502,15 +500,21 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 .is_some_and(|rare| rare.signals.contains_key(&step))
     }
 
-    /// Starts a ready step: returns its attempt, or pushes its `for_each` items itself.
-    fn launch(&mut self, step: StepIndex) -> Result<Option<Task<'a, W::__Out>>, Stop> {
+    /// Starts a ready step: returns its attempt when it is to run `alone` (awaited in place),
+    /// else puts it in flight itself, as it does a `for_each` step's items. Queued here, the
+    /// attempt is not moved through the result: a static fan-out launches 1,000 of them.
+    fn launch(&mut self, step: StepIndex, alone: bool) -> Result<Option<Task<'a, W::__Out>>, Stop> {
         let index = step as usize;
         if self.steps[index].status != Status::Ready {
             return Ok(None); // reset by a loop iteration after it became ready
         }
         self.mark_running(step);
         if !self.flows.steps[index].items {
-            return self.first_attempt(step, 0);
+            if alone {
+                return self.first_attempt(step, 0);
+            }
+            self.queue_first_attempt(step, 0)?;
+            return Ok(None);
         }
         let total = self.begin_items(step)?;
         let limit = self
@@ -554,10 +558,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 .and_then(|rare| rare.replayed_items.get(&step))
                 .is_some_and(|done| done.contains(&item));
             if !replayed {
-                if let Some(task) = self.first_attempt(step, item)? {
-                    self.in_flight.push(task);
-                }
-                return Ok(());
+                return self.queue_first_attempt(step, item);
             }
         }
     }
@@ -569,6 +570,29 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             self.items = items_table(self.steps.len());
         }
         &mut self.items[step as usize]
+    }
+
+    /// Puts the first attempt of a launched step (or item) in flight (see [`first_attempt`]).
+    /// Attempt 1 of a step without a signal is made where it is queued: moved through a
+    /// `Result`, a task was copied twice more per branch of a fan-out, each copy a load stalled
+    /// on the stores just made.
+    ///
+    /// [`first_attempt`]: Self::first_attempt
+    #[inline]
+    fn queue_first_attempt(&mut self, step: StepIndex, item: usize) -> Result<(), Stop> {
+        let retries_put_off = self
+            .rare
+            .as_deref()
+            .is_some_and(|rare| !rare.pending_retries.is_empty());
+        if retries_put_off || self.flows.steps[step as usize].signal {
+            if let Some(task) = self.first_attempt(step, item)? {
+                self.in_flight.push(task);
+            }
+            return Ok(());
+        }
+        let task = self.attempt_with(step, item, 1, None);
+        self.in_flight.push(task);
+        Ok(())
     }
 
     /// The first attempt of a launched step (or item) in this drive: attempt 1, or the retry a
@@ -646,8 +670,21 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         item: usize,
         attempt: u32,
     ) -> Result<Task<'a, W::__Out>, Stop> {
+        let signal = self.signal_for(step)?;
+        Ok(self.attempt_with(step, item, attempt, signal))
+    }
+
+    /// Creates one attempt of a step, given what its signal brought (`None` for other steps).
+    #[inline]
+    fn attempt_with(
+        &mut self,
+        step: StepIndex,
+        item: usize,
+        attempt: u32,
+        signal: Option<Box<dyn std::any::Any + Send>>,
+    ) -> Task<'a, W::__Out> {
         let item_of = self.flows.steps[step as usize].items.then_some(item);
-        let (tag, future) = self.start_attempt(step, item, attempt)?;
+        let (tag, future) = self.start_attempt(step, item, attempt, signal);
         let span = trace::step_span(self.def, tag.attempt_id());
         self.emit(|| RunEvent::StepStarted {
             step,
@@ -655,7 +692,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             attempt,
         });
         self.spans.attempt(self.def, tag.attempt_id());
-        Ok(Task::attempt(tag, span, future, self.timeout(step)))
+        Task::attempt(tag, span, future, self.timeout(step))
     }
 
     /// Counts attempt `attempt` of `step` (item `item`) and calls the generated code to start
@@ -665,8 +702,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
         step: StepIndex,
         item: usize,
         attempt: u32,
-    ) -> Result<(Tag, crate::workflow::StepFuture<'a, W::__Out>), Stop> {
-        let signal = self.signal_for(step)?;
+        signal: Option<Box<dyn std::any::Any + Send>>,
+    ) -> (Tag, crate::workflow::StepFuture<'a, W::__Out>) {
         let workflow: &'a W = self.workflow;
         let plan = self.plan.as_deref();
         let future = match plan.and_then(|plan| plan.fault_for(step, attempt)) {
@@ -691,7 +728,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             generation: st.generation,
             attempt,
         };
-        Ok((tag, future))
+        (tag, future)
     }
 
     /// An attempt succeeded (and its output is committed, on a durable run).
