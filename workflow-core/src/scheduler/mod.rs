@@ -141,17 +141,14 @@ pub(crate) async fn drive<W: Workflow + Sync>(
     options: &RunOptions,
     recorder: Option<&mut Recorder>,
 ) -> Result<W::Output, WorkflowError> {
-    let mode = Drive {
-        options,
-        journal: None,
-        replay: Vec::new(),
-    };
-    match drive_durable(workflow, input, run.clone(), mode, recorder).await {
+    // The driver owns the run's only other handle: no clone (two atomic operations) per run.
+    let mut driver = Driver::new(workflow, input, run, options, None, recorder);
+    match driver.drive(Vec::new(), options).await {
         Driven::Finished(result) => result,
         // Without a journal a run neither parks nor holds a lease.
         Driven::Park { .. } | Driven::Fenced { .. } => Err(WorkflowError::Store {
             workflow: W::definition().name,
-            run_id: run.run_id().clone(),
+            run_id: driver.run.run_id().clone(),
             error: crate::store::StoreError::Database(
                 "internal error: an in-memory run was suspended".into(),
             ),
@@ -322,7 +319,9 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             self.resume_items();
         }
         // Lost branches decided while replaying the journal.
-        self.compensate_losers().await.map_err(Stop::Store)?;
+        if !self.lost_sagas.is_empty() {
+            self.compensate_losers().await.map_err(Stop::Store)?;
+        }
         let quiet = self.quiet(options);
         loop {
             if quiet && self.ready.len() == 1 {
