@@ -869,7 +869,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
             let duration = events.since_start(step);
             events.push(RunEvent::StepCompleted { step, duration });
         }
-        for edge in self.flows.steps[step as usize].downstream {
+        for edge in self.flows.downstream(step) {
             if edge.arm.is_some() && edge.arm != arm {
                 continue; // an untaken branch
             }
