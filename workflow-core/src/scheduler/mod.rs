@@ -894,6 +894,8 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
     }
 
     /// A back edge fired into loop head `head`: reset the loop's body and run the head again.
+    /// Out of line: inlined, it made every completion's frame larger.
+    #[cold]
     fn next_iteration(&mut self, head: StepIndex) -> Result<(), Stop> {
         let def = &self.def.steps[head as usize];
         let Some(loop_head) = def.loop_head else {

@@ -12,7 +12,9 @@ use crate::store::StoreError;
 use crate::workflow::Workflow;
 
 impl<W: Workflow + Sync> Driver<'_, '_, W> {
-    /// The `first(..)` step `target` fired with `winner`'s output: cancel the losers.
+    /// The `first(..)` step `target` fired with `winner`'s output: cancel the losers. Out of
+    /// line (see `next_iteration`).
+    #[cold]
     pub(super) fn cancel_losers(&mut self, target: StepIndex, winner: StepIndex) {
         let branch = self.losing_branch(target, winner);
         for &step in &branch {
