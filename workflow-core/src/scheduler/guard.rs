@@ -2,19 +2,50 @@
 //! cancellation and its deadline, as one future per run, made only for a run that has any of
 //! them. The run's future keeps a pointer to it rather than the waits themselves, so a run
 //! without them (most runs) is not made larger by them.
+//!
+//! The run asks its guard at every event, but polls the waits only once one of them woke it
+//! (see [`Guard::poll`]): polling a cancellation token's wait and a timer costs more than a
+//! step.
 
 use std::future::{pending, Future};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use futures::task::AtomicWaker;
 use tokio::time::Sleep;
 
 use super::Stop;
 use crate::options::{CancellationToken, RunOptions};
 
-/// Resolves with the stop that interrupts the run: fenced before cancelled before the
-/// deadline, when several are due at once.
-pub(super) type Guard<'o> = Pin<Box<dyn Future<Output = Stop> + Send + 'o>>;
+/// The run's fence, cancellation and deadline: resolves with the stop that interrupts the run,
+/// fenced before cancelled before the deadline when several are due at once.
+pub(super) struct Guard<'o> {
+    waits: Pin<Box<dyn Future<Output = Stop> + Send + 'o>>,
+    /// Set by the waits' waker (and at first): the waits are polled again.
+    wakes: Arc<Wakes>,
+    /// The waker the waits are polled with: it sets `wakes` and passes the wake on to the run.
+    waker: Waker,
+}
+
+/// Whether the waits woke since the run last looked, and the run's waker to pass wakes on to.
+struct Wakes {
+    woken: AtomicBool,
+    run: AtomicWaker,
+}
+
+impl Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.run.wake();
+    }
+}
 
 /// The run's guard; `None` without fence, cancellation and deadline. The deadline counts from
 /// now.
@@ -25,14 +56,37 @@ pub(super) fn guard(options: &RunOptions) -> Option<Guard<'_>> {
     let deadline = options
         .deadline
         .map(|after| (tokio::time::sleep(after), after));
-    Some(Box::pin(async move {
-        tokio::select! {
-            biased;
-            () = cancelled(options.fence.as_ref()) => Stop::Fenced,
-            () = cancelled(options.cancel.as_ref()) => Stop::Cancelled,
-            after = expired(deadline) => Stop::Deadline(after),
+    let wakes = Arc::new(Wakes {
+        woken: AtomicBool::new(true),
+        run: AtomicWaker::new(),
+    });
+    Some(Guard {
+        waits: Box::pin(async move {
+            tokio::select! {
+                biased;
+                () = cancelled(options.fence.as_ref()) => Stop::Fenced,
+                () = cancelled(options.cancel.as_ref()) => Stop::Cancelled,
+                after = expired(deadline) => Stop::Deadline(after),
+            }
+        }),
+        waker: Waker::from(wakes.clone()),
+        wakes,
+    })
+}
+
+impl Guard<'_> {
+    /// The stop, once one is due. The waits are polled only when their waker fired since the
+    /// last poll (and at the first): they registered it then, and a wait that is not woken has
+    /// nothing new to say.
+    pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
+        self.wakes.run.register(cx.waker());
+        if !self.wakes.woken.swap(false, Ordering::SeqCst) {
+            return Poll::Pending;
         }
-    }))
+        self.waits
+            .as_mut()
+            .poll(&mut Context::from_waker(&self.waker))
+    }
 }
 
 /// Resolves when `token` is cancelled; never without a token.

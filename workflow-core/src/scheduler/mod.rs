@@ -349,7 +349,7 @@ impl<'a, W: Workflow + Sync> Driver<'a, '_, W> {
                 None => self.next_event(&mut solo).await,
                 Some(guard) => {
                     let mut next = std::pin::pin!(self.next_event(&mut solo));
-                    std::future::poll_fn(|cx| match guard.as_mut().poll(cx) {
+                    std::future::poll_fn(|cx| match guard.poll(cx) {
                         Poll::Ready(stop) => Poll::Ready(Err(stop)),
                         Poll::Pending => next.as_mut().poll(cx).map(Ok),
                     })
