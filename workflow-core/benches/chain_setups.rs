@@ -10,7 +10,7 @@
 //!    at each chain edge;
 //! 3. `run_with` with a cancellation token and a deadline: something outside the run can stop
 //!    a step, so every step goes through the general loop (a boxed future each, the run's
-//!    guard polled before each);
+//!    guard asked before each);
 //! 4. `Engine::run` under a subscriber that records no span (as a `warn` level filter does for
 //!    the engine's `info` spans): the engine asks for the chain's first `step` span, finds it
 //!    off, and still runs the chain as one segment;
