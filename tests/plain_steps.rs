@@ -231,6 +231,58 @@ async fn a_chain_of_plain_steps_allocates_nothing_per_step() {
     );
 }
 
+/// A chain whose first step cancels its own run; the steps after it count their runs.
+struct CancelsItself {
+    token: CancellationToken,
+    ran: Arc<AtomicU32>,
+}
+
+#[workflow]
+impl CancelsItself {
+    #[step]
+    async fn first(&self, x: u32) -> u32 {
+        self.token.cancel();
+        x
+    }
+    #[step(after = first)]
+    async fn second(&self, x: u32) -> u32 {
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        x
+    }
+    #[step(after = second)]
+    async fn third(&self, x: u32) -> u32 {
+        self.ran.fetch_add(1, Ordering::SeqCst);
+        x
+    }
+}
+
+/// The guard is polled only once its waits woke: a cancellation from inside a step wakes it,
+/// and the run stops before the next step is polled.
+#[tokio::test]
+async fn a_chain_that_cancels_itself_stops_before_its_next_step() {
+    let token = CancellationToken::new();
+    let workflow = CancelsItself {
+        token: token.clone(),
+        ran: Arc::default(),
+    };
+    let options = RunOptions::new().cancel_token(token);
+    let done = Engine::in_memory().run_with(&workflow, 1, options).await;
+    let error = done.result.unwrap_err();
+    assert!(matches!(error, WorkflowError::Cancelled { .. }), "{error}");
+    assert_eq!(
+        workflow.ran.load(Ordering::SeqCst),
+        0,
+        "no step after the cancelling one ran"
+    );
+    assert_eq!(done.history.path, ["first"]);
+    let second = done.history.step("second").unwrap();
+    assert_eq!(second.outcome, StepOutcome::Cancelled);
+    assert_eq!(
+        done.history.step("third").unwrap().outcome,
+        StepOutcome::Skipped
+    );
+}
+
 /// A value whose first copy panics (a user `Clone` with a bug).
 struct Fragile {
     value: u32,
