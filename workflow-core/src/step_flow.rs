@@ -107,9 +107,7 @@ impl Flows {
             races: def.steps.iter().any(|s| s.race),
         }
     }
-}
 
-impl Flows {
     /// The outgoing edges of `step`.
     #[inline]
     pub fn downstream(&self, step: StepIndex) -> &[Edge] {

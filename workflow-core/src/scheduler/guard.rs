@@ -9,14 +9,13 @@
 
 use std::future::{pending, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures::task::AtomicWaker;
 use tokio::time::Sleep;
 
+use super::wakes::Wakes;
 use super::Stop;
 use crate::options::{CancellationToken, RunOptions};
 
@@ -24,28 +23,14 @@ use crate::options::{CancellationToken, RunOptions};
 /// fenced before cancelled before the deadline when several are due at once.
 pub(super) struct Guard<'o> {
     waits: Pin<Box<dyn Future<Output = Stop> + Send + 'o>>,
-    /// Set by the waits' waker (and at first): the waits are polled again.
+    /// Marked by the waits' waker (and at first): the waits are polled again.
     wakes: Arc<Wakes>,
-    /// The waker the waits are polled with: it sets `wakes` and passes the wake on to the run.
+    /// The waker the waits are polled with: it marks `wakes` and passes the wake on to the run.
     waker: Waker,
 }
 
-/// Whether the waits woke since the run last looked, and the run's waker to pass wakes on to.
-struct Wakes {
-    woken: AtomicBool,
-    run: AtomicWaker,
-}
-
-impl Wake for Wakes {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
-        self.run.wake();
-    }
-}
+/// The one bit of the guard's [`Wakes`]: its waits, polled together.
+const WAITS: u8 = 1;
 
 /// The run's guard; `None` without fence, cancellation and deadline. The deadline counts from
 /// now.
@@ -56,10 +41,8 @@ pub(super) fn guard(options: &RunOptions) -> Option<Guard<'_>> {
     let deadline = options
         .deadline
         .map(|after| (tokio::time::sleep(after), after));
-    let wakes = Arc::new(Wakes {
-        woken: AtomicBool::new(true),
-        run: AtomicWaker::new(),
-    });
+    let wakes = Arc::new(Wakes::default());
+    wakes.mark(WAITS);
     Some(Guard {
         waits: Box::pin(async move {
             tokio::select! {
@@ -69,7 +52,7 @@ pub(super) fn guard(options: &RunOptions) -> Option<Guard<'_>> {
                 after = expired(deadline) => Stop::Deadline(after),
             }
         }),
-        waker: Waker::from(wakes.clone()),
+        waker: wakes.waker(WAITS),
         wakes,
     })
 }
@@ -79,8 +62,8 @@ impl Guard<'_> {
     /// last poll (and at the first): they registered it then, and a wait that is not woken has
     /// nothing new to say.
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
-        self.wakes.run.register(cx.waker());
-        if !self.wakes.woken.swap(false, Ordering::SeqCst) {
+        self.wakes.register(cx.waker());
+        if self.wakes.take() == 0 {
             return Poll::Pending;
         }
         self.waits

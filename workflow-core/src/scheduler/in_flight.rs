@@ -24,13 +24,12 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use futures::task::AtomicWaker;
 
+use super::wakes::Wakes;
 use crate::task::{Outcome, Tag, Task};
 
 /// How many waiting units are held outside the set (at most 8: one bit each in [`Wakes`]).
@@ -203,30 +202,6 @@ struct Held<'a, O> {
     wakes: Arc<Wakes>,
 }
 
-/// Which slots were woken since the run last looked, and the run's waker to pass wakes on to.
-#[derive(Default)]
-struct Wakes {
-    woken: AtomicU8,
-    run: AtomicWaker,
-}
-
-/// The waker of one slot.
-struct SlotWaker {
-    wakes: Arc<Wakes>,
-    bit: u8,
-}
-
-impl Wake for SlotWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.woken.fetch_or(self.bit, Ordering::SeqCst);
-        self.wakes.run.wake();
-    }
-}
-
 impl<O> Default for Held<'_, O> {
     fn default() -> Self {
         Held {
@@ -246,12 +221,7 @@ impl<'a, O> Held<'a, O> {
     /// Slot `slot`'s waker, made on first use.
     fn waker(&mut self, slot: usize) -> &Waker {
         let wakes = &self.wakes;
-        self.wakers[slot].get_or_insert_with(|| {
-            Waker::from(Arc::new(SlotWaker {
-                wakes: wakes.clone(),
-                bit: 1 << slot,
-            }))
-        })
+        self.wakers[slot].get_or_insert_with(|| wakes.waker(1 << slot))
     }
 
     /// Polls a new unit with free slot `slot`'s waker: its outcome, or `None` once it waits in
@@ -266,9 +236,9 @@ impl<'a, O> Held<'a, O> {
         if let Poll::Ready(done) = Pin::new(&mut task).poll(&mut Context::from_waker(waker)) {
             return Some(done);
         }
-        self.wakes.run.register(cx.waker());
+        self.wakes.register(cx.waker());
         // Woken during its first poll, before the run's waker was registered: poll again.
-        if self.wakes.woken.load(Ordering::SeqCst) & (1 << slot) != 0 {
+        if self.wakes.is_marked(1 << slot) {
             cx.waker().wake_by_ref();
         }
         self.slots[slot] = Some(task);
@@ -282,8 +252,8 @@ impl<'a, O> Held<'a, O> {
         if self.count == 0 {
             return None;
         }
-        self.wakes.run.register(cx.waker());
-        let woken = self.wakes.woken.swap(0, Ordering::SeqCst);
+        self.wakes.register(cx.waker());
+        let woken = self.wakes.take();
         for slot in 0..HELD {
             let bit = 1u8 << slot;
             if woken & bit == 0 {
@@ -296,7 +266,7 @@ impl<'a, O> Held<'a, O> {
                 self.slots[slot] = None;
                 self.count -= 1;
                 let later = woken & !(bit | (bit - 1));
-                self.wakes.woken.fetch_or(later, Ordering::SeqCst);
+                self.wakes.mark(later);
                 return Some(done);
             }
         }

@@ -23,6 +23,7 @@ mod straight;
 mod trace;
 mod tunables;
 mod undo_child;
+mod wakes;
 
 use std::future::Future;
 use std::sync::Arc;
